@@ -1,0 +1,227 @@
+// Package config reads the core's settings from flags and environment variables.
+//
+// Every setting has an environment variable (what systemd units and tests set) and a flag of
+// the same meaning; a flag given on the command line wins over the variable, the variable wins
+// over the default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of the core.
+type Config struct {
+	AMQPURL        string        // AMQP_URL; empty = HTTP only, no consumer
+	HTTPAddr       string        // HTTP_ADDR
+	WorkMS         int           // WORK_MS: default simulated work per task / request
+	Prefetch       int           // PREFETCH: basic.qos prefetch count of the consumer
+	MaxInFlight    int           // MAX_IN_FLIGHT: tasks worked at once (0 = PREFETCH)
+	FailRate       float64       // FAIL_RATE: fraction 0..1 of tasks that fail (dead-lettered)
+	TaskQueue      string        // TASK_QUEUE
+	DeadExchange   string        // DEAD_EXCHANGE: the task queue's x-dead-letter-exchange
+	DeadQueue      string        // DEAD_QUEUE: queue bound to DEAD_EXCHANGE
+	DeadRoutingKey string        // DEAD_ROUTING_KEY: x-dead-letter-routing-key and binding key
+	ShutdownGrace  time.Duration // SHUTDOWN_GRACE: time in-flight work gets on SIGTERM
+	ReconnectMin   time.Duration // RECONNECT_MIN: first reconnect delay
+	ReconnectMax   time.Duration // RECONNECT_MAX: cap of the doubling reconnect delay
+	ConnectionName string        // CONNECTION_NAME: AMQP client connection_name property
+}
+
+// Limits shared with the HTTP API and the task parser.
+const (
+	MaxWorkMS   = 60000
+	MaxPrefetch = 65535 // basic.qos prefetch-count is a 16-bit field
+)
+
+// Defaults. PREFETCH 500: 400 tasks/s of 1 s work keep ~400 tasks in flight, so the consumer
+// needs more than 400 unacked deliveries (MEASUREMENT-NOTES: 500 drained 400/s within ~1.2 s).
+func Defaults() Config {
+	return Config{
+		HTTPAddr:       ":8080",
+		WorkMS:         1000,
+		Prefetch:       500,
+		FailRate:       0,
+		TaskQueue:      "tasks",
+		DeadExchange:   "tasks.dlx",
+		DeadQueue:      "tasks.dead",
+		DeadRoutingKey: "tasks.dead",
+		ShutdownGrace:  30 * time.Second,
+		ReconnectMin:   100 * time.Millisecond,
+		ReconnectMax:   5 * time.Second,
+		ConnectionName: "offload-core",
+	}
+}
+
+// Load parses args (without the program name) and the environment (getenv) into a Config.
+// A bad value or an inconsistent combination gives an error naming the setting.
+func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	c := Defaults()
+	fs := flag.NewFlagSet("offload-core", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+
+	var errs []error
+	env := func(name string, set func(string) error) {
+		if v, ok := lookup(getenv, name); ok {
+			if err := set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	}
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	integer := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return errors.New("not an integer")
+			}
+			*p = n
+			return nil
+		}
+	}
+	float := func(p *float64) func(string) error {
+		return func(v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return errors.New("not a number")
+			}
+			*p = f
+			return nil
+		}
+	}
+	duration := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return errors.New("not a duration (e.g. 30s, 500ms)")
+			}
+			*p = d
+			return nil
+		}
+	}
+
+	env("AMQP_URL", str(&c.AMQPURL))
+	env("HTTP_ADDR", str(&c.HTTPAddr))
+	env("WORK_MS", integer(&c.WorkMS))
+	env("PREFETCH", integer(&c.Prefetch))
+	env("MAX_IN_FLIGHT", integer(&c.MaxInFlight))
+	env("FAIL_RATE", float(&c.FailRate))
+	env("TASK_QUEUE", str(&c.TaskQueue))
+	env("DEAD_EXCHANGE", str(&c.DeadExchange))
+	env("DEAD_QUEUE", str(&c.DeadQueue))
+	_, rkSet := lookup(getenv, "DEAD_ROUTING_KEY")
+	env("DEAD_ROUTING_KEY", str(&c.DeadRoutingKey))
+	env("SHUTDOWN_GRACE", duration(&c.ShutdownGrace))
+	env("RECONNECT_MIN", duration(&c.ReconnectMin))
+	env("RECONNECT_MAX", duration(&c.ReconnectMax))
+	env("CONNECTION_NAME", str(&c.ConnectionName))
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+
+	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "AMQP_URL: broker URL; empty runs HTTP only (no consumer)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP_ADDR: HTTP listen address")
+	fs.IntVar(&c.WorkMS, "work-ms", c.WorkMS, "WORK_MS: simulated work per task/request in ms (0..60000)")
+	fs.IntVar(&c.Prefetch, "prefetch", c.Prefetch, "PREFETCH: consumer prefetch count (1..65535)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "MAX_IN_FLIGHT: tasks worked at once; 0 = PREFETCH")
+	fs.Float64Var(&c.FailRate, "fail-rate", c.FailRate, "FAIL_RATE: fraction 0..1 of tasks that fail and are dead-lettered")
+	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "TASK_QUEUE: queue to consume")
+	fs.StringVar(&c.DeadExchange, "dead-exchange", c.DeadExchange, "DEAD_EXCHANGE: dead-letter exchange of the task queue")
+	fs.StringVar(&c.DeadQueue, "dead-queue", c.DeadQueue, "DEAD_QUEUE: dead-letter queue")
+	fs.StringVar(&c.DeadRoutingKey, "dead-routing-key", c.DeadRoutingKey, "DEAD_ROUTING_KEY: dead-letter routing key (default: DEAD_QUEUE)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "SHUTDOWN_GRACE: time in-flight work gets to finish on SIGTERM")
+	fs.DurationVar(&c.ReconnectMin, "reconnect-min", c.ReconnectMin, "RECONNECT_MIN: first reconnect delay")
+	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "RECONNECT_MAX: longest reconnect delay")
+	fs.StringVar(&c.ConnectionName, "connection-name", c.ConnectionName, "CONNECTION_NAME: AMQP connection_name client property")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "dead-routing-key" {
+			rkSet = true
+		}
+	})
+	// the routing key follows a renamed dead-letter queue unless it was set itself
+	if !rkSet {
+		c.DeadRoutingKey = c.DeadQueue
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = c.Prefetch
+	}
+	return c, c.Validate()
+}
+
+// Validate checks ranges and consistency.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.AMQPURL != "" && !strings.HasPrefix(c.AMQPURL, "amqp://") && !strings.HasPrefix(c.AMQPURL, "amqps://") {
+		bad("AMQP_URL must start with amqp:// or amqps://")
+	}
+	if strings.TrimSpace(c.HTTPAddr) == "" {
+		bad("HTTP_ADDR must not be empty")
+	}
+	if c.WorkMS < 0 || c.WorkMS > MaxWorkMS {
+		bad("WORK_MS=%d out of range 0..%d", c.WorkMS, MaxWorkMS)
+	}
+	if c.Prefetch < 1 || c.Prefetch > MaxPrefetch {
+		bad("PREFETCH=%d out of range 1..%d", c.Prefetch, MaxPrefetch)
+	}
+	if c.MaxInFlight < 1 {
+		bad("MAX_IN_FLIGHT=%d must be at least 1 (or 0 for PREFETCH)", c.MaxInFlight)
+	}
+	if c.FailRate < 0 || c.FailRate > 1 || math.IsNaN(c.FailRate) {
+		bad("FAIL_RATE=%v out of range 0..1 (a fraction)", c.FailRate)
+	}
+	for name, v := range map[string]string{
+		"TASK_QUEUE": c.TaskQueue, "DEAD_EXCHANGE": c.DeadExchange,
+		"DEAD_QUEUE": c.DeadQueue, "DEAD_ROUTING_KEY": c.DeadRoutingKey,
+	} {
+		if strings.TrimSpace(v) == "" {
+			bad("%s must not be empty", name)
+		} else if len(v) > 255 {
+			bad("%s longer than 255 bytes", name)
+		}
+	}
+	if c.TaskQueue == c.DeadQueue {
+		bad("TASK_QUEUE and DEAD_QUEUE must differ")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("SHUTDOWN_GRACE must not be negative")
+	}
+	if c.ReconnectMin <= 0 {
+		bad("RECONNECT_MIN must be positive")
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		bad("RECONNECT_MAX must be at least RECONNECT_MIN")
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns the AMQP URL without its password, for logs.
+func Redacted(url string) string {
+	at := strings.LastIndex(url, "@")
+	scheme := strings.Index(url, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return url
+	}
+	userinfo := url[scheme+3 : at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		userinfo = userinfo[:i] + ":***"
+	}
+	return url[:scheme+3] + userinfo + url[at:]
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}

@@ -1,0 +1,167 @@
+// Package stats keeps the core's counters and the completion-latency record behind GET /stats.
+package stats
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMaxSamples bounds the latency record (8 bytes a sample: 32 MiB, ~2.8 h at 400/s).
+// Beyond it the record becomes a uniform reservoir sample; count, avg and max stay exact.
+const DefaultMaxSamples = 4 << 20
+
+// Latency is the completion-latency summary, in milliseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Avg   float64 `json:"avg"`
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Snapshot is the JSON body of GET /stats (docs/interfaces.md).
+type Snapshot struct {
+	Received          int64   `json:"received"`
+	Completed         int64   `json:"completed"`
+	Failed            int64   `json:"failed"`
+	DeadLettered      int64   `json:"dead_lettered"`
+	InFlight          int64   `json:"in_flight"`
+	WorkRequests      int64   `json:"work_requests"`
+	CompletionLatency Latency `json:"completion_latency_ms"`
+	Since             string  `json:"since"`
+}
+
+// Stats is safe for concurrent use. The zero value is not usable: call New.
+type Stats struct {
+	mu           sync.Mutex
+	received     int64
+	completed    int64
+	failed       int64
+	deadLettered int64
+	inFlight     int64 // a gauge: not zeroed by Reset
+	workRequests int64
+	since        time.Time
+
+	maxSamples int
+	samples    []float64 // latencies in ms
+	seen       int64     // latencies recorded since reset (= completed with latency)
+	sum        float64
+	max        float64
+	rng        *rand.Rand
+	now        func() time.Time
+}
+
+// New returns empty stats keeping at most maxSamples latency samples (<= 0: the default).
+func New(maxSamples int) *Stats {
+	if maxSamples <= 0 {
+		maxSamples = DefaultMaxSamples
+	}
+	s := &Stats{maxSamples: maxSamples, now: time.Now, rng: rand.New(rand.NewPCG(1, 2))}
+	s.since = s.now()
+	return s
+}
+
+// Received counts one delivery taken from the queue (redeliveries included).
+func (s *Stats) Received() { s.add(&s.received, 1) }
+
+// Started / Finished track the in-flight gauge.
+func (s *Stats) Started()  { s.add(&s.inFlight, 1) }
+func (s *Stats) Finished() { s.add(&s.inFlight, -1) }
+
+// Failed counts a task rejected without requeue (FAIL_RATE or processing error); it is also
+// dead-lettered.
+func (s *Stats) Failed() {
+	s.mu.Lock()
+	s.failed++
+	s.deadLettered++
+	s.mu.Unlock()
+}
+
+// Poison counts a message rejected without requeue because it is not a task.
+func (s *Stats) Poison() { s.add(&s.deadLettered, 1) }
+
+// WorkRequest counts one POST /work served.
+func (s *Stats) WorkRequest() { s.add(&s.workRequests, 1) }
+
+// Completed counts a task worked and acked, with its completion latency.
+func (s *Stats) Completed(latency time.Duration) {
+	ms := float64(latency) / float64(time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.completed++
+	s.seen++
+	s.sum += ms
+	if s.seen == 1 || ms > s.max {
+		s.max = ms
+	}
+	if len(s.samples) < s.maxSamples {
+		s.samples = append(s.samples, ms)
+		return
+	}
+	// reservoir sampling (algorithm R): every latency so far is kept with equal probability
+	if j := s.rng.Int64N(s.seen); j < int64(s.maxSamples) {
+		s.samples[j] = ms
+	}
+}
+
+// Reset zeroes the counters and the latency record; the in-flight gauge is kept.
+func (s *Stats) Reset() Snapshot {
+	s.mu.Lock()
+	s.received, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0
+	s.samples = nil
+	s.seen, s.sum, s.max = 0, 0, 0
+	s.since = s.now()
+	s.mu.Unlock()
+	return s.Snapshot()
+}
+
+// Snapshot returns the counters and the latency summary.
+func (s *Stats) Snapshot() Snapshot {
+	s.mu.Lock()
+	snap := Snapshot{
+		Received:     s.received,
+		Completed:    s.completed,
+		Failed:       s.failed,
+		DeadLettered: s.deadLettered,
+		InFlight:     s.inFlight,
+		WorkRequests: s.workRequests,
+		Since:        s.since.UTC().Format(time.RFC3339Nano),
+	}
+	lat := Latency{Count: s.seen, Max: round3(s.max)}
+	if s.seen > 0 {
+		lat.Avg = round3(s.sum / float64(s.seen))
+	}
+	sorted := slices.Clone(s.samples)
+	s.mu.Unlock()
+
+	slices.Sort(sorted) // outside the lock: recording goes on meanwhile
+	lat.P50 = round3(Percentile(sorted, 50))
+	lat.P95 = round3(Percentile(sorted, 95))
+	lat.P99 = round3(Percentile(sorted, 99))
+	snap.CompletionLatency = lat
+	return snap
+}
+
+// Percentile is the nearest-rank percentile (0 < p <= 100) of sorted values; 0 when empty.
+// Nearest rank returns an observed sample: p99 of 1000 samples is the 990th smallest.
+func Percentile(sorted []float64, p float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(n) / 100)) // p*n first: exact for whole p
+	rank = min(max(rank, 1), n)
+	return sorted[rank-1]
+}
+
+func (s *Stats) add(p *int64, d int64) {
+	s.mu.Lock()
+	*p += d
+	s.mu.Unlock()
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -1,0 +1,53 @@
+// Package topology declares the queues and exchange the core and the gateway share.
+//
+// The arguments must be exactly those the gateway declares: RabbitMQ refuses a redeclaration
+// with different arguments (PRECONDITION_FAILED) and closes the channel.
+package topology
+
+import (
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Names of the shared topology (defaults: tasks, tasks.dlx, tasks.dead, tasks.dead).
+type Names struct {
+	TaskQueue      string
+	DeadExchange   string
+	DeadQueue      string
+	DeadRoutingKey string
+}
+
+// Declarer is the part of *amqp.Channel that Declare uses.
+type Declarer interface {
+	ExchangeDeclare(name, kind string, durable, autoDelete, internal, noWait bool, args amqp.Table) error
+	QueueDeclare(name string, durable, autoDelete, exclusive, noWait bool, args amqp.Table) (amqp.Queue, error)
+	QueueBind(name, key, exchange string, noWait bool, args amqp.Table) error
+}
+
+// TaskQueueArgs are the task queue's arguments.
+func TaskQueueArgs(n Names) amqp.Table {
+	return amqp.Table{
+		"x-dead-letter-exchange":    n.DeadExchange,
+		"x-dead-letter-routing-key": n.DeadRoutingKey,
+	}
+}
+
+// Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter
+// queue (durable, no arguments) bound to it with the dead-letter routing key, and the task
+// queue (durable, dead-lettering to that exchange and key).
+func Declare(ch Declarer, n Names) error {
+	if err := ch.ExchangeDeclare(n.DeadExchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %q: %w", n.DeadExchange, err)
+	}
+	if _, err := ch.QueueDeclare(n.DeadQueue, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare queue %q: %w", n.DeadQueue, err)
+	}
+	if err := ch.QueueBind(n.DeadQueue, n.DeadRoutingKey, n.DeadExchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %q to %q: %w", n.DeadQueue, n.DeadExchange, err)
+	}
+	if _, err := ch.QueueDeclare(n.TaskQueue, true, false, false, false, TaskQueueArgs(n)); err != nil {
+		return fmt.Errorf("declare queue %q: %w", n.TaskQueue, err)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: lab up, provision it, run a sweep, write its report.
+#   scripts/demo.sh [SPEC]      SPEC defaults to quick (k6/sweeps/quick.yml)
+# The lab stays up afterwards for more sweeps (`fab sweep --spec seed`); `make lab-down` ends it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
+spec=${1:-quick}
+
+lab/labctl up
+ansible-playbook site.yml
+run_id="$(date -u +%Y%m%d-%H%M%S)-$spec"
+fab sweep --spec "$spec" --run-id "$run_id"
+python -m analysis "results/$run_id"
+echo
+echo "report: $PWD/results/$run_id/report/summary.md"
+echo "charts: $PWD/results/$run_id/report/*.png"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The end-to-end test on the local lab: lab up, site.yml, site.yml again (changed=0 asserted),
+# the quick sweep, its report, assertions on the numbers and on the provisioned hosts, lab down.
+# Every step is timed into $E2E_DIR/timings.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
+
+E2E_DIR=${E2E_DIR:-build/e2e}
+rm -rf "$E2E_DIR"; mkdir -p "$E2E_DIR"
+timings="$E2E_DIR/timings.txt"
+
+step() {
+  local name=$1; shift
+  printf '\n==> e2e: %s\n' "$name"
+  local t0=$SECONDS
+  if ! "$@"; then
+    printf 'e2e: step "%s" failed\n' "$name" >&2
+    return 1
+  fi
+  printf '%-28s %4ds\n' "$name" $((SECONDS - t0)) | tee -a "$timings"
+}
+
+keep_lab=${E2E_KEEP_LAB:-0}
+cleanup() { [ "$keep_lab" = 1 ] || lab/labctl down || true; }
+trap cleanup EXIT
+
+playbook_logged() { ansible-playbook site.yml 2>&1 | tee "$E2E_DIR/$1"; }
+
+run_id="e2e-$(date -u +%Y%m%d-%H%M%S)"
+step "lab up" lab/labctl up
+step "lab checks" pytest -q -p no:cacheprovider -m lab tests/lab
+step "provision (site.yml)" playbook_logged provision-1.log
+step "provision again" playbook_logged provision-2.log
+step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
+step "quick sweep" fab sweep --spec quick --run-id "$run_id"
+step "report" python -m analysis "results/$run_id"
+step "assertions" env E2E_RUN_DIR="results/$run_id" pytest -q -p no:cacheprovider -m e2e tests/e2e
+cleanup; keep_lab=1
+step "lab gone" pytest -q -p no:cacheprovider -m lab_down tests/lab
+echo; cat "$timings"
