@@ -134,7 +134,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "TASK_QUEUE: queue to consume")
 	fs.StringVar(&c.DeadExchange, "dead-exchange", c.DeadExchange, "DEAD_EXCHANGE: dead-letter exchange of the task queue")
 	fs.StringVar(&c.DeadQueue, "dead-queue", c.DeadQueue, "DEAD_QUEUE: dead-letter queue")
-	fs.StringVar(&c.DeadRoutingKey, "dead-routing-key", c.DeadRoutingKey, "DEAD_ROUTING_KEY: dead-letter routing key (default: DEAD_QUEUE)")
+	fs.StringVar(&c.DeadRoutingKey, "dead-routing-key", c.DeadRoutingKey, "DEAD_ROUTING_KEY: dead-letter routing key; unset = DEAD_QUEUE")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "SHUTDOWN_GRACE: time in-flight work gets to finish on SIGTERM")
 	fs.DurationVar(&c.ReconnectMin, "reconnect-min", c.ReconnectMin, "RECONNECT_MIN: first reconnect delay")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "RECONNECT_MAX: longest reconnect delay")

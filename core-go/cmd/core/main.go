@@ -1,0 +1,114 @@
+// Command offload-core is the lab's core: HTTP POST /work (synchronous work) and an AMQP
+// consumer of the task queue (asynchronous work), with /healthz and /stats.
+//
+// Every setting is an environment variable with a flag of the same meaning; see -h.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/offload-lab/core/internal/config"
+	"github.com/offload-lab/core/internal/consumer"
+	"github.com/offload-lab/core/internal/httpapi"
+	"github.com/offload-lab/core/internal/stats"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "offload-core: invalid settings:\n%v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	st := stats.New(0)
+	var cons *consumer.Consumer
+	if cfg.AMQPURL != "" {
+		cons = consumer.New(cfg, st, log)
+	} else {
+		log.Warn("AMQP_URL is empty: HTTP only, no consumer")
+	}
+	health := func() httpapi.ConsumerHealth {
+		if cons == nil {
+			return httpapi.ConsumerHealth{}
+		}
+		h := cons.Health()
+		return httpapi.ConsumerHealth{Enabled: true, Connected: h.Connected, Queue: cfg.TaskQueue,
+			LastError: h.LastError}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "offload-core: HTTP_ADDR %s: %v\n", cfg.HTTPAddr, err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(httpapi.Options{WorkMS: cfg.WorkMS, Stats: st, Health: health}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	log.Info("offload-core starting", "http", ln.Addr().String(), "amqp", config.Redacted(cfg.AMQPURL),
+		"queue", cfg.TaskQueue, "work_ms", cfg.WorkMS, "prefetch", cfg.Prefetch,
+		"max_in_flight", cfg.MaxInFlight, "fail_rate", cfg.FailRate, "shutdown_grace", cfg.ShutdownGrace)
+
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+
+	var wg sync.WaitGroup
+	if cons != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cons.Run(ctx); err != nil {
+				log.Warn("consumer", "error", err)
+			}
+		}()
+	}
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("signal received: shutting down")
+	case err := <-httpErr:
+		log.Error("HTTP server failed", "error", err)
+		code = 1
+		stop()
+	}
+	stop() // a second signal now kills the process the default way
+
+	wg.Wait() // the consumer stops taking tasks and finishes or requeues the in-flight ones
+	sctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownGrace, time.Second))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("HTTP shutdown", "error", err)
+		_ = srv.Close()
+	}
+	snap := st.Snapshot()
+	log.Info("offload-core stopped", "received", snap.Received, "completed", snap.Completed,
+		"failed", snap.Failed, "dead_lettered", snap.DeadLettered, "in_flight", snap.InFlight,
+		"work_requests", snap.WorkRequests)
+	return code
+}

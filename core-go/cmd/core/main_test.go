@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// The test binary doubles as offload-core: with OFFLOAD_CORE_TEST_MAIN=1 it runs main's run().
+func TestMain(m *testing.M) {
+	if os.Getenv("OFFLOAD_CORE_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error
+}
+
+func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
+func (p *proc) output() string              { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCore runs the core as a child process with env (plus HTTP_ADDR on a free port).
+func startCore(t *testing.T, env ...string) *proc {
+	t.Helper()
+	p := &proc{addr: freeAddr(t), done: make(chan error, 1)}
+	p.cmd = exec.Command(os.Args[0])
+	p.cmd.Env = append([]string{"OFFLOAD_CORE_TEST_MAIN=1", "HTTP_ADDR=" + p.addr, "PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.done <- nil
+		if t.Failed() {
+			t.Logf("core output:\n%s", p.output())
+		}
+	})
+	waitFor(t, 10*time.Second, "core HTTP up", func() bool {
+		resp, err := http.Get("http://" + p.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return p
+}
+
+func (p *proc) wait(t *testing.T, timeout time.Duration) (int, error) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return p.cmd.ProcessState.ExitCode(), err
+	case <-time.After(timeout):
+		t.Fatalf("core did not exit within %v", timeout)
+		return 0, nil
+	}
+}
+
+func getJSON(t *testing.T, url string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitConnected waits until /healthz says the consumer consumes (the queue is declared).
+func (p *proc) waitConnected(t *testing.T) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "consumer connected", func() bool {
+		c, _ := getJSON(t, "http://"+p.addr+"/healthz")["consumer"].(map[string]any)
+		return c["connected"] == true
+	})
+}
+
+func (p *proc) stat(t *testing.T, key string) float64 {
+	t.Helper()
+	v, _ := getJSON(t, "http://"+p.addr+"/stats")[key].(float64)
+	return v
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type broker struct {
+	t     *testing.T
+	url   string
+	ch    *amqp.Channel
+	queue string
+	env   []string
+}
+
+func newBroker(t *testing.T) *broker {
+	t.Helper()
+	url := os.Getenv("AMQP_URL")
+	if url == "" {
+		t.Fatal("AMQP_URL is not set: these tests run offload-core against a real RabbitMQ. Run them with " +
+			"scripts/with-test-broker.sh bash -c 'cd core-go && go test ./...' (or make unit)")
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatalf("connect to the test broker: %v", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf("test-main-%s-%d", strings.ToLower(t.Name()), time.Now().UnixNano()%1e9)
+	b := &broker{t: t, url: url, ch: ch, queue: q, env: []string{
+		"AMQP_URL=" + url, "TASK_QUEUE=" + q, "DEAD_EXCHANGE=" + q + ".dlx", "DEAD_QUEUE=" + q + ".dead",
+		"CONNECTION_NAME=" + q,
+	}}
+	t.Cleanup(func() {
+		_, _ = ch.QueueDelete(q, false, false, false)
+		_, _ = ch.QueueDelete(q+".dead", false, false, false)
+		_ = ch.ExchangeDelete(q+".dlx", false, false)
+		_ = conn.Close()
+	})
+	return b
+}
+
+func (b *broker) publish(n int) {
+	b.t.Helper()
+	for i := range n {
+		body, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("t-%d", i), "enqueued_at_ns": time.Now().UnixNano(),
+			"payload": map[string]any{}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := b.ch.PublishWithContext(ctx, "", b.queue, false, false, amqp.Publishing{
+			ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body})
+		cancel()
+		if err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+func (b *broker) depth(queue string) int {
+	b.t.Helper()
+	q, err := b.ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return q.Messages
+}
+
+func TestInvalidSettingsExitNonZero(t *testing.T) {
+	for _, env := range [][]string{{"WORK_MS=soon"}, {"FAIL_RATE=2"}, {"PREFETCH=0"}, {"AMQP_URL=http://x"}} {
+		var out bytes.Buffer
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append([]string{"OFFLOAD_CORE_TEST_MAIN=1", "HTTP_ADDR=127.0.0.1:0"}, env...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		name := strings.SplitN(env[0], "=", 2)[0]
+		if err == nil || cmd.ProcessState.ExitCode() != 2 || !strings.Contains(out.String(), name) {
+			t.Errorf("%v: exit %v, output %q", env, err, out.String())
+		}
+	}
+}
+
+func TestHTTPOnlyWithoutAMQP(t *testing.T) {
+	p := startCore(t, "WORK_MS=10")
+	h := getJSON(t, "http://"+p.addr+"/healthz")
+	if c, _ := h["consumer"].(map[string]any); h["status"] != "ok" || c["enabled"] != false {
+		t.Errorf("healthz %v", h)
+	}
+	resp, err := http.Post("http://"+p.addr+"/work", "application/json", strings.NewReader(`{"work_ms": 5}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /work: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if p.stat(t, "work_requests") != 1 {
+		t.Error("work_requests not counted")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if !strings.Contains(p.output(), "AMQP_URL is empty") {
+		t.Errorf("HTTP-only mode not logged: %s", p.output())
+	}
+}
+
+// SIGTERM: the core finishes its in-flight tasks (acked: the queue ends empty), then exits 0.
+func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
+	b := newBroker(t)
+	p := startCore(t, append(b.env, "WORK_MS=1500", "PREFETCH=5")...)
+	p.waitConnected(t)
+	b.publish(8)
+	waitFor(t, 5*time.Second, "5 in flight", func() bool { return p.stat(t, "in_flight") == 5 })
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("shutdown took %v", el)
+	}
+	// the 5 in flight were completed and acked; the 3 never started are still queued
+	waitFor(t, 5*time.Second, "3 left in the queue", func() bool { return b.depth(b.queue) == 3 })
+	if d := b.depth(b.queue + ".dead"); d != 0 {
+		t.Errorf("dead-lettered %d", d)
+	}
+}
+
+// SIGKILL mid-task: nothing acked, the broker requeues; the next core completes them.
+func TestSIGKILLThenRestartRedelivers(t *testing.T) {
+	b := newBroker(t)
+	a := startCore(t, append(b.env, "WORK_MS=30000")...)
+	a.waitConnected(t)
+	b.publish(4)
+	waitFor(t, 10*time.Second, "4 in flight", func() bool { return a.stat(t, "in_flight") == 4 })
+	_ = a.cmd.Process.Kill()
+	_, _ = a.wait(t, 5*time.Second)
+
+	c := startCore(t, append(b.env, "WORK_MS=10")...)
+	waitFor(t, 10*time.Second, "redelivered tasks completed", func() bool { return c.stat(t, "completed") == 4 })
+	if d := b.depth(b.queue); d != 0 {
+		t.Errorf("queue holds %d", d)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := c.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}

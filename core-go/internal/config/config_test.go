@@ -1,0 +1,68 @@
+package config
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AMQPURL != "" || c.HTTPAddr != ":8080" || c.WorkMS != 1000 || c.Prefetch != 500 ||
+		c.MaxInFlight != 500 || c.FailRate != 0 || c.TaskQueue != "tasks" || c.DeadExchange != "tasks.dlx" ||
+		c.DeadQueue != "tasks.dead" || c.DeadRoutingKey != "tasks.dead" || c.ShutdownGrace != 30*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	c, err := Load([]string{"-work-ms", "250", "-fail-rate", "0.5"}, env(map[string]string{
+		"AMQP_URL": "amqp://u:p@127.0.0.1:5672/", "WORK_MS": "10", "PREFETCH": "50",
+		"TASK_QUEUE": "q1", "DEAD_QUEUE": "q1.dead", "SHUTDOWN_GRACE": "2s", "FAIL_RATE": "0.1",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkMS != 250 || c.FailRate != 0.5 || c.Prefetch != 50 || c.MaxInFlight != 50 ||
+		c.TaskQueue != "q1" || c.DeadRoutingKey != "q1.dead" || c.ShutdownGrace != 2*time.Second {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"WORK_MS": "abc"}, nil, "WORK_MS"},
+		{map[string]string{"WORK_MS": "60001"}, nil, "WORK_MS"},
+		{map[string]string{"PREFETCH": "0"}, nil, "PREFETCH"},
+		{map[string]string{"PREFETCH": "70000"}, nil, "PREFETCH"},
+		{map[string]string{"FAIL_RATE": "1.5"}, nil, "FAIL_RATE"},
+		{map[string]string{"FAIL_RATE": "-0.1"}, nil, "FAIL_RATE"},
+		{map[string]string{"FAIL_RATE": "NaN"}, nil, "FAIL_RATE"},
+		{map[string]string{"AMQP_URL": "http://x"}, nil, "AMQP_URL"},
+		{map[string]string{"SHUTDOWN_GRACE": "30"}, nil, "SHUTDOWN_GRACE"},
+		{map[string]string{"DEAD_QUEUE": "tasks"}, nil, "DEAD_QUEUE"},
+		{nil, []string{"-prefetch", "x"}, "prefetch"},
+		{nil, []string{"extra"}, "unexpected"},
+	} {
+		_, err := Load(tc.args, env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: error %v, want mention of %s", tc.env, tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	if got := Redacted("amqp://user:secret@127.0.0.1:5672/"); got != "amqp://user:***@127.0.0.1:5672/" {
+		t.Error(got)
+	}
+}

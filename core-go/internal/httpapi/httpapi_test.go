@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offload-lab/core/internal/stats"
+)
+
+func do(t *testing.T, h http.Handler, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, rec.Body.String(), err)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s %s: content-type %q", method, path, ct)
+	}
+	return rec.Code, out
+}
+
+func TestWorkDefaultAndOverride(t *testing.T) {
+	st := stats.New(0)
+	h := New(Options{WorkMS: 50, Stats: st})
+
+	start := time.Now()
+	code, out := do(t, h, "POST", "/work", "")
+	if code != 200 || out["worked_ms"] != float64(50) || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("empty body: %d %v after %v", code, out, time.Since(start))
+	}
+	start = time.Now()
+	code, out = do(t, h, "POST", "/work", `{"work_ms": 5, "other": 1}`)
+	if code != 200 || out["worked_ms"] != float64(5) || time.Since(start) > 45*time.Millisecond {
+		t.Fatalf("override: %d %v after %v", code, out, time.Since(start))
+	}
+	code, out = do(t, h, "POST", "/work", `{}`)
+	if code != 200 || out["worked_ms"] != float64(50) {
+		t.Fatalf("{}: %d %v", code, out)
+	}
+	if n := st.Snapshot().WorkRequests; n != 3 {
+		t.Errorf("work_requests %d", n)
+	}
+}
+
+func TestWorkBadInput(t *testing.T) {
+	st := stats.New(0)
+	h := New(Options{WorkMS: 1, Stats: st})
+	for _, body := range []string{`{`, `not json`, `[1,2]`, `{"work_ms": -5}`, `{"work_ms": 60001}`,
+		`{"work_ms": "10"}`, `{"work_ms": 2.5}`} {
+		code, out := do(t, h, "POST", "/work", body)
+		if code != 400 || out["error"] == nil || out["error"] == "" {
+			t.Errorf("%q: %d %v", body, code, out)
+		}
+	}
+	code, out := do(t, h, "POST", "/work", `{"pad": "`+strings.Repeat("x", MaxBodyBytes)+`"}`)
+	if code != 413 || out["error"] == nil {
+		t.Errorf("oversized: %d %v", code, out)
+	}
+	if n := st.Snapshot().WorkRequests; n != 0 {
+		t.Errorf("bad requests counted: %d", n)
+	}
+}
+
+func TestWorkClientGone(t *testing.T) {
+	st := stats.New(0)
+	h := New(Options{WorkMS: 10000, Stats: st})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequest("POST", "/work", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, req)
+	if time.Since(start) > 2*time.Second || rec.Code == 200 {
+		t.Fatalf("work not interrupted: %d after %v", rec.Code, time.Since(start))
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	st := stats.New(0)
+	code, out := do(t, New(Options{Stats: st}), "GET", "/healthz", "")
+	c, _ := out["consumer"].(map[string]any)
+	if code != 200 || out["status"] != "ok" || c["enabled"] != false {
+		t.Fatalf("http only: %d %v", code, out)
+	}
+	h := ConsumerHealth{Enabled: true, Connected: false, Queue: "tasks", LastError: "connect: refused"}
+	code, out = do(t, New(Options{Stats: st, Health: func() ConsumerHealth { return h }}), "GET", "/healthz", "")
+	c, _ = out["consumer"].(map[string]any)
+	if code != 200 || out["status"] != "degraded" || c["connected"] != false || c["last_error"] != "connect: refused" {
+		t.Fatalf("disconnected: %d %v", code, out)
+	}
+	h.Connected = true
+	code, out = do(t, New(Options{Stats: st, Health: func() ConsumerHealth { return h }}), "GET", "/healthz", "")
+	c, _ = out["consumer"].(map[string]any)
+	if code != 200 || out["status"] != "ok" || c["connected"] != true {
+		t.Fatalf("connected: %d %v", code, out)
+	}
+}
+
+func TestStatsAndReset(t *testing.T) {
+	st := stats.New(0)
+	h := New(Options{WorkMS: 0, Stats: st})
+	st.Received()
+	st.Received()
+	st.Completed(1500 * time.Millisecond)
+	st.Completed(1000 * time.Millisecond)
+	st.Failed()
+	st.Poison()
+	do(t, h, "POST", "/work", "")
+
+	code, out := do(t, h, "GET", "/stats", "")
+	if code != 200 {
+		t.Fatal(code)
+	}
+	for _, k := range []string{"received", "completed", "failed", "dead_lettered", "in_flight",
+		"work_requests", "completion_latency_ms", "since"} {
+		if _, ok := out[k]; !ok {
+			t.Errorf("/stats lacks %q: %v", k, out)
+		}
+	}
+	want := map[string]float64{"received": 2, "completed": 2, "failed": 1, "dead_lettered": 2,
+		"in_flight": 0, "work_requests": 1}
+	for k, v := range want {
+		if out[k] != v {
+			t.Errorf("%s = %v, want %v", k, out[k], v)
+		}
+	}
+	lat := out["completion_latency_ms"].(map[string]any)
+	wantLat := map[string]float64{"count": 2, "avg": 1250, "p50": 1000, "p95": 1500, "p99": 1500, "max": 1500}
+	for k, v := range wantLat {
+		if lat[k] != v {
+			t.Errorf("latency %s = %v, want %v", k, lat[k], v)
+		}
+	}
+
+	code, out = do(t, h, "POST", "/stats/reset", "")
+	if code != 200 || out["received"] != float64(0) || out["completed"] != float64(0) ||
+		out["dead_lettered"] != float64(0) || out["work_requests"] != float64(0) {
+		t.Fatalf("reset: %d %v", code, out)
+	}
+	lat = out["completion_latency_ms"].(map[string]any)
+	for _, k := range []string{"count", "avg", "p50", "p95", "p99", "max"} {
+		if lat[k] != float64(0) {
+			t.Errorf("after reset latency %s = %v", k, lat[k])
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, out["since"].(string)); err != nil {
+		t.Errorf("since: %v", err)
+	}
+	_, out = do(t, h, "GET", "/stats", "")
+	if out["completed"] != float64(0) {
+		t.Errorf("GET after reset: %v", out)
+	}
+}
+
+func TestUnknownRouteAndMethod(t *testing.T) {
+	h := New(Options{Stats: stats.New(0)})
+	if code, out := do(t, h, "GET", "/nope", ""); code != 404 || out["error"] == nil {
+		t.Errorf("404: %d %v", code, out)
+	}
+	if code, out := do(t, h, "GET", "/work", ""); code != 405 || out["error"] == nil {
+		t.Errorf("405: %d %v", code, out)
+	}
+}

@@ -1,0 +1,43 @@
+package topology
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+type recorder struct{ calls []string }
+
+func (r *recorder) ExchangeDeclare(name, kind string, durable, autoDelete, internal, noWait bool, args amqp.Table) error {
+	r.calls = append(r.calls, fmt.Sprintf("exchange %s %s durable=%v autoDelete=%v internal=%v args=%v", name, kind, durable, autoDelete, internal, args))
+	return nil
+}
+
+func (r *recorder) QueueDeclare(name string, durable, autoDelete, exclusive, noWait bool, args amqp.Table) (amqp.Queue, error) {
+	r.calls = append(r.calls, fmt.Sprintf("queue %s durable=%v autoDelete=%v exclusive=%v args=%v", name, durable, autoDelete, exclusive, args))
+	return amqp.Queue{Name: name}, nil
+}
+
+func (r *recorder) QueueBind(name, key, exchange string, noWait bool, args amqp.Table) error {
+	r.calls = append(r.calls, fmt.Sprintf("bind %s %s %s", name, key, exchange))
+	return nil
+}
+
+// The declarations must match the gateway's exactly (docs: DESIGN.md "Task message").
+func TestDeclareDefaults(t *testing.T) {
+	var r recorder
+	if err := Declare(&r, Names{TaskQueue: "tasks", DeadExchange: "tasks.dlx", DeadQueue: "tasks.dead", DeadRoutingKey: "tasks.dead"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"exchange tasks.dlx direct durable=true autoDelete=false internal=false args=map[]",
+		"queue tasks.dead durable=true autoDelete=false exclusive=false args=map[]",
+		"bind tasks.dead tasks.dead tasks.dlx",
+		"queue tasks durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks.dlx x-dead-letter-routing-key:tasks.dead]",
+	}
+	if !reflect.DeepEqual(r.calls, want) {
+		t.Fatalf("declarations\n%q\nwant\n%q", r.calls, want)
+	}
+}

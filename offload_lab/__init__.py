@@ -1,0 +1,3 @@
+"""offload-lab's controller side: sweep specs, the lab inventory, the sweep loop and its results.
+
+fabfile.py is a thin layer over offload_lab.cli."""

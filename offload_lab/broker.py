@@ -1,0 +1,152 @@
+"""RabbitMQ management API (queue depth, version) and the once-a-second queue sampler."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+TASK_QUEUE = "tasks"
+DEAD_LETTER_QUEUE = "tasks.dead"
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+class ManagementAPI:
+    def __init__(self, base_url: str, user: str, password: str, vhost: str = "offload", timeout: float = 5):
+        self.base_url = base_url.rstrip("/")
+        self.vhost = vhost
+        self.timeout = timeout
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._auth = f"Basic {token}"
+
+    def get(self, path: str) -> Any:
+        req = urllib.request.Request(self.base_url + path, headers={"Authorization": self._auth})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except Exception as exc:
+            raise BrokerError(f"GET {self.base_url}{path}: {exc}") from exc
+
+    def queue_depth(self, queue: str = TASK_QUEUE) -> int:
+        """messages = ready + unacknowledged."""
+        q = self.get(
+            f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}/{urllib.parse.quote(queue, safe='')}"
+        )
+        ready = q.get("messages_ready")
+        unacked = q.get("messages_unacknowledged")
+        if ready is None and unacked is None:
+            return int(q.get("messages") or 0)
+        return int(ready or 0) + int(unacked or 0)
+
+    def version(self) -> str | None:
+        try:
+            return self.get("/api/overview").get("rabbitmq_version")
+        except BrokerError:
+            return None
+
+
+class QueueSampler:
+    """Polls a depth function once a second in a thread, from `start()` until `wait_drained()`.
+
+    Samples are `[seconds since start, messages]` (None when a poll failed). `load_ended()` takes
+    an immediate sample so that a queue that is already empty counts as drained at once.
+    Drained = first sample at or after the end of load with 0 messages (and, if given, the
+    `idle` check passing, e.g. the core has nothing in flight).
+    """
+
+    def __init__(
+        self,
+        depth: Callable[[], int],
+        interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        idle: Callable[[], bool] | None = None,
+    ):
+        self.depth = depth
+        self.interval_s = interval_s
+        self.clock = clock
+        self.idle = idle
+        self.samples: list[list[Any]] = []
+        self.load_end_s: float | None = None
+        self.drain_s: float | None = None
+        self.errors = 0
+        self._t0 = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._drained = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._t0 = self.clock()
+        self._thread = threading.Thread(target=self._loop, name="queue-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        t = round(self.clock() - self._t0, 3)
+        try:
+            n = self.depth()
+        except Exception:
+            self.errors += 1
+            n = None
+        with self._lock:
+            self.samples.append([t, n])
+            ended = self.load_end_s is not None and t >= self.load_end_s
+            if ended and n == 0 and not self._drained.is_set() and (self.idle is None or self._safe_idle()):
+                self.drain_s = round(t - self.load_end_s, 3)
+                self._drained.set()
+
+    def _safe_idle(self) -> bool:
+        try:
+            return bool(self.idle())
+        except Exception:
+            return False
+
+    def _loop(self) -> None:
+        next_at = self.clock()
+        while not self._stop.is_set():
+            self._sample()
+            if self._drained.is_set():
+                return
+            next_at += self.interval_s
+            delay = max(0.0, next_at - self.clock())
+            if self._wake.wait(delay):
+                self._wake.clear()
+                next_at = self.clock()  # sample now, then keep a 1 s rhythm from here
+
+    def load_ended(self) -> None:
+        with self._lock:
+            self.load_end_s = round(self.clock() - self._t0, 3)
+        self._wake.set()
+
+    def wait_drained(self, timeout_s: float) -> bool:
+        """Block until drained or `timeout_s` after the end of load; then stop sampling."""
+        ok = self._drained.wait(timeout_s)
+        self.stop()
+        return ok
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def report(self) -> dict[str, Any]:
+        with self._lock:
+            depths = [n for _, n in self.samples if n is not None]
+            return {
+                "queue": TASK_QUEUE,
+                "samples": list(self.samples),
+                "peak": max(depths) if depths else None,
+                "load_end_s": self.load_end_s,
+                "drain_s": self.drain_s,
+                "drained": self._drained.is_set(),
+                "sample_errors": self.errors,
+            }

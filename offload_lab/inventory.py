@@ -1,0 +1,152 @@
+"""The lab's hosts, read through Ansible's own inventory tooling (InventoryManager + VariableManager).
+
+Groups: broker, gateway, core (one or more hosts), loadgen. A host's address is the hostvar
+`offload_private_address`, falling back to `ansible_host`, then the inventory name; ssh user is
+`ansible_user` (default root), key `ansible_ssh_private_key_file` (or `ansible_private_key_file`),
+port `ansible_port` (default 22).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .spec import REPO_ROOT
+
+GROUPS = ("broker", "gateway", "core", "loadgen")
+SINGLE_HOST_GROUPS = ("broker", "gateway", "loadgen")
+FALLBACK_INVENTORY = "inventory/lab"
+
+
+class InventoryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    group: str
+    address: str
+    user: str = "root"
+    port: int = 22
+    key_file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The hosts of one inventory, by group."""
+
+    source: str
+    groups: dict[str, list[Host]]
+
+    @property
+    def broker(self) -> Host:
+        return self.groups["broker"][0]
+
+    @property
+    def gateway(self) -> Host:
+        return self.groups["gateway"][0]
+
+    @property
+    def loadgen(self) -> Host:
+        return self.groups["loadgen"][0]
+
+    @property
+    def cores(self) -> list[Host]:
+        return self.groups["core"]
+
+    def all_hosts(self) -> list[Host]:
+        """Every host once (a host may sit in several groups), in group order."""
+        seen: dict[str, Host] = {}
+        for group in GROUPS:
+            for h in self.groups.get(group, []):
+                seen.setdefault(h.name, h)
+        return list(seen.values())
+
+    def describe(self) -> dict[str, list[dict[str, Any]]]:
+        return {g: [{"name": h.name, "address": h.address} for h in hs] for g, hs in self.groups.items()}
+
+
+def default_inventory(repo_root: Path = REPO_ROOT) -> str:
+    """The inventory ansible.cfg names (Ansible's config manager reads it), else inventory/lab."""
+    cfg = os.environ.get("ANSIBLE_CONFIG") or str(repo_root / "ansible.cfg")
+    if Path(cfg).is_file():
+        from ansible.config.manager import ConfigManager
+
+        value = ConfigManager(conf_file=cfg).get_config_value("DEFAULT_HOST_LIST")
+        if value:
+            first = value[0] if isinstance(value, list | tuple) else str(value).split(",")[0]
+            path = Path(first)
+            if not path.is_absolute():
+                path = Path(cfg).parent / path
+            return str(path)
+    return str(repo_root / FALLBACK_INVENTORY)
+
+
+def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Lab:
+    """Read the four groups from an inventory (file, directory or anything Ansible accepts)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    source = source or default_inventory(repo_root)
+    if not Path(source).exists():
+        raise InventoryError(f"inventory: {source} does not exist (is the lab up? `make lab-up`)")
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[source])
+    variables = VariableManager(loader=loader, inventory=inventory)
+
+    groups: dict[str, list[Host]] = {}
+    problems = []
+    for group in GROUPS:
+        if group not in inventory.groups:
+            problems.append(f"group {group!r} is missing")
+            continue
+        hosts = inventory.groups[group].get_hosts()
+        if not hosts:
+            problems.append(f"group {group!r} has no hosts")
+            continue
+        if group in SINGLE_HOST_GROUPS and len(hosts) > 1:
+            problems.append(f"group {group!r} must have exactly one host, has {len(hosts)}")
+            continue
+        groups[group] = []
+        for host in hosts:
+            hv = variables.get_vars(host=host, include_hostvars=False)
+            templar = Templar(loader=loader, variables=hv)
+
+            def var(name: str, default: Any = None, hv=hv, templar=templar) -> Any:
+                value = hv.get(name)
+                if value is None:
+                    return default
+                return templar.template(value)
+
+            address = var("offload_private_address") or var("ansible_host") or host.name
+            key = var("ansible_ssh_private_key_file") or var("ansible_private_key_file")
+            if key:
+                key = os.path.expanduser(str(key))
+                if not os.path.isabs(key):
+                    key = str(Path(repo_root) / key)
+            try:
+                port = int(var("ansible_port", 22))
+            except (TypeError, ValueError):
+                problems.append(f"host {host.name}: ansible_port is not a number")
+                port = 22
+            groups[group].append(
+                Host(
+                    name=host.name,
+                    group=group,
+                    address=str(address),
+                    user=str(var("ansible_user", "root")),
+                    port=port,
+                    key_file=key,
+                )
+            )
+    if problems:
+        raise InventoryError(f"inventory {source}: " + "; ".join(problems))
+    return Lab(source=str(source), groups=groups)

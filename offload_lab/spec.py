@@ -1,0 +1,591 @@
+"""Sweep specs: loading, defaults, validation, command-line overrides and step expansion.
+
+The schema is documented in k6/sweeps/README.md. Every problem is reported with the key (or the
+command-line option) that carries it; all problems are collected before anything is raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SWEEPS_DIR = REPO_ROOT / "k6" / "sweeps"
+
+MODES = ("sync", "async")
+ORDERS = ("interleaved", "by_mode", "by_series")
+PUBLISHERS = ("kombu_pool", "pika_per_request", "pika_shared")
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+
+MAX_RATE = 5000
+MAX_RATES = 100
+MAX_DURATION_S = 3600
+MAX_VUS_LIMIT = 10000
+MAX_WORK_MS = 60000
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "rates",
+    "duration_s",
+    "pre_allocated_vus",
+    "max_vus",
+    "modes",
+    "work_ms",
+    "order",
+    "cooldown_s",
+    "drain_timeout_s",
+    "request_timeout_s",
+    "gateway",
+    "series",
+)
+REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
+SERIES_KEYS = ("label", "modes", "gateway")
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "modes": ["sync", "async"],
+    "work_ms": 1000,
+    "order": "interleaved",
+    "cooldown_s": 5,
+    "drain_timeout_s": 120,
+    "request_timeout_s": 10,
+    "gateway": {},
+}
+
+# gateway settings a spec may switch per sweep or per series (docs/interfaces.md); values are
+# written as KEY=VALUE lines into /etc/offload/gateway.sweep.env
+GATEWAY_KEYS = (
+    "PUBLISHER",
+    "PUBLISH_CONFIRM",
+    "PUBLISH_TIMEOUT_S",
+    "GUNICORN_WORKER_CLASS",
+    "GUNICORN_WORKERS",
+    "GUNICORN_THREADS",
+    "GUNICORN_WORKER_CONNECTIONS",
+    "GUNICORN_TIMEOUT",
+)
+# the documented defaults, used to describe a step's effective gateway settings
+GATEWAY_DEFAULTS = {
+    "PUBLISHER": "kombu_pool",
+    "PUBLISH_CONFIRM": "1",
+    "PUBLISH_TIMEOUT_S": "1",
+    "GUNICORN_WORKER_CLASS": "gevent",
+    "GUNICORN_WORKERS": "2",
+    "GUNICORN_THREADS": "1",
+    "GUNICORN_WORKER_CONNECTIONS": "1000",
+    "GUNICORN_TIMEOUT": "30",
+}
+
+# command-line option -> spec key
+OVERRIDE_OPTIONS = {
+    "rates": "rates",
+    "duration": "duration_s",
+    "max_vus": "max_vus",
+    "pre_vus": "pre_allocated_vus",
+    "modes": "modes",
+    "work_ms": "work_ms",
+    "order": "order",
+    "cooldown": "cooldown_s",
+    "drain_timeout": "drain_timeout_s",
+    "gateway": "gateway",
+}
+
+
+class SpecError(ValueError):
+    """One or more problems in a spec or its overrides; `problems` lists them one by one."""
+
+    def __init__(self, problems: list[str], source: str = "spec"):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    mode: str
+    rate: int
+    duration_s: int
+    pre_allocated_vus: int
+    max_vus: int
+    work_ms: int
+    label: str
+    gateway: dict[str, str] = field(default_factory=dict)  # settings the sweep switches (overrides)
+    request_timeout_s: float = 10
+
+    @property
+    def filename(self) -> str:
+        return f"{self.index:02d}-{self.mode}-{self.rate}.json"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# small typed checks: each returns the normalized value or appends a problem and returns None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int_in(problems: list[str], key: str, value: Any, lo: int, hi: int) -> int | None:
+    if not _is_int(value):
+        problems.append(f"{key}: must be an integer, got {value!r}")
+        return None
+    if not lo <= value <= hi:
+        problems.append(f"{key}: must be between {lo} and {hi}, got {value}")
+        return None
+    return value
+
+
+def _num_in(problems: list[str], key: str, value: Any, lo: float, hi: float) -> float | None:
+    if not _is_number(value):
+        problems.append(f"{key}: must be a number, got {value!r}")
+        return None
+    if not lo <= value <= hi:
+        problems.append(f"{key}: must be between {lo} and {hi}, got {value}")
+        return None
+    return value
+
+
+def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"from", "to", "step"})
+        if unknown:
+            problems.append(f"{key}: unknown key(s) {', '.join(map(str, unknown))} (use from, to, step)")
+            return None
+        missing = [k for k in ("from", "to", "step") if k not in value]
+        if missing:
+            problems.append(f"{key}: missing {', '.join(missing)} (a range needs from, to, step)")
+            return None
+        lo = _int_in(problems, f"{key}.from", value["from"], 1, MAX_RATE)
+        hi = _int_in(problems, f"{key}.to", value["to"], 1, MAX_RATE)
+        step = _int_in(problems, f"{key}.step", value["step"], 1, MAX_RATE)
+        if None in (lo, hi, step):
+            return None
+        if hi < lo:
+            problems.append(f"{key}: to ({hi}) must not be below from ({lo})")
+            return None
+        rates = list(range(lo, hi + 1, step))
+    elif isinstance(value, list):
+        if not value:
+            problems.append(f"{key}: must not be empty")
+            return None
+        rates = []
+        for i, r in enumerate(value):
+            checked = _int_in(problems, f"{key}[{i}]", r, 1, MAX_RATE)
+            if checked is None:
+                return None
+            rates.append(checked)
+        if len(set(rates)) != len(rates):
+            problems.append(f"{key}: contains duplicates {rates}")
+            return None
+    else:
+        problems.append(f"{key}: must be a list of integers or a mapping from/to/step, got {value!r}")
+        return None
+    if len(rates) > MAX_RATES:
+        problems.append(f"{key}: at most {MAX_RATES} rates, got {len(rates)}")
+        return None
+    return rates
+
+
+def _modes(problems: list[str], key: str, value: Any) -> list[str] | None:
+    if not isinstance(value, list) or not value:
+        problems.append(f"{key}: must be a non-empty list of {', '.join(MODES)}, got {value!r}")
+        return None
+    bad = [m for m in value if m not in MODES]
+    if bad:
+        problems.append(f"{key}: unknown mode(s) {bad} (known: {', '.join(MODES)})")
+        return None
+    if len(set(value)) != len(value):
+        problems.append(f"{key}: contains duplicates {value}")
+        return None
+    return list(value)
+
+
+def _gateway(problems: list[str], key: str, value: Any) -> dict[str, str] | None:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{key}: must be a mapping of gateway settings, got {value!r}")
+        return None
+    out: dict[str, str] = {}
+    ok = True
+    for name, v in value.items():
+        k = f"{key}.{name}"
+        if name not in GATEWAY_KEYS:
+            problems.append(f"{k}: unknown gateway setting (known: {', '.join(GATEWAY_KEYS)})")
+            ok = False
+            continue
+        if name == "PUBLISHER":
+            if v not in PUBLISHERS:
+                problems.append(f"{k}: unknown publisher {v!r} (known: {', '.join(PUBLISHERS)})")
+                ok = False
+                continue
+            out[name] = v
+        elif name == "PUBLISH_CONFIRM":
+            if isinstance(v, bool):
+                out[name] = "1" if v else "0"
+            elif v in (0, 1, "0", "1"):
+                out[name] = str(v)
+            else:
+                problems.append(f"{k}: must be 0/1 or true/false, got {v!r}")
+                ok = False
+        elif name == "GUNICORN_WORKER_CLASS":
+            if v not in WORKER_CLASSES:
+                problems.append(f"{k}: unknown worker class {v!r} (known: {', '.join(WORKER_CLASSES)})")
+                ok = False
+                continue
+            out[name] = v
+        elif name == "PUBLISH_TIMEOUT_S":
+            n = _num_in(problems, k, _maybe_number(v), 0.01, 60)
+            if n is None:
+                ok = False
+            else:
+                out[name] = _fmt_number(n)
+        else:
+            hi = {
+                "GUNICORN_WORKERS": 64,
+                "GUNICORN_THREADS": 1024,
+                "GUNICORN_WORKER_CONNECTIONS": 100000,
+                "GUNICORN_TIMEOUT": 3600,
+            }[name]
+            n = _int_in(problems, k, _maybe_number(v), 1, hi)
+            if n is None:
+                ok = False
+            else:
+                out[name] = str(n)
+    return out if ok else None
+
+
+def _maybe_number(v: Any) -> Any:
+    """Gateway settings may be written as strings in YAML ("8"); accept numeric strings."""
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return float(v)
+            except ValueError:
+                return v
+    return v
+
+
+def _fmt_number(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = None) -> dict[str, Any]:
+    """Check a raw spec mapping and return it normalized, with defaults filled in.
+
+    `origin` maps spec keys to the command-line option that set them, so that a problem with an
+    overridden value names the option too ("duration_s (--duration): ...").
+    """
+    origin = origin or {}
+    problems: list[str] = []
+
+    def named(key: str) -> str:
+        return f"{key} ({origin[key]})" if key in origin else key
+
+    if not isinstance(raw, dict):
+        raise SpecError([f"the spec must be a mapping of keys, got {type(raw).__name__}"], source)
+    for key in raw:
+        if key not in TOP_KEYS:
+            problems.append(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
+    for key in REQUIRED_KEYS:
+        if key not in raw or raw[key] is None:
+            problems.append(f"{key}: required")
+
+    spec: dict[str, Any] = {}
+    name = raw.get("name")
+    if name is not None:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(f"name: must be 1-64 characters of letters, digits, _ . - ; got {name!r}")
+        else:
+            spec["name"] = name
+    desc = raw.get("description", DEFAULTS["description"])
+    if not isinstance(desc, str):
+        problems.append(f"description: must be a string, got {desc!r}")
+    spec["description"] = desc if isinstance(desc, str) else ""
+
+    if raw.get("rates") is not None:
+        spec["rates"] = _rates(problems, named("rates"), raw["rates"])
+    if raw.get("duration_s") is not None:
+        spec["duration_s"] = _int_in(problems, named("duration_s"), raw["duration_s"], 1, MAX_DURATION_S)
+    if raw.get("max_vus") is not None:
+        spec["max_vus"] = _int_in(problems, named("max_vus"), raw["max_vus"], 1, MAX_VUS_LIMIT)
+    pre = raw.get("pre_allocated_vus")
+    if pre is None:
+        spec["pre_allocated_vus"] = spec.get("max_vus")
+    else:
+        spec["pre_allocated_vus"] = _int_in(problems, named("pre_allocated_vus"), pre, 1, MAX_VUS_LIMIT)
+    if (
+        spec.get("max_vus") is not None
+        and spec.get("pre_allocated_vus") is not None
+        and spec["max_vus"] < spec["pre_allocated_vus"]
+    ):
+        problems.append(
+            f"{named('max_vus')}: must be >= pre_allocated_vus ({spec['pre_allocated_vus']}), "
+            f"got {spec['max_vus']}"
+        )
+
+    spec["modes"] = _modes(problems, named("modes"), raw.get("modes", DEFAULTS["modes"]))
+    spec["work_ms"] = _int_in(
+        problems, named("work_ms"), raw.get("work_ms", DEFAULTS["work_ms"]), 0, MAX_WORK_MS
+    )
+    order = raw.get("order", DEFAULTS["order"])
+    if order not in ORDERS:
+        problems.append(f"{named('order')}: must be one of {', '.join(ORDERS)}, got {order!r}")
+    spec["order"] = order
+    spec["cooldown_s"] = _num_in(
+        problems, named("cooldown_s"), raw.get("cooldown_s", DEFAULTS["cooldown_s"]), 0, 600
+    )
+    spec["drain_timeout_s"] = _num_in(
+        problems, named("drain_timeout_s"), raw.get("drain_timeout_s", DEFAULTS["drain_timeout_s"]), 0, 3600
+    )
+    timeout = _num_in(
+        problems,
+        named("request_timeout_s"),
+        raw.get("request_timeout_s", DEFAULTS["request_timeout_s"]),
+        0.1,
+        600,
+    )
+    spec["request_timeout_s"] = timeout
+    if timeout is not None and spec["work_ms"] is not None and timeout * 1000 <= spec["work_ms"]:
+        problems.append(
+            f"request_timeout_s: must exceed the work time ({spec['work_ms']} ms), got {timeout} s"
+        )
+    spec["gateway"] = _gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
+
+    series = raw.get("series")
+    if series is not None:
+        spec["series"] = _series(problems, series, spec.get("modes"), origin)
+
+    if problems:
+        raise SpecError(problems, source)
+    return spec
+
+
+def _series(problems: list[str], value: Any, default_modes: list[str] | None, origin: dict[str, str]):
+    if not isinstance(value, list) or not value:
+        problems.append(f"series: must be a non-empty list of {{label, modes, gateway}}, got {value!r}")
+        return None
+    out = []
+    labels = set()
+    for i, item in enumerate(value):
+        key = f"series[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{key}: must be a mapping with label, modes, gateway, got {item!r}")
+            continue
+        for k in item:
+            if k not in SERIES_KEYS:
+                problems.append(f"{key}.{k}: unknown key (known: {', '.join(SERIES_KEYS)})")
+        label = item.get("label")
+        if not isinstance(label, str) or not NAME_RE.match(label):
+            problems.append(f"{key}.label: required, 1-64 letters, digits, _ . - ; got {label!r}")
+        elif label in labels:
+            problems.append(f"{key}.label: duplicate label {label!r}")
+        else:
+            labels.add(label)
+        if "modes" in origin:  # --modes on the command line applies to every series
+            modes = default_modes
+        elif "modes" in item:
+            modes = _modes(problems, f"{key}.modes", item["modes"])
+        else:
+            modes = default_modes
+        gateway = _gateway(problems, f"{key}.gateway", item.get("gateway", {}))
+        out.append({"label": label, "modes": modes, "gateway": gateway})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def spec_path(name_or_path: str, sweeps_dir: Path = SWEEPS_DIR) -> Path:
+    """A spec argument is a path to a YAML file or the name of one in k6/sweeps/."""
+    p = Path(name_or_path)
+    if p.suffix in (".yml", ".yaml") or "/" in name_or_path:
+        if not p.is_file():
+            raise SpecError([f"spec: no such file {name_or_path}"], "spec")
+        return p
+    for suffix in (".yml", ".yaml"):
+        candidate = sweeps_dir / f"{name_or_path}{suffix}"
+        if candidate.is_file():
+            return candidate
+    known = sorted(x.stem for x in sweeps_dir.glob("*.y*ml"))
+    raise SpecError([f"spec: unknown spec {name_or_path!r} (in {sweeps_dir}: {', '.join(known)})"], "spec")
+
+
+def load_raw(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError([f"not valid YAML: {exc}"], str(path)) from exc
+
+
+def load(name_or_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a spec by name or path, apply parsed overrides (see parse_overrides) and validate."""
+    path = spec_path(name_or_path)
+    raw = load_raw(path)
+    return apply_overrides(raw, overrides or {}, source=str(path))
+
+
+def apply_overrides(raw: Any, overrides: dict[str, Any], source: str = "spec") -> dict[str, Any]:
+    """Merge parsed overrides (spec key -> value) into a raw spec and validate the result."""
+    if not isinstance(raw, dict):
+        return validate(raw, source)
+    merged = copy.deepcopy(raw)
+    origin = {}
+    for key, value in overrides.items():
+        option = "--" + next((o for o, k in OVERRIDE_OPTIONS.items() if k == key), key).replace("_", "-")
+        origin[key] = option
+        if key == "gateway":
+            merged["gateway"] = {**(merged.get("gateway") or {}), **value}
+        else:
+            merged[key] = value
+    if "max_vus" in overrides and "pre_allocated_vus" not in overrides:
+        pre = merged.get("pre_allocated_vus")
+        if pre is not None and _is_int(pre) and pre > overrides["max_vus"]:
+            # lowering maxVUs below the spec's pre-allocation lowers the pre-allocation with it
+            merged["pre_allocated_vus"] = overrides["max_vus"]
+    return validate(merged, source, origin)
+
+
+def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Turn command-line strings (option name -> string or None) into typed spec values.
+
+    Raises SpecError naming each bad option. Options left None are not overrides.
+    """
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for opt, value in options.items():
+        if value is None or value == "":
+            continue
+        if opt not in OVERRIDE_OPTIONS:
+            problems.append(f"--{opt.replace('_', '-')}: not an override option")
+            continue
+        key = OVERRIDE_OPTIONS[opt]
+        flag = f"--{opt.replace('_', '-')}"
+        text = str(value).strip()
+        try:
+            if key == "rates":
+                out[key] = _parse_rates(text)
+            elif key == "modes":
+                out[key] = [m.strip() for m in text.split(",") if m.strip()]
+            elif key == "order":
+                out[key] = text
+            elif key == "gateway":
+                out[key] = _parse_settings(text)
+            elif key == "duration_s":
+                out[key] = _parse_int(text.removesuffix("s"))
+            elif key in ("cooldown_s", "drain_timeout_s"):
+                out[key] = _parse_number(text.removesuffix("s"))
+            else:
+                out[key] = _parse_int(text)
+        except ValueError as exc:
+            problems.append(f"{flag}: {exc}")
+    if problems:
+        raise SpecError(problems, "command line")
+    return out
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be an integer, got {text!r}") from None
+
+
+def _parse_number(text: str) -> float | int:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"must be a number, got {text!r}") from None
+
+
+def _parse_rates(text: str) -> Any:
+    """`50,100,150` or a range `50:400:50` (from:to:step)."""
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"a range is FROM:TO:STEP, got {text!r}")
+        lo, hi, step = (_parse_int(p) for p in parts)
+        return {"from": lo, "to": hi, "step": step}
+    items = [p.strip() for p in text.split(",") if p.strip()]
+    if not items:
+        raise ValueError("no rates given")
+    return [_parse_int(p) for p in items]
+
+
+def _parse_settings(text: str) -> dict[str, str]:
+    out = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ValueError(f"settings are KEY=VALUE[,KEY=VALUE], got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def expand_steps(spec: dict[str, Any]) -> list[Step]:
+    """The ordered list of steps a (validated) spec describes.
+
+    interleaved: for each rate, each series, each mode   (50 sync, 50 async, 100 sync, ...)
+    by_mode:     for each series, each mode, each rate   (all sync rates, then all async rates)
+    by_series:   for each series, each rate, each mode   (fewest gateway restarts with series)
+    """
+    series = spec.get("series") or [{"label": None, "modes": spec["modes"], "gateway": {}}]
+    rates = spec["rates"]
+    combos: list[tuple[dict, str, int]] = []
+    if spec["order"] == "interleaved":
+        combos = [(s, m, r) for r in rates for s in series for m in s["modes"]]
+    elif spec["order"] == "by_mode":
+        combos = [(s, m, r) for s in series for m in s["modes"] for r in rates]
+    else:
+        combos = [(s, m, r) for s in series for r in rates for m in s["modes"]]
+    steps = []
+    for i, (s, mode, rate) in enumerate(combos, start=1):
+        gateway = {**(spec.get("gateway") or {}), **(s.get("gateway") or {})}
+        steps.append(
+            Step(
+                index=i,
+                mode=mode,
+                rate=rate,
+                duration_s=spec["duration_s"],
+                pre_allocated_vus=spec["pre_allocated_vus"],
+                max_vus=spec["max_vus"],
+                work_ms=spec["work_ms"],
+                label=s["label"] or mode,
+                gateway=gateway,
+                request_timeout_s=spec["request_timeout_s"],
+            )
+        )
+    return steps
+
+
+def estimate_seconds(spec: dict[str, Any]) -> float:
+    """A rough lower bound of a sweep's wall time: load + cooldowns (drains not included)."""
+    steps = expand_steps(spec)
+    return sum(s.duration_s for s in steps) + spec["cooldown_s"] * max(0, len(steps) - 1)

@@ -1,0 +1,269 @@
+"""The step loop. Every remote call goes through a collaborator passed in (`Lab`), so tests can run
+the loop against fakes; offload_lab.cli builds the real ones (SSH, HTTP, management API)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueSampler
+from .remote import cpu_pct
+from .results import RunFolder, utcnow
+from .spec import GATEWAY_DEFAULTS, GATEWAY_KEYS, Step
+
+
+class K6Like(Protocol):
+    def run(self, step: Step) -> dict[str, Any]: ...
+    def stop(self) -> None: ...
+
+
+class CoreLike(Protocol):
+    def reset(self) -> None: ...
+    def read(self) -> dict[str, Any]: ...
+    def idle(self) -> bool: ...
+
+
+class GatewayLike(Protocol):
+    def begin(self) -> None: ...
+    def apply(self, settings: dict[str, str]) -> bool: ...
+    def restore(self) -> bool: ...
+
+
+class CpuLike(Protocol):
+    def snapshot(self) -> dict[str, dict[str, int] | None]: ...
+
+
+@dataclass
+class Lab:
+    """The sweep's view of the lab: one object per remote concern."""
+
+    k6: K6Like
+    core: CoreLike
+    gateway: GatewayLike
+    cpu: CpuLike
+    queue_depth: Callable[[str], int]  # queue name -> ready + unacked
+    host_groups: dict[str, str] = field(default_factory=dict)  # host name -> group, for step files
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    sample_interval_s: float = 1.0
+
+
+def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
+    """What the gateway runs with during a step: documented defaults < gateway.env < the step's."""
+    base = {**GATEWAY_DEFAULTS, **{k: v for k, v in provisioned.items() if k in GATEWAY_KEYS}}
+    return {**base, **step_settings}
+
+
+# --------------------------------------------------------------------------------------------
+# headline figures (docs/result-format.md "Derived figures")
+
+
+def _metric(summary: dict[str, Any], name: str, value: str, default: float = 0.0) -> float:
+    m = (summary.get("metrics") or {}).get(name)
+    if not m:
+        return default
+    v = (m.get("values") or {}).get(value)
+    return default if v is None else v
+
+
+def headline(step: Step, data: dict[str, Any]) -> dict[str, Any]:
+    k6 = data.get("k6") or {}
+    iterations = _metric(k6, "iterations", "count")
+    dropped = _metric(k6, "dropped_iterations", "count")  # missing = 0
+    reqs = _metric(k6, "http_reqs", "count")
+    failed = _metric(k6, "http_req_failed", "passes")  # passes = failed requests
+    attempted = iterations + dropped
+    broker = data.get("broker") or {}
+    return {
+        "mode": step.mode,
+        "rate": step.rate,
+        "label": step.label,
+        "avg_ms": _metric(k6, "http_req_duration", "avg"),
+        "p95_ms": _metric(k6, "http_req_duration", "p(95)"),
+        "throughput": (reqs - failed) / step.duration_s if step.duration_s else 0.0,
+        "dropped_pct": 100.0 * dropped / attempted if attempted else 0.0,
+        "error_pct": 100.0 * failed / reqs if reqs else 0.0,
+        "backlog_peak": broker.get("peak"),
+        "drain_s": broker.get("drain_s"),
+    }
+
+
+def format_headline(step: Step, total: int, data: dict[str, Any]) -> str:
+    h = headline(step, data)
+    label = f" [{step.label}]" if step.label != step.mode else ""
+    peak = "-" if h["backlog_peak"] is None else str(h["backlog_peak"])
+    drain = "never" if h["drain_s"] is None else f"{h['drain_s']:.1f} s"
+    return (
+        f"step {step.index:>2}/{total} {step.mode:<5} {step.rate:>4}/s{label}: "
+        f"avg {h['avg_ms']:.1f} ms, p95 {h['p95_ms']:.1f} ms, throughput {h['throughput']:.1f}/s, "
+        f"dropped {h['dropped_pct']:.1f} %, errors {h['error_pct']:.1f} %, backlog peak {peak} "
+        f"(drain {drain})"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class Sweep:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        steps: list[Step],
+        lab: Lab,
+        folder: RunFolder,
+        provisioned_gateway: dict[str, str] | None = None,
+        echo: Callable[[str], None] = print,
+    ):
+        self.spec = spec
+        self.steps = steps
+        self.lab = lab
+        self.folder = folder
+        self.provisioned_gateway = provisioned_gateway or {}
+        self.echo = echo
+        self.timing: dict[str, Any] = {"steps": []}
+
+    def run(self, run_meta: dict[str, Any]) -> str:
+        """Run every step; returns the run's final status (complete, interrupted or failed)."""
+        lab = self.lab
+        self.folder.create(run_meta)
+        t_start = lab.clock()
+        status, error = "failed", None
+        cooldowns = 0.0
+        try:
+            lab.gateway.begin()
+            for i, step in enumerate(self.steps):
+                if i > 0 and self.spec.get("cooldown_s"):
+                    t = lab.clock()
+                    lab.sleep(self.spec["cooldown_s"])
+                    cooldowns += lab.clock() - t
+                data = self.run_step(step)
+                self.folder.add_step(step.filename, data)
+                self.echo(format_headline(step, len(self.steps), data))
+            status = "complete"
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted (Ctrl-C)"
+            self.echo(f"interrupted: keeping {len(self.folder.run['steps'])} finished step(s)")
+        except Exception as exc:  # a step that cannot be measured ends the sweep
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            self.echo(f"sweep failed: {error}")
+        finally:
+            restore_error = self._restore()
+            wall = lab.clock() - t_start
+            self.timing.update(self._timing_totals(wall, cooldowns))
+            extra: dict[str, Any] = {"timing": self.timing}
+            if error:
+                extra["error"] = error
+            if restore_error:
+                extra["restore_error"] = restore_error
+            self.folder.finish(status, **extra)
+        return status
+
+    def _restore(self) -> str | None:
+        try:
+            self.lab.gateway.restore()
+            return None
+        except KeyboardInterrupt:
+            return "gateway restore interrupted: remove /etc/offload/gateway.sweep.env and restart by hand"
+        except Exception as exc:
+            msg = f"gateway restore failed: {exc}"
+            self.echo(msg)
+            return msg
+
+    def _timing_totals(self, wall: float, cooldowns: float) -> dict[str, Any]:
+        steps = self.timing["steps"]
+        load = sum(s["duration_s"] for s in steps)
+        # a queue that never drained cost the whole wait
+        drains = sum(s["drain_wait_s"] if s["drain_s"] is None else s["drain_s"] for s in steps)
+        base = load + drains
+        return {
+            "wall_s": round(wall, 3),
+            "duration_s_sum": load,
+            "drain_s_sum": round(drains, 3),
+            "cooldown_s_sum": round(cooldowns, 3),
+            "overhead_ratio": round(wall / base, 4) if base else None,
+            "overhead_ratio_excl_cooldown": round((wall - cooldowns) / base, 4) if base else None,
+        }
+
+    def run_step(self, step: Step) -> dict[str, Any]:
+        lab = self.lab
+        t_begin = lab.clock()
+        restarted = lab.gateway.apply(step.gateway)
+        t_ready = lab.clock()
+        lab.core.reset()
+        cpu_before = lab.cpu.snapshot()
+        sampler = QueueSampler(
+            lambda: lab.queue_depth(TASK_QUEUE),
+            interval_s=lab.sample_interval_s,
+            clock=lab.clock,
+            idle=lab.core.idle,
+        )
+        started_at = utcnow()
+        sampler.start()
+        t_load = lab.clock()
+        try:
+            summary = lab.k6.run(step)
+        except KeyboardInterrupt:
+            sampler.stop()
+            self.echo(f"Ctrl-C: stopping k6 on the loadgen host (step {step.filename} is dropped)")
+            try:
+                lab.k6.stop()
+            except Exception as exc:
+                self.echo(f"could not stop k6: {exc}")
+            raise
+        except BaseException:
+            sampler.stop()
+            raise
+        t_load_end = lab.clock()
+        load_ended_at = utcnow()
+        sampler.load_ended()
+        try:
+            sampler.wait_drained(self.spec["drain_timeout_s"])
+        finally:
+            sampler.stop()  # also when Ctrl-C lands while waiting
+        t_drained = lab.clock()
+        broker = sampler.report()
+        try:
+            broker["dead_letter_depth"] = lab.queue_depth(DEAD_LETTER_QUEUE)
+        except Exception:
+            broker["dead_letter_depth"] = None
+        core = lab.core.read()
+        cpu_after = lab.cpu.snapshot()
+        ended_at = utcnow()
+        t_end = lab.clock()
+
+        hosts: dict[str, Any] = {}
+        for name, after in cpu_after.items():
+            before = cpu_before.get(name)
+            entry: dict[str, Any] = {"group": lab.host_groups.get(name), "cpu_pct": None, "cpus": None}
+            if after:
+                entry["cpus"] = after["cpus"]
+            if before and after:
+                entry["cpu_pct"] = cpu_pct(before, after)
+            hosts[name] = entry
+
+        step_info = step.as_dict()
+        step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
+        step_info["gateway_overrides"] = dict(step.gateway)
+        self.timing["steps"].append(
+            {
+                "step": step.filename,
+                "duration_s": step.duration_s,
+                "gateway_restart_s": round(t_ready - t_begin, 3) if restarted else 0.0,
+                "load_s": round(t_load_end - t_load, 3),
+                "drain_s": broker["drain_s"],
+                "drain_wait_s": round(t_drained - t_load_end, 3),
+                "wall_s": round(t_end - t_begin, 3),
+            }
+        )
+        return {
+            "step": step_info,
+            "started_at": started_at,
+            "load_ended_at": load_ended_at,
+            "ended_at": ended_at,
+            "k6": summary,
+            "core": core,
+            "broker": broker,
+            "hosts": hosts,
+        }

@@ -1,0 +1,91 @@
+"""Hosts come from the Ansible inventory through Ansible's own tooling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from offload_lab import inventory
+from offload_lab.inventory import InventoryError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_reads_groups_and_addresses(inventory_dir, tmp_path):
+    lab = inventory.load(str(inventory_dir), repo_root=tmp_path)
+    assert lab.broker.name == "lab-broker"
+    # offload_private_address from group_vars wins over ansible_host
+    assert lab.broker.address == "10.99.0.11"
+    assert lab.gateway.address == "10.77.77.12"
+    assert [h.address for h in lab.cores] == ["10.77.77.13", "10.99.0.15"]  # templated hostvar
+    assert lab.loadgen.user == "k6user" and lab.loadgen.port == 2222
+    assert lab.gateway.user == "root" and lab.gateway.port == 22
+    assert lab.gateway.key_file == str(tmp_path / ".lab/ssh/id_ed25519")
+    assert [h.name for h in lab.all_hosts()] == [
+        "lab-broker",
+        "lab-gateway",
+        "lab-core",
+        "lab-core2",
+        "lab-loadgen",
+    ]
+    assert lab.describe()["core"][1] == {"name": "lab-core2", "address": "10.99.0.15"}
+
+
+def test_ini_inventory(tmp_path):
+    p = tmp_path / "hosts.ini"
+    p.write_text(
+        "[broker]\nb ansible_host=10.0.0.1\n[gateway]\ng ansible_host=10.0.0.2 ansible_user=deb\n"
+        "[core]\nc ansible_host=10.0.0.3\n[loadgen]\nl\n"
+    )
+    lab = inventory.load(str(p), repo_root=tmp_path)
+    assert lab.gateway.user == "deb" and lab.loadgen.address == "l" and lab.gateway.key_file is None
+
+
+def test_missing_group_is_an_error(tmp_path):
+    p = tmp_path / "hosts.yml"
+    p.write_text("all:\n  children:\n    broker: {hosts: {b: {}}}\n    gateway: {hosts: {g: {}}}\n")
+    with pytest.raises(InventoryError, match="'core' is missing"):
+        inventory.load(str(p), repo_root=tmp_path)
+
+
+def test_two_gateways_is_an_error(tmp_path):
+    p = tmp_path / "hosts.yml"
+    p.write_text(
+        "all:\n  children:\n    broker: {hosts: {b: {}}}\n    gateway: {hosts: {g1: {}, g2: {}}}\n"
+        "    core: {hosts: {c: {}}}\n    loadgen: {hosts: {l: {}}}\n"
+    )
+    with pytest.raises(InventoryError, match="'gateway' must have exactly one host"):
+        inventory.load(str(p), repo_root=tmp_path)
+
+
+def test_missing_inventory(tmp_path):
+    with pytest.raises(InventoryError, match="does not exist"):
+        inventory.load(str(tmp_path / "nope"), repo_root=tmp_path)
+
+
+def test_default_inventory_from_ansible_cfg(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    assert inventory.default_inventory(tmp_path) == str(tmp_path / "inventory/lab")  # no ansible.cfg
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = inventory/other\n")
+    assert inventory.default_inventory(tmp_path) == str(tmp_path / "inventory/other")
+
+
+def run_fab(*args):
+    fab = Path(sys.executable).parent / "fab"
+    return subprocess.run([str(fab), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_fab_check_validates_without_load(inventory_dir):
+    ok = run_fab("check", "--spec", "seed", "--inventory", str(inventory_dir), "--rates", "50,100")
+    assert ok.returncode == 0, ok.stderr
+    assert "4 steps" in ok.stdout and "50 sync, 50 async, 100 sync, 100 async" in ok.stdout
+    bad = run_fab("check", "--inventory", str(inventory_dir), "--max-vus", "0", "--publisher-typo", "x")
+    assert bad.returncode != 0
+    bad = run_fab("check", "--inventory", str(inventory_dir), "--duration", "0", "--modes", "sync,bulk")
+    assert bad.returncode == 2
+    assert "duration_s (--duration)" in bad.stderr and "modes (--modes)" in bad.stderr
+    missing = run_fab("check", "--inventory", str(inventory_dir / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
