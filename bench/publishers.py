@@ -1,0 +1,280 @@
+"""Benchmark: the gateway's publishers (/async) and /sync under real gunicorn and k6, on loopback.
+
+Run through bench/publishers.sh, which provides a throwaway broker (AMQP_URL). Each scenario
+starts gunicorn with its settings, runs one k6 constant-arrival-rate step (400/s, 100 VUs,
+15 s by default), and the script prints one table row per scenario. Not a test: the figures
+depend on the machine; compare them with shared/MEASUREMENT-NOTES.md.
+
+`publishers.py stub-core PORT` runs the stand-in core used when build/offload-core is absent:
+POST /work sleeps work_ms (default 1000) per request, with unbounded concurrency (gevent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import kombu
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+GO_CORE = REPO / "build" / "offload-core"
+RESULTS = REPO / "build" / "bench" / "publishers.json"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    endpoint: str
+    gateway_env: dict[str, str] = field(default_factory=dict)
+
+
+GEVENT = {"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_WORKERS": "2"}
+GTHREAD_2X8 = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
+
+SCENARIOS = [
+    Scenario("kombu_pool confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "kombu_pool"}),
+    Scenario(
+        "kombu_pool no confirms, gevent x2",
+        "/async",
+        {**GEVENT, "PUBLISHER": "kombu_pool", "PUBLISH_CONFIRM": "0"},
+    ),
+    Scenario("kombu_pool confirms, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "kombu_pool"}),
+    Scenario("pika_per_request, gevent x2", "/async", {**GEVENT, "PUBLISHER": "pika_per_request"}),
+    Scenario("pika_shared, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "pika_shared"}),
+    Scenario("sync, gevent x2", "/sync", {**GEVENT}),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 20) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_core(amqp_url: str, log_dir: Path) -> tuple[subprocess.Popen, str, str]:
+    """The real core if it was built, else the stub; returns (process, base URL, kind)."""
+    port = free_port()
+    log = open(log_dir / "core.log", "w")  # noqa: SIM115 - lives as long as the process
+    if GO_CORE.exists():
+        env = dict(os.environ, AMQP_URL=amqp_url, HTTP_ADDR=f"127.0.0.1:{port}", WORK_MS="1000")
+        process = subprocess.Popen([str(GO_CORE)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        if wait_healthy(f"http://127.0.0.1:{port}/healthz", process):
+            return process, f"http://127.0.0.1:{port}", "offload-core"
+        stop(process)
+        print("build/offload-core did not become healthy; using the stub core", file=sys.stderr)
+        port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "stub-core", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    if not wait_healthy(f"http://127.0.0.1:{port}/healthz", process):
+        raise SystemExit("the stub core did not start; see " + str(log_dir / "core.log"))
+    return process, f"http://127.0.0.1:{port}", "stub"
+
+
+def start_gateway(scenario: Scenario, amqp_url: str, core_url: str, log_path: Path):
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GUNICORN_", "PUBLISH"))}
+    env.update(
+        AMQP_URL=amqp_url,
+        CORE_URL=core_url,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_LOGLEVEL="warning",
+        **scenario.gateway_env,
+    )
+    command = [str(VENV_BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "gateway.wsgi:app"]
+    log = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    if not wait_healthy(f"{base_url}/healthz", process):
+        stop(process)
+        raise SystemExit(f"gunicorn did not start for {scenario.name}; see {log_path}")
+    return process, base_url
+
+
+def run_k6(base_url: str, endpoint: str, args, summary_path: Path) -> dict:
+    env = dict(
+        os.environ,
+        BASE_URL=base_url,
+        ENDPOINT=endpoint,
+        RATE=str(args.rate),
+        DURATION=args.duration,
+        VUS=str(args.vus),
+        WORK_MS="1000",
+        SUMMARY_PATH=str(summary_path),
+        K6_NO_USAGE_REPORT="true",
+    )
+    script = REPO / "bench" / "publishers.k6.js"
+    subprocess.run(
+        [str(VENV_BIN / "k6"), "run", "--quiet", "--no-color", str(script)],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads(summary_path.read_text())
+
+
+def duration_seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60}
+    for unit in sorted(units, key=len, reverse=True):
+        if duration.endswith(unit):
+            return float(duration[: -len(unit)]) * units[unit]
+    return float(duration)
+
+
+def summarize(summary: dict, duration_s: float) -> dict:
+    metrics = summary["metrics"]
+    latency = metrics["http_req_duration"]["values"]
+    requests_total = metrics.get("http_reqs", {}).get("values", {}).get("count", 0)
+    # http_req_failed counts failed requests as "passes"
+    failed = metrics.get("http_req_failed", {}).get("values", {}).get("passes", 0)
+    dropped = metrics.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+    return {
+        "avg_ms": latency["avg"],
+        "p95_ms": latency["p(95)"],
+        "p99_ms": latency["p(99)"],
+        "requests": requests_total,
+        "failed_pct": 100 * failed / requests_total if requests_total else 0.0,
+        "dropped": dropped,
+        "throughput": (requests_total - failed) / duration_s,
+    }
+
+
+def purge_queue(amqp_url: str, queue: str = "tasks") -> int:
+    with kombu.Connection(amqp_url) as connection:
+        try:
+            return connection.channel().queue_purge(queue) or 0
+        except Exception:  # noqa: BLE001 - the queue may not exist yet
+            return 0
+
+
+def print_table(rows: list[dict], header: str) -> None:
+    print(f"\n{header}\n")
+    print("| scenario | avg ms | p95 ms | p99 ms | failed % | dropped | throughput /s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['scenario']} | {row['avg_ms']:.1f} | {row['p95_ms']:.1f} | {row['p99_ms']:.1f} "
+            f"| {row['failed_pct']:.2f} | {row['dropped']} | {row['throughput']:.1f} |"
+        )
+
+
+def bench(args) -> None:
+    amqp_url = os.environ.get("AMQP_URL")
+    if not amqp_url:
+        raise SystemExit("AMQP_URL is not set: run bench/publishers.sh (it starts a broker)")
+    if not (VENV_BIN / "k6").exists():
+        raise SystemExit(f"k6 not found in {VENV_BIN}: run scripts/install-deps.sh")
+    scenarios = [s for s in SCENARIOS if not args.only or any(word in s.name for word in args.only)]
+    load_before = os.getloadavg()[0]
+    work_dir = Path(tempfile.mkdtemp(prefix="offload-bench-"))
+    core, core_url, core_kind = start_core(amqp_url, work_dir)
+    rows = []
+    try:
+        for scenario in scenarios:
+            print(f"-- {scenario.name} ({scenario.endpoint})", flush=True)
+            log_path = work_dir / f"gunicorn-{len(rows)}.log"
+            gateway, base_url = start_gateway(scenario, amqp_url, core_url, log_path)
+            try:
+                summary = run_k6(base_url, scenario.endpoint, args, work_dir / f"k6-{len(rows)}.json")
+            finally:
+                stop(gateway)
+            row = {"scenario": scenario.name, "endpoint": scenario.endpoint, **scenario.gateway_env}
+            row.update(summarize(summary, duration_seconds(args.duration)))
+            row["publish_failures_logged"] = log_path.read_text().count("publish failed")
+            rows.append(row)
+            purge_queue(amqp_url)
+            time.sleep(args.cooldown)
+    finally:
+        stop(core)
+    header = (
+        f"{args.rate} RPS, {args.vus} VUs (pre-allocated = max), {args.duration}, "
+        f"constant-arrival-rate; core: {core_kind}; {os.cpu_count()} CPUs; "
+        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
+    )
+    print_table(rows, header)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+    print(f"\nrows as JSON: {RESULTS.relative_to(REPO)}; logs: {work_dir}")
+    if not args.keep_logs:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def stub_core(port: int) -> None:
+    # gevent's own sleep and server: nothing to monkey-patch
+    import gevent
+    from gevent.pywsgi import WSGIServer
+
+    def app(environ, start_response):
+        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status":"ok"}']
+        if path != "/work" or method != "POST":
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error":"not found"}']
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        work_ms = body.get("work_ms", 1000)
+        gevent.sleep(work_ms / 1000)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"worked_ms": work_ms}).encode()]
+
+    WSGIServer(("127.0.0.1", port), app, log=None, spawn=10000).serve_forever()
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "stub-core":
+        stub_core(int(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=int, default=400)
+    parser.add_argument("--vus", type=int, default=100)
+    parser.add_argument("--duration", default="15s")
+    parser.add_argument("--cooldown", type=float, default=3)
+    parser.add_argument("--only", nargs="*", help="run scenarios whose name contains any of these")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args()
+    # keep every load bounded: loopback benchmarks, not soak tests
+    if not 1 <= args.rate <= 2000 or not 1 <= args.vus <= 1000 or duration_seconds(args.duration) > 300:
+        parser.error("keep --rate within 1..2000, --vus within 1..1000 and --duration within 5m")
+    bench(args)
+
+
+if __name__ == "__main__":
+    main()

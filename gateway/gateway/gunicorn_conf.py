@@ -1,0 +1,53 @@
+"""Gunicorn settings, from the environment (docs/interfaces.md). The one source of truth:
+    gunicorn -c python:gateway.gunicorn_conf gateway.wsgi:app     (installed package)
+    gunicorn -c gateway/gunicorn.conf.py gateway.wsgi:app         (from a checkout)
+Imports nothing heavy: gunicorn loads it in the master, before workers fork and patch.
+"""
+
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not an integer") from None
+    if number <= 0:
+        raise SystemExit(f"{name}={value!r} must be a positive integer")
+    return number
+
+
+bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
+workers = _env_int("GUNICORN_WORKERS", 2)
+threads = _env_int("GUNICORN_THREADS", 1)
+worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# gunicorn >= 25.1 otherwise creates a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn
+control_socket_disable = True
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "").strip() or "info"
+
+
+def worker_concurrency(cfg) -> int:
+    """How many requests one worker process serves at once under these settings."""
+    if "gevent" in cfg.worker_class_str or "eventlet" in cfg.worker_class_str:
+        return cfg.worker_connections
+    return cfg.threads
+
+
+def post_fork(server, worker):
+    # the app sizes its producer and HTTP pools from this; read from the effective config so
+    # command-line flags count too (an explicit WORKER_CONCURRENCY wins)
+    os.environ.setdefault("WORKER_CONCURRENCY", str(worker_concurrency(server.cfg)))
+
+
+def post_worker_init(worker):
+    # runs in the worker after the app is loaded (and, for gevent, after patching)
+    services = getattr(worker.wsgi, "extensions", {}).get("offload_gateway")
+    if services is not None:
+        services.warm_up()

@@ -1,0 +1,137 @@
+"""The gateway's settings, read from environment variables (see docs/interfaces.md)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+PUBLISHER_NAMES = ("kombu_pool", "pika_per_request", "pika_shared")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or has a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_url: str
+    core_url: str = "http://127.0.0.1:8080"
+    publisher: str = "kombu_pool"
+    publish_confirm: bool = True
+    publish_timeout_s: float = 1.0
+    task_queue: str = "tasks"
+    # covers the largest work_ms a request may ask for (60 s) plus slack
+    core_timeout_s: float = 65.0
+    core_connect_timeout_s: float = 2.0
+    max_body_bytes: int = 65536
+    # requests one process serves at once (gunicorn_conf sets it after fork from the worker
+    # settings); sizes the producer pool and the HTTP pool towards the core
+    worker_concurrency: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        env = _Reader(environ)
+        return cls(
+            amqp_url=env.url("AMQP_URL", None, schemes=("amqp", "amqps")),
+            core_url=env.url("CORE_URL", cls.core_url, schemes=("http", "https")),
+            publisher=env.choice("PUBLISHER", cls.publisher, PUBLISHER_NAMES),
+            publish_confirm=env.flag("PUBLISH_CONFIRM", cls.publish_confirm),
+            publish_timeout_s=env.seconds("PUBLISH_TIMEOUT_S", cls.publish_timeout_s),
+            task_queue=env.text("TASK_QUEUE", cls.task_queue),
+            core_timeout_s=env.seconds("CORE_TIMEOUT_S", cls.core_timeout_s),
+            core_connect_timeout_s=env.seconds("CORE_CONNECT_TIMEOUT_S", cls.core_connect_timeout_s),
+            max_body_bytes=env.positive_int("MAX_BODY_BYTES", cls.max_body_bytes),
+            worker_concurrency=env.positive_int("WORKER_CONCURRENCY", cls.worker_concurrency),
+        )
+
+    def public(self) -> dict[str, object]:
+        """The settings without secrets (the AMQP password), for logs and /healthz."""
+        url = urlsplit(self.amqp_url)
+        host = url.hostname or ""
+        return {
+            "amqp": f"{url.scheme}://{host}:{url.port or ''}{url.path}",
+            "core_url": self.core_url,
+            "publisher": self.publisher,
+            "publish_confirm": self.publish_confirm,
+            "publish_timeout_s": self.publish_timeout_s,
+            "task_queue": self.task_queue,
+        }
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def url(self, name: str, default: str | None, schemes: tuple[str, ...]) -> str:
+        value = self._raw(name) or default
+        if value is None:
+            raise SettingsError(f"{name} is not set (expected a URL like {schemes[0]}://host:port/)")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise SettingsError(f"{name}={_redact(value)!r} has an invalid port") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise SettingsError(f"{name}={_redact(value)!r} is not a {'/'.join(schemes)} URL with a host")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in choices:
+            raise SettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name}={value!r} is not a flag (use 1 or 0)")
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not a number of seconds") from None
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise SettingsError(f"{name}={value!r} must be a positive number of seconds")
+        return seconds
+
+    def positive_int(self, name: str, default: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not an integer") from None
+        if number <= 0:
+            raise SettingsError(f"{name}={value!r} must be a positive integer")
+        return number
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)

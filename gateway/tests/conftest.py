@@ -1,0 +1,194 @@
+"""Fixtures: a real RabbitMQ (AMQP_URL / RABBITMQ_MGMT_URL from scripts/with-test-broker.sh),
+a queue per test, gateway apps, a fake core."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import kombu
+import pytest
+import requests
+
+from gateway import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Broker:
+    def __init__(self, amqp_url: str, mgmt_url: str):
+        self.amqp_url = amqp_url
+        mgmt = urlsplit(mgmt_url)
+        self._mgmt_base = f"{mgmt.scheme}://{mgmt.hostname}:{mgmt.port}"
+        self._mgmt_auth = (mgmt.username or "", mgmt.password or "")
+
+    def api(self, path: str):
+        response = requests.get(f"{self._mgmt_base}/api/{path}", auth=self._mgmt_auth, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def queue(self, name: str) -> dict:
+        return self.api(f"queues/%2F/{quote(name, safe='')}")
+
+    def get_messages(self, queue: str, count: int = 1, timeout_s: float = 5) -> list:
+        """Take up to `count` messages off `queue` (acked), waiting up to timeout_s for them."""
+        messages = []
+        deadline = time.monotonic() + timeout_s
+        with kombu.Connection(self.amqp_url) as connection:
+            channel = connection.channel()
+            while len(messages) < count and time.monotonic() < deadline:
+                message = channel.basic_get(queue, no_ack=True)
+                if message is None:
+                    time.sleep(0.05)
+                else:
+                    messages.append(message)
+        return messages
+
+    def delete_queue(self, name: str) -> None:
+        with kombu.Connection(self.amqp_url) as connection:
+            connection.channel().queue_delete(name)
+
+    def control(self, command: str) -> None:
+        """scripts/test-broker.sh pause|resume for this broker's node."""
+        env = dict(os.environ, OFFLOAD_TEST_BROKER_PORT=str(urlsplit(self.amqp_url).port))
+        subprocess.run([str(REPO / "scripts/test-broker.sh"), command], env=env, check=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Broker:
+    amqp_url = os.environ.get("AMQP_URL")
+    mgmt_url = os.environ.get("RABBITMQ_MGMT_URL")
+    if not amqp_url or not mgmt_url:
+        pytest.fail(
+            "AMQP_URL and RABBITMQ_MGMT_URL are not set: the gateway tests need a real RabbitMQ. "
+            "Run them under scripts/with-test-broker.sh (as `make unit` does), e.g. "
+            "scripts/with-test-broker.sh .venv/bin/pytest gateway/tests",
+            pytrace=False,
+        )
+    return Broker(amqp_url, mgmt_url)
+
+
+@pytest.fixture
+def task_queue(broker: Broker) -> Iterator[str]:
+    name = f"gw-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    # cleanup only; the broker may be down after a failed test
+    with contextlib.suppress(Exception):
+        broker.delete_queue(name)
+
+
+@pytest.fixture
+def make_app(broker: Broker, task_queue: str):
+    """make_app(**settings) -> a Flask app on the test broker and this test's queue."""
+    apps = []
+
+    def make(**overrides: str):
+        config = {
+            "AMQP_URL": broker.amqp_url,
+            "TASK_QUEUE": task_queue,
+            "WORKER_CONCURRENCY": "10",
+        }
+        config.update(overrides)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["offload_gateway"].close()
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FakeCore:
+    """POST /work: waits `delay_s`, answers `status` with {"worked": true, "request": body}."""
+
+    def __init__(self):
+        self.delay_s = 0.0
+        self.status = 200
+        self.requests: list[bytes] = []
+        core = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                core.requests.append(body)
+                time.sleep(core.delay_s)
+                answer = json.dumps({"worked": True, "request": json.loads(body or b"null")}).encode()
+                self.send_response(core.status if self.path == "/work" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def fake_core() -> Iterator[FakeCore]:
+    core = FakeCore()
+    yield core
+    core.stop()
+
+
+class Blackhole:
+    """A TCP listener that accepts connections and never says anything: a hung broker."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._accepted.append(conn)
+
+    def close(self):
+        self._listener.close()
+        for conn in self._accepted:
+            conn.close()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[Blackhole]:
+    hole = Blackhole()
+    yield hole
+    hole.close()
