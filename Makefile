@@ -19,7 +19,7 @@ lint: deps
 # unit and component tests: pytest (gateway, sweep, analysis) and go test, both against a real
 # RabbitMQ started on loopback for the run
 unit: deps
-	scripts/with-test-broker.sh bash -c 'pytest -q -m "not lab and not lab_down and not e2e" && (cd core-go && go test -count=1 ./...)'
+	scripts/with-test-broker.sh bash -c 'pytest -q -m "not lab and not e2e" && (cd core-go && go test -count=1 ./...)'
 
 e2e: deps
 	scripts/e2e.sh
