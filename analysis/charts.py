@@ -1,0 +1,366 @@
+"""Charts against offered rate, every series (step label) on the same axes. Agg backend only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from analysis.metrics import StepMetrics  # noqa: E402
+
+LOG_RATIO = 20.0  # log scale when max/min across the plotted values exceeds this
+FIXED_COLORS = {"sync": "tab:red", "async": "tab:blue"}
+OTHER_COLORS = ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+RUN_LINESTYLES = ["-", "--", ":", "-."]
+PERCENTILE_MARKERS = {"p50": "o", "p95": "s", "p99": "^"}
+X_LABEL = "offered rate (requests/s)"
+
+
+@dataclass
+class Series:
+    name: str  # legend name, e.g. "sync" or "<run>: sync"
+    base: str  # the step label, used for the color
+    points: list[StepMetrics]  # sorted by rate
+    linestyle: str = "-"
+
+    @property
+    def is_async(self) -> bool:
+        return bool(self.points) and all(p.is_async for p in self.points)
+
+
+def color_map(labels: Sequence[str]) -> dict[str, str]:
+    colors: dict[str, str] = {}
+    others = iter(OTHER_COLORS * 4)
+    for label in labels:
+        if label in colors:
+            continue
+        colors[label] = FIXED_COLORS.get(label) or next(others)
+    return colors
+
+
+def build_series(
+    metrics: Sequence[StepMetrics], prefix: str | None = None, linestyle: str = "-"
+) -> list[Series]:
+    """One series per step label, in order of first appearance (sync before async if both)."""
+    by_label: dict[str, list[StepMetrics]] = {}
+    for m in metrics:
+        by_label.setdefault(m.label, []).append(m)
+    order = [lb for lb in FIXED_COLORS if lb in by_label] + [lb for lb in by_label if lb not in FIXED_COLORS]
+    return [
+        Series(
+            name=f"{prefix}: {label}" if prefix else label,
+            base=label,
+            points=sorted(by_label[label], key=lambda m: (m.rate, m.index or 0)),
+            linestyle=linestyle,
+        )
+        for label in order
+    ]
+
+
+def _values(
+    series: Sequence[Series], getters: Sequence[Callable[[StepMetrics], float | None]]
+) -> list[float]:
+    out = []
+    for s in series:
+        for p in s.points:
+            for g in getters:
+                v = g(p)
+                if v is not None and math.isfinite(v):
+                    out.append(v)
+    return out
+
+
+def wants_log(values: Sequence[float]) -> bool:
+    """True when the positive values span more than LOG_RATIO (e.g. sync vs async latency)."""
+    pos = [v for v in values if v > 0]
+    return len(pos) >= 2 and max(pos) / min(pos) > LOG_RATIO
+
+
+def _xy(s: Series, getter: Callable[[StepMetrics], float | None], scale: float = 1.0):
+    xs, ys = [], []
+    for p in s.points:
+        v = getter(p)
+        xs.append(p.rate)
+        ys.append(v * scale if v is not None else math.nan)
+    return xs, ys
+
+
+def _rate_ticks(ax: Axes, series: Sequence[Series]) -> None:
+    rates = sorted({p.rate for s in series for p in s.points})
+    if 0 < len(rates) <= 12:
+        ax.set_xticks(rates)
+        ax.set_xticklabels([f"{r:g}" for r in rates])
+    ax.set_xlabel(X_LABEL)
+
+
+def _zero_floor(ax: Axes, data_max: float, min_top: float = 0.0) -> None:
+    """Linear axes start just below 0, so that a series lying at 0 stays visible."""
+    top = ax.get_ylim()[1] if data_max > 0 else max(min_top, 1.0)  # all at 0: not +-0.05
+    top = max(top, min_top)
+    ax.set_ylim(bottom=-0.03 * top, top=top)
+
+
+def _no_data(ax: Axes, title: str, text: str) -> None:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend(ax: Axes, handles: list | None = None) -> None:
+    """Up to 3 entries inside the axes; more go outside on the right, clear of the data."""
+    if handles is None:
+        handles, _ = ax.get_legend_handles_labels()
+    if len(handles) > 3:
+        ax.legend(
+            handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0
+        )
+    else:
+        ax.legend(handles=handles, fontsize="small")
+
+
+def _finish(
+    ax: Axes, title: str, ylabel: str, series: Sequence[Series], logy: bool, handles: list | None = None
+) -> None:
+    ax.set_title(title + (" (log scale)" if logy else ""))
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+        # plain numbers (0.5, 1, 2, 5, 10, ...) read better than 10^n in ms
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.10g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    _rate_ticks(ax, series)
+    ax.grid(True, which="major", alpha=0.35)
+    if logy:
+        ax.grid(True, which="minor", alpha=0.12)
+    _legend(ax, handles)
+
+
+def plot_metric(
+    ax: Axes,
+    series: Sequence[Series],
+    colors: dict[str, str],
+    getter: Callable[[StepMetrics], float | None],
+    title: str,
+    ylabel: str,
+    *,
+    allow_log: bool = True,
+    scale: float = 1.0,
+    offered_line: bool = False,
+    min_top: float = 0.0,
+) -> bool:
+    """One line per series. Returns False (and says so on the axes) if no series has a value."""
+    values = _values(series, [getter])
+    if not values:
+        _no_data(ax, title, "no data for this figure")
+        return False
+    for s in series:
+        xs, ys = _xy(s, getter, scale)
+        if all(math.isnan(y) for y in ys):
+            continue
+        ax.plot(xs, ys, marker="o", linestyle=s.linestyle, color=colors[s.base], label=s.name)
+    if offered_line:
+        rates = sorted({p.rate for s in series for p in s.points})
+        top = max(rates) if rates else 1
+        ax.plot([0, top], [0, top], color="0.5", linestyle=(0, (4, 3)), linewidth=1, label="offered (y = x)")
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+    logy = allow_log and wants_log([v * scale for v in values])
+    _finish(ax, title, ylabel, series, logy)
+    if not logy and not offered_line:
+        _zero_floor(ax, max(values) * scale, min_top)
+    return True
+
+
+def plot_completion(ax: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
+    title = "Async completion latency (enqueue to core ack)"
+    series = [s for s in series if s.is_async]
+    getters = {"p50": lambda m: m.comp_p50, "p95": lambda m: m.comp_p95, "p99": lambda m: m.comp_p99}
+    values = _values(series, list(getters.values()))
+    if not values:
+        _no_data(ax, title, "no async steps with core completion stats")
+        return False
+    for s in series:
+        for pname, getter in getters.items():
+            xs, ys = _xy(s, getter)
+            if all(math.isnan(y) for y in ys):
+                continue
+            ax.plot(
+                xs,
+                ys,
+                marker=PERCENTILE_MARKERS[pname],
+                linestyle=s.linestyle,
+                color=colors[s.base],
+                alpha={"p50": 0.55, "p95": 0.8, "p99": 1.0}[pname],
+            )
+    # legend: one entry per series (color, line style) and one per percentile (marker)
+    handles = [Line2D([0], [0], color=colors[s.base], linestyle=s.linestyle, label=s.name) for s in series]
+    handles += [
+        Line2D([0], [0], color="0.3", marker=mk, linestyle="none", label=pname)
+        for pname, mk in PERCENTILE_MARKERS.items()
+    ]
+    logy = wants_log(values)
+    _finish(ax, title, "completion latency (ms)", series, logy, handles)
+    if not logy:
+        _zero_floor(ax, max(values))
+    return True
+
+
+def plot_backlog(ax_peak: Axes, ax_drain: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
+    series = [s for s in series if s.is_async]
+    ok_peak = plot_metric(
+        ax_peak,
+        series,
+        colors,
+        lambda m: m.backlog_peak,
+        "Async backlog: peak queue depth",
+        "messages",
+        allow_log=False,
+    )
+    ok_drain = plot_metric(
+        ax_drain,
+        series,
+        colors,
+        lambda m: m.drain_s,
+        "Async backlog: drain time after load end",
+        "drain time (s)",
+        allow_log=False,
+    )
+    # mark steps whose queue never drained
+    for s in series:
+        undrained = [p for p in s.points if p.drained is False]
+        if undrained:
+            ax_drain.scatter(
+                [p.rate for p in undrained],
+                [0] * len(undrained),
+                marker="x",
+                color=colors[s.base],
+                s=60,
+                label=f"{s.name}: never drained",
+            )
+            _legend(ax_drain)
+    return ok_peak or ok_drain
+
+
+@dataclass(frozen=True)
+class LineFigure:
+    title: str
+    ylabel: str
+    getter: Callable[[StepMetrics], float | None]
+    scale: float = 1.0  # e.g. 100 for fractions shown as %
+    allow_log: bool = True  # log scale when the series differ by more than LOG_RATIO
+    offered_line: bool = False  # draw y = x (throughput vs offered rate)
+    min_top: float = 0.0  # y axis reaches at least this (so 0 % drops is not drawn on +-0.05)
+
+    def plot(self, ax: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
+        return plot_metric(
+            ax,
+            series,
+            colors,
+            self.getter,
+            self.title,
+            self.ylabel,
+            allow_log=self.allow_log,
+            scale=self.scale,
+            offered_line=self.offered_line,
+            min_top=self.min_top,
+        )
+
+
+# the original study's four
+LINE_FIGURES: dict[str, LineFigure] = {
+    "avg_latency": LineFigure(
+        "Average latency (k6 http_req_duration avg)", "latency (ms)", lambda m: m.lat_avg
+    ),
+    "p95_latency": LineFigure("p95 latency (k6 http_req_duration p95)", "latency (ms)", lambda m: m.lat_p95),
+    "throughput": LineFigure(
+        "Throughput (successful responses / step duration)",
+        "throughput (responses/s)",
+        lambda m: m.throughput,
+        allow_log=False,
+        offered_line=True,
+    ),
+    "drop_rate": LineFigure(
+        "Drop rate (dropped / attempted iterations)",
+        "dropped (% of attempted)",
+        lambda m: m.drop_rate,
+        scale=100.0,
+        allow_log=False,
+        min_top=5.0,
+    ),
+}
+
+
+def _stamp(fig, subtitle: str | None) -> None:
+    if subtitle:
+        fig.text(0.995, 0.005, subtitle, ha="right", va="bottom", fontsize="x-small", color="0.45")
+
+
+def write_charts(
+    series: Sequence[Series], out_dir: Path, subtitle: str | None = None, dpi: int = 110
+) -> tuple[list[Path], list[str]]:
+    """Write one PNG per figure plus overview.png. Returns (files written, notes on figures skipped)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    colors = color_map([s.base for s in series])
+    written: list[Path] = []
+    notes: list[str] = []
+
+    for name, spec in LINE_FIGURES.items():
+        fig, ax = plt.subplots(figsize=(8, 5))
+        ok = spec.plot(ax, series, colors)
+        _save(fig, out_dir / f"{name}.png", subtitle, dpi, ok, written, notes, spec.title)
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ok = plot_completion(ax, series, colors)
+    _save(fig, out_dir / "completion_latency.png", subtitle, dpi, ok, written, notes, "completion latency")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    ok = plot_backlog(ax1, ax2, series, colors)
+    _save(fig, out_dir / "backlog.png", subtitle, dpi, ok, written, notes, "backlog")
+
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    flat = axes.ravel()
+    any_ok = False
+    for ax, spec in zip(flat[:4], LINE_FIGURES.values(), strict=True):
+        any_ok |= spec.plot(ax, series, colors)
+    any_ok |= plot_completion(flat[4], series, colors)
+    any_ok |= plot_metric(
+        flat[5],
+        [s for s in series if s.is_async],
+        colors,
+        lambda m: m.backlog_peak,
+        "Async backlog: peak queue depth",
+        "messages",
+        allow_log=False,
+    )
+    for ax in flat:  # in the grid, legends go inside the axes (outside ones squeeze the panels)
+        leg = ax.get_legend()
+        if leg is not None:
+            ax.legend(handles=leg.legend_handles, fontsize="x-small", loc="best")
+    if subtitle:
+        fig.suptitle(subtitle, fontsize="medium")
+    _save(fig, out_dir / "overview.png", None, dpi, any_ok, written, notes, "overview")
+    return written, notes
+
+
+def _save(fig, path: Path, subtitle, dpi, ok, written, notes, what) -> None:
+    if ok:
+        _stamp(fig, subtitle)
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        written.append(path)
+    else:
+        notes.append(f"{path.name} not written: no data for {what} in this run")
+        if path.exists():
+            path.unlink()
+    plt.close(fig)
