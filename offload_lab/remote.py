@@ -107,23 +107,40 @@ class Remote:
 
 
 # --------------------------------------------------------------------------------------------
-# CPU use: /proc/stat's aggregate line and nproc, before and after a step
+# CPU use over a step: counters read before and after it.
+# Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
+# (cgroup v2 `cpu.stat` usage_usec, against uptime x its CPUs); on a VM /proc/stat is the host.
 
 
 def parse_cpu(text: str) -> dict[str, int]:
-    """`head -1 /proc/stat; nproc` -> {"busy": jiffies, "total": jiffies, "cpus": n}."""
+    """CPU_COMMAND's output -> {"busy": ticks, "total": ticks, "cpus": n} (ticks of one source)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    if len(lines) < 2 or not lines[0].startswith("cpu "):
+    if len(lines) < 2:
         raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
-    fields = [int(x) for x in lines[0].split()[1:]]
-    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
-    fields = (fields + [0] * 8)[:8]
-    idle = fields[3] + fields[4]
-    total = sum(fields)
-    return {"busy": total - idle, "total": total, "cpus": int(lines[1])}
+    try:
+        cpus = int(lines[1])
+        fields = lines[0].split()
+        if fields[0] == "cgroup":
+            usage_us, uptime_s = int(fields[1]), float(fields[2])
+            return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus}
+        if fields[0] == "cpu":
+            # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+            ticks = ([int(x) for x in fields[1:]] + [0] * 8)[:8]
+            total = sum(ticks)
+            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus}
+    except (ValueError, IndexError):
+        pass
+    raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
 
 
-CPU_COMMAND = "head -1 /proc/stat; nproc"
+CPU_COMMAND = (
+    "f=; if systemd-detect-virt --container --quiet 2>/dev/null; then"
+    " for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat;"
+    ' do [ -r "$c" ] && { f=$c; break; }; done; fi;'
+    ' if [ -n "$f" ]; then'
+    ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$f") $(cut -d" " -f1 /proc/uptime)";'
+    " else head -1 /proc/stat; fi; nproc"
+)
 
 
 def cpu_pct(before: dict[str, int], after: dict[str, int]) -> float | None:

@@ -17,7 +17,7 @@ from offload_lab.broker import QueueSampler
 from offload_lab.core import merge_stats
 from offload_lab.gateway import GatewaySettings
 from offload_lab.k6 import call_interruptibly
-from offload_lab.remote import cpu_pct, format_env_file, mask_secrets, parse_cpu, parse_env_file
+from offload_lab.remote import CPU_COMMAND, cpu_pct, format_env_file, mask_secrets, parse_cpu, parse_env_file
 from offload_lab.results import newest_run
 from offload_lab.sweep import Lab
 
@@ -28,6 +28,21 @@ def test_cpu_counters():
     assert a == {"busy": 150, "total": 1000, "cpus": 2}
     assert cpu_pct(a, b) == pytest.approx(100 * 150 / 500)
     assert cpu_pct(a, a) is None
+
+
+def test_cpu_from_a_containers_cgroup():
+    # 0.5 s of CPU over 2 s of uptime on a host pinned to 1 CPU: 25 %
+    a = parse_cpu("cgroup 1000000 100.00\n1\n")
+    b = parse_cpu("cgroup 1500000 102.00\n1\n")
+    assert cpu_pct(a, b) == pytest.approx(25.0)
+    assert b["cpus"] == 1
+
+
+def test_cpu_command_runs_here():
+    import subprocess
+
+    out = subprocess.run(["sh", "-c", CPU_COMMAND], capture_output=True, text=True, check=True).stdout
+    assert parse_cpu(out)["total"] > 0
     with pytest.raises(Exception, match="unexpected CPU counters"):
         parse_cpu("garbage")
 
