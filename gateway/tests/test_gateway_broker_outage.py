@@ -68,6 +68,17 @@ def test_broker_outage_and_recovery(make_app, broker, task_queue):
     assert len(broker.get_messages(task_queue, count=6)) == 6
 
 
+def test_first_publish_after_a_broker_restart_succeeds(make_app, broker, task_queue):
+    """kombu_pool: connections the broker closed while idle are replaced before publishing."""
+    client = make_app(PUBLISHER="kombu_pool").test_client()
+    assert client.post("/async", json={}).status_code == 202
+    broker.control("pause")
+    broker.control("resume")
+    response = client.post("/async", json={})
+    assert response.status_code == 202, response.get_json()
+    assert len(broker.get_messages(task_queue, count=2)) == 2
+
+
 @pytest.mark.parametrize("publisher", PUBLISHERS)
 def test_warm_up_with_the_broker_down_does_not_raise(make_app, free_port, publisher):
     app = make_app(PUBLISHER=publisher, AMQP_URL=f"amqp://u:p@127.0.0.1:{free_port}/")

@@ -54,6 +54,7 @@ class KombuPoolPublisher(Publisher):
             raise PublishError(f"no producer free within {self._timeout_s:g} s: {exc}") from exc
         connection = producer.__connection__
         try:
+            _drop_if_closed_by_broker(connection)
             self._declare_topology_once(connection)
             producer.publish(
                 message.body,
@@ -95,6 +96,21 @@ class KombuPoolPublisher(Publisher):
         # kombu.pools is a process-wide registry keyed by connection settings; reset empties it
         # so a later publisher with the same settings starts with fresh pools
         kombu.pools.reset()
+
+
+def _drop_if_closed_by_broker(connection: kombu.Connection) -> None:
+    """A pooled connection the broker closed while it sat idle (a broker restart, say) would
+    fail the next publish. A non-blocking read finds that out before anything is sent, so the
+    request reconnects instead of failing, and no message can be sent twice."""
+    if not connection.connected:
+        return
+    try:
+        connection.drain_events(timeout=0)
+    except TimeoutError:
+        return  # nothing to read: the connection is alive
+    except Exception as exc:
+        log.info("pooled connection was closed by the broker (%r): reconnecting", exc)
+        connection.collect()
 
 
 def _describe(exc: Exception) -> str:
