@@ -37,6 +37,7 @@ def merge_stats(per_host: dict[str, dict[str, Any]]) -> dict[str, Any]:
         vals = [x.get(p) for x in lat if (x.get("count") or 0) > 0 and x.get(p) is not None]
         merged[p] = max(vals) if vals else 0
     out["completion_latency_ms"] = merged
+    out["last_done_at_ns"] = max((int(s.get("last_done_at_ns") or 0) for s in hosts.values()), default=0)
     sinces = [s.get("since") for s in hosts.values() if s.get("since")]
     out["since"] = min(sinces) if sinces else None
     if len(per_host) > 1:

@@ -22,7 +22,22 @@ step() {
 }
 
 keep_lab=${E2E_KEEP_LAB:-0}
-cleanup() { [ "$keep_lab" = 1 ] || lab/labctl down || true; }
+# on failure the services' journals are kept (and their tails printed) before the lab goes
+collect_logs() {
+  [ -f .lab/ssh/config ] || return 0
+  local host
+  for host in broker gateway core loadgen; do
+    timeout 20 ssh -F .lab/ssh/config "$host" \
+      'journalctl --no-pager -u "offload-*" -u rabbitmq-server --since "-30min"' \
+      > "$E2E_DIR/journal-$host.log" 2>&1 || true
+  done
+  grep -hiE 'warning|error|traceback|fail' "$E2E_DIR"/journal-*.log | tail -40 || true
+}
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then collect_logs; fi
+  [ "$keep_lab" = 1 ] || lab/labctl down || true
+}
 trap cleanup EXIT
 
 playbook_logged() { ansible-playbook site.yml 2>&1 | tee "$E2E_DIR/$1"; }
@@ -37,4 +52,5 @@ step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
 step "quick sweep" fab sweep --spec quick --run-id "$run_id"
 step "report" python -m analysis "results/$run_id"
 step "assertions" env E2E_RUN_DIR="results/$run_id" pytest -q -p no:cacheprovider -m e2e tests/e2e
+cp -r "results/$run_id" "$E2E_DIR/run"
 echo; cat "$timings"

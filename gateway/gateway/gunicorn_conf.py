@@ -26,6 +26,9 @@ workers = _env_int("GUNICORN_WORKERS", 2)
 threads = _env_int("GUNICORN_THREADS", 1)
 worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# gunicorn closes idle keep-alive connections after 2 s by default; a k6 VU (or a load
+# balancer) reusing its connection right then gets a reset, counted as a failed request
+keepalive = _env_int("GUNICORN_KEEPALIVE", 75)
 # gunicorn >= 25.1 otherwise creates a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn
 control_socket_disable = True
 accesslog = None

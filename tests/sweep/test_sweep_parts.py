@@ -287,3 +287,23 @@ def test_remote_errors_are_wrapped():
     with pytest.raises(RemoteError, match="nobody"):
         r.run("true")
     r.close()
+
+
+def test_drain_time_comes_from_the_cores_last_ack():
+    from offload_lab.sweep import precise_drain
+
+    broker = {"drained": True, "drain_s": 3.0}
+    precise_drain(broker, {"last_done_at_ns": 101_250_000_000}, load_end_wall_s=100.0)
+    assert broker == {"drained": True, "drain_s": 1.25, "drain_observed_s": 3.0}
+    # a queue that never drained keeps "never"; a sync step (no task) keeps the sampled value
+    never = {"drained": False, "drain_s": None}
+    precise_drain(never, {"last_done_at_ns": 101_000_000_000}, load_end_wall_s=100.0)
+    assert never["drain_s"] is None
+    sync = {"drained": True, "drain_s": 0.0}
+    precise_drain(sync, {"last_done_at_ns": 0}, load_end_wall_s=100.0)
+    assert sync["drain_s"] == 0.0
+
+
+def test_merge_stats_keeps_the_latest_done_time():
+    merged = merge_stats({"a": {"last_done_at_ns": 5}, "b": {"last_done_at_ns": 9}})
+    assert merged["last_done_at_ns"] == 9

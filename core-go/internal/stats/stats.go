@@ -32,7 +32,10 @@ type Snapshot struct {
 	InFlight          int64   `json:"in_flight"`
 	WorkRequests      int64   `json:"work_requests"`
 	CompletionLatency Latency `json:"completion_latency_ms"`
-	Since             string  `json:"since"`
+	// LastDoneAtNs is the wall clock (Unix ns) when the latest task was acked or rejected since
+	// the reset, 0 if none: a sweep measures the backlog's drain time from it.
+	LastDoneAtNs int64  `json:"last_done_at_ns"`
+	Since        string `json:"since"`
 }
 
 // Stats is safe for concurrent use. The zero value is not usable: call New.
@@ -44,6 +47,7 @@ type Stats struct {
 	deadLettered int64
 	inFlight     int64 // a gauge: not zeroed by Reset
 	workRequests int64
+	lastDoneAt   time.Time
 	since        time.Time
 
 	maxSamples int
@@ -78,11 +82,17 @@ func (s *Stats) Failed() {
 	s.mu.Lock()
 	s.failed++
 	s.deadLettered++
+	s.lastDoneAt = s.now()
 	s.mu.Unlock()
 }
 
 // Poison counts a message rejected without requeue because it is not a task.
-func (s *Stats) Poison() { s.add(&s.deadLettered, 1) }
+func (s *Stats) Poison() {
+	s.mu.Lock()
+	s.deadLettered++
+	s.lastDoneAt = s.now()
+	s.mu.Unlock()
+}
 
 // WorkRequest counts one POST /work served.
 func (s *Stats) WorkRequest() { s.add(&s.workRequests, 1) }
@@ -93,6 +103,7 @@ func (s *Stats) Completed(latency time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.completed++
+	s.lastDoneAt = s.now()
 	s.seen++
 	s.sum += ms
 	if s.seen == 1 || ms > s.max {
@@ -114,6 +125,7 @@ func (s *Stats) Reset() Snapshot {
 	s.received, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0
 	s.samples = nil
 	s.seen, s.sum, s.max = 0, 0, 0
+	s.lastDoneAt = time.Time{}
 	s.since = s.now()
 	s.mu.Unlock()
 	return s.Snapshot()
@@ -130,6 +142,9 @@ func (s *Stats) Snapshot() Snapshot {
 		InFlight:     s.inFlight,
 		WorkRequests: s.workRequests,
 		Since:        s.since.UTC().Format(time.RFC3339Nano),
+	}
+	if !s.lastDoneAt.IsZero() {
+		snap.LastDoneAtNs = s.lastDoneAt.UnixNano()
 	}
 	lat := Latency{Count: s.seen, Max: round3(s.max)}
 	if s.seen > 0 {

@@ -97,6 +97,29 @@ func TestCountersAndReset(t *testing.T) {
 	}
 }
 
+func TestLastDoneAt(t *testing.T) {
+	s := New(0)
+	clock := time.Unix(100, 0)
+	s.now = func() time.Time { return clock }
+	if got := s.Snapshot().LastDoneAtNs; got != 0 {
+		t.Fatalf("no task done yet, got %d", got)
+	}
+	s.Completed(time.Millisecond)
+	clock = clock.Add(time.Second)
+	s.Failed()
+	if got := s.Snapshot().LastDoneAtNs; got != time.Unix(101, 0).UnixNano() {
+		t.Fatalf("last_done_at_ns %d, want the failed task's time", got)
+	}
+	clock = clock.Add(time.Second)
+	s.Poison()
+	if got := s.Snapshot().LastDoneAtNs; got != time.Unix(102, 0).UnixNano() {
+		t.Fatalf("last_done_at_ns %d, want the poison message's time", got)
+	}
+	if got := s.Reset().LastDoneAtNs; got != 0 {
+		t.Fatalf("reset must clear last_done_at_ns, got %d", got)
+	}
+}
+
 func TestReservoirKeepsDistribution(t *testing.T) {
 	s := New(1000)
 	for i := range 100000 {
