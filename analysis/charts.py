@@ -103,8 +103,9 @@ def _rate_ticks(ax: Axes, series: Sequence[Series]) -> None:
 
 
 def _zero_floor(ax: Axes, data_max: float, min_top: float = 0.0) -> None:
-    """Linear axes start just below 0, so that a series lying at 0 stays visible."""
-    top = ax.get_ylim()[1] if data_max > 0 else max(min_top, 1.0)  # all at 0: not +-0.05
+    """Linear axes start just below 0, so that a series lying at 0 stays visible, and end a
+    little above the highest point, so that points at the maximum do not sit on the frame."""
+    top = max(ax.get_ylim()[1], 1.08 * data_max) if data_max > 0 else max(min_top, 1.0)
     top = max(top, min_top)
     ax.set_ylim(bottom=-0.03 * top, top=top)
 
