@@ -224,7 +224,7 @@ def plot_backlog(ax_peak: Axes, ax_drain: Axes, series: Sequence[Series], colors
         series,
         colors,
         lambda m: m.backlog_peak,
-        "Async backlog: peak queue depth",
+        "Async backlog: peak messages waiting (ready)",
         "messages",
         allow_log=False,
     )
@@ -340,7 +340,7 @@ def write_charts(
         [s for s in series if s.is_async],
         colors,
         lambda m: m.backlog_peak,
-        "Async backlog: peak queue depth",
+        "Async backlog: peak messages waiting (ready)",
         "messages",
         allow_log=False,
     )

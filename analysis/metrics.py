@@ -60,7 +60,8 @@ class StepMetrics:
     comp_p95: float | None = None
     comp_p99: float | None = None
     comp_max: float | None = None
-    backlog_peak: float | None = None  # messages
+    backlog_peak: float | None = None  # messages waiting for a consumer (ready)
+    in_flight_peak: float | None = None  # messages delivered and not yet acked (unacked)
     drain_s: float | None = None
     # hosts
     loadgen_cpu_pct: float | None = None
@@ -168,7 +169,12 @@ def compute_metrics(step: Step) -> StepMetrics:
             m.comp_p99 = _num(lat.get("p99"))
             m.comp_max = _num(lat.get("max"))
         broker = step.broker or {}
-        m.backlog_peak = _num(broker.get("peak"))
+        # runs that told ready from unacked: the backlog is what waits (ready); older runs
+        # only have ready + unacked
+        m.backlog_peak = _num(broker.get("peak_ready"))
+        m.in_flight_peak = _num(broker.get("peak_unacked"))
+        if m.backlog_peak is None:
+            m.backlog_peak = _num(broker.get("peak"))
         if m.backlog_peak is None and isinstance(broker.get("samples"), list):
             depths = [_num(s[1]) for s in broker["samples"] if isinstance(s, list) and len(s) >= 2]
             depths = [d for d in depths if d is not None]

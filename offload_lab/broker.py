@@ -9,6 +9,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 TASK_QUEUE = "tasks"
@@ -17,6 +18,23 @@ DEAD_LETTER_QUEUE = "tasks.dead"
 
 class BrokerError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """ready = waiting for a consumer (the backlog); unacked = delivered, being worked or
+    prefetched by a consumer (at steady state about rate x work time)."""
+
+    ready: int
+    unacked: int
+
+    @property
+    def total(self) -> int:
+        return self.ready + self.unacked
+
+
+def depth_total(depth: QueueDepth | int) -> int:
+    return depth.total if isinstance(depth, QueueDepth) else int(depth)
 
 
 class ManagementAPI:
@@ -35,16 +53,15 @@ class ManagementAPI:
         except Exception as exc:
             raise BrokerError(f"GET {self.base_url}{path}: {exc}") from exc
 
-    def queue_depth(self, queue: str = TASK_QUEUE) -> int:
-        """messages = ready + unacknowledged."""
+    def queue_depth(self, queue: str = TASK_QUEUE) -> QueueDepth:
         q = self.get(
             f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}/{urllib.parse.quote(queue, safe='')}"
         )
         ready = q.get("messages_ready")
         unacked = q.get("messages_unacknowledged")
-        if ready is None and unacked is None:
-            return int(q.get("messages") or 0)
-        return int(ready or 0) + int(unacked or 0)
+        if ready is None and unacked is None:  # before the first statistics tick
+            return QueueDepth(ready=int(q.get("messages") or 0), unacked=0)
+        return QueueDepth(ready=int(ready or 0), unacked=int(unacked or 0))
 
     def version(self) -> str | None:
         try:
@@ -56,7 +73,8 @@ class ManagementAPI:
 class QueueSampler:
     """Polls a depth function once a second in a thread, from `start()` until `wait_drained()`.
 
-    Samples are `[seconds since start, messages]` (None when a poll failed). `load_ended()` takes
+    Samples are `[seconds since start, messages, ready]` (messages = ready + unacked; None when
+    a poll failed; ready only when the depth function tells it apart). `load_ended()` takes
     an immediate sample so that a queue that is already empty counts as drained at once.
     Drained = first sample at or after the end of load with 0 messages (and, if given, the
     `idle` check passing, e.g. the core has nothing in flight).
@@ -64,7 +82,7 @@ class QueueSampler:
 
     def __init__(
         self,
-        depth: Callable[[], int],
+        depth: Callable[[], QueueDepth | int],
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         idle: Callable[[], bool] | None = None,
@@ -92,12 +110,15 @@ class QueueSampler:
     def _sample(self) -> None:
         t = round(self.clock() - self._t0, 3)
         try:
-            n = self.depth()
+            depth = self.depth()
+            n = depth_total(depth)
+            sample = [t, n, depth.ready] if isinstance(depth, QueueDepth) else [t, n]
         except Exception:
             self.errors += 1
             n = None
+            sample = [t, None]
         with self._lock:
-            self.samples.append([t, n])
+            self.samples.append(sample)
             ended = self.load_end_s is not None and t >= self.load_end_s
             if ended and n == 0 and not self._drained.is_set() and (self.idle is None or self._safe_idle()):
                 self.drain_s = round(t - self.load_end_s, 3)
@@ -140,11 +161,16 @@ class QueueSampler:
 
     def report(self) -> dict[str, Any]:
         with self._lock:
-            depths = [n for _, n in self.samples if n is not None]
+            depths = [s[1] for s in self.samples if s[1] is not None]
+            readies = [s[2] for s in self.samples if len(s) > 2]
+            peak = max(depths) if depths else None
+            peak_ready = max(readies) if readies else None
             return {
                 "queue": TASK_QUEUE,
                 "samples": list(self.samples),
-                "peak": max(depths) if depths else None,
+                "peak": peak,
+                "peak_ready": peak_ready,
+                "peak_unacked": max(s[1] - s[2] for s in self.samples if len(s) > 2) if readies else None,
                 "load_end_s": self.load_end_s,
                 "drain_s": self.drain_s,
                 "drained": self._drained.is_set(),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueSampler
+from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
 from .remote import cpu_pct
 from .results import RunFolder, utcnow
 from .spec import GATEWAY_DEFAULTS, GATEWAY_KEYS, Step
@@ -43,7 +43,7 @@ class Lab:
     core: CoreLike
     gateway: GatewayLike
     cpu: CpuLike
-    queue_depth: Callable[[str], int]  # queue name -> ready + unacked
+    queue_depth: Callable[[str], QueueDepth | int]  # queue name -> its depth
     host_groups: dict[str, str] = field(default_factory=dict)  # host name -> group, for step files
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -85,7 +85,8 @@ def headline(step: Step, data: dict[str, Any]) -> dict[str, Any]:
         "throughput": (reqs - failed) / step.duration_s if step.duration_s else 0.0,
         "dropped_pct": 100.0 * dropped / attempted if attempted else 0.0,
         "error_pct": 100.0 * failed / reqs if reqs else 0.0,
-        "backlog_peak": broker.get("peak"),
+        # the backlog is what waits for a consumer; older runs only know ready + unacked
+        "backlog_peak": broker["peak_ready"] if broker.get("peak_ready") is not None else broker.get("peak"),
         "drain_s": broker.get("drain_s"),
     }
 
@@ -226,7 +227,7 @@ class Sweep:
         t_drained = lab.clock()
         broker = sampler.report()
         try:
-            broker["dead_letter_depth"] = lab.queue_depth(DEAD_LETTER_QUEUE)
+            broker["dead_letter_depth"] = depth_total(lab.queue_depth(DEAD_LETTER_QUEUE))
         except Exception:
             broker["dead_letter_depth"] = None
         core = lab.core.read()

@@ -96,6 +96,12 @@ def test_async_nothing_lost_and_lost():
     assert m.lost == 10 and m.nothing_lost is False
 
 
+def test_backlog_is_what_waits_and_in_flight_what_was_delivered():
+    broker = {"peak": 75, "peak_ready": 25, "peak_unacked": 50, "drain_s": 1.0, "drained": True}
+    m, _ = metrics_of(step_file(mode="async", core={"completed": 0}, broker=broker))
+    assert (m.backlog_peak, m.in_flight_peak) == (25, 50)
+
+
 def test_backlog_peak_from_samples_when_peak_missing():
     broker = {"samples": [[0, 0], [1, 12], [2, 40], [3, 5]], "drain_s": None, "drained": False}
     m, _ = metrics_of(step_file(mode="async", core={"completed": 0}, broker=broker))

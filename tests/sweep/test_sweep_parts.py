@@ -138,7 +138,21 @@ def test_sampler_drains_and_survives_errors():
     assert s.wait_drained(2)
     r = s.report()
     assert r["drained"] and r["drain_s"] is not None and r["sample_errors"] == 1
-    assert [1 for _, n in r["samples"] if n is None] == [1]
+    assert [1 for s in r["samples"] if s[1] is None] == [1]
+
+
+def test_sampler_tells_backlog_from_work_in_flight():
+    from offload_lab.broker import QueueDepth
+
+    depths = iter([QueueDepth(ready=0, unacked=40), QueueDepth(ready=25, unacked=50), QueueDepth(0, 0)])
+    s = QueueSampler(lambda: next(depths, QueueDepth(0, 0)), interval_s=0.02, idle=lambda: True)
+    s.start()
+    time.sleep(0.05)
+    s.load_ended()
+    assert s.wait_drained(2)
+    r = s.report()
+    assert (r["peak"], r["peak_ready"], r["peak_unacked"]) == (75, 25, 50)
+    assert r["samples"][1][1:] == [75, 25]
 
 
 def test_sampler_waits_for_idle_core():
