@@ -299,7 +299,18 @@ LINE_FIGURES: dict[str, LineFigure] = {
         allow_log=False,
         min_top=5.0,
     ),
+    # beyond the study: failed requests (e.g. pika_shared's broken connection under threads)
+    "error_rate": LineFigure(
+        "Error rate (failed / completed requests)",
+        "failed (% of requests)",
+        lambda m: m.error_rate,
+        scale=100.0,
+        allow_log=False,
+        min_top=5.0,
+    ),
 }
+# the overview grid's first four panels
+ORIGINAL_FOUR = ("avg_latency", "p95_latency", "throughput", "drop_rate")
 
 
 def _stamp(fig, subtitle: str | None) -> None:
@@ -332,7 +343,8 @@ def write_charts(
     fig, axes = plt.subplots(2, 3, figsize=(18, 10))
     flat = axes.ravel()
     any_ok = False
-    for ax, spec in zip(flat[:4], LINE_FIGURES.values(), strict=True):
+    for ax, name in zip(flat[:4], ORIGINAL_FOUR, strict=True):
+        spec = LINE_FIGURES[name]
         any_ok |= spec.plot(ax, series, colors)
     any_ok |= plot_completion(flat[4], series, colors)
     any_ok |= plot_metric(

@@ -17,6 +17,7 @@ CHARTS = [
     "p95_latency.png",
     "throughput.png",
     "drop_rate.png",
+    "error_rate.png",
     "completion_latency.png",
     "backlog.png",
     "overview.png",
