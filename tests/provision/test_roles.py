@@ -113,7 +113,5 @@ def test_example_group_vars_only_set_known_variables():
     for role in ROLES:
         known |= set(_defaults(role))
     settings = _yaml(REPO / "inventory" / "example" / "group_vars" / "all.yml")
-    unknown = [
-        k for k in settings if k not in known and not k.startswith(("ansible_", "offload_"))
-    ]
+    unknown = [k for k in settings if k not in known and not k.startswith(("ansible_", "offload_"))]
     assert not unknown, f"inventory/example sets variables no role reads: {unknown}"
