@@ -139,24 +139,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _int_in(problems: list[str], key: str, value: Any, lo: int, hi: int) -> int | None:
-    if not _is_int(value):
-        problems.append(f"{key}: must be an integer, got {value!r}")
+def _in_range(problems: list[str], key: str, value: Any, lo: float, hi: float, integer: bool):
+    if not (_is_int(value) if integer else _is_number(value)):
+        problems.append(f"{key}: must be {'an integer' if integer else 'a number'}, got {value!r}")
         return None
     if not lo <= value <= hi:
         problems.append(f"{key}: must be between {lo} and {hi}, got {value}")
         return None
     return value
+
+
+def _int_in(problems: list[str], key: str, value: Any, lo: int, hi: int) -> int | None:
+    return _in_range(problems, key, value, lo, hi, integer=True)
 
 
 def _num_in(problems: list[str], key: str, value: Any, lo: float, hi: float) -> float | None:
-    if not _is_number(value):
-        problems.append(f"{key}: must be a number, got {value!r}")
-        return None
-    if not lo <= value <= hi:
-        problems.append(f"{key}: must be between {lo} and {hi}, got {value}")
-        return None
-    return value
+    return _in_range(problems, key, value, lo, hi, integer=False)
 
 
 def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
