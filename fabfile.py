@@ -2,7 +2,7 @@
 
 fab sweep [--spec quick|seed|publishers|PATH] [--rates 50,100|50:400:50] [--duration 10]
           [--max-vus N] [--pre-vus N] [--modes sync,async] [--work-ms N] [--order interleaved]
-          [--cooldown S] [--drain-timeout S] [--gateway KEY=VALUE,...]
+          [--cooldown S] [--drain-timeout S] [--gateway KEY=VALUE,...] [--repeat N]
           [--inventory PATH] [--results-dir DIR] [--run-id ID]
 fab check [same spec options] [--preflight]     validate spec + inventory, send no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
@@ -25,6 +25,7 @@ OVERRIDE_HELP = {
     "cooldown": "seconds between steps",
     "drain_timeout": "max seconds to wait for the queue to drain after each step",
     "gateway": "gateway settings for every step, e.g. PUBLISHER=kombu_pool,PUBLISH_CONFIRM=0",
+    "repeat": "run every point N times, interleaved (all points once, then all again)",
     "inventory": "Ansible inventory (default: the one ansible.cfg names)",
 }
 
@@ -62,6 +63,7 @@ def sweep(
     cooldown=None,
     drain_timeout=None,
     gateway=None,
+    repeat=None,
     inventory=None,
     results_dir=None,
     run_id=None,
@@ -78,6 +80,7 @@ def sweep(
         cooldown=cooldown,
         drain_timeout=drain_timeout,
         gateway=gateway,
+        repeat=repeat,
     )
     _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
 
@@ -96,6 +99,7 @@ def check(
     cooldown=None,
     drain_timeout=None,
     gateway=None,
+    repeat=None,
     inventory=None,
     preflight=False,
 ):
@@ -111,6 +115,7 @@ def check(
         cooldown=cooldown,
         drain_timeout=drain_timeout,
         gateway=gateway,
+        repeat=repeat,
     )
     _call(cli.check, spec, options, inventory, preflight=preflight)
 

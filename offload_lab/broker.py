@@ -102,6 +102,11 @@ class QueueSampler:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
+    @property
+    def t0(self) -> float:
+        """The moment sampling started, on `clock`: sample times count from it."""
+        return self._t0
+
     def start(self) -> None:
         self._t0 = self.clock()
         self._thread = threading.Thread(target=self._loop, name="queue-sampler", daemon=True)

@@ -68,7 +68,9 @@ def describe_plan(spec: dict[str, Any], steps, lab) -> str:
     lines = [
         f"spec {spec['name']}: {len(steps)} steps, {spec['duration_s']} s each, "
         f"VUs {spec['pre_allocated_vus']}/{spec['max_vus']}, work {spec['work_ms']} ms, "
-        f"order {spec['order']}; at least {spec_mod.estimate_seconds(spec):.0f} s plus drains",
+        f"order {spec['order']}"
+        + (f", every point {spec['repeat']} times" if spec.get("repeat", 1) > 1 else "")
+        + f"; at least {spec_mod.estimate_seconds(spec):.0f} s plus drains",
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
         f"inventory {lab.source}: "
@@ -145,7 +147,12 @@ class RealLab:
         snap = self.cpu.snapshot()
         return {
             g: [
-                {"name": h.name, "address": h.address, "cpus": (snap.get(h.name) or {}).get("cpus")}
+                {
+                    "name": h.name,
+                    "address": h.address,
+                    "cpus": (snap.get(h.name) or {}).get("cpus"),
+                    "cpu_list": (snap.get(h.name) or {}).get("cpu_list"),
+                }
                 for h in hs
             ]
             for g, hs in self.inv.groups.items()

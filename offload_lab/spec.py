@@ -27,6 +27,7 @@ MAX_RATES = 100
 MAX_DURATION_S = 3600
 MAX_VUS_LIMIT = 10000
 MAX_WORK_MS = 60000
+MAX_REPEAT = 20
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 TOP_KEYS = (
@@ -44,6 +45,7 @@ TOP_KEYS = (
     "request_timeout_s",
     "gateway",
     "series",
+    "repeat",
 )
 REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
 SERIES_KEYS = ("label", "modes", "gateway")
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "drain_timeout_s": 120,
     "request_timeout_s": 10,
     "gateway": {},
+    "repeat": 1,
 }
 
 # gateway settings a spec may switch per sweep or per series (docs/interfaces.md); values are
@@ -94,6 +97,7 @@ OVERRIDE_OPTIONS = {
     "cooldown": "cooldown_s",
     "drain_timeout": "drain_timeout_s",
     "gateway": "gateway",
+    "repeat": "repeat",
 }
 
 
@@ -118,10 +122,17 @@ class Step:
     label: str
     gateway: dict[str, str] = field(default_factory=dict)  # settings the sweep switches (overrides)
     request_timeout_s: float = 10
+    repeat: int = 1  # which repeat of its point (series, mode, rate) this step is, 1-based
+    repeats: int = 1  # how many times the spec repeats every point
 
     @property
     def filename(self) -> str:
-        return f"{self.index:02d}-{self.mode}-{self.rate}.json"
+        suffix = f"-r{self.repeat}" if self.repeats > 1 else ""
+        return f"{self.index:02d}-{self.mode}-{self.rate}{suffix}.json"
+
+    @property
+    def stem(self) -> str:
+        return self.filename.removesuffix(".json")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -368,6 +379,7 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
             f"request_timeout_s: must exceed the work time ({spec['work_ms']} ms), got {timeout} s"
         )
     spec["gateway"] = _gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
+    spec["repeat"] = _int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
 
     series = raw.get("series")
     if series is not None:
@@ -490,6 +502,8 @@ def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
                 out[key] = _parse_settings(text)
             elif key == "duration_s":
                 out[key] = _parse_int(text.removesuffix("s"))
+            elif key == "repeat":
+                out[key] = _parse_int(text)
             elif key in ("cooldown_s", "drain_timeout_s"):
                 out[key] = _parse_number(text.removesuffix("s"))
             else:
@@ -553,6 +567,9 @@ def expand_steps(spec: dict[str, Any]) -> list[Step]:
     interleaved: for each rate, each series, each mode   (50 sync, 50 async, 100 sync, ...)
     by_mode:     for each series, each mode, each rate   (all sync rates, then all async rates)
     by_series:   for each series, each rate, each mode   (fewest gateway restarts with series)
+
+    With `repeat: N` the whole order runs N times (all points once, then all again), so that
+    drift on the host hits every series alike.
     """
     series = spec.get("series") or [{"label": None, "modes": spec["modes"], "gateway": {}}]
     rates = spec["rates"]
@@ -563,8 +580,10 @@ def expand_steps(spec: dict[str, Any]) -> list[Step]:
         combos = [(s, m, r) for s in series for m in s["modes"] for r in rates]
     else:
         combos = [(s, m, r) for s in series for r in rates for m in s["modes"]]
+    repeats = spec.get("repeat") or 1
+    rounds = [(r, combo) for r in range(1, repeats + 1) for combo in combos]
     steps = []
-    for i, (s, mode, rate) in enumerate(combos, start=1):
+    for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1):
         gateway = {**(spec.get("gateway") or {}), **(s.get("gateway") or {})}
         steps.append(
             Step(
@@ -578,6 +597,8 @@ def expand_steps(spec: dict[str, Any]) -> list[Step]:
                 label=s["label"] or mode,
                 gateway=gateway,
                 request_timeout_s=spec["request_timeout_s"],
+                repeat=repeat,
+                repeats=repeats,
             )
         )
     return steps

@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
+from .cpu_timeline import CpuTimeline
 from .remote import cpu_pct
 from .results import RunFolder, utcnow
 from .spec import GATEWAY_DEFAULTS, GATEWAY_KEYS, Step
@@ -17,6 +19,7 @@ from .spec import GATEWAY_DEFAULTS, GATEWAY_KEYS, Step
 class K6Like(Protocol):
     def run(self, step: Step) -> dict[str, Any]: ...
     def stop(self) -> None: ...
+    def pull_samples(self, step: Step, local_path: Path) -> int | None: ...
 
 
 class CoreLike(Protocol):
@@ -201,12 +204,17 @@ class Sweep:
             idle=lab.core.idle,
         )
         started_at = utcnow()
+        t0_unix_s = time.time()
         sampler.start()
+        cpu_timeline = CpuTimeline(lab.cpu.snapshot, sampler.t0, lab.sample_interval_s, lab.clock)
+        cpu_timeline.start()
         t_load = lab.clock()
+        load_started_unix_s = time.time()
         try:
             summary = lab.k6.run(step)
         except KeyboardInterrupt:
             sampler.stop()
+            cpu_timeline.stop()
             self.echo(f"Ctrl-C: stopping k6 on the loadgen host (step {step.filename} is dropped)")
             try:
                 lab.k6.stop()
@@ -215,6 +223,7 @@ class Sweep:
             raise
         except BaseException:
             sampler.stop()
+            cpu_timeline.stop()
             raise
         t_load_end = lab.clock()
         load_end_wall_s = time.time()
@@ -224,6 +233,7 @@ class Sweep:
             sampler.wait_drained(self.spec["drain_timeout_s"])
         finally:
             sampler.stop()  # also when Ctrl-C lands while waiting
+            hosts_timeline = cpu_timeline.stop()
         t_drained = lab.clock()
         broker = sampler.report()
         try:
@@ -232,6 +242,7 @@ class Sweep:
             broker["dead_letter_depth"] = None
         core = lab.core.read()
         precise_drain(broker, core, load_end_wall_s)
+        samples = self._pull_samples(step)
         cpu_after = lab.cpu.snapshot()
         ended_at = utcnow()
         t_end = lab.clock()
@@ -265,11 +276,28 @@ class Sweep:
             "started_at": started_at,
             "load_ended_at": load_ended_at,
             "ended_at": ended_at,
+            "clock": {
+                "t0_unix_s": round(t0_unix_s, 3),
+                "load_started_unix_s": round(load_started_unix_s, 3),
+                "load_ended_unix_s": round(load_end_wall_s, 3),
+            },
             "k6": summary,
             "core": core,
             "broker": broker,
             "hosts": hosts,
+            "hosts_timeline": hosts_timeline,
+            "samples": samples,
         }
+
+    def _pull_samples(self, step: Step) -> dict[str, Any] | None:
+        """Bring the step's per-request samples home; a step without them is still a step."""
+        rel = f"samples/{step.stem}.csv.gz"
+        try:
+            rows = self.lab.k6.pull_samples(step, self.folder.path / rel)
+        except Exception as exc:
+            self.echo(f"step {step.filename}: per-request samples not kept ({exc})")
+            return None
+        return None if rows is None else {"file": rel, "rows": rows}
 
 
 def precise_drain(broker: dict[str, Any], core: dict[str, Any], load_end_wall_s: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import time
 from pathlib import Path
@@ -96,6 +97,15 @@ class FakeK6:
 
     def stop(self):
         self.stopped += 1
+
+    def pull_samples(self, step, local_path):
+        """Writes what a k6 step's filtered samples look like: a header and one request."""
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        rows = "metric_name,timestamp,metric_value,expected_response,status\n"
+        rows += "http_req_duration,1796290001234,2.5,true,202\n"
+        with gzip.open(local_path, "wt") as fh:
+            fh.write(rows)
+        return 1
 
 
 class FakeCore:

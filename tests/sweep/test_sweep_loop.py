@@ -87,6 +87,15 @@ def test_complete_run_writes_the_result_format(tmp_path):
     assert b["load_end_s"] > 0 and 0.1 <= b["drain_s"] < 1.0
     assert b["dead_letter_depth"] == 0
     assert data["hosts"]["lab-gateway"] == {"group": "gateway", "cpu_pct": 25.0, "cpus": 2}
+    # the per-second evidence: one time axis (t0) for queue, CPU and k6 samples
+    clock = data["clock"]
+    assert clock["t0_unix_s"] <= clock["load_started_unix_s"] <= clock["load_ended_unix_s"]
+    cpu = data["hosts_timeline"]
+    assert cpu["interval_s"] == 0.05 and len(cpu["samples"]) >= 4
+    assert all(s[1]["lab-core"] == 25.0 for s in cpu["samples"])
+    assert [s[0] for s in cpu["samples"]] == sorted(s[0] for s in cpu["samples"])
+    assert data["samples"] == {"file": "samples/02-async-50.csv.gz", "rows": 1}
+    assert (folder.path / "samples" / "02-async-50.csv.gz").is_file()
 
     assert lab.core.resets == 4
     assert len(lines) == 4 and lines[0].startswith("step  1/4 sync    50/s: avg 1001.5 ms, p95 1004.0 ms")
@@ -198,3 +207,28 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
     again = RunFolder(tmp_path / "results", "20260101-000000-t")
     with pytest.raises(FileExistsError):
         again.create({})
+
+
+def test_samples_that_cannot_be_pulled_leave_the_step_intact(tmp_path):
+    class NoSamples(FakeK6):
+        def pull_samples(self, step, local_path):
+            raise OSError("connection reset")
+
+    sweep, lab, folder, remote, lines = build(tmp_path, k6=NoSamples())
+    assert sweep.run(META) == "complete"
+    data = load(folder.path / "steps" / "01-sync-50.json")
+    assert data["samples"] is None and data["k6"]["metrics"]
+    assert any("per-request samples not kept (connection reset)" in line for line in lines)
+
+
+def test_repeated_run_names_each_repeat(tmp_path):
+    sweep, lab, folder, remote, lines = build(tmp_path, raw={**BASE, "rates": [50], "repeat": 2})
+    assert sweep.run(META) == "complete"
+    run = load(folder.path / "run.json")
+    assert run["steps"] == [
+        "01-sync-50-r1.json",
+        "02-async-50-r1.json",
+        "03-sync-50-r2.json",
+        "04-async-50-r2.json",
+    ]
+    assert load(folder.path / "steps" / "04-async-50-r2.json")["step"]["repeat"] == 2

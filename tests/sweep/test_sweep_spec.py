@@ -105,6 +105,9 @@ def test_rate_range():
         ({"work_ms": -1}, "work_ms"),
         ({"work_ms": 60001}, "work_ms"),
         ({"order": "random"}, "order"),
+        ({"repeat": 0}, "repeat"),
+        ({"repeat": 21}, "repeat"),
+        ({"repeat": "3"}, "repeat"),
         ({"cooldown_s": -1}, "cooldown_s"),
         ({"drain_timeout_s": "long"}, "drain_timeout_s"),
         ({"request_timeout_s": 1}, "request_timeout_s"),  # must exceed 1000 ms of work
@@ -279,3 +282,31 @@ def test_orders():
         ("a", "async", 100),
         ("b", "async", 100),
     ]
+
+
+def test_repeat_interleaves_whole_rounds():
+    loaded = check({**GOOD, "rates": [50, 100], "repeat": 3})
+    steps = spec.expand_steps(loaded)
+    assert len(steps) == 12 and [s.index for s in steps] == list(range(1, 13))
+    one_round = [(s.mode, s.rate) for s in steps[:4]]
+    assert one_round == [("sync", 50), ("async", 50), ("sync", 100), ("async", 100)]
+    # all points once, then all again: drift on the host hits every series alike
+    assert [(s.mode, s.rate) for s in steps[4:8]] == one_round == [(s.mode, s.rate) for s in steps[8:]]
+    assert [s.repeat for s in steps] == [1] * 4 + [2] * 4 + [3] * 4
+    assert steps[5].filename == "06-async-50-r2.json" and steps[5].stem == "06-async-50-r2"
+    assert spec.estimate_seconds(loaded) == 12 * loaded["duration_s"] + 11 * loaded["cooldown_s"]
+
+
+def test_no_repeat_keeps_the_plain_file_names():
+    steps = spec.expand_steps(check({**GOOD, "rates": [50]}))
+    assert [s.filename for s in steps] == ["01-sync-50.json", "02-async-50.json"]
+    assert {s.repeat for s in steps} == {1}
+
+
+def test_repeat_override():
+    assert spec.parse_overrides({"repeat": "2"}) == {"repeat": 2}
+    loaded = spec.apply_overrides({**GOOD, "rates": [50]}, {"repeat": 2})
+    assert loaded["repeat"] == 2 and len(spec.expand_steps(loaded)) == 4
+    with pytest.raises(SpecError) as err:
+        spec.apply_overrides(GOOD, {"repeat": 50})
+    assert any(p.startswith("repeat (--repeat):") for p in err.value.problems)
