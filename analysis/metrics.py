@@ -1,4 +1,4 @@
-"""Derived figures per step, exactly as docs/result-format.md and DESIGN.md "Measurements" say.
+"""Derived figures per step, exactly as docs/result-format.md and docs/design.md "Measurements" say.
 
 - attempted = iterations.count + dropped_iterations.count (a missing dropped_iterations is 0:
   k6 leaves it out of the summary when nothing was dropped); drop rate = dropped / attempted.

@@ -12,7 +12,7 @@ export const options = {
       rate: Number(__ENV.RATE || 400),
       timeUnit: "1s",
       duration: __ENV.DURATION || "15s",
-      // all VUs up front: creating VUs mid-step drops iterations (MEASUREMENT-NOTES)
+      // all VUs up front: creating VUs mid-step drops iterations (docs/measurement.md)
       preAllocatedVUs: vus,
       maxVUs: vus,
     },

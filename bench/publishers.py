@@ -3,7 +3,7 @@
 Run through bench/publishers.sh, which provides a throwaway broker (AMQP_URL). Each scenario
 starts gunicorn with its settings, runs one k6 constant-arrival-rate step (400/s, 100 VUs,
 15 s by default), and the script prints one table row per scenario. Not a test: the figures
-depend on the machine; compare them with shared/MEASUREMENT-NOTES.md.
+depend on the machine; compare them with docs/measurement.md.
 
 `publishers.py stub-core PORT` runs the stand-in core used when build/offload-core is absent:
 POST /work sleeps work_ms (default 1000) per request, with unbounded concurrency (gevent).

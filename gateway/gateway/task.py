@@ -1,4 +1,7 @@
-"""The task message the gateway publishes and the core consumes (DESIGN.md, "Task message")."""
+"""The task message the gateway publishes and the core consumes.
+
+See docs/design.md, "Task message and topology".
+"""
 
 from __future__ import annotations
 

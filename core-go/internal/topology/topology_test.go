@@ -25,7 +25,7 @@ func (r *recorder) QueueBind(name, key, exchange string, noWait bool, args amqp.
 	return nil
 }
 
-// The declarations must match the gateway's exactly (docs: DESIGN.md "Task message").
+// The declarations must match the gateway's exactly (docs/design.md "Task message and topology").
 func TestDeclareDefaults(t *testing.T) {
 	var r recorder
 	if err := Declare(&r, Names{TaskQueue: "tasks", DeadExchange: "tasks.dlx", DeadQueue: "tasks.dead", DeadRoutingKey: "tasks.dead"}); err != nil {
