@@ -1,4 +1,5 @@
-"""Charts against offered rate, every series (step label) on the same axes. Agg backend only."""
+"""Charts against offered rate, every series (step label) on the same axes; a point with
+repeats is drawn at its median with a min-max bar. Agg backend only."""
 
 from __future__ import annotations
 
@@ -69,13 +70,15 @@ def build_series(
 def _values(
     series: Sequence[Series], getters: Sequence[Callable[[StepMetrics], float | None]]
 ) -> list[float]:
+    """Every value a figure draws: each point's median and the repeats behind it (range bars)."""
     out = []
     for s in series:
         for p in s.points:
             for g in getters:
-                v = g(p)
-                if v is not None and math.isfinite(v):
-                    out.append(v)
+                for q in [p, *p.repeats]:
+                    v = g(q)
+                    if v is not None and math.isfinite(v):
+                        out.append(v)
     return out
 
 
@@ -92,6 +95,24 @@ def _xy(s: Series, getter: Callable[[StepMetrics], float | None], scale: float =
         xs.append(p.rate)
         ys.append(v * scale if v is not None else math.nan)
     return xs, ys
+
+
+def _range_bars(
+    ax: Axes, s: Series, getter: Callable[[StepMetrics], float | None], color: str, scale: float = 1.0
+) -> None:
+    """Min-max over a point's repeats as an error bar around its median."""
+    xs, ys, below, above = [], [], [], []
+    for p in s.points:
+        mid = getter(p)
+        values = [v for v in (getter(r) for r in p.repeats) if v is not None]
+        if mid is None or len(values) < 2:
+            continue
+        xs.append(p.rate)
+        ys.append(mid * scale)
+        below.append(max(0.0, (mid - min(values)) * scale))
+        above.append(max(0.0, (max(values) - mid) * scale))
+    if xs:
+        ax.errorbar(xs, ys, yerr=[below, above], fmt="none", ecolor=color, elinewidth=1.2, capsize=4)
 
 
 def _rate_ticks(ax: Axes, series: Sequence[Series]) -> None:
@@ -170,6 +191,7 @@ def plot_metric(
         if all(math.isnan(y) for y in ys):
             continue
         ax.plot(xs, ys, marker="o", linestyle=s.linestyle, color=colors[s.base], label=s.name)
+        _range_bars(ax, s, getter, colors[s.base], scale)
     if offered_line:
         rates = sorted({p.rate for s in series for p in s.points})
         top = max(rates) if rates else 1
@@ -204,6 +226,7 @@ def plot_completion(ax: Axes, series: Sequence[Series], colors: dict[str, str]) 
                 color=colors[s.base],
                 alpha={"p50": 0.55, "p95": 0.8, "p99": 1.0}[pname],
             )
+            _range_bars(ax, s, getter, colors[s.base])
     # legend: one entry per series (color, line style) and one per percentile (marker)
     handles = [Line2D([0], [0], color=colors[s.base], linestyle=s.linestyle, label=s.name) for s in series]
     handles += [

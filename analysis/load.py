@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-STEP_NAME = re.compile(r"^(?P<index>\d+)-(?P<mode>[A-Za-z0-9_]+)-(?P<rate>\d+(?:\.\d+)?)\.json$")
+STEP_NAME = re.compile(
+    r"^(?P<index>\d+)-(?P<mode>[A-Za-z0-9_]+)-(?P<rate>\d+(?:\.\d+)?)(?:-r(?P<repeat>\d+))?\.json$"
+)
 # k6 metrics the derived figures need; dropped_iterations is left out on purpose: k6 omits it
 # from the summary when it is 0.
 REQUIRED_K6_METRICS = ("iterations", "http_reqs", "http_req_failed", "http_req_duration")
@@ -46,6 +48,10 @@ class Step:
     started_at: str | None = None
     load_ended_at: str | None = None
     ended_at: str | None = None
+    repeat: int = 1  # 1-based repeat of its point (spec `repeat: N`)
+    clock: dict[str, Any] | None = None  # t0 and load start/end, unix seconds
+    samples_file: str | None = None  # per-request samples, relative to the run folder
+    hosts_timeline: dict[str, Any] | None = None  # CPU % per host, second by second
 
     def k6_metric(self, name: str) -> dict[str, Any] | None:
         """The `values` dict of a k6 metric, or None if the summary lacks it."""
@@ -175,6 +181,13 @@ def step_from_dict(
         started_at=data.get("started_at"),
         load_ended_at=data.get("load_ended_at"),
         ended_at=data.get("ended_at"),
+        repeat=_int(params.get("repeat"))
+        or (int(name_match["repeat"]) if name_match and name_match["repeat"] else 1),
+        clock=data.get("clock") if isinstance(data.get("clock"), dict) else None,
+        samples_file=(data.get("samples") or {}).get("file")
+        if isinstance(data.get("samples"), dict)
+        else None,
+        hosts_timeline=data.get("hosts_timeline") if isinstance(data.get("hosts_timeline"), dict) else None,
     )
 
     if k6 is not None:
@@ -287,10 +300,10 @@ def load_run(run_dir: str | Path) -> Run:
         if step is not None:
             steps.append(step)
 
-    seen: dict[tuple[str, float], list[str]] = {}
+    seen: dict[tuple[str, float, int], list[str]] = {}
     for step in steps:
-        seen.setdefault((step.label, step.rate), []).append(step.file)
-    for (label, rate), files in seen.items():
+        seen.setdefault((step.label, step.rate, step.repeat), []).append(step.file)
+    for (label, rate, _), files in seen.items():
         if len(files) > 1:
             warnings.append(
                 f"{label} at {rate:g}/s appears in {len(files)} steps ({', '.join(files)}); each is charted"

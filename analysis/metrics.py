@@ -12,14 +12,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import statistics
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from analysis.load import Step, _num
+from analysis.samples import SamplesError, latency_stats, read_samples
 
 LOADGEN_SATURATED_PCT = 90.0  # loadgen host CPU above this: the load generator was the limit
 VU_EXHAUSTED_FRACTION = 0.9  # busy VUs (Little's law) at or above this share of maxVUs: VU cap
 SERVER_HOSTS = ("gateway", "core", "broker")
+# latency from the samples and from k6's summary must agree within this (ms): k6 writes the
+# CSV values with 6 decimals
+SAMPLES_AGREE_MS = 0.01
 
 
 @dataclass
@@ -67,6 +73,14 @@ class StepMetrics:
     loadgen_cpu_pct: float | None = None
     server_cpu_pct: float | None = None  # busiest of gateway/core/broker
     loadgen_flag: str = ""  # "" | "saturated" | "drops below VU cap" | "VU cap"
+    repeat: int = 1
+    # latency percentiles computed from the per-request samples ("samples") or read from k6's
+    # summary ("k6 summary"); a disagreement between the two is described in samples_check
+    latency_source: str = "k6 summary"
+    samples_check: str = ""
+    # an aggregate point (median of each figure) keeps the repeats it was made from
+    repeats: list[StepMetrics] = field(default_factory=list)
+    flagged_repeats: int = 0  # how many of those repeats carry a loadgen flag
 
     @property
     def is_async(self) -> bool:
@@ -84,7 +98,17 @@ class StepMetrics:
         return self.loadgen_flag in ("saturated", "drops below VU cap")
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repeats"}
+
+    @property
+    def n(self) -> int:
+        """How many runs of this point the figures stand for."""
+        return len(self.repeats) or 1
+
+    def spread(self, attr: str) -> tuple[float, float] | None:
+        """(min, max) of a figure over the repeats of an aggregate point; None for a single step."""
+        values = [v for v in (getattr(r, attr) for r in self.repeats) if v is not None]
+        return (min(values), max(values)) if len(self.repeats) > 1 and values else None
 
 
 def _count(values: dict[str, Any] | None, key: str = "count") -> int | None:
@@ -116,7 +140,7 @@ def _host_cpu(hosts: dict[str, Any] | None, group: str) -> float | None:
     return max(vals) if vals else None
 
 
-def compute_metrics(step: Step) -> StepMetrics:
+def compute_metrics(step: Step, run_dir: Path | None = None) -> StepMetrics:
     m = StepMetrics(
         file=step.file,
         index=step.index,
@@ -127,6 +151,7 @@ def compute_metrics(step: Step) -> StepMetrics:
         max_vus=step.max_vus,
         pre_allocated_vus=step.pre_allocated_vus,
         work_ms=step.work_ms,
+        repeat=step.repeat,
     )
     if step.k6 is not None:
         m.iterations = _count(step.k6_metric("iterations"))
@@ -183,6 +208,9 @@ def compute_metrics(step: Step) -> StepMetrics:
         drained = broker.get("drained")
         m.drained = drained if isinstance(drained, bool) else None
 
+    if run_dir is not None and step.samples_file:
+        _latency_from_samples(m, Path(run_dir) / step.samples_file)
+
     m.loadgen_cpu_pct = _host_cpu(step.hosts, "loadgen")
     server = [_host_cpu(step.hosts, h) for h in SERVER_HOSTS]
     server = [v for v in server if v is not None]
@@ -216,5 +244,95 @@ def loadgen_flag(m: StepMetrics) -> str:
     return ""
 
 
-def run_metrics(steps: list[Step]) -> list[StepMetrics]:
-    return [compute_metrics(s) for s in steps]
+def _latency_from_samples(m: StepMetrics, path: Path) -> None:
+    """Client latency from every request's own sample, checked against k6's summary."""
+    try:
+        stats = latency_stats(read_samples(path))
+    except (OSError, SamplesError) as exc:
+        m.samples_check = f"samples unreadable ({exc}); latency from k6's summary"
+        return
+    if not stats["count"]:
+        m.samples_check = "samples hold no request; latency from k6's summary"
+        return
+    from_summary = {"avg": m.lat_avg, "med": m.lat_med, "p95": m.lat_p95, "p99": m.lat_p99, "max": m.lat_max}
+    off = [
+        f"{k} {v:.3f} vs {stats[k]:.3f} ms"
+        for k, v in from_summary.items()
+        if v is not None and abs(v - stats[k]) > SAMPLES_AGREE_MS
+    ]
+    if m.requests is not None and m.requests != stats["count"]:
+        off.append(f"{stats['count']} samples vs {m.requests} requests")
+    if off:
+        m.samples_check = "samples disagree with k6's summary: " + ", ".join(off)
+    m.lat_avg, m.lat_med, m.lat_p95 = stats["avg"], stats["med"], stats["p95"]
+    m.lat_p99, m.lat_max = stats["p99"], stats["max"]
+    m.latency_source = "samples"
+
+
+def run_metrics(steps: list[Step], run_dir: Path | None = None) -> list[StepMetrics]:
+    return [compute_metrics(s, run_dir) for s in steps]
+
+
+# --------------------------------------------------------------------------------------------
+# repeats: one point per (series, mode, rate), each figure the median of its repeats
+
+FLAG_SEVERITY = ("", "VU cap", "drops below VU cap", "saturated")
+_IDENTITY = {
+    "file",
+    "index",
+    "label",
+    "mode",
+    "rate",
+    "duration_s",
+    "max_vus",
+    "pre_allocated_vus",
+    "work_ms",
+}
+
+
+def _median(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if all(isinstance(v, bool) for v in present):
+        return all(present)
+    return statistics.median(present)
+
+
+def aggregate(repeats: list[StepMetrics]) -> StepMetrics:
+    """One point from its repeats: the median of every figure, the worst loss, and the most
+    severe loadgen flag, so that a median never hides a repeat the client limited."""
+    if len(repeats) == 1:
+        return repeats[0]
+    first = repeats[0]
+    values: dict[str, Any] = {}
+    for f in fields(StepMetrics):
+        if f.name in _IDENTITY or f.name in ("repeats", "repeat", "flagged_repeats"):
+            continue
+        column = [getattr(r, f.name) for r in repeats]
+        if f.type in ("int | None", "float | None", "bool | None"):
+            values[f.name] = _median(column)
+    lost = [r.lost for r in repeats if r.lost is not None]
+    values["lost"] = max(lost, key=abs) if lost else None
+    values["loadgen_flag"] = max((r.loadgen_flag for r in repeats), key=FLAG_SEVERITY.index)
+    values["latency_source"] = (
+        "samples" if all(r.latency_source == "samples" for r in repeats) else "k6 summary"
+    )
+    values["samples_check"] = "; ".join(f"r{r.repeat}: {r.samples_check}" for r in repeats if r.samples_check)
+    return replace(
+        first,
+        **values,
+        file=f"{len(repeats)} repeats",
+        index=min((r.index for r in repeats if r.index is not None), default=None),
+        repeat=0,
+        repeats=list(repeats),
+        flagged_repeats=sum(1 for r in repeats if r.loadgen_flag in ("saturated", "drops below VU cap")),
+    )
+
+
+def aggregate_points(metrics: list[StepMetrics]) -> list[StepMetrics]:
+    """Group the steps of a run by point (series, mode, rate), in order of first appearance."""
+    groups: dict[tuple[str, str, float], list[StepMetrics]] = {}
+    for m in metrics:
+        groups.setdefault((m.label, m.mode, m.rate), []).append(m)
+    return [aggregate(g) for g in groups.values()]

@@ -1,14 +1,22 @@
-"""Make the report of one run, or the comparison of two."""
+"""Make the report of one run, or the comparison of two: charts, timelines, summary.md,
+summary.csv and index.html, all from the run folder."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from analysis.charts import RUN_LINESTYLES, Series, build_series, write_charts
-from analysis.load import Run, load_run
-from analysis.metrics import StepMetrics, run_metrics
-from analysis.tables import compare_md, summary_md, tables_text, write_csv
+from analysis.html import HtmlReport, write_html
+from analysis.load import Run, Step, load_run
+from analysis.metrics import StepMetrics, aggregate_points, run_metrics
+from analysis.run_header import run_header
+from analysis.summary import compare_md, definitions, report_tables, summary_md, tables_text, write_csv
+from analysis.tables import loadgen_notes
+from analysis.timeline import plot_step_timeline
 
 
 @dataclass
@@ -19,6 +27,8 @@ class ReportResult:
     tables: str  # the tables part of summary.md (printed by the CLI)
     summary_md: Path
     summary_csv: Path
+    html: Path | None = None
+    timelines: list[Path] = field(default_factory=list)
     chart_notes: list[str] = field(default_factory=list)
     usable_steps: int = 0
     charts_requested: bool = True
@@ -29,54 +39,105 @@ class ReportResult:
         return self.usable_steps > 0 and (bool(self.charts) or not self.charts_requested)
 
 
-def _write(
-    out_dir: Path,
-    series: list[Series],
-    run_ids: dict[int, str],
-    subtitle: str,
-    md_maker,
+def _metrics(run: Run) -> list[StepMetrics]:
+    metrics = run_metrics(run.steps, run.path)
+    run.warnings += [f"{m.file}: {m.samples_check}" for m in metrics if m.samples_check]
+    if not metrics:
+        run.warnings.append("no usable step in this run: nothing to chart")
+    return metrics
+
+
+def _timelines(run: Run, out_dir: Path) -> list[Path]:
+    written = []
+    for step in run.steps:
+        stem = Path(step.file).stem
+        path = out_dir / "timelines" / f"{stem}.png"
+        if plot_step_timeline(step, run.path, path, _timeline_title(step)):
+            written.append(path)
+    return written
+
+
+def _timeline_title(step: Step) -> str:
+    label = f" [{step.label}]" if step.label != step.mode else ""
+    return f"{Path(step.file).stem}: {step.mode}{label} at {step.rate:g}/s, repeat {step.repeat}"
+
+
+def _gateway_sections(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The effective gateway settings of each series, as the steps recorded them."""
+    by_label: dict[str, dict[str, str]] = {}
+    for step in run.steps:
+        by_label.setdefault(step.label, {k: str(v) for k, v in step.gateway.items()})
+    return [(f"Effective gateway settings: {label}", sorted(s.items())) for label, s in by_label.items() if s]
+
+
+def _html(
+    path: Path,
+    title: str,
+    meta: list[tuple[str, str]],
+    series: Sequence[Series],
+    charts: list[Path],
+    notes: list[str],
     warnings: list[str],
-    charts: bool,
-) -> ReportResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if charts:
-        written, notes = write_charts(series, out_dir, subtitle=subtitle)
-    else:
-        written, notes = [], ["charts not drawn (--no-charts)"]
-    md_path = out_dir / "summary.md"
-    csv_path = out_dir / "summary.csv"
-    md_path.write_text(md_maker(written, notes), encoding="utf-8")
-    write_csv(csv_path, series, run_ids)
-    return ReportResult(
-        out_dir=out_dir,
-        charts=written,
+    *,
+    run: Run | None = None,
+    timelines: Sequence[Path] = (),
+) -> Path:
+    spec = run.meta.get("spec") if run is not None else None
+    report = HtmlReport(
+        title=title,
+        meta=meta,
+        sections=_gateway_sections(run) if run is not None else [],
+        spec_text=yaml.safe_dump(spec, sort_keys=False) if isinstance(spec, dict) else "",
+        tables=report_tables(series),
+        charts=charts,
+        timelines=[(t.stem, t) for t in timelines],
+        notes=loadgen_notes(series) + [definitions()] + notes,
         warnings=warnings,
-        tables=tables_text(series),
-        summary_md=md_path,
-        summary_csv=csv_path,
-        chart_notes=notes,
-        usable_steps=sum(len(s.points) for s in series),
-        charts_requested=charts,
     )
+    return write_html(report, path)
 
 
 def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True) -> ReportResult:
     """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable."""
     run = load_run(run_dir)
-    metrics = run_metrics(run.steps)
-    if not metrics:
-        run.warnings.append("no usable step in this run: nothing to chart")
-    series = build_series(metrics)
+    metrics = _metrics(run)
+    series = build_series(aggregate_points(metrics))
     out = Path(out_dir) if out_dir else run.path / "report"
-    run_ids = {id(s): run.run_id for s in series}
-    return _write(
-        out,
+    out.mkdir(parents=True, exist_ok=True)
+    subtitle = f"run {run.run_id}"
+    if charts:
+        written, notes = write_charts(series, out, subtitle=subtitle)
+        timelines = _timelines(run, out)
+    else:
+        written, notes, timelines = [], ["charts not drawn (--no-charts)"], []
+    md_path, csv_path = out / "summary.md", out / "summary.csv"
+    md_path.write_text(
+        summary_md(run, metrics, series, written, notes, run.warnings, timelines), encoding="utf-8"
+    )
+    write_csv(csv_path, series, {id(s): run.run_id for s in series})
+    html = _html(
+        out / "index.html",
+        f"offload-lab report: {run.run_id}",
+        run_header(run, metrics),
         series,
-        run_ids,
-        subtitle=f"run {run.run_id}",
-        md_maker=lambda charts, notes: summary_md(run, metrics, series, charts, notes, run.warnings),
+        written,
+        notes,
+        run.warnings,
+        run=run,
+        timelines=timelines,
+    )
+    return ReportResult(
+        out_dir=out,
+        charts=written,
         warnings=run.warnings,
-        charts=charts,
+        tables=tables_text(series),
+        summary_md=md_path,
+        summary_csv=csv_path,
+        html=html,
+        timelines=timelines,
+        chart_notes=notes,
+        usable_steps=len(metrics),
+        charts_requested=charts,
     )
 
 
@@ -98,11 +159,12 @@ def compare_runs(
     labels: list[str] | None = None,
     charts: bool = True,
 ) -> ReportResult:
-    """Overlay two runs: series "<run label>: <step label>", run A solid, run B dashed."""
+    """Overlay two runs (each point the median of its repeats): series "<run label>: <step
+    label>", run A solid, run B dashed."""
     runs: list[tuple[Run, list[StepMetrics]]] = []
     for path in (run_a, run_b):
         run = load_run(path)
-        runs.append((run, run_metrics(run.steps)))
+        runs.append((run, _metrics(run)))
     if not labels:
         labels = default_run_labels([r for r, _ in runs])
     for (run, _), label in zip(runs, labels, strict=True):
@@ -111,20 +173,34 @@ def compare_runs(
     run_ids: dict[int, str] = {}
     warnings: list[str] = []
     for (run, metrics), label, style in zip(runs, labels, RUN_LINESTYLES, strict=False):
-        for s in build_series(metrics, prefix=label, linestyle=style):
+        for s in build_series(aggregate_points(metrics), prefix=label, linestyle=style):
             series.append(s)
             run_ids[id(s)] = run.run_id
         warnings += [f"{label}: {w}" for w in run.warnings]
-        if not metrics:
-            warnings.append(f"{label}: no usable step in this run")
     run_a_obj, run_b_obj = runs[0][0], runs[1][0]
     out = Path(out_dir) if out_dir else run_a_obj.path / "report" / f"compare-{run_b_obj.run_id}"
-    return _write(
-        out,
-        series,
-        run_ids,
-        subtitle=f"{labels[0]} = {run_a_obj.run_id} (solid) vs {labels[1]} = {run_b_obj.run_id} (dashed)",
-        md_maker=lambda charts, notes: compare_md(runs, series, charts, notes, warnings),
+    out.mkdir(parents=True, exist_ok=True)
+    subtitle = f"{labels[0]} = {run_a_obj.run_id} (solid) vs {labels[1]} = {run_b_obj.run_id} (dashed)"
+    if charts:
+        written, notes = write_charts(series, out, subtitle=subtitle)
+    else:
+        written, notes = [], ["charts not drawn (--no-charts)"]
+    md_path, csv_path = out / "summary.md", out / "summary.csv"
+    md_path.write_text(compare_md(runs, series, written, notes, warnings), encoding="utf-8")
+    write_csv(csv_path, series, run_ids)
+    meta = [(f"{run.label}: {k}", v) for run, metrics in runs for k, v in run_header(run, metrics)]
+    html = _html(
+        out / "index.html", f"offload-lab comparison: {subtitle}", meta, series, written, notes, warnings
+    )
+    return ReportResult(
+        out_dir=out,
+        charts=written,
         warnings=warnings,
-        charts=charts,
+        tables=tables_text(series),
+        summary_md=md_path,
+        summary_csv=csv_path,
+        html=html,
+        chart_notes=notes,
+        usable_steps=sum(len(m) for _, m in runs),
+        charts_requested=charts,
     )

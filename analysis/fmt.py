@@ -1,0 +1,55 @@
+"""How figures are written in tables: one place for units, rounding and min-max ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from analysis.metrics import StepMetrics
+
+NA = "n/a"
+
+
+def fmt_ms(v: float | None) -> str:
+    if v is None:
+        return NA
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def fmt_num(v: float | None, digits: int = 1) -> str:
+    if v is None:
+        return NA
+    if float(v).is_integer() and digits == 0:
+        return f"{int(v):,}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_int(v: float | None) -> str:
+    return NA if v is None else f"{int(round(v)):,}"
+
+
+def fmt_pct(fraction: float | None) -> str:
+    return NA if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def fmt_rate(r: float) -> str:
+    return f"{r:g}"
+
+
+def ranged(p: StepMetrics, attr: str, fmt: Callable[[float | None], str]) -> str:
+    """`median [min-max]` for a point with repeats, the plain value for a single step."""
+    text = fmt(getattr(p, attr))
+    spread = p.spread(attr)
+    if spread is None or text == NA:
+        return text
+    lo, hi = spread
+    return f"{text} [{fmt(lo)}-{fmt(hi)}]"
+
+
+def spread_text(p: StepMetrics, attr: str, fmt: Callable[[float | None], str]) -> str:
+    """max - min of a figure over a point's repeats ("" for a single step)."""
+    spread = p.spread(attr)
+    return "" if spread is None else fmt(spread[1] - spread[0])

@@ -1,0 +1,105 @@
+"""The run's metadata as (key, value) rows: spec, commit, versions, hosts and their CPU pins,
+settings. Shown at the top of summary.md and of index.html."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from analysis.fmt import NA
+from analysis.load import Run
+from analysis.metrics import StepMetrics
+from analysis.table_model import md_table
+
+
+def _distinct(values) -> str:
+    vals = sorted({v for v in values if v is not None}, key=lambda v: (str(type(v)), v))
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals) if vals else NA
+
+
+def _duration_text(start: Any, end: Any) -> str:
+    try:
+        a = dt.datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = dt.datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    secs = (b - a).total_seconds()
+    return f" ({secs / 60:.1f} min)" if secs >= 120 else f" ({secs:.0f} s)"
+
+
+def _hosts_text(hosts: Any) -> str:
+    if not isinstance(hosts, dict) or not hosts:
+        return NA
+    parts = []
+    for group, entries in hosts.items():
+        if not isinstance(entries, list):
+            entries = [entries]
+        descr = []
+        for e in entries:
+            if not isinstance(e, dict):
+                continue
+            cpus = e.get("cpus")
+            cpu_txt = f"{cpus} CPU{'s' if cpus != 1 else ''}" if cpus is not None else "CPUs unknown"
+            if e.get("cpu_list"):
+                cpu_txt += f" (pinned to CPU {e['cpu_list']})"
+            addr = f" {e['address']}" if e.get("address") else ""
+            descr.append(f"{e.get('name', '?')}{addr}, {cpu_txt}")
+        parts.append(f"{group}: " + "; ".join(descr))
+    return "\n".join(parts)
+
+
+def _settings_text(settings: Any) -> str:
+    if not isinstance(settings, dict) or not settings:
+        return NA
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]]:
+    meta = run.meta
+    listed = meta.get("steps") if isinstance(meta.get("steps"), list) else None
+    versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    commit = str(meta.get("git_commit") or NA)
+    if meta.get("git_dirty"):
+        commit += " (dirty: uncommitted changes)"
+    rows = [
+        ("spec", str(meta.get("spec_name") or NA)),
+        ("run id", run.run_id),
+        ("status", str(meta.get("status") or NA)),
+        (
+            "started / ended",
+            f"{meta.get('started_at') or NA} / {meta.get('ended_at') or NA}"
+            + _duration_text(meta.get("started_at"), meta.get("ended_at")),
+        ),
+        (
+            "steps charted",
+            f"{len(metrics)}" + (f" of {len(listed)} listed in run.json" if listed is not None else ""),
+        ),
+        ("step duration (s)", _distinct(m.duration_s for m in metrics)),
+        (
+            "preAllocatedVUs / maxVUs",
+            f"{_distinct(m.pre_allocated_vus for m in metrics)} / {_distinct(m.max_vus for m in metrics)}",
+        ),
+        ("work time (ms)", _distinct(m.work_ms for m in metrics)),
+        ("rates (req/s)", _distinct(m.rate for m in metrics)),
+        ("series", ", ".join(dict.fromkeys(m.label for m in metrics)) or NA),
+        ("repeats per point", _distinct(Counter((m.label, m.mode, m.rate) for m in metrics).values())),
+        ("git commit", commit),
+        ("versions", ", ".join(f"{k}: {v}" for k, v in versions.items()) or NA),
+        ("hosts", _hosts_text(meta.get("hosts"))),
+        ("gateway settings", _settings_text(settings.get("gateway"))),
+        ("core settings", _settings_text(settings.get("core"))),
+    ]
+    if meta.get("overrides"):
+        rows.append(("overrides", str(meta["overrides"])))
+    if meta.get("fixture"):
+        rows.append(
+            ("fixture", "yes: " + str(meta.get("fixture_notes") or "parts of this run are synthesized"))
+        )
+    return rows
+
+
+def header_table(rows: Sequence[tuple[str, str]]) -> str:
+    return md_table(["run", ""], [[k, v.replace("\n", "<br>")] for k, v in rows], right_from=99)
