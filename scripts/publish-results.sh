@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Copies a run's description, per-step summaries and report into docs/results/NAME/, so that
-# the figures shown in the README can be traced to the JSON they came from:
+# Copies a whole run folder into docs/results/NAME/ and writes its report there, so that every
+# figure in the README can be traced to the raw data it came from:
 #   scripts/publish-results.sh results/<run-id> NAME
-# (k6's per-step summary JSON is aggregated; no per-request data exists in a run folder.)
+# The folder keeps run.json, every step's JSON (k6 summary, core stats, queue and CPU second by
+# second), every step's per-request samples (samples/*.csv.gz) and report/ (charts, timelines,
+# summary.md, summary.csv, index.html). `python -m analysis docs/results/NAME` rebuilds report/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: $0 RUN_DIR NAME}
 name=${2:?usage: $0 RUN_DIR NAME}
 [ -f "$run/run.json" ] || { echo "$run has no run.json" >&2; exit 1; }
-.venv/bin/python -m analysis "$run" -q >/dev/null
 dest=docs/results/$name
 rm -rf "$dest"; mkdir -p "$dest"
 cp "$run/run.json" "$dest/"
 cp -r "$run/steps" "$dest/steps"
-cp "$run"/report/*.png "$run"/report/summary.md "$run"/report/summary.csv "$dest/"
-echo "published $run -> $dest"
+if [ -d "$run/samples" ]; then cp -r "$run/samples" "$dest/samples"; fi
+.venv/bin/python -m analysis "$dest" -q >/dev/null
+echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"
