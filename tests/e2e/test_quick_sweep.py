@@ -1,6 +1,11 @@
-"""Assertions on the quick sweep's raw JSON, computed here independently of analysis/."""
+"""Assertions on the quick sweep's raw JSON and samples (figures recomputed here, not read from the report)."""
+
+import csv
 
 import pytest
+from browser_testlib import assert_page_ok, render_page
+
+from analysis.samples import latency_stats, read_samples
 
 pytestmark = pytest.mark.e2e
 
@@ -59,3 +64,61 @@ def test_report_was_written(run_dir):
     assert (report / "summary.csv").stat().st_size > 0
     pngs = list(report.glob("*.png"))
     assert len(pngs) >= 4 and all(p.stat().st_size > 10_000 for p in pngs), pngs
+
+
+# ---------------------------------------------------------------- evidence a reader can check
+
+
+def test_every_point_ran_twice_interleaved(run, steps):
+    assert run["spec"]["repeat"] == 2
+    points = [(s["step"]["mode"], s["step"]["rate"]) for s in steps]
+    half = len(points) // 2
+    assert points[:half] == points[half:], "all points once, then all again"
+    assert [s["step"]["repeat"] for s in steps] == [1] * half + [2] * half
+
+
+def test_every_step_kept_its_per_request_samples(run_dir, steps):
+    for step in steps:
+        kept = step["samples"]
+        assert kept and (run_dir / kept["file"]).is_file(), step["step"]
+        samples = read_samples(run_dir / kept["file"])
+        assert samples.count == metric(step, "http_reqs", "count") > 0, step["step"]
+        assert samples.failed == metric(step, "http_req_failed", "passes"), step["step"]
+
+
+def test_percentiles_from_samples_equal_k6s_summary(run_dir, steps):
+    for step in steps:
+        stats = latency_stats(read_samples(run_dir / step["samples"]["file"]))
+        summary = step["k6"]["metrics"]["http_req_duration"]["values"]
+        for ours, k6 in (("avg", "avg"), ("med", "med"), ("p95", "p(95)"), ("p99", "p(99)"), ("max", "max")):
+            assert stats[ours] == pytest.approx(summary[k6], abs=0.01), (step["step"], ours)
+
+
+def test_queue_and_cpu_were_sampled_every_second(steps):
+    for step in steps:
+        duration = step["step"]["duration_s"]
+        cpu = step["hosts_timeline"]["samples"]
+        assert len(cpu) >= duration, step["step"]
+        assert {"broker", "gateway", "core", "loadgen"} <= {h.split("-")[-1] for h in cpu[-1][1]}
+        assert all(v is not None for v in cpu[-1][1].values()), cpu[-1]
+        assert len(step["broker"]["samples"]) >= duration, step["step"]
+        clock = step["clock"]
+        assert clock["t0_unix_s"] <= clock["load_started_unix_s"] < clock["load_ended_unix_s"]
+
+
+def test_report_has_a_timeline_per_step_and_one_html_page(run_dir, run):
+    report = run_dir / "report"
+    for name in run["steps"]:
+        assert (report / "timelines" / name.replace(".json", ".png")).stat().st_size > 10_000, name
+    assert (report / "index.html").stat().st_size > 100_000
+    rows = list(csv.DictReader((report / "summary.csv").open()))
+    assert {r["row"] for r in rows} == {"step", "median", "min", "max"}
+    assert {r["latency_source"] for r in rows if r["row"] == "step"} == {"samples"}
+
+
+def test_html_report_renders_in_a_real_browser(run_dir):
+    report = run_dir / "report"
+    check = render_page(report / "index.html", report / "screenshot.png")
+    assert_page_ok(check)
+    assert check.images_total >= 4 + 8  # the charts and one timeline per step
+    assert (report / "screenshot.png").stat().st_size > 50_000
