@@ -1,4 +1,4 @@
-"""Assertions on the quick sweep's raw JSON and samples (figures recomputed here, not read from the report)."""
+"""Assertions on the quick sweep's raw JSON and samples (recomputed here, not read from the report)."""
 
 import csv
 
