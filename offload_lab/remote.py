@@ -97,6 +97,13 @@ class Remote:
             return None
         raise RemoteError(f"{self.host.name}: cannot read {path}: {r.stderr.strip()}")
 
+    def get_file(self, remote_path: str, local_path) -> None:
+        """Download one file (SFTP) to local_path (a path; its folder must exist)."""
+        try:
+            self.conn.get(remote_path, local=str(local_path))
+        except Exception as exc:  # missing file, permissions, socket errors
+            raise RemoteError(f"{self.host.name}: download of {remote_path}: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
