@@ -119,22 +119,24 @@ class Remote:
 # (cgroup v2 `cpu.stat` usage_usec, against uptime x its CPUs); on a VM /proc/stat is the host.
 
 
-def parse_cpu(text: str) -> dict[str, int]:
-    """CPU_COMMAND's output -> {"busy": ticks, "total": ticks, "cpus": n} (ticks of one source)."""
+def parse_cpu(text: str) -> dict[str, Any]:
+    """CPU_COMMAND's output -> {"busy": ticks, "total": ticks, "cpus": n} (ticks of one source),
+    plus "cpu_list" (the CPUs the host may run on, e.g. "1" when pinned) when it was printed."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if len(lines) < 2:
         raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
+    pinned = {"cpu_list": lines[2].strip()} if len(lines) > 2 else {}
     try:
         cpus = int(lines[1])
         fields = lines[0].split()
         if fields[0] == "cgroup":
             usage_us, uptime_s = int(fields[1]), float(fields[2])
-            return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus}
+            return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus, **pinned}
         if fields[0] == "cpu":
             # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
             ticks = ([int(x) for x in fields[1:]] + [0] * 8)[:8]
             total = sum(ticks)
-            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus}
+            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus, **pinned}
     except (ValueError, IndexError):
         pass
     raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
@@ -146,7 +148,8 @@ CPU_COMMAND = (
     ' do [ -r "$c" ] && { f=$c; break; }; done; fi;'
     ' if [ -n "$f" ]; then'
     ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$f") $(cut -d" " -f1 /proc/uptime)";'
-    " else head -1 /proc/stat; fi; nproc"
+    " else head -1 /proc/stat; fi; nproc;"
+    " awk '/^Cpus_allowed_list/{print $2}' /proc/self/status"
 )
 
 

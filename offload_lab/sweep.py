@@ -242,8 +242,8 @@ class Sweep:
             broker["dead_letter_depth"] = None
         core = lab.core.read()
         precise_drain(broker, core, load_end_wall_s)
-        samples = self._pull_samples(step)
         cpu_after = lab.cpu.snapshot()
+        samples = self._pull_samples(step)  # after the CPU reading: filtering costs loadgen CPU
         ended_at = utcnow()
         t_end = lab.clock()
 
