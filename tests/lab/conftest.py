@@ -4,9 +4,3 @@ Unit tests of the pure logic run everywhere. Tests marked `lab` act on the real 
 systemd-nspawn, a bridge): they bring the lab up, check it over real SSH and tear it down.
 `make unit` deselects them (`-m "not lab"`); scripts/e2e.sh runs them (`pytest -m lab tests/lab`).
 """
-
-import sys
-from pathlib import Path
-
-LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
-sys.path.insert(0, str(LAB_DIR))

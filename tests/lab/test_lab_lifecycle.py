@@ -11,14 +11,16 @@ import subprocess
 import time
 from pathlib import Path
 
-import lablib
 import pytest
+
+from lab import cgroups, hosts, plan
+from lab.locallab import LocalLab
 
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 LABCTL = str(REPO / "lab" / "labctl")
-HOSTS = lablib.address_plan()
+HOSTS = plan.address_plan()
 BY_NAME = {h.name: h for h in HOSTS}
 
 
@@ -34,12 +36,12 @@ def lab():
     p = labctl("up")
     assert p.returncode == 0, p.stdout + p.stderr
     print(f"lab up took {time.monotonic() - t0:.1f} s")
-    return lablib.Lab()
+    return LocalLab()
 
 
 def ssh(lab, name, cmd, timeout=120):
     return subprocess.run(
-        lab.ssh_cmd(BY_NAME[name], "sh", "-c", f"'{cmd}'"),
+        hosts.ssh_cmd(lab, BY_NAME[name], "sh", "-c", f"'{cmd}'"),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -69,7 +71,8 @@ def lab_processes():
 def test_status_says_up(lab):
     p = labctl("status")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.count(" running ") >= 4
+    assert p.stdout.count("ssh: answers  systemd: running") == 4, p.stdout
+    assert p.stdout.rstrip().endswith("lab: up")
 
 
 def test_inventory_written(lab):
@@ -125,7 +128,7 @@ def test_proxy_serves_only_debian(lab):
 
 
 def test_loadgen_has_a_cpu_of_its_own(lab):
-    ncpu = len(lab.host_cpus())
+    ncpu = len(cgroups.host_cpus())
     assert ncpu >= 2, "the lab gives the loadgen a CPU of its own: it needs a 2+ CPU machine"
     assert ssh(lab, "loadgen", "nproc").stdout.strip() == "1"
     for name in ("broker", "gateway", "core"):
@@ -137,11 +140,11 @@ def test_loadgen_has_a_cpu_of_its_own(lab):
 
 def test_up_again_is_a_no_op(lab):
     before = sorted(lab_processes())
-    nspawn_before = {h.name: lab.host_pid(h) for h in HOSTS}
+    nspawn_before = {h.name: hosts.host_pid(lab, h) for h in HOSTS}
     p = labctl("up")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "already running" in p.stdout
-    assert {h.name: lab.host_pid(h) for h in HOSTS} == nspawn_before
+    assert {h.name: hosts.host_pid(lab, h) for h in HOSTS} == nspawn_before
     assert len([a for _, a in lab_processes() if a.startswith("systemd-nspawn")]) == 4
     assert len(before) > 4
 

@@ -1,17 +1,18 @@
-"""Unit tests of the lab's pure logic: address plan, CPU split, inventory, configs."""
+"""Unit tests of the lab's pure plan (lab/plan.py): address plan, CPU split, inventory, configs."""
 
 import json
 from pathlib import Path
 
-import lablib
 import pytest
 import yaml
+
+from lab import plan
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_address_plan_matches_interfaces():
-    hosts = lablib.address_plan()
+    hosts = plan.address_plan()
     assert [(h.name, h.address) for h in hosts] == [
         ("broker", "10.77.77.11"),
         ("gateway", "10.77.77.12"),
@@ -19,13 +20,13 @@ def test_address_plan_matches_interfaces():
         ("loadgen", "10.77.77.14"),
     ]
     assert [h.machine for h in hosts] == ["offlab-broker", "offlab-gateway", "offlab-core", "offlab-loadgen"]
-    assert lablib.BRIDGE == "offlab0" and lablib.BRIDGE_ADDRESS == "10.77.77.1"
+    assert plan.BRIDGE == "offlab0" and plan.BRIDGE_ADDRESS == "10.77.77.1"
 
 
 @pytest.mark.parametrize("octets", [{"a": 11, "b": 11}, {"a": 1}, {"a": 255}])
 def test_address_plan_rejects_bad_octets(octets):
     with pytest.raises(ValueError):
-        lablib.address_plan(octets=octets)
+        plan.address_plan(octets=octets)
 
 
 @pytest.mark.parametrize(
@@ -33,38 +34,38 @@ def test_address_plan_rejects_bad_octets(octets):
     [("0", [0]), ("0-1", [0, 1]), ("0-2,4", [0, 1, 2, 4]), ("0,2-3,7\n", [0, 2, 3, 7]), ("", [])],
 )
 def test_cpu_list_round_trip(text, cpus):
-    assert lablib.parse_cpu_list(text) == cpus
-    assert lablib.format_cpu_list(cpus) == text.strip()
+    assert plan.parse_cpu_list(text) == cpus
+    assert plan.format_cpu_list(cpus) == text.strip()
 
 
 NAMES = ["broker", "gateway", "core", "loadgen"]
 
 
 def test_cpu_split_two_cpus():
-    assert lablib.cpu_split([0, 1], NAMES) == {"broker": "0", "gateway": "0", "core": "0", "loadgen": "1"}
+    assert plan.cpu_split([0, 1], NAMES) == {"broker": "0", "gateway": "0", "core": "0", "loadgen": "1"}
 
 
 def test_cpu_split_many_cpus():
-    plan = lablib.cpu_split(list(range(8)), NAMES)
-    assert plan["loadgen"] == "7"
-    assert {plan[n] for n in NAMES[:3]} == {"0-6"}
+    split = plan.cpu_split(list(range(8)), NAMES)
+    assert split["loadgen"] == "7"
+    assert {split[n] for n in NAMES[:3]} == {"0-6"}
 
 
 def test_cpu_split_sparse_cpus():
-    assert lablib.cpu_split([0, 2, 5], NAMES)["loadgen"] == "5"
-    assert lablib.cpu_split([0, 2, 5], NAMES)["core"] == "0,2"
+    assert plan.cpu_split([0, 2, 5], NAMES)["loadgen"] == "5"
+    assert plan.cpu_split([0, 2, 5], NAMES)["core"] == "0,2"
 
 
 def test_cpu_split_single_cpu_means_no_pinning():
-    assert lablib.cpu_split([0], NAMES) is None
+    assert plan.cpu_split([0], NAMES) is None
 
 
 def test_inventory_has_four_groups_and_ssh_settings(tmp_path):
     key, kh = tmp_path / "id_ed25519", tmp_path / "known hosts"
-    inv = yaml.safe_load(lablib.inventory_text(lablib.address_plan(), key, kh))
+    inv = yaml.safe_load(plan.inventory_text(plan.address_plan(), key, kh))
     groups = inv["all"]["children"]
     assert list(groups) == NAMES
-    for h in lablib.address_plan():
+    for h in plan.address_plan():
         assert list(groups[h.name]["hosts"]) == [f"lab-{h.name}"]
         hv = groups[h.name]["hosts"][f"lab-{h.name}"]
         assert hv["ansible_host"] == hv["offload_private_address"] == h.address
@@ -83,7 +84,7 @@ def test_group_vars_for_the_lab():
 
 
 def test_etc_hosts_names_every_other_host():
-    text = lablib.etc_hosts_text(lablib.address_plan(), "gateway")
+    text = plan.etc_hosts_text(plan.address_plan(), "gateway")
     assert "127.0.1.1\tgateway" in text
     for line in (
         "10.77.77.11\tbroker",
@@ -96,7 +97,7 @@ def test_etc_hosts_names_every_other_host():
 
 
 def test_host_network_is_static_without_gateway_or_dns():
-    text = lablib.host_network_text("10.77.77.13")
+    text = plan.host_network_text("10.77.77.13")
     assert "Address=10.77.77.13/24" in text and "Name=host0" in text
     keys = {line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.startswith("#")}
     assert not keys & {"Gateway", "DNS", "DHCP"}
@@ -104,24 +105,24 @@ def test_host_network_is_static_without_gateway_or_dns():
 
 def test_mirror_from_sources():
     deb822 = "Types: deb\nURIs: http://deb.debian.org/debian-security\n\nTypes: deb\nURIs: http://m.example/debian/\n"
-    assert lablib.mirror_from_sources(deb822) == "http://m.example/debian"
-    assert lablib.mirror_from_sources("deb [arch=amd64] http://x.example/debian bookworm main\n") == (
+    assert plan.mirror_from_sources(deb822) == "http://m.example/debian"
+    assert plan.mirror_from_sources("deb [arch=amd64] http://x.example/debian bookworm main\n") == (
         "http://x.example/debian"
     )
-    assert lablib.mirror_from_sources("# nothing\n") == lablib.DEFAULT_MIRROR
+    assert plan.mirror_from_sources("# nothing\n") == plan.DEFAULT_MIRROR
 
 
 def test_recipe_hash_is_stable_and_tracks_the_recipe():
-    a = lablib.recipe_hash(lablib.base_recipe("http://deb.debian.org/debian"))
-    assert a == lablib.recipe_hash(lablib.base_recipe("http://deb.debian.org/debian"))
-    assert a != lablib.recipe_hash(lablib.base_recipe("http://other.example/debian"))
-    recipe = lablib.base_recipe("http://deb.debian.org/debian")
+    a = plan.recipe_hash(plan.base_recipe("http://deb.debian.org/debian"))
+    assert a == plan.recipe_hash(plan.base_recipe("http://deb.debian.org/debian"))
+    assert a != plan.recipe_hash(plan.base_recipe("http://other.example/debian"))
+    recipe = plan.base_recipe("http://deb.debian.org/debian")
     recipe["include"].append("curl")
-    assert lablib.recipe_hash(recipe) != a
+    assert plan.recipe_hash(recipe) != a
 
 
 def test_base_files_carry_the_lab_gotchas():
-    files = lablib.base_files()
+    files = plan.base_files()
     assert files["etc/machine-id"] == ""
     assert files["var/lib/dbus/machine-id"] == "->/etc/machine-id"
     dropin = files["etc/systemd/system/ssh.service.d/10-offlab-hostkeys.conf"]
@@ -135,7 +136,7 @@ def test_base_files_carry_the_lab_gotchas():
 
 
 def test_acng_config_binds_the_bridge_and_only_debian():
-    text = lablib.acng_config_text(Path("/c"), Path("/l"), Path("/r"))
+    text = plan.acng_config_text(Path("/c"), Path("/l"), Path("/r"))
     conf = dict(line.split(": ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert conf["BindAddress"] == "10.77.77.1" and conf["Port"] == "3142"
     assert conf["CacheDir"] == "/c" and conf["SocketPath"] == "/r/socket"
@@ -143,29 +144,16 @@ def test_acng_config_binds_the_bridge_and_only_debian():
     assert conf["ForceManaged"] == "1"
 
 
-def test_a_failing_step_is_named(tmp_path):
-    lab = lablib.Lab(state=tmp_path / "state", cache=tmp_path / "cache")
-    failed = pytest.raises(lablib.StepFailed, match=r"step 'bridge offlab0' failed: .*boom")
-    with failed, lab.step("bridge offlab0"):
-        raise RuntimeError("boom")
-    failed = pytest.raises(lablib.StepFailed, match=r"step 'base image' failed: `false` exited 1")
-    with failed, lab.step("base image"):
-        lab.run(["false"])
-
-
-def test_main_reports_the_failed_step(monkeypatch, capsys, tmp_path):
-    def boom(self):
-        with self.step("apt-cacher-ng"):
-            raise OSError("port taken")
-
-    monkeypatch.setattr(lablib.Lab, "up", boom)
-    monkeypatch.setenv("OFFLAB_STATE", str(tmp_path))
-    assert lablib.main(["up"]) == 1
-    assert "labctl up: step 'apt-cacher-ng' failed: OSError: port taken" in capsys.readouterr().err
-
-
 def test_inventory_is_json_safe_for_odd_paths(tmp_path):
     key = tmp_path / 'a "quoted" dir' / "id"
-    inv = yaml.safe_load(lablib.inventory_text(lablib.address_plan(), key, tmp_path / "kh"))
+    inv = yaml.safe_load(plan.inventory_text(plan.address_plan(), key, tmp_path / "kh"))
     assert inv["all"]["children"]["core"]["hosts"]["lab-core"]["ansible_ssh_private_key_file"] == str(key)
     json.dumps(inv)
+
+
+def test_ssh_config_names_every_host_three_ways(tmp_path):
+    key, kh, config = tmp_path / "id_ed25519", tmp_path / "known_hosts", tmp_path / "config"
+    text = plan.ssh_config_text(plan.address_plan(), key, kh, config)
+    assert text.startswith(f"# ssh -F {config} broker\n")
+    assert "Host core lab-core 10.77.77.13\n  HostName 10.77.77.13\n  User root\n" in text
+    assert text.count(f"  IdentityFile {key}\n") == 4 and text.count(f"  UserKnownHostsFile {kh}\n") == 4

@@ -1,0 +1,47 @@
+"""Unit tests of labctl's machinery: named steps, the error report, the launcher on the system Python."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import cli
+from lab.locallab import LocalLab, StepFailed
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_failing_step_is_named(tmp_path):
+    lab = LocalLab(state=tmp_path / "state", cache=tmp_path / "cache")
+    failed = pytest.raises(StepFailed, match=r"step 'bridge offlab0' failed: .*boom")
+    with failed, lab.step("bridge offlab0"):
+        raise RuntimeError("boom")
+    failed = pytest.raises(StepFailed, match=r"step 'base image' failed: `false` exited 1")
+    with failed, lab.step("base image"):
+        lab.run(["false"])
+
+
+def test_main_reports_the_failed_step(monkeypatch, capsys, tmp_path):
+    def boom(lab):
+        with lab.step("apt-cacher-ng"):
+            raise OSError("port taken")
+
+    monkeypatch.setattr(cli, "up", boom)
+    monkeypatch.setenv("OFFLAB_STATE", str(tmp_path))
+    assert cli.main(["up"]) == 1
+    assert "labctl up: step 'apt-cacher-ng' failed: OSError: port taken" in capsys.readouterr().err
+
+
+def test_labctl_runs_from_any_directory(tmp_path):
+    labctl = str(REPO / "lab" / "labctl")
+    p = subprocess.run([labctl, "down", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "usage: lab/labctl down" in p.stdout and "--purge" in p.stdout
+
+
+def test_the_lab_needs_only_the_standard_library():
+    # labctl runs before the venv exists: the system Python without site-packages (-S) must do
+    cmd = ["/usr/bin/python3", "-S", "-m", "lab", "--help"]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "{up,status,down,clean,inventory}" in p.stdout
