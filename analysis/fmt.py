@@ -45,8 +45,8 @@ def ranged(p: StepMetrics, attr: str, fmt: Callable[[float | None], str]) -> str
     spread = p.spread(attr)
     if spread is None or text == NA:
         return text
-    lo, hi = spread
-    return f"{text} [{fmt(lo)}-{fmt(hi)}]"
+    lo, hi = fmt(spread[0]), fmt(spread[1])
+    return text if lo == hi else f"{text} [{lo}-{hi}]"
 
 
 def spread_text(p: StepMetrics, attr: str, fmt: Callable[[float | None], str]) -> str:

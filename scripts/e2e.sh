@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end test on the local lab: lab up, site.yml, site.yml again (changed=0 asserted),
-# the quick sweep, its report, assertions on the numbers and on the provisioned hosts, lab down.
+# the quick sweep (every point twice), its report with index.html checked in headless Chromium,
+# assertions on the numbers, the samples and the provisioned hosts, lab down.
 # Every step is timed into $E2E_DIR/timings.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ step "lab up" lab/labctl up
 step "provision (site.yml)" playbook_logged provision-1.log
 step "provision again" playbook_logged provision-2.log
 step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
-step "quick sweep" fab sweep --spec quick --run-id "$run_id"
+step "quick sweep" fab sweep --spec quick --repeat 2 --run-id "$run_id"
 step "report" python -m analysis "results/$run_id"
 step "assertions" env E2E_RUN_DIR="results/$run_id" pytest -q -p no:cacheprovider -m e2e tests/e2e
 cp -r "results/$run_id" "$E2E_DIR/run"
