@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/offload-lab/core/internal/amqptest"
 )
 
 // The test binary doubles as offload-core: with OFFLOAD_CORE_TEST_MAIN=1 it runs main's run().
@@ -66,7 +64,7 @@ func startCore(t *testing.T, env ...string) *proc {
 			t.Logf("core output:\n%s", p.output())
 		}
 	})
-	waitFor(t, 10*time.Second, "core HTTP up", func() bool {
+	amqptest.WaitFor(t, 10*time.Second, "core HTTP up", func() bool {
 		resp, err := http.Get("http://" + p.addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -105,7 +103,7 @@ func getJSON(t *testing.T, url string) map[string]any {
 // waitConnected waits until /healthz says the consumer consumes (the queue is declared).
 func (p *proc) waitConnected(t *testing.T) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "consumer connected", func() bool {
+	amqptest.WaitFor(t, 10*time.Second, "consumer connected", func() bool {
 		c, _ := getJSON(t, "http://"+p.addr+"/healthz")["consumer"].(map[string]any)
 		return c["connected"] == true
 	})
@@ -117,76 +115,10 @@ func (p *proc) stat(t *testing.T, key string) float64 {
 	return v
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-type broker struct {
-	t     *testing.T
-	url   string
-	ch    *amqp.Channel
-	queue string
-	env   []string
-}
-
-func newBroker(t *testing.T) *broker {
-	t.Helper()
-	url := os.Getenv("AMQP_URL")
-	if url == "" {
-		t.Fatal("AMQP_URL is not set: these tests run offload-core against a real RabbitMQ. Run them with " +
-			"scripts/with-test-broker.sh bash -c 'cd core-go && go test ./...' (or make unit)")
-	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatalf("connect to the test broker: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := fmt.Sprintf("test-main-%s-%d", strings.ToLower(t.Name()), time.Now().UnixNano()%1e9)
-	b := &broker{t: t, url: url, ch: ch, queue: q, env: []string{
-		"AMQP_URL=" + url, "TASK_QUEUE=" + q, "DEAD_EXCHANGE=" + q + ".dlx", "DEAD_QUEUE=" + q + ".dead",
-		"CONNECTION_NAME=" + q,
-	}}
-	t.Cleanup(func() {
-		_, _ = ch.QueueDelete(q, false, false, false)
-		_, _ = ch.QueueDelete(q+".dead", false, false, false)
-		_ = ch.ExchangeDelete(q+".dlx", false, false)
-		_ = conn.Close()
-	})
-	return b
-}
-
-func (b *broker) publish(n int) {
-	b.t.Helper()
-	for i := range n {
-		body, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("t-%d", i), "enqueued_at_ns": time.Now().UnixNano(),
-			"payload": map[string]any{}})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := b.ch.PublishWithContext(ctx, "", b.queue, false, false, amqp.Publishing{
-			ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body})
-		cancel()
-		if err != nil {
-			b.t.Fatal(err)
-		}
-	}
-}
-
-func (b *broker) depth(queue string) int {
-	b.t.Helper()
-	q, err := b.ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return q.Messages
+// coreEnv points the core at the test's own topology on the test broker.
+func coreEnv(b *amqptest.Broker) []string {
+	return []string{"AMQP_URL=" + b.URL, "TASK_QUEUE=" + b.Queue, "DEAD_EXCHANGE=" + b.DeadExchange,
+		"DEAD_QUEUE=" + b.DeadQueue, "CONNECTION_NAME=" + b.Name}
 }
 
 func TestInvalidSettingsExitNonZero(t *testing.T) {
@@ -228,11 +160,11 @@ func TestHTTPOnlyWithoutAMQP(t *testing.T) {
 
 // SIGTERM: the core finishes its in-flight tasks (acked: the queue ends empty), then exits 0.
 func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
-	b := newBroker(t)
-	p := startCore(t, append(b.env, "WORK_MS=1500", "PREFETCH=5")...)
+	b := amqptest.NewBroker(t, "test-main")
+	p := startCore(t, append(coreEnv(b), "WORK_MS=1500", "PREFETCH=5")...)
 	p.waitConnected(t)
-	b.publish(8)
-	waitFor(t, 5*time.Second, "5 in flight", func() bool { return p.stat(t, "in_flight") == 5 })
+	b.Publish(8, nil)
+	amqptest.WaitFor(t, 5*time.Second, "5 in flight", func() bool { return p.stat(t, "in_flight") == 5 })
 	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := p.wait(t, 10*time.Second); code != 0 {
@@ -242,25 +174,27 @@ func TestSIGTERMFinishesInFlightTasks(t *testing.T) {
 		t.Errorf("shutdown took %v", el)
 	}
 	// the 5 in flight were completed and acked; the 3 never started are still queued
-	waitFor(t, 5*time.Second, "3 left in the queue", func() bool { return b.depth(b.queue) == 3 })
-	if d := b.depth(b.queue + ".dead"); d != 0 {
+	amqptest.WaitFor(t, 5*time.Second, "3 left in the queue", func() bool { return b.Depth(b.Queue) == 3 })
+	if d := b.Depth(b.DeadQueue); d != 0 {
 		t.Errorf("dead-lettered %d", d)
 	}
 }
 
 // SIGKILL mid-task: nothing acked, the broker requeues; the next core completes them.
 func TestSIGKILLThenRestartRedelivers(t *testing.T) {
-	b := newBroker(t)
-	a := startCore(t, append(b.env, "WORK_MS=30000")...)
+	b := amqptest.NewBroker(t, "test-main")
+	a := startCore(t, append(coreEnv(b), "WORK_MS=30000")...)
 	a.waitConnected(t)
-	b.publish(4)
-	waitFor(t, 10*time.Second, "4 in flight", func() bool { return a.stat(t, "in_flight") == 4 })
+	b.Publish(4, nil)
+	amqptest.WaitFor(t, 10*time.Second, "4 in flight", func() bool { return a.stat(t, "in_flight") == 4 })
 	_ = a.cmd.Process.Kill()
 	_, _ = a.wait(t, 5*time.Second)
 
-	c := startCore(t, append(b.env, "WORK_MS=10")...)
-	waitFor(t, 10*time.Second, "redelivered tasks completed", func() bool { return c.stat(t, "completed") == 4 })
-	if d := b.depth(b.queue); d != 0 {
+	c := startCore(t, append(coreEnv(b), "WORK_MS=10")...)
+	amqptest.WaitFor(t, 10*time.Second, "redelivered tasks completed", func() bool {
+		return c.stat(t, "completed") == 4
+	})
+	if d := b.Depth(b.Queue); d != 0 {
 		t.Errorf("queue holds %d", d)
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)

@@ -73,8 +73,13 @@ func run(amqpURL, core, queue string, rate float64, duration time.Duration, work
 		}
 		id := fmt.Sprintf("taskpub-%d-%d", start.UnixNano(), i)
 		body, _ := json.Marshal(map[string]any{"id": id, "enqueued_at_ns": time.Now().UnixNano(), "payload": payload})
-		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", queue, false, false,
-			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
+		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(),
+			"",    // exchange: the default one routes by queue name
+			queue, // routing key
+			false, // mandatory
+			false, // immediate
+			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: id, Body: body},
+		)
 		if err != nil {
 			return fmt.Errorf("publish %d: %w", i, err)
 		}

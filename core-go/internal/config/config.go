@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/offload-lab/core/internal/work"
 )
 
 // Config holds every setting of the core.
@@ -34,11 +36,9 @@ type Config struct {
 	ConnectionName string        // CONNECTION_NAME: AMQP client connection_name property
 }
 
-// Limits shared with the HTTP API and the task parser.
-const (
-	MaxWorkMS   = 60000
-	MaxPrefetch = 65535 // basic.qos prefetch-count is a 16-bit field
-)
+// MaxPrefetch is the largest PREFETCH: basic.qos prefetch-count is a 16-bit field. The largest
+// WORK_MS is work.MaxMS, the limit of a request's or task's work_ms too.
+const MaxPrefetch = 65535
 
 // Defaults. PREFETCH 500: 400 tasks/s of 1 s work keep ~400 tasks in flight, so the consumer
 // needs more than 400 unacked deliveries (docs/measurement.md: 500 drained 400/s within ~1.2 s).
@@ -127,8 +127,8 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 
 	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "AMQP_URL: broker URL; empty runs HTTP only (no consumer)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP_ADDR: HTTP listen address")
-	fs.IntVar(&c.WorkMS, "work-ms", c.WorkMS, "WORK_MS: simulated work per task/request in ms (0..60000)")
-	fs.IntVar(&c.Prefetch, "prefetch", c.Prefetch, "PREFETCH: consumer prefetch count (1..65535)")
+	fs.IntVar(&c.WorkMS, "work-ms", c.WorkMS, fmt.Sprintf("WORK_MS: simulated work per task/request in ms (0..%d)", work.MaxMS))
+	fs.IntVar(&c.Prefetch, "prefetch", c.Prefetch, fmt.Sprintf("PREFETCH: consumer prefetch count (1..%d)", MaxPrefetch))
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "MAX_IN_FLIGHT: tasks worked at once; 0 = PREFETCH")
 	fs.Float64Var(&c.FailRate, "fail-rate", c.FailRate, "FAIL_RATE: fraction 0..1 of tasks that fail and are dead-lettered")
 	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "TASK_QUEUE: queue to consume")
@@ -170,8 +170,8 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.HTTPAddr) == "" {
 		bad("HTTP_ADDR must not be empty")
 	}
-	if c.WorkMS < 0 || c.WorkMS > MaxWorkMS {
-		bad("WORK_MS=%d out of range 0..%d", c.WorkMS, MaxWorkMS)
+	if c.WorkMS < 0 || c.WorkMS > work.MaxMS {
+		bad("WORK_MS=%d out of range 0..%d", c.WorkMS, work.MaxMS)
 	}
 	if c.Prefetch < 1 || c.Prefetch > MaxPrefetch {
 		bad("PREFETCH=%d out of range 1..%d", c.Prefetch, MaxPrefetch)

@@ -140,11 +140,23 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 		return false, err
 	}
 	// QoS before Consume: per-consumer prefetch applies only to consumers created after it
-	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
+	if err := ch.Qos(
+		c.cfg.Prefetch, // prefetchCount
+		0,              // prefetchSize: no byte limit
+		false,          // global: false = per consumer
+	); err != nil {
 		return false, fmt.Errorf("qos: %w", err)
 	}
 	tag := fmt.Sprintf("%s-%d-%d", c.cfg.ConnectionName, os.Getpid(), c.seq.Add(1))
-	deliveries, err := ch.Consume(c.cfg.TaskQueue, tag, false, false, false, false, nil)
+	deliveries, err := ch.Consume(
+		c.cfg.TaskQueue, // queue
+		tag,             // consumer
+		false,           // autoAck: ack after the work
+		false,           // exclusive
+		false,           // noLocal
+		false,           // noWait
+		nil,             // arguments
+	)
 	if err != nil {
 		return false, fmt.Errorf("consume: %w", err)
 	}

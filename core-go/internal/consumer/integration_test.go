@@ -9,6 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/offload-lab/core/internal/amqptest"
 	"github.com/offload-lab/core/internal/config"
 )
 
@@ -35,8 +36,10 @@ func TestConsumeAndAck(t *testing.T) {
 			}
 		}
 	}()
-	f.publish(n, nil)
-	waitFor(t, 20*time.Second, "all tasks completed", func() bool { return r.st.Snapshot().Completed == n })
+	f.Publish(n, nil)
+	amqptest.WaitFor(t, 20*time.Second, "all tasks completed", func() bool {
+		return r.st.Snapshot().Completed == n
+	})
 	elapsed := time.Since(start)
 	close(stopWatch)
 	watch.Wait()
@@ -45,7 +48,7 @@ func TestConsumeAndAck(t *testing.T) {
 	if s.Received != n || s.Failed != 0 || s.DeadLettered != 0 || s.InFlight != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	if d := f.depth(f.cfg.TaskQueue); d != 0 {
+	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d messages", d)
 	}
 	// 200 tasks of 100 ms, 50 at a time: >= 400 ms, and far less than serial (20 s)
@@ -67,14 +70,18 @@ func TestPayloadWorkMSOverrides(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(func(c *config.Config) { c.WorkMS = 30000 }, nil)
 	start := time.Now()
-	f.publish(3, map[string]any{"work_ms": 10, "other": "x"})
-	waitFor(t, 5*time.Second, "3 short tasks completed", func() bool { return r.st.Snapshot().Completed == 3 })
+	f.Publish(3, map[string]any{"work_ms": 10, "other": "x"})
+	amqptest.WaitFor(t, 5*time.Second, "3 short tasks completed", func() bool {
+		return r.st.Snapshot().Completed == 3
+	})
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("payload work_ms ignored: %v", el)
 	}
 	// a payload with a bad work_ms is a processing error: failed and dead-lettered
-	f.publish(1, map[string]any{"work_ms": "soon"})
-	waitFor(t, 5*time.Second, "bad payload dead-lettered", func() bool { return f.depth(f.cfg.DeadQueue) == 1 })
+	f.Publish(1, map[string]any{"work_ms": "soon"})
+	amqptest.WaitFor(t, 5*time.Second, "bad payload dead-lettered", func() bool {
+		return f.Depth(f.cfg.DeadQueue) == 1
+	})
 	if s := r.st.Snapshot(); s.Failed != 1 || s.DeadLettered != 1 || s.Completed != 3 {
 		t.Errorf("stats %+v", s)
 	}
@@ -84,16 +91,18 @@ func TestFailRateDeadLetters(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(func(c *config.Config) { c.FailRate = 1; c.WorkMS = 5 }, nil)
 	const n = 20
-	f.publish(n, nil)
-	waitFor(t, 10*time.Second, "all tasks dead-lettered", func() bool { return f.depth(f.cfg.DeadQueue) == n })
+	f.Publish(n, nil)
+	amqptest.WaitFor(t, 10*time.Second, "all tasks dead-lettered", func() bool {
+		return f.Depth(f.cfg.DeadQueue) == n
+	})
 	s := r.st.Snapshot()
 	if s.Failed != n || s.DeadLettered != n || s.Completed != 0 || s.Received != n {
 		t.Errorf("stats %+v", s)
 	}
-	if d := f.depth(f.cfg.TaskQueue); d != 0 {
+	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d", d)
 	}
-	msg, ok, err := f.ch.Get(f.cfg.DeadQueue, true)
+	msg, ok, err := f.Ch.Get(f.cfg.DeadQueue, true)
 	if err != nil || !ok {
 		t.Fatalf("get from dead queue: %v %v", ok, err)
 	}
@@ -112,11 +121,15 @@ func TestPoisonMessages(t *testing.T) {
 	r := f.start(nil, nil)
 	for _, body := range []string{"not json at all", `{"id": "x"}`, `{"enqueued_at_ns": 5}`, `[1,2]`,
 		`{"id": 7, "enqueued_at_ns": 5}`, `{"id": "y", "enqueued_at_ns": "5"}`, ""} {
-		f.publishRaw([]byte(body))
+		f.PublishRaw([]byte(body))
 	}
-	f.publish(5, nil)
-	waitFor(t, 10*time.Second, "good tasks completed", func() bool { return r.st.Snapshot().Completed == 5 })
-	waitFor(t, 5*time.Second, "poison dead-lettered", func() bool { return f.depth(f.cfg.DeadQueue) == 7 })
+	f.Publish(5, nil)
+	amqptest.WaitFor(t, 10*time.Second, "good tasks completed", func() bool {
+		return r.st.Snapshot().Completed == 5
+	})
+	amqptest.WaitFor(t, 5*time.Second, "poison dead-lettered", func() bool {
+		return f.Depth(f.cfg.DeadQueue) == 7
+	})
 	s := r.st.Snapshot()
 	if s.DeadLettered != 7 || s.Failed != 0 || s.Received != 12 {
 		t.Errorf("stats %+v", s)
@@ -124,8 +137,10 @@ func TestPoisonMessages(t *testing.T) {
 	if !r.c.Health().Connected {
 		t.Error("consumer not connected after poison messages")
 	}
-	f.publish(3, nil)
-	waitFor(t, 5*time.Second, "consumer still working", func() bool { return r.st.Snapshot().Completed == 8 })
+	f.Publish(3, nil)
+	amqptest.WaitFor(t, 5*time.Second, "consumer still working", func() bool {
+		return r.st.Snapshot().Completed == 8
+	})
 }
 
 // The consumer dies mid-task (its TCP connection is cut, no AMQP close, as when the process is
@@ -149,23 +164,29 @@ func TestRedeliveryAfterConsumerKilled(t *testing.T) {
 			return conn, err
 		}
 	})
-	f.publish(3, nil)
-	waitFor(t, 5*time.Second, "3 tasks in flight", func() bool { return a.st.Snapshot().InFlight == 3 })
+	f.Publish(3, nil)
+	amqptest.WaitFor(t, 5*time.Second, "3 tasks in flight", func() bool {
+		return a.st.Snapshot().InFlight == 3
+	})
 	killed.Store(true)
 	mu.Lock()
 	for _, c := range conns {
 		_ = c.Close()
 	}
 	mu.Unlock()
-	waitFor(t, 5*time.Second, "killed consumer disconnected", func() bool { return !a.c.Health().Connected })
+	amqptest.WaitFor(t, 5*time.Second, "killed consumer disconnected", func() bool {
+		return !a.c.Health().Connected
+	})
 	_ = a.stop(t, 5*time.Second)
 
 	b := f.start(func(c *config.Config) { c.WorkMS = 10 }, nil)
-	waitFor(t, 10*time.Second, "redelivered tasks completed", func() bool { return b.st.Snapshot().Completed == 3 })
+	amqptest.WaitFor(t, 10*time.Second, "redelivered tasks completed", func() bool {
+		return b.st.Snapshot().Completed == 3
+	})
 	if s := a.st.Snapshot(); s.Completed != 0 || s.InFlight != 0 {
 		t.Errorf("killed consumer: %+v", s)
 	}
-	if d := f.depth(f.cfg.TaskQueue); d != 0 {
+	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d", d)
 	}
 }
@@ -175,8 +196,10 @@ func TestRedeliveryAfterConsumerKilled(t *testing.T) {
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(func(c *config.Config) { c.WorkMS = 1000; c.Prefetch = 5; c.MaxInFlight = 5 }, nil)
-	f.publish(10, nil)
-	waitFor(t, 5*time.Second, "5 tasks in flight", func() bool { return r.st.Snapshot().InFlight == 5 })
+	f.Publish(10, nil)
+	amqptest.WaitFor(t, 5*time.Second, "5 tasks in flight", func() bool {
+		return r.st.Snapshot().InFlight == 5
+	})
 	start := time.Now()
 	if err := r.stop(t, 10*time.Second); err != nil {
 		t.Errorf("Run: %v", err)
@@ -189,7 +212,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if el > 3*time.Second {
 		t.Errorf("shutdown took %v", el)
 	}
-	if d := f.depth(f.cfg.TaskQueue); d != 5 {
+	if d := f.Depth(f.cfg.TaskQueue); d != 5 {
 		t.Errorf("task queue holds %d, want the 5 not started", d)
 	}
 	if r.c.Health().Connected {
@@ -201,8 +224,10 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 func TestShutdownGraceOverRequeues(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(func(c *config.Config) { c.WorkMS = 30000; c.ShutdownGrace = 300 * time.Millisecond }, nil)
-	f.publish(3, nil)
-	waitFor(t, 5*time.Second, "3 tasks in flight", func() bool { return r.st.Snapshot().InFlight == 3 })
+	f.Publish(3, nil)
+	amqptest.WaitFor(t, 5*time.Second, "3 tasks in flight", func() bool {
+		return r.st.Snapshot().InFlight == 3
+	})
 	start := time.Now()
 	if err := r.stop(t, 10*time.Second); err == nil {
 		t.Error("Run returned no error although tasks were requeued")
@@ -210,7 +235,9 @@ func TestShutdownGraceOverRequeues(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("shutdown took %v", el)
 	}
-	waitFor(t, 5*time.Second, "3 tasks requeued", func() bool { return f.depth(f.cfg.TaskQueue) == 3 })
+	amqptest.WaitFor(t, 5*time.Second, "3 tasks requeued", func() bool {
+		return f.Depth(f.cfg.TaskQueue) == 3
+	})
 	if s := r.st.Snapshot(); s.Completed != 0 || s.InFlight != 0 {
 		t.Errorf("stats %+v", s)
 	}
@@ -221,19 +248,25 @@ func TestShutdownGraceOverRequeues(t *testing.T) {
 func TestReconnectAfterForcedClose(t *testing.T) {
 	f := newFixture(t)
 	r := f.start(func(c *config.Config) { c.WorkMS = 1000 }, nil)
-	connName := brokerConnection(t, f.cfg.ConnectionName)
-	f.publish(5, nil)
-	waitFor(t, 5*time.Second, "5 tasks in flight", func() bool { return r.st.Snapshot().InFlight == 5 })
-	closeConnection(t, connName)
-	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return r.c.Health().LastError != "" })
-	waitFor(t, 10*time.Second, "reconnected", func() bool { return r.c.Health().Connected })
-	f.publish(20, map[string]any{"work_ms": 10})
-	waitFor(t, 15*time.Second, "all 25 tasks completed", func() bool { return r.st.Snapshot().Completed == 25 })
+	connName := amqptest.Connection(t, f.cfg.ConnectionName)
+	f.Publish(5, nil)
+	amqptest.WaitFor(t, 5*time.Second, "5 tasks in flight", func() bool {
+		return r.st.Snapshot().InFlight == 5
+	})
+	amqptest.CloseConnection(t, connName)
+	amqptest.WaitFor(t, 5*time.Second, "disconnect noticed", func() bool {
+		return r.c.Health().LastError != ""
+	})
+	amqptest.WaitFor(t, 10*time.Second, "reconnected", func() bool { return r.c.Health().Connected })
+	f.Publish(20, map[string]any{"work_ms": 10})
+	amqptest.WaitFor(t, 15*time.Second, "all 25 tasks completed", func() bool {
+		return r.st.Snapshot().Completed == 25
+	})
 	s := r.st.Snapshot()
 	if s.Received != 30 || s.InFlight != 0 || s.DeadLettered != 0 {
 		t.Errorf("stats %+v (want 30 received: 5 redelivered)", s)
 	}
-	if d := f.depth(f.cfg.TaskQueue); d != 0 {
+	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d", d)
 	}
 	t.Logf("last error after reconnect: %s", r.c.Health().LastError)

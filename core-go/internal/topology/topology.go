@@ -37,16 +37,44 @@ func TaskQueueArgs(n Names) amqp.Table {
 // queue (durable, no arguments) bound to it with the dead-letter routing key, and the task
 // queue (durable, dead-lettering to that exchange and key).
 func Declare(ch Declarer, n Names) error {
-	if err := ch.ExchangeDeclare(n.DeadExchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+	if err := ch.ExchangeDeclare(
+		n.DeadExchange,      // name
+		amqp.ExchangeDirect, // kind
+		true,                // durable
+		false,               // autoDelete
+		false,               // internal
+		false,               // noWait
+		nil,                 // arguments
+	); err != nil {
 		return fmt.Errorf("declare exchange %q: %w", n.DeadExchange, err)
 	}
-	if _, err := ch.QueueDeclare(n.DeadQueue, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(
+		n.DeadQueue, // name
+		true,        // durable
+		false,       // autoDelete
+		false,       // exclusive
+		false,       // noWait
+		nil,         // arguments: none
+	); err != nil {
 		return fmt.Errorf("declare queue %q: %w", n.DeadQueue, err)
 	}
-	if err := ch.QueueBind(n.DeadQueue, n.DeadRoutingKey, n.DeadExchange, false, nil); err != nil {
+	if err := ch.QueueBind(
+		n.DeadQueue,      // queue
+		n.DeadRoutingKey, // key
+		n.DeadExchange,   // exchange
+		false,            // noWait
+		nil,              // arguments
+	); err != nil {
 		return fmt.Errorf("bind queue %q to %q: %w", n.DeadQueue, n.DeadExchange, err)
 	}
-	if _, err := ch.QueueDeclare(n.TaskQueue, true, false, false, false, TaskQueueArgs(n)); err != nil {
+	if _, err := ch.QueueDeclare(
+		n.TaskQueue,      // name
+		true,             // durable
+		false,            // autoDelete
+		false,            // exclusive
+		false,            // noWait
+		TaskQueueArgs(n), // arguments: dead-lettering
+	); err != nil {
 		return fmt.Errorf("declare queue %q: %w", n.TaskQueue, err)
 	}
 	return nil

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// MaxMS is the largest accepted work_ms (docs/interfaces.md: 0..60000).
+// MaxMS is the largest accepted work_ms (docs/interfaces.md: 0..60000), in a POST /work body,
+// a task's payload and the core's WORK_MS setting (package config): the one definition.
 const MaxMS = 60000
 
 // Do sleeps d, or until ctx ends (then it returns ctx's error).
