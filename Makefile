@@ -10,16 +10,21 @@ export PATH := $(CURDIR)/$(VENV)/bin:/usr/local/go/bin:$(PATH)
 deps:
 	scripts/install-deps.sh
 
+# shellcheck: scripts/*.sh, and lab/labctl when it is a shell script (scripts/lint-shell.sh);
+# gofmt -l must print nothing
 lint: deps
 	ruff check .
 	ruff format --check .
+	scripts/lint-shell.sh
+	cd core-go && unformatted=$$(gofmt -l .) && if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l: not gofmt-formatted (run gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
 	cd core-go && go vet ./...
 	ansible-lint
 
-# unit and component tests: pytest (gateway, sweep, analysis) and go test, both against a real
-# RabbitMQ started on loopback for the run
+# unit and component tests: pytest (gateway, sweep, analysis) and go test (with the race
+# detector), both against a real RabbitMQ started on loopback for the run
 unit: deps
-	scripts/with-test-broker.sh bash -c 'pytest -q -m "not lab and not e2e" && (cd core-go && go test -count=1 ./...)'
+	scripts/with-test-broker.sh bash -c 'pytest -q -m "not lab and not e2e" && (cd core-go && go test -race -count=1 ./...)'
 
 e2e: deps
 	scripts/e2e.sh
