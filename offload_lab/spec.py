@@ -14,13 +14,14 @@ from typing import Any
 
 import yaml
 
+from .checks import int_in, is_int, num_in
+from .gateway_spec import validate_gateway
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SWEEPS_DIR = REPO_ROOT / "k6" / "sweeps"
 
 MODES = ("sync", "async")
 ORDERS = ("interleaved", "by_mode", "by_series")
-PUBLISHERS = ("kombu_pool", "pika_per_request", "pika_shared")
-WORKER_CLASSES = ("gevent", "gthread", "sync")
 
 MAX_RATE = 5000
 MAX_RATES = 100
@@ -59,30 +60,6 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout_s": 10,
     "gateway": {},
     "repeat": 1,
-}
-
-# gateway settings a spec may switch per sweep or per series (docs/interfaces.md); values are
-# written as KEY=VALUE lines into /etc/offload/gateway.sweep.env
-GATEWAY_KEYS = (
-    "PUBLISHER",
-    "PUBLISH_CONFIRM",
-    "PUBLISH_TIMEOUT_S",
-    "GUNICORN_WORKER_CLASS",
-    "GUNICORN_WORKERS",
-    "GUNICORN_THREADS",
-    "GUNICORN_WORKER_CONNECTIONS",
-    "GUNICORN_TIMEOUT",
-)
-# the documented defaults, used to describe a step's effective gateway settings
-GATEWAY_DEFAULTS = {
-    "PUBLISHER": "kombu_pool",
-    "PUBLISH_CONFIRM": "1",
-    "PUBLISH_TIMEOUT_S": "1",
-    "GUNICORN_WORKER_CLASS": "gevent",
-    "GUNICORN_WORKERS": "2",
-    "GUNICORN_THREADS": "1",
-    "GUNICORN_WORKER_CONNECTIONS": "1000",
-    "GUNICORN_TIMEOUT": "30",
 }
 
 # command-line option -> spec key
@@ -138,36 +115,6 @@ class Step:
         return asdict(self)
 
 
-# --------------------------------------------------------------------------------------------
-# small typed checks: each returns the normalized value or appends a problem and returns None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _in_range(problems: list[str], key: str, value: Any, lo: float, hi: float, integer: bool):
-    if not (_is_int(value) if integer else _is_number(value)):
-        problems.append(f"{key}: must be {'an integer' if integer else 'a number'}, got {value!r}")
-        return None
-    if not lo <= value <= hi:
-        problems.append(f"{key}: must be between {lo} and {hi}, got {value}")
-        return None
-    return value
-
-
-def _int_in(problems: list[str], key: str, value: Any, lo: int, hi: int) -> int | None:
-    return _in_range(problems, key, value, lo, hi, integer=True)
-
-
-def _num_in(problems: list[str], key: str, value: Any, lo: float, hi: float) -> float | None:
-    return _in_range(problems, key, value, lo, hi, integer=False)
-
-
 def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"from", "to", "step"})
@@ -178,9 +125,9 @@ def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
         if missing:
             problems.append(f"{key}: missing {', '.join(missing)} (a range needs from, to, step)")
             return None
-        lo = _int_in(problems, f"{key}.from", value["from"], 1, MAX_RATE)
-        hi = _int_in(problems, f"{key}.to", value["to"], 1, MAX_RATE)
-        step = _int_in(problems, f"{key}.step", value["step"], 1, MAX_RATE)
+        lo = int_in(problems, f"{key}.from", value["from"], 1, MAX_RATE)
+        hi = int_in(problems, f"{key}.to", value["to"], 1, MAX_RATE)
+        step = int_in(problems, f"{key}.step", value["step"], 1, MAX_RATE)
         if None in (lo, hi, step):
             return None
         if hi < lo:
@@ -193,7 +140,7 @@ def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
             return None
         rates = []
         for i, r in enumerate(value):
-            checked = _int_in(problems, f"{key}[{i}]", r, 1, MAX_RATE)
+            checked = int_in(problems, f"{key}[{i}]", r, 1, MAX_RATE)
             if checked is None:
                 return None
             rates.append(checked)
@@ -221,78 +168,6 @@ def _modes(problems: list[str], key: str, value: Any) -> list[str] | None:
         problems.append(f"{key}: contains duplicates {value}")
         return None
     return list(value)
-
-
-def _gateway(problems: list[str], key: str, value: Any) -> dict[str, str] | None:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{key}: must be a mapping of gateway settings, got {value!r}")
-        return None
-    out: dict[str, str] = {}
-    ok = True
-    for name, v in value.items():
-        k = f"{key}.{name}"
-        if name not in GATEWAY_KEYS:
-            problems.append(f"{k}: unknown gateway setting (known: {', '.join(GATEWAY_KEYS)})")
-            ok = False
-            continue
-        if name == "PUBLISHER":
-            if v not in PUBLISHERS:
-                problems.append(f"{k}: unknown publisher {v!r} (known: {', '.join(PUBLISHERS)})")
-                ok = False
-                continue
-            out[name] = v
-        elif name == "PUBLISH_CONFIRM":
-            if isinstance(v, bool):
-                out[name] = "1" if v else "0"
-            elif v in (0, 1, "0", "1"):
-                out[name] = str(v)
-            else:
-                problems.append(f"{k}: must be 0/1 or true/false, got {v!r}")
-                ok = False
-        elif name == "GUNICORN_WORKER_CLASS":
-            if v not in WORKER_CLASSES:
-                problems.append(f"{k}: unknown worker class {v!r} (known: {', '.join(WORKER_CLASSES)})")
-                ok = False
-                continue
-            out[name] = v
-        elif name == "PUBLISH_TIMEOUT_S":
-            n = _num_in(problems, k, _maybe_number(v), 0.01, 60)
-            if n is None:
-                ok = False
-            else:
-                out[name] = _fmt_number(n)
-        else:
-            hi = {
-                "GUNICORN_WORKERS": 64,
-                "GUNICORN_THREADS": 1024,
-                "GUNICORN_WORKER_CONNECTIONS": 100000,
-                "GUNICORN_TIMEOUT": 3600,
-            }[name]
-            n = _int_in(problems, k, _maybe_number(v), 1, hi)
-            if n is None:
-                ok = False
-            else:
-                out[name] = str(n)
-    return out if ok else None
-
-
-def _maybe_number(v: Any) -> Any:
-    """Gateway settings may be written as strings in YAML ("8"); accept numeric strings."""
-    if isinstance(v, str):
-        try:
-            return int(v)
-        except ValueError:
-            try:
-                return float(v)
-            except ValueError:
-                return v
-    return v
-
-
-def _fmt_number(n: float) -> str:
-    return str(int(n)) if float(n).is_integer() else str(n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,14 +209,14 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
     if raw.get("rates") is not None:
         spec["rates"] = _rates(problems, named("rates"), raw["rates"])
     if raw.get("duration_s") is not None:
-        spec["duration_s"] = _int_in(problems, named("duration_s"), raw["duration_s"], 1, MAX_DURATION_S)
+        spec["duration_s"] = int_in(problems, named("duration_s"), raw["duration_s"], 1, MAX_DURATION_S)
     if raw.get("max_vus") is not None:
-        spec["max_vus"] = _int_in(problems, named("max_vus"), raw["max_vus"], 1, MAX_VUS_LIMIT)
+        spec["max_vus"] = int_in(problems, named("max_vus"), raw["max_vus"], 1, MAX_VUS_LIMIT)
     pre = raw.get("pre_allocated_vus")
     if pre is None:
         spec["pre_allocated_vus"] = spec.get("max_vus")
     else:
-        spec["pre_allocated_vus"] = _int_in(problems, named("pre_allocated_vus"), pre, 1, MAX_VUS_LIMIT)
+        spec["pre_allocated_vus"] = int_in(problems, named("pre_allocated_vus"), pre, 1, MAX_VUS_LIMIT)
     if (
         spec.get("max_vus") is not None
         and spec.get("pre_allocated_vus") is not None
@@ -353,20 +228,20 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
         )
 
     spec["modes"] = _modes(problems, named("modes"), raw.get("modes", DEFAULTS["modes"]))
-    spec["work_ms"] = _int_in(
+    spec["work_ms"] = int_in(
         problems, named("work_ms"), raw.get("work_ms", DEFAULTS["work_ms"]), 0, MAX_WORK_MS
     )
     order = raw.get("order", DEFAULTS["order"])
     if order not in ORDERS:
         problems.append(f"{named('order')}: must be one of {', '.join(ORDERS)}, got {order!r}")
     spec["order"] = order
-    spec["cooldown_s"] = _num_in(
+    spec["cooldown_s"] = num_in(
         problems, named("cooldown_s"), raw.get("cooldown_s", DEFAULTS["cooldown_s"]), 0, 600
     )
-    spec["drain_timeout_s"] = _num_in(
+    spec["drain_timeout_s"] = num_in(
         problems, named("drain_timeout_s"), raw.get("drain_timeout_s", DEFAULTS["drain_timeout_s"]), 0, 3600
     )
-    timeout = _num_in(
+    timeout = num_in(
         problems,
         named("request_timeout_s"),
         raw.get("request_timeout_s", DEFAULTS["request_timeout_s"]),
@@ -378,8 +253,8 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
         problems.append(
             f"request_timeout_s: must exceed the work time ({spec['work_ms']} ms), got {timeout} s"
         )
-    spec["gateway"] = _gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
-    spec["repeat"] = _int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
+    spec["gateway"] = validate_gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
+    spec["repeat"] = int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
 
     series = raw.get("series")
     if series is not None:
@@ -417,7 +292,7 @@ def _series(problems: list[str], value: Any, default_modes: list[str] | None, or
             modes = _modes(problems, f"{key}.modes", item["modes"])
         else:
             modes = default_modes
-        gateway = _gateway(problems, f"{key}.gateway", item.get("gateway", {}))
+        gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
         out.append({"label": label, "modes": modes, "gateway": gateway})
     return out
 
@@ -469,7 +344,7 @@ def apply_overrides(raw: Any, overrides: dict[str, Any], source: str = "spec") -
             merged[key] = value
     if "max_vus" in overrides and "pre_allocated_vus" not in overrides:
         pre = merged.get("pre_allocated_vus")
-        if pre is not None and _is_int(pre) and pre > overrides["max_vus"]:
+        if pre is not None and is_int(pre) and pre > overrides["max_vus"]:
             # lowering maxVUs below the spec's pre-allocation lowers the pre-allocation with it
             merged["pre_allocated_vus"] = overrides["max_vus"]
     return validate(merged, source, origin)

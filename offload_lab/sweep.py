@@ -11,9 +11,10 @@ from typing import Any, Protocol
 
 from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
 from .cpu_timeline import CpuTimeline
+from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .remote import cpu_pct
 from .results import RunFolder, utcnow
-from .spec import GATEWAY_DEFAULTS, GATEWAY_KEYS, Step
+from .spec import Step
 
 
 class K6Like(Protocol):
