@@ -86,8 +86,10 @@ class QueueSampler:
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         idle: Callable[[], bool] | None = None,
+        queue: str = TASK_QUEUE,
     ):
         self.depth = depth
+        self.queue = queue
         self.interval_s = interval_s
         self.clock = clock
         self.idle = idle
@@ -171,7 +173,7 @@ class QueueSampler:
             peak = max(depths) if depths else None
             peak_ready = max(readies) if readies else None
             return {
-                "queue": TASK_QUEUE,
+                "queue": self.queue,
                 "samples": list(self.samples),
                 "peak": peak,
                 "peak_ready": peak_ready,

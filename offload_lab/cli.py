@@ -5,7 +5,6 @@ Errors the user can fix raise `UsageError` (message names the bad value; exit st
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import subprocess
 import sys
@@ -14,21 +13,13 @@ from typing import Any
 
 from . import inventory as inventory_mod
 from . import spec as spec_mod
-from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, BrokerError, ManagementAPI
-from .core import CoreError, CoreStats
-from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings, http_ok
-from .k6 import RemoteK6
-from .remote import CpuSampler, Remote, RemoteError, mask_secrets, parse_env_file
-from .results import RESULTS_DIR, RunFolder, make_run_id, newest_run
-from .spec import REPO_ROOT, SpecError
-from .sweep import Lab, Sweep
-
-PASSWORD_FILE = REPO_ROOT / ".secrets" / "rabbitmq_password"
-MGMT_USER = "offload"
-VHOST = "offload"
-GATEWAY_PORT = 8000
-CORE_PORT = 8080
-MGMT_PORT = 15672
+from .cli_options import OPTION_FOR_KEY, parse_overrides
+from .connections import VHOST, LabConnections, PasswordError, read_password
+from .paths import REPO_ROOT, RESULTS_DIR
+from .remote import RemoteError
+from .results import RunFolder, make_run_id, newest_run
+from .spec import SpecError, SweepSpec
+from .sweep import Sweep
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -52,8 +43,8 @@ def echo(msg: str) -> None:
 def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
     """Spec + overrides + inventory, all validated; raises UsageError naming what is wrong."""
     try:
-        overrides = spec_mod.parse_overrides(options)
-        spec = spec_mod.load(spec_arg, overrides)
+        overrides = parse_overrides(options)
+        spec = spec_mod.load(spec_arg, overrides, OPTION_FOR_KEY)
     except SpecError as exc:
         raise UsageError(f"{exc.source}:\n  " + "\n  ".join(exc.problems)) from exc
     steps = spec_mod.expand_steps(spec)
@@ -64,12 +55,12 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
     return spec, overrides, steps, lab
 
 
-def describe_plan(spec: dict[str, Any], steps, lab) -> str:
+def describe_plan(spec: SweepSpec, steps, lab) -> str:
     lines = [
-        f"spec {spec['name']}: {len(steps)} steps, {spec['duration_s']} s each, "
-        f"VUs {spec['pre_allocated_vus']}/{spec['max_vus']}, work {spec['work_ms']} ms, "
-        f"order {spec['order']}"
-        + (f", every point {spec['repeat']} times" if spec.get("repeat", 1) > 1 else "")
+        f"spec {spec.name}: {len(steps)} steps, {spec.duration_s} s each, "
+        f"VUs {spec.pre_allocated_vus}/{spec.max_vus}, work {spec.work_ms} ms, "
+        f"order {spec.order}"
+        + (f", every point {spec.repeat} times" if spec.repeat > 1 else "")
         + f"; at least {spec_mod.estimate_seconds(spec):.0f} s plus drains",
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
@@ -79,88 +70,11 @@ def describe_plan(spec: dict[str, Any], steps, lab) -> str:
     return "\n".join(lines)
 
 
-def read_password(path: Path = PASSWORD_FILE) -> str:
-    env = os.environ.get("OFFLOAD_RABBITMQ_PASSWORD")
-    if env:
-        return env
+def _password() -> str:
     try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"RabbitMQ password: cannot read {path} ({exc.strerror}); provision first") from exc
-
-
-class RealLab:
-    """Connections and clients for one inventory."""
-
-    def __init__(self, lab: inventory_mod.Lab, run_id: str, password: str):
-        self.inv = lab
-        self.remotes = {h.name: Remote(h) for h in lab.all_hosts()}
-        self.gateway_url = f"http://{lab.gateway.address}:{GATEWAY_PORT}"
-        self.mgmt = ManagementAPI(f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password, VHOST)
-        self.core = CoreStats({h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
-        self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
-        self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
-        self.cpu = CpuSampler(self.remotes)
-
-    def preflight(self) -> list[str]:
-        """Reachability of everything a sweep needs; returns the problems found (no load sent)."""
-        problems = []
-        for name, r in self.remotes.items():
-            try:
-                r.run("true", timeout=20)
-            except RemoteError as exc:
-                problems.append(f"ssh {name}: {exc}")
-        if not problems and not self.k6.version():
-            problems.append(f"loadgen {self.inv.loadgen.name}: `k6 version` failed (is k6 installed?)")
-        if not http_ok(f"{self.gateway_url}/healthz", timeout=5):
-            problems.append(f"gateway: {self.gateway_url}/healthz does not answer")
-        try:
-            self.core.read()
-        except CoreError as exc:
-            problems.append(f"core: {exc}")
-        try:
-            self.mgmt.queue_depth(TASK_QUEUE)
-            self.mgmt.queue_depth(DEAD_LETTER_QUEUE)
-        except BrokerError as exc:
-            problems.append(f"broker management API: {exc}")
-        return problems
-
-    def sweep_lab(self) -> Lab:
-        return Lab(
-            k6=self.k6,
-            core=self.core,
-            gateway=self.gateway,
-            cpu=self.cpu,
-            queue_depth=self.mgmt.queue_depth,
-            host_groups={h.name: h.group for h in self.inv.all_hosts()},
-        )
-
-    def settings(self) -> dict[str, dict[str, str]]:
-        gw = parse_env_file(self.remotes[self.inv.gateway.name].read_text(GATEWAY_ENV))
-        cores = {}
-        for h in self.inv.cores:
-            cores[h.name] = mask_secrets(parse_env_file(self.remotes[h.name].read_text(CORE_ENV)))
-        core = next(iter(cores.values())) if len(cores) == 1 else cores
-        return {"gateway": mask_secrets(gw), "core": core, "_gateway_raw": gw}
-
-    def hosts_with_cpus(self) -> dict[str, list[dict[str, Any]]]:
-        snap = self.cpu.snapshot()
-        return {
-            g: [
-                {
-                    "name": h.name,
-                    "address": h.address,
-                    "cpus": (snap.get(h.name) or {}).get("cpus"),
-                    "cpu_list": (snap.get(h.name) or {}).get("cpu_list"),
-                }
-                for h in hs
-            ]
-            for g, hs in self.inv.groups.items()
-        }
-
-    def close(self) -> None:
-        for r in self.remotes.values():
-            r.close()
+        return read_password()
+    except PasswordError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def git_info() -> tuple[str | None, bool | None]:
@@ -202,7 +116,7 @@ def check(spec_arg: str, options: dict[str, Any], inventory: str | None, preflig
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
     echo(describe_plan(spec, steps, lab))
     if preflight:
-        real = RealLab(lab, "preflight", read_password())
+        real = LabConnections(lab, "preflight", _password())
         try:
             problems = real.preflight()
         finally:
@@ -222,8 +136,8 @@ def sweep(
     run_id: str | None = None,
 ) -> int:
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
-    password = read_password()
-    run_id = run_id or make_run_id(spec["name"])
+    password = _password()
+    run_id = run_id or make_run_id(spec.name)
     if not spec_mod.NAME_RE.match(run_id):
         raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
     folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
@@ -231,20 +145,20 @@ def sweep(
         raise UsageError(f"--run-id: {folder.path} already exists")
     echo(describe_plan(spec, steps, lab))
 
-    real = RealLab(lab, run_id, password)
+    real = LabConnections(lab, run_id, password)
     try:
         problems = real.preflight()
         if problems:
             raise UsageError("preflight (no load sent):\n  " + "\n  ".join(problems), EXIT_FAILED)
-        settings = real.settings()
-        gateway_raw = settings.pop("_gateway_raw")
-        settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": TASK_QUEUE}
+        provisioned = real.settings()
+        settings = provisioned.recorded()
+        settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
         commit, dirty = git_info()
         versions = {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()}
         real.k6.prepare()
         meta = {
-            "spec_name": spec["name"],
-            "spec": spec,
+            "spec_name": spec.name,
+            "spec": spec.as_dict(),
             "overrides": overrides,
             "git_commit": commit,
             "git_dirty": dirty,
@@ -255,7 +169,7 @@ def sweep(
             "planned_steps": [s.filename for s in steps],
         }
         echo(f"run {run_id} -> {folder.path}")
-        status = Sweep(spec, steps, real.sweep_lab(), folder, gateway_raw, echo).run(meta)
+        status = Sweep(spec, steps, real.sweep_services(), folder, provisioned.gateway, echo).run(meta)
         with contextlib.suppress(RemoteError, KeyboardInterrupt):
             real.k6.cleanup()
     finally:

@@ -9,11 +9,11 @@ port `ansible_port` (default 22).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .spec import REPO_ROOT
+from .paths import REPO_ROOT
 
 GROUPS = ("broker", "gateway", "core", "loadgen")
 SINGLE_HOST_GROUPS = ("broker", "gateway", "loadgen")
@@ -25,7 +25,9 @@ class InventoryError(ValueError):
 
 
 @dataclass(frozen=True)
-class Host:
+class InventoryHost:
+    """A host as an inventory names it: how to reach it over SSH, and its private address."""
+
     name: str
     group: str
     address: str
@@ -33,43 +35,37 @@ class Host:
     port: int = 22
     key_file: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Lab:
+class Inventory:
     """The hosts of one inventory, by group."""
 
     source: str
-    groups: dict[str, list[Host]]
+    groups: dict[str, list[InventoryHost]]
 
     @property
-    def broker(self) -> Host:
+    def broker(self) -> InventoryHost:
         return self.groups["broker"][0]
 
     @property
-    def gateway(self) -> Host:
+    def gateway(self) -> InventoryHost:
         return self.groups["gateway"][0]
 
     @property
-    def loadgen(self) -> Host:
+    def loadgen(self) -> InventoryHost:
         return self.groups["loadgen"][0]
 
     @property
-    def cores(self) -> list[Host]:
+    def cores(self) -> list[InventoryHost]:
         return self.groups["core"]
 
-    def all_hosts(self) -> list[Host]:
+    def all_hosts(self) -> list[InventoryHost]:
         """Every host once (a host may sit in several groups), in group order."""
-        seen: dict[str, Host] = {}
+        seen: dict[str, InventoryHost] = {}
         for group in GROUPS:
             for h in self.groups.get(group, []):
                 seen.setdefault(h.name, h)
         return list(seen.values())
-
-    def describe(self) -> dict[str, list[dict[str, Any]]]:
-        return {g: [{"name": h.name, "address": h.address} for h in hs] for g, hs in self.groups.items()}
 
 
 def default_inventory(repo_root: Path = REPO_ROOT) -> str:
@@ -88,7 +84,7 @@ def default_inventory(repo_root: Path = REPO_ROOT) -> str:
     return str(repo_root / FALLBACK_INVENTORY)
 
 
-def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Lab:
+def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
     """Read the four groups from an inventory (file, directory or anything Ansible accepts)."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
@@ -102,7 +98,7 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Lab:
     inventory = InventoryManager(loader=loader, sources=[source])
     variables = VariableManager(loader=loader, inventory=inventory)
 
-    groups: dict[str, list[Host]] = {}
+    groups: dict[str, list[InventoryHost]] = {}
     problems = []
     for group in GROUPS:
         if group not in inventory.groups:
@@ -138,7 +134,7 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Lab:
                 problems.append(f"host {host.name}: ansible_port is not a number")
                 port = 22
             groups[group].append(
-                Host(
+                InventoryHost(
                     name=host.name,
                     group=group,
                     address=str(address),
@@ -149,4 +145,4 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Lab:
             )
     if problems:
         raise InventoryError(f"inventory {source}: " + "; ".join(problems))
-    return Lab(source=str(source), groups=groups)
+    return Inventory(source=str(source), groups=groups)

@@ -18,10 +18,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
-from .spec import REPO_ROOT, Step
+from .spec import PlannedStep
 
-SCRIPT = REPO_ROOT / "k6" / "loadtest.js"
 REMOTE_BASE = "/tmp/offload-k6"
 MARKER = "==OFFLOAD-K6-SUMMARY=="
 SAMPLE_COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response", "status")
@@ -79,12 +79,12 @@ class K6Error(RuntimeError):
     pass
 
 
-def graceful_stop_s(step: Step) -> int:
+def graceful_stop_s(step: PlannedStep) -> int:
     """Long enough for a request that started just before the end to finish or time out."""
     return int(step.request_timeout_s) + 2
 
 
-def k6_env(step: Step, base_url: str, summary_path: str) -> dict[str, str]:
+def k6_env(step: PlannedStep, base_url: str, summary_path: str) -> dict[str, str]:
     return {
         "MODE": step.mode,
         "RATE": str(step.rate),
@@ -165,14 +165,14 @@ class RemoteK6:
 
     def prepare(self) -> None:
         self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
-        self.remote.put_text(SCRIPT.read_text(), f"{self.dir}/loadtest.js")
+        self.remote.put_text(K6_SCRIPT.read_text(), f"{self.dir}/loadtest.js")
 
-    def sample_paths(self, step: Step) -> tuple[str, str]:
+    def sample_paths(self, step: PlannedStep) -> tuple[str, str]:
         """(raw CSV k6 writes, filtered samples file) of a step on the loadgen."""
         stem = step.filename.removesuffix(".json")
         return f"{self.dir}/{stem}.raw.csv", f"{self.dir}/{stem}.csv.gz"
 
-    def command(self, step: Step) -> str:
+    def command(self, step: PlannedStep) -> str:
         stem = step.filename.removesuffix(".json")
         summary = f"{self.dir}/{stem}.summary.json"
         raw, gz = self.sample_paths(step)
@@ -188,7 +188,7 @@ class RemoteK6:
             f"if [ $rc -ne 0 ]; then echo {MARKER}; tail -c 2000 {shlex.quote(stem)}.log; fi; exit $rc; }}"
         )
 
-    def run(self, step: Step) -> dict[str, Any]:
+    def run(self, step: PlannedStep) -> dict[str, Any]:
         """Run one step to completion and return k6's summary (blocking; Ctrl-C-able)."""
         limit = step.duration_s + graceful_stop_s(step) + 120
         try:
@@ -208,7 +208,7 @@ class RemoteK6:
             summary.setdefault("offload", {})["k6_exit_code"] = r.exited
         return summary
 
-    def filter_samples(self, step: Step) -> bool:
+    def filter_samples(self, step: PlannedStep) -> bool:
         """Filter the step's raw CSV on the loadgen (if not done yet). True if the samples file
         is there afterwards, False if k6 left no CSV. Costs loadgen CPU (awk + gzip, about a
         second per 100k requests): call it after the step's measurements, not during them."""
@@ -228,7 +228,7 @@ class RemoteK6:
             )
         return r.stdout.strip().endswith("present")
 
-    def pull_samples(self, step: Step, local_path: Path) -> int | None:
+    def pull_samples(self, step: PlannedStep, local_path: Path) -> int | None:
         """Filter the step's samples on the loadgen (see filter_samples), download the .csv.gz to
         local_path and return its number of data rows; None if k6 left no samples for the step."""
         if not self.filter_samples(step):

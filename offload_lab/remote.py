@@ -7,11 +7,10 @@ import io
 import re
 import shlex
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .inventory import Host
+from .inventory import InventoryHost
 
 SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]*)(@)")
@@ -36,7 +35,7 @@ class Remote:
     """Runs commands on one host. Thread-safe enough for the sweep: commands on one host come from
     one thread at a time, except `fresh()` which opens a separate connection (for stopping k6)."""
 
-    def __init__(self, host: Host, connect_timeout: int = 10):
+    def __init__(self, host: InventoryHost, connect_timeout: int = 10):
         self.host = host
         self.connect_timeout = connect_timeout
         self._conn = None
@@ -111,73 +110,6 @@ class Remote:
                     self._conn.close()
                 finally:
                     self._conn = None
-
-
-# --------------------------------------------------------------------------------------------
-# CPU use over a step: counters read before and after it.
-# Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
-# (cgroup v2 `cpu.stat` usage_usec, against uptime x its CPUs); on a VM /proc/stat is the host.
-
-
-def parse_cpu(text: str) -> dict[str, Any]:
-    """CPU_COMMAND's output -> {"busy": ticks, "total": ticks, "cpus": n} (ticks of one source),
-    plus "cpu_list" (the CPUs the host may run on, e.g. "1" when pinned) when it was printed."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    if len(lines) < 2:
-        raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
-    pinned = {"cpu_list": lines[2].strip()} if len(lines) > 2 else {}
-    try:
-        cpus = int(lines[1])
-        fields = lines[0].split()
-        if fields[0] == "cgroup":
-            usage_us, uptime_s = int(fields[1]), float(fields[2])
-            return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus, **pinned}
-        if fields[0] == "cpu":
-            # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
-            ticks = ([int(x) for x in fields[1:]] + [0] * 8)[:8]
-            total = sum(ticks)
-            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus, **pinned}
-    except (ValueError, IndexError):
-        pass
-    raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
-
-
-CPU_COMMAND = (
-    "f=; if systemd-detect-virt --container --quiet 2>/dev/null; then"
-    " for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat;"
-    ' do [ -r "$c" ] && { f=$c; break; }; done; fi;'
-    ' if [ -n "$f" ]; then'
-    ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$f") $(cut -d" " -f1 /proc/uptime)";'
-    " else head -1 /proc/stat; fi; nproc;"
-    " awk '/^Cpus_allowed_list/{print $2}' /proc/self/status"
-)
-
-
-def cpu_pct(before: dict[str, int], after: dict[str, int]) -> float | None:
-    total = after["total"] - before["total"]
-    if total <= 0:
-        return None
-    return round(100.0 * (after["busy"] - before["busy"]) / total, 1)
-
-
-class CpuSampler:
-    """Reads CPU counters on several hosts at once (one thread per host)."""
-
-    def __init__(self, remotes: dict[str, Remote]):
-        self.remotes = remotes  # host name -> Remote
-
-    def snapshot(self) -> dict[str, dict[str, int] | None]:
-        def one(remote: Remote):
-            try:
-                return parse_cpu(remote.run(CPU_COMMAND, timeout=15).stdout)
-            except RemoteError:
-                return None
-
-        if not self.remotes:
-            return {}
-        with ThreadPoolExecutor(max_workers=len(self.remotes)) as pool:
-            futures = {name: pool.submit(one, r) for name, r in self.remotes.items()}
-            return {name: f.result() for name, f in futures.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,10 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .spec import REPO_ROOT
+from .paths import RESULTS_DIR
 
 SCHEMA_VERSION = 1
-RESULTS_DIR = REPO_ROOT / "results"
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-")
 
 
@@ -62,10 +61,6 @@ class RunFolder:
             "status": "running",
             "steps": [],
         }
-        self.save()
-
-    def update(self, **fields: Any) -> None:
-        self.run.update(fields)
         self.save()
 
     def save(self) -> None:

@@ -1,4 +1,4 @@
-"""Sweep specs: loading, defaults, validation, command-line overrides and step expansion.
+"""Sweep specs: loading, defaults, validation, merging overrides, and the steps a spec plans.
 
 The schema is documented in k6/sweeps/README.md. Every problem is reported with the key (or the
 command-line option) that carries it; all problems are collected before anything is raised.
@@ -16,9 +16,7 @@ import yaml
 
 from .checks import int_in, is_int, num_in
 from .gateway_spec import validate_gateway
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SWEEPS_DIR = REPO_ROOT / "k6" / "sweeps"
+from .paths import SWEEPS_DIR
 
 MODES = ("sync", "async")
 ORDERS = ("interleaved", "by_mode", "by_series")
@@ -62,21 +60,6 @@ DEFAULTS: dict[str, Any] = {
     "repeat": 1,
 }
 
-# command-line option -> spec key
-OVERRIDE_OPTIONS = {
-    "rates": "rates",
-    "duration": "duration_s",
-    "max_vus": "max_vus",
-    "pre_vus": "pre_allocated_vus",
-    "modes": "modes",
-    "work_ms": "work_ms",
-    "order": "order",
-    "cooldown": "cooldown_s",
-    "drain_timeout": "drain_timeout_s",
-    "gateway": "gateway",
-    "repeat": "repeat",
-}
-
 
 class SpecError(ValueError):
     """One or more problems in a spec or its overrides; `problems` lists them one by one."""
@@ -88,7 +71,46 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class Step:
+class SeriesSpec:
+    """One series of a spec: its steps share a label and gateway settings (e.g. a publisher)."""
+
+    label: str | None  # None: the plain spec, whose steps are labelled by their mode
+    modes: list[str]
+    gateway: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec (k6/sweeps/README.md), defaults filled in."""
+
+    name: str
+    rates: list[int]
+    duration_s: int
+    max_vus: int
+    pre_allocated_vus: int
+    description: str = ""
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    work_ms: int = 1000
+    order: str = "interleaved"
+    cooldown_s: float = 5
+    drain_timeout_s: float = 120
+    request_timeout_s: float = 10
+    gateway: dict[str, str] = field(default_factory=dict)
+    series: list[SeriesSpec] | None = None
+    repeat: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec as recorded in run.json."""
+        out = asdict(self)
+        if out["series"] is None:
+            del out["series"]
+        return out
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a sweep as the spec plans it: what k6 offers, with which gateway settings."""
+
     index: int
     mode: str
     rate: int
@@ -173,7 +195,7 @@ def _modes(problems: list[str], key: str, value: Any) -> list[str] | None:
 # --------------------------------------------------------------------------------------------
 
 
-def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = None) -> dict[str, Any]:
+def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = None) -> SweepSpec:
     """Check a raw spec mapping and return it normalized, with defaults filled in.
 
     `origin` maps spec keys to the command-line option that set them, so that a problem with an
@@ -262,7 +284,7 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
 
     if problems:
         raise SpecError(problems, source)
-    return spec
+    return SweepSpec(**spec)
 
 
 def _series(problems: list[str], value: Any, default_modes: list[str] | None, origin: dict[str, str]):
@@ -293,7 +315,7 @@ def _series(problems: list[str], value: Any, default_modes: list[str] | None, or
         else:
             modes = default_modes
         gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
-        out.append({"label": label, "modes": modes, "gateway": gateway})
+        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway))
     return out
 
 
@@ -322,22 +344,27 @@ def load_raw(path: Path) -> Any:
         raise SpecError([f"not valid YAML: {exc}"], str(path)) from exc
 
 
-def load(name_or_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load a spec by name or path, apply parsed overrides (see parse_overrides) and validate."""
+def load(
+    name_or_path: str, overrides: dict[str, Any] | None = None, option_names: dict[str, str] | None = None
+) -> SweepSpec:
+    """Load a spec by name or path, apply parsed overrides and validate."""
     path = spec_path(name_or_path)
     raw = load_raw(path)
-    return apply_overrides(raw, overrides or {}, source=str(path))
+    return apply_overrides(raw, overrides or {}, str(path), option_names)
 
 
-def apply_overrides(raw: Any, overrides: dict[str, Any], source: str = "spec") -> dict[str, Any]:
-    """Merge parsed overrides (spec key -> value) into a raw spec and validate the result."""
+def apply_overrides(
+    raw: Any, overrides: dict[str, Any], source: str = "spec", option_names: dict[str, str] | None = None
+) -> SweepSpec:
+    """Merge parsed overrides (spec key -> value) into a raw spec and validate the result.
+
+    `option_names` maps a spec key to the command-line option that set it, for the messages."""
     if not isinstance(raw, dict):
         return validate(raw, source)
     merged = copy.deepcopy(raw)
     origin = {}
     for key, value in overrides.items():
-        option = "--" + next((o for o, k in OVERRIDE_OPTIONS.items() if k == key), key).replace("_", "-")
-        origin[key] = option
+        origin[key] = (option_names or {}).get(key, "--" + key.replace("_", "-"))
         if key == "gateway":
             merged["gateway"] = {**(merged.get("gateway") or {}), **value}
         else:
@@ -350,93 +377,10 @@ def apply_overrides(raw: Any, overrides: dict[str, Any], source: str = "spec") -
     return validate(merged, source, origin)
 
 
-def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Turn command-line strings (option name -> string or None) into typed spec values.
-
-    Raises SpecError naming each bad option. Options left None are not overrides.
-    """
-    problems: list[str] = []
-    out: dict[str, Any] = {}
-    for opt, value in options.items():
-        if value is None or value == "":
-            continue
-        if opt not in OVERRIDE_OPTIONS:
-            problems.append(f"--{opt.replace('_', '-')}: not an override option")
-            continue
-        key = OVERRIDE_OPTIONS[opt]
-        flag = f"--{opt.replace('_', '-')}"
-        text = str(value).strip()
-        try:
-            if key == "rates":
-                out[key] = _parse_rates(text)
-            elif key == "modes":
-                out[key] = [m.strip() for m in text.split(",") if m.strip()]
-            elif key == "order":
-                out[key] = text
-            elif key == "gateway":
-                out[key] = _parse_settings(text)
-            elif key == "duration_s":
-                out[key] = _parse_int(text.removesuffix("s"))
-            elif key == "repeat":
-                out[key] = _parse_int(text)
-            elif key in ("cooldown_s", "drain_timeout_s"):
-                out[key] = _parse_number(text.removesuffix("s"))
-            else:
-                out[key] = _parse_int(text)
-        except ValueError as exc:
-            problems.append(f"{flag}: {exc}")
-    if problems:
-        raise SpecError(problems, "command line")
-    return out
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"must be an integer, got {text!r}") from None
-
-
-def _parse_number(text: str) -> float | int:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"must be a number, got {text!r}") from None
-
-
-def _parse_rates(text: str) -> Any:
-    """`50,100,150` or a range `50:400:50` (from:to:step)."""
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"a range is FROM:TO:STEP, got {text!r}")
-        lo, hi, step = (_parse_int(p) for p in parts)
-        return {"from": lo, "to": hi, "step": step}
-    items = [p.strip() for p in text.split(",") if p.strip()]
-    if not items:
-        raise ValueError("no rates given")
-    return [_parse_int(p) for p in items]
-
-
-def _parse_settings(text: str) -> dict[str, str]:
-    out = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        if "=" not in item:
-            raise ValueError(f"settings are KEY=VALUE[,KEY=VALUE], got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 
 
-def expand_steps(spec: dict[str, Any]) -> list[Step]:
+def expand_steps(spec: SweepSpec) -> list[PlannedStep]:
     """The ordered list of steps a (validated) spec describes.
 
     interleaved: for each rate, each series, each mode   (50 sync, 50 async, 100 sync, ...)
@@ -446,40 +390,36 @@ def expand_steps(spec: dict[str, Any]) -> list[Step]:
     With `repeat: N` the whole order runs N times (all points once, then all again), so that
     drift on the host hits every series alike.
     """
-    series = spec.get("series") or [{"label": None, "modes": spec["modes"], "gateway": {}}]
-    rates = spec["rates"]
-    combos: list[tuple[dict, str, int]] = []
-    if spec["order"] == "interleaved":
-        combos = [(s, m, r) for r in rates for s in series for m in s["modes"]]
-    elif spec["order"] == "by_mode":
-        combos = [(s, m, r) for s in series for m in s["modes"] for r in rates]
+    series = spec.series or [SeriesSpec(label=None, modes=spec.modes)]
+    rates = spec.rates
+    combos: list[tuple[SeriesSpec, str, int]] = []
+    if spec.order == "interleaved":
+        combos = [(s, m, r) for r in rates for s in series for m in s.modes]
+    elif spec.order == "by_mode":
+        combos = [(s, m, r) for s in series for m in s.modes for r in rates]
     else:
-        combos = [(s, m, r) for s in series for r in rates for m in s["modes"]]
-    repeats = spec.get("repeat") or 1
-    rounds = [(r, combo) for r in range(1, repeats + 1) for combo in combos]
-    steps = []
-    for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1):
-        gateway = {**(spec.get("gateway") or {}), **(s.get("gateway") or {})}
-        steps.append(
-            Step(
-                index=i,
-                mode=mode,
-                rate=rate,
-                duration_s=spec["duration_s"],
-                pre_allocated_vus=spec["pre_allocated_vus"],
-                max_vus=spec["max_vus"],
-                work_ms=spec["work_ms"],
-                label=s["label"] or mode,
-                gateway=gateway,
-                request_timeout_s=spec["request_timeout_s"],
-                repeat=repeat,
-                repeats=repeats,
-            )
+        combos = [(s, m, r) for s in series for r in rates for m in s.modes]
+    rounds = [(r, combo) for r in range(1, spec.repeat + 1) for combo in combos]
+    return [
+        PlannedStep(
+            index=i,
+            mode=mode,
+            rate=rate,
+            duration_s=spec.duration_s,
+            pre_allocated_vus=spec.pre_allocated_vus,
+            max_vus=spec.max_vus,
+            work_ms=spec.work_ms,
+            label=s.label or mode,
+            gateway={**spec.gateway, **s.gateway},
+            request_timeout_s=spec.request_timeout_s,
+            repeat=repeat,
+            repeats=spec.repeat,
         )
-    return steps
+        for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1)
+    ]
 
 
-def estimate_seconds(spec: dict[str, Any]) -> float:
+def estimate_seconds(spec: SweepSpec) -> float:
     """A rough lower bound of a sweep's wall time: load + cooldowns (drains not included)."""
     steps = expand_steps(spec)
-    return sum(s.duration_s for s in steps) + spec["cooldown_s"] * max(0, len(steps) - 1)
+    return sum(s.duration_s for s in steps) + spec.cooldown_s * max(0, len(steps) - 1)

@@ -1,5 +1,6 @@
-"""The step loop. Every remote call goes through a collaborator passed in (`Lab`), so tests can run
-the loop against fakes; offload_lab.cli builds the real ones (SSH, HTTP, management API)."""
+"""The step loop. Every remote call goes through a collaborator passed in (`SweepServices`), so
+tests can run the loop against fakes; offload_lab.cli builds the real ones (SSH, HTTP, management
+API)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from analysis.load import step_from_dict
+from analysis.metrics import StepMetrics, compute_metrics
+
 from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
-from .cpu_timeline import CpuTimeline
+from .cpu import cpu_pct
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
-from .remote import cpu_pct
 from .results import RunFolder, utcnow
-from .spec import Step
+from .spec import PlannedStep, SweepSpec
 
 
 class K6Like(Protocol):
-    def run(self, step: Step) -> dict[str, Any]: ...
+    def run(self, step: PlannedStep) -> dict[str, Any]: ...
     def stop(self) -> None: ...
-    def pull_samples(self, step: Step, local_path: Path) -> int | None: ...
+    def pull_samples(self, step: PlannedStep, local_path: Path) -> int | None: ...
 
 
 class CoreLike(Protocol):
@@ -35,13 +38,20 @@ class GatewayLike(Protocol):
     def restore(self) -> bool: ...
 
 
+class TimelineLike(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> dict[str, Any]: ...
+
+
 class CpuLike(Protocol):
     def snapshot(self) -> dict[str, dict[str, int] | None]: ...
+    def timeline(self, t0_unix_s: float, limit_s: float, interval_s: float = 1.0) -> TimelineLike: ...
 
 
 @dataclass
-class Lab:
-    """The sweep's view of the lab: one object per remote concern."""
+class SweepServices:
+    """What the sweep drives and reads, one object per remote concern (k6, core, gateway,
+    CPU counters, queue depths); fakes stand in for them in tests."""
 
     k6: K6Like
     core: CoreLike
@@ -52,6 +62,7 @@ class Lab:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     sample_interval_s: float = 1.0
+    task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
 
 
 def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
@@ -61,49 +72,32 @@ def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]
 
 
 # --------------------------------------------------------------------------------------------
-# headline figures (docs/result-format.md "Derived figures")
+# the line printed after each step: the report's own figures (analysis.metrics), not a copy
 
 
-def _metric(summary: dict[str, Any], name: str, value: str, default: float = 0.0) -> float:
-    m = (summary.get("metrics") or {}).get(name)
-    if not m:
-        return default
-    v = (m.get("values") or {}).get(value)
-    return default if v is None else v
+def headline(step: PlannedStep, data: dict[str, Any]) -> StepMetrics:
+    warnings: list[str] = []
+    record = step_from_dict(data, f"steps/{step.filename}", warnings)
+    if record is None:
+        raise ValueError(f"step {step.filename}: unreadable ({'; '.join(warnings)})")
+    return compute_metrics(record)
 
 
-def headline(step: Step, data: dict[str, Any]) -> dict[str, Any]:
-    k6 = data.get("k6") or {}
-    iterations = _metric(k6, "iterations", "count")
-    dropped = _metric(k6, "dropped_iterations", "count")  # missing = 0
-    reqs = _metric(k6, "http_reqs", "count")
-    failed = _metric(k6, "http_req_failed", "passes")  # passes = failed requests
-    attempted = iterations + dropped
-    broker = data.get("broker") or {}
-    return {
-        "mode": step.mode,
-        "rate": step.rate,
-        "label": step.label,
-        "avg_ms": _metric(k6, "http_req_duration", "avg"),
-        "p95_ms": _metric(k6, "http_req_duration", "p(95)"),
-        "throughput": (reqs - failed) / step.duration_s if step.duration_s else 0.0,
-        "dropped_pct": 100.0 * dropped / attempted if attempted else 0.0,
-        "error_pct": 100.0 * failed / reqs if reqs else 0.0,
-        # the backlog is what waits for a consumer; older runs only know ready + unacked
-        "backlog_peak": broker["peak_ready"] if broker.get("peak_ready") is not None else broker.get("peak"),
-        "drain_s": broker.get("drain_s"),
-    }
+def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value * scale:.1f}{unit}"
 
 
-def format_headline(step: Step, total: int, data: dict[str, Any]) -> str:
-    h = headline(step, data)
+def format_headline(step: PlannedStep, total: int, data: dict[str, Any]) -> str:
+    m = headline(step, data)
     label = f" [{step.label}]" if step.label != step.mode else ""
-    peak = "-" if h["backlog_peak"] is None else str(h["backlog_peak"])
-    drain = "never" if h["drain_s"] is None else f"{h['drain_s']:.1f} s"
+    peak = "-" if m.backlog_peak is None else f"{m.backlog_peak:g}"
+    drain = (
+        "never" if m.drained is False or (m.is_async and m.drain_s is None) else _fmt(m.drain_s, unit=" s")
+    )
     return (
         f"step {step.index:>2}/{total} {step.mode:<5} {step.rate:>4}/s{label}: "
-        f"avg {h['avg_ms']:.1f} ms, p95 {h['p95_ms']:.1f} ms, throughput {h['throughput']:.1f}/s, "
-        f"dropped {h['dropped_pct']:.1f} %, errors {h['error_pct']:.1f} %, backlog peak {peak} "
+        f"avg {_fmt(m.lat_avg)} ms, p95 {_fmt(m.lat_p95)} ms, throughput {_fmt(m.throughput)}/s, "
+        f"dropped {_fmt(m.drop_rate, 100)} %, errors {_fmt(m.error_rate, 100)} %, backlog peak {peak} "
         f"(drain {drain})"
     )
 
@@ -114,9 +108,9 @@ def format_headline(step: Step, total: int, data: dict[str, Any]) -> str:
 class Sweep:
     def __init__(
         self,
-        spec: dict[str, Any],
-        steps: list[Step],
-        lab: Lab,
+        spec: SweepSpec,
+        steps: list[PlannedStep],
+        lab: SweepServices,
         folder: RunFolder,
         provisioned_gateway: dict[str, str] | None = None,
         echo: Callable[[str], None] = print,
@@ -139,9 +133,9 @@ class Sweep:
         try:
             lab.gateway.begin()
             for i, step in enumerate(self.steps):
-                if i > 0 and self.spec.get("cooldown_s"):
+                if i > 0 and self.spec.cooldown_s:
                     t = lab.clock()
-                    lab.sleep(self.spec["cooldown_s"])
+                    lab.sleep(self.spec.cooldown_s)
                     cooldowns += lab.clock() - t
                 data = self.run_step(step)
                 self.folder.add_step(step.filename, data)
@@ -191,7 +185,7 @@ class Sweep:
             "overhead_ratio_excl_cooldown": round((wall - cooldowns) / base, 4) if base else None,
         }
 
-    def run_step(self, step: Step) -> dict[str, Any]:
+    def run_step(self, step: PlannedStep) -> dict[str, Any]:
         lab = self.lab
         t_begin = lab.clock()
         restarted = lab.gateway.apply(step.gateway)
@@ -199,15 +193,18 @@ class Sweep:
         lab.core.reset()
         cpu_before = lab.cpu.snapshot()
         sampler = QueueSampler(
-            lambda: lab.queue_depth(TASK_QUEUE),
+            lambda: lab.queue_depth(lab.task_queue),
             interval_s=lab.sample_interval_s,
             clock=lab.clock,
             idle=lab.core.idle,
+            queue=lab.task_queue,
         )
         started_at = utcnow()
         t0_unix_s = time.time()
         sampler.start()
-        cpu_timeline = CpuTimeline(lab.cpu.snapshot, sampler.t0, lab.sample_interval_s, lab.clock)
+        # long enough for the load, k6's graceful stop and the longest drain
+        limit_s = step.duration_s + step.request_timeout_s + self.spec.drain_timeout_s + 60
+        cpu_timeline = lab.cpu.timeline(t0_unix_s, limit_s, lab.sample_interval_s)
         cpu_timeline.start()
         t_load = lab.clock()
         load_started_unix_s = time.time()
@@ -231,7 +228,7 @@ class Sweep:
         load_ended_at = utcnow()
         sampler.load_ended()
         try:
-            sampler.wait_drained(self.spec["drain_timeout_s"])
+            sampler.wait_drained(self.spec.drain_timeout_s)
         finally:
             sampler.stop()  # also when Ctrl-C lands while waiting
             hosts_timeline = cpu_timeline.stop()
@@ -290,7 +287,7 @@ class Sweep:
             "samples": samples,
         }
 
-    def _pull_samples(self, step: Step) -> dict[str, Any] | None:
+    def _pull_samples(self, step: PlannedStep) -> dict[str, Any] | None:
         """Bring the step's per-request samples home; a step without them is still a step."""
         rel = f"samples/{step.stem}.csv.gz"
         try:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def copy_run(name: str, dest: Path) -> Path:

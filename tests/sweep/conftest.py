@@ -3,19 +3,12 @@ stand-in for SSH that runs commands on this machine."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-# offload_lab is a package at the repository root (fab runs from there); make it importable
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from sweep_fakes import LocalRemote  # noqa: E402
+from sweep_fakes import LocalRemote
 
 INVENTORY = """\
 all:

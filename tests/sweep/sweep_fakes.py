@@ -171,6 +171,28 @@ class FakeCpu:
         # each call: +100 total jiffies, +25 busy  -> 25 %
         return {h: {"busy": 25 * self.calls, "total": 100 * self.calls, "cpus": 2} for h in self.hosts}
 
+    def timeline(self, t0_unix_s, limit_s, interval_s=1.0):
+        return FakeCpuTimeline(self.hosts, interval_s)
+
+
+class FakeCpuTimeline:
+    """Stands in for the per-second loops: one reading per interval while running, 25 % each."""
+
+    def __init__(self, hosts, interval_s):
+        self.hosts = hosts
+        self.interval_s = interval_s
+        self.started = None
+
+    def start(self):
+        self.started = time.monotonic()
+
+    def stop(self):
+        seconds = int((time.monotonic() - self.started) / self.interval_s)
+        samples = [
+            [round((i + 1) * self.interval_s, 3), dict.fromkeys(self.hosts, 25.0)] for i in range(seconds)
+        ]
+        return {"interval_s": self.interval_s, "samples": samples}
+
 
 class RecordingRemote:
     """Stands in for a Remote on the gateway host: records commands and uploads."""

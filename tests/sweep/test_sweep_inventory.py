@@ -31,7 +31,7 @@ def test_reads_groups_and_addresses(inventory_dir, tmp_path):
         "lab-core2",
         "lab-loadgen",
     ]
-    assert lab.describe()["core"][1] == {"name": "lab-core2", "address": "10.99.0.15"}
+    assert (lab.cores[1].name, lab.cores[1].address) == ("lab-core2", "10.99.0.15")
 
 
 def test_ini_inventory(tmp_path):

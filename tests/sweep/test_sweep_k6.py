@@ -16,14 +16,15 @@ import pytest
 from sweep_fakes import LocalRemote, wait_until
 
 from offload_lab import k6 as k6_mod
-from offload_lab.spec import Step
+from offload_lab.paths import K6_SCRIPT
+from offload_lab.spec import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"
 
 
 def step(mode="async", rate=5, duration_s=2, work_ms=250, index=1):
-    return Step(
+    return PlannedStep(
         index=index,
         mode=mode,
         rate=rate,
@@ -39,7 +40,7 @@ def step(mode="async", rate=5, duration_s=2, work_ms=250, index=1):
 def run_local(env, tmp_path):
     full = {**os.environ, **env}
     return subprocess.run(
-        [K6, *k6_mod.k6_args(str(k6_mod.SCRIPT))],
+        [K6, *k6_mod.k6_args(str(K6_SCRIPT))],
         env=full,
         cwd=tmp_path,
         capture_output=True,
@@ -125,7 +126,7 @@ def test_remote_wrapper_reports_k6_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(k6_mod, "REMOTE_BASE", str(tmp_path / "remote"))
     runner = k6_mod.RemoteK6(LocalRemote(), "run-3", "http://127.0.0.1:9", k6_bin=K6)
     runner.prepare()
-    bad = Step(1, "async", 5, 1, 5, 5, 100, "async", {}, request_timeout_s=1)
+    bad = PlannedStep(1, "async", 5, 1, 5, 5, 100, "async", {}, request_timeout_s=1)
     object.__setattr__(bad, "mode", "batch")
     with pytest.raises(k6_mod.K6Error, match="MODE must be sync or async"):
         runner.run(bad)

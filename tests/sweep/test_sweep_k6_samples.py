@@ -21,7 +21,8 @@ from sweep_fakes import LocalRemote
 
 from analysis.samples import latency_stats, read_samples
 from offload_lab import k6 as k6_mod
-from offload_lab.spec import Step
+from offload_lab.paths import K6_SCRIPT
+from offload_lab.spec import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"
@@ -29,7 +30,7 @@ HEADER = "metric_name,timestamp,metric_value,expected_response,status"
 
 
 def step(mode="async", rate=50, duration_s=3, vus=20, index=1):
-    return Step(
+    return PlannedStep(
         index=index,
         mode=mode,
         rate=rate,
@@ -42,13 +43,13 @@ def step(mode="async", rate=50, duration_s=3, vus=20, index=1):
     )
 
 
-def run_k6(st: Step, base_url: str, tmp_path: Path) -> tuple[dict, Path]:
+def run_k6(st: PlannedStep, base_url: str, tmp_path: Path) -> tuple[dict, Path]:
     """k6 with the loadgen's flags; returns its summary and the filtered samples file."""
     raw = tmp_path / "step.raw.csv"
     out = tmp_path / "step.csv.gz"
     summary_path = tmp_path / "summary.json"
     r = subprocess.run(
-        [K6, *k6_mod.k6_args(str(k6_mod.SCRIPT), csv_path=str(raw))],
+        [K6, *k6_mod.k6_args(str(K6_SCRIPT), csv_path=str(raw))],
         env={**os.environ, **k6_mod.k6_env(st, base_url, str(summary_path))},
         cwd=tmp_path,
         capture_output=True,

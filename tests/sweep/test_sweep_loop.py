@@ -12,7 +12,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 from offload_lab import spec as spec_mod
 from offload_lab.gateway import SWEEP_ENV, GatewaySettings
 from offload_lab.results import RunFolder, newest_run
-from offload_lab.sweep import Lab, Sweep, effective_gateway, headline
+from offload_lab.sweep import Sweep, SweepServices, effective_gateway, headline
 
 BASE = {
     "name": "t",
@@ -30,7 +30,7 @@ def build(tmp_path, raw=None, k6=None, queue_kw=None, gw_remote=None, sleep=None
     k6 = k6 or FakeK6()
     remote = gw_remote or RecordingRemote()
     gateway = GatewaySettings(remote, "http://gw:8000", healthy=lambda url: True, sleep=lambda s: None)
-    lab = Lab(
+    lab = SweepServices(
         k6=k6,
         core=FakeCore(),
         gateway=gateway,
@@ -99,7 +99,8 @@ def test_complete_run_writes_the_result_format(tmp_path):
 
     assert lab.core.resets == 4
     assert len(lines) == 4 and lines[0].startswith("step  1/4 sync    50/s: avg 1001.5 ms, p95 1004.0 ms")
-    assert "throughput 50.0/s, dropped 0.0 %" in lines[0] and "backlog peak 40" in lines[0]
+    assert "throughput 50.0/s, dropped 0.0 %" in lines[0] and "backlog peak -" in lines[0]  # sync: no queue
+    assert "backlog peak 40 (drain" in lines[1]
     assert remote.restarts == 0  # no gateway settings in the spec: nothing switched
     assert newest_run(tmp_path / "results") == folder.path
 
@@ -108,9 +109,9 @@ def test_headline_dropped_and_throughput(tmp_path):
     sweep, lab, folder, remote, lines = build(tmp_path, k6=FakeK6(dropped={3: 30}))
     sweep.run(META)
     data = load(folder.path / "steps" / "03-sync-100.json")
-    h = headline(sweep.steps[2], data)
-    assert h["dropped_pct"] == pytest.approx(30.0)  # 70 iterations + 30 dropped
-    assert h["throughput"] == pytest.approx(70.0)
+    m = headline(sweep.steps[2], data)  # the report's own figures
+    assert m.drop_rate == pytest.approx(0.30)  # 70 iterations + 30 dropped
+    assert m.throughput == pytest.approx(70.0)
     assert "dropped 30.0 %" in lines[2]
 
 

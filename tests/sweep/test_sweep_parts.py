@@ -14,12 +14,14 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab import cli
 from offload_lab.broker import QueueSampler
+from offload_lab.connections import PasswordError, ProvisionedSettings, read_password
 from offload_lab.core import merge_stats
+from offload_lab.cpu import CPU_COMMAND, cpu_pct, parse_cpu
 from offload_lab.gateway import GatewaySettings
 from offload_lab.k6 import call_interruptibly
-from offload_lab.remote import CPU_COMMAND, cpu_pct, format_env_file, mask_secrets, parse_cpu, parse_env_file
+from offload_lab.remote import format_env_file, mask_secrets, parse_env_file
 from offload_lab.results import newest_run
-from offload_lab.sweep import Lab
+from offload_lab.sweep import SweepServices
 
 
 def test_cpu_counters():
@@ -201,7 +203,7 @@ def test_report_runs_the_analysis(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ `fab sweep` with a fake lab
 
 
-class FakeRealLab:
+class FakeConnections:
     problems: list[str] = []
     instances: list = []
 
@@ -215,14 +217,16 @@ class FakeRealLab:
         self.k6 = k6
         self.mgmt = SimpleNamespace(base_url="http://broker:15672", version=lambda: "3.10.8")
         self.closed = False
-        FakeRealLab.instances.append(self)
+        FakeConnections.instances.append(self)
 
     def preflight(self):
         return list(self.problems)
 
+    task_queue = "tasks"
+
     def settings(self):
         raw = {"AMQP_URL": "amqp://offload:pw@b:5672/offload", "PUBLISHER": "kombu_pool"}
-        return {"gateway": mask_secrets(raw), "core": {"WORK_MS": "1000"}, "_gateway_raw": raw}
+        return ProvisionedSettings(gateway=raw, cores={"lab-core": {"WORK_MS": "1000"}})
 
     def hosts_with_cpus(self):
         return {
@@ -230,9 +234,9 @@ class FakeRealLab:
             for g, hs in self.inv.groups.items()
         }
 
-    def sweep_lab(self):
+    def sweep_services(self):
         gw = GatewaySettings(RecordingRemote(), "http://gw:8000", healthy=lambda u: True)
-        return Lab(
+        return SweepServices(
             k6=self.k6,
             core=FakeCore(),
             gateway=gw,
@@ -247,11 +251,11 @@ class FakeRealLab:
 
 @pytest.fixture
 def fake_lab(monkeypatch):
-    monkeypatch.setattr(cli, "RealLab", FakeRealLab)
+    monkeypatch.setattr(cli, "LabConnections", FakeConnections)
     monkeypatch.setenv("OFFLOAD_RABBITMQ_PASSWORD", "pw")
-    FakeRealLab.problems = []
-    FakeRealLab.instances = []
-    return FakeRealLab
+    FakeConnections.problems = []
+    FakeConnections.instances = []
+    return FakeConnections
 
 
 def test_cli_sweep_writes_run_json(fake_lab, inventory_dir, tmp_path):
@@ -289,15 +293,15 @@ def test_cli_sweep_bad_override_sends_nothing(fake_lab, inventory_dir, tmp_path)
 
 def test_missing_password_file(tmp_path, monkeypatch):
     monkeypatch.delenv("OFFLOAD_RABBITMQ_PASSWORD", raising=False)
-    with pytest.raises(cli.UsageError, match="rabbitmq_password"):
-        cli.read_password(tmp_path / ".secrets" / "rabbitmq_password")
+    with pytest.raises(PasswordError, match="rabbitmq_password"):
+        read_password(tmp_path / ".secrets" / "rabbitmq_password")
 
 
 def test_remote_errors_are_wrapped():
-    from offload_lab.inventory import Host
+    from offload_lab.inventory import InventoryHost
     from offload_lab.remote import Remote, RemoteError
 
-    r = Remote(Host("nobody", "core", "127.0.0.1", port=1), connect_timeout=2)  # refused at once
+    r = Remote(InventoryHost("nobody", "core", "127.0.0.1", port=1), connect_timeout=2)  # refused at once
     with pytest.raises(RemoteError, match="nobody"):
         r.run("true")
     r.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from offload_lab import spec
+from offload_lab import cli_options, spec
 from offload_lab.spec import SpecError
 
 GOOD = {"name": "t", "rates": [50, 100], "duration_s": 10, "max_vus": 100}
@@ -24,7 +24,7 @@ def problems(raw, overrides=None):
 @pytest.mark.parametrize("path", sorted(spec.SWEEPS_DIR.glob("*.yml")), ids=lambda p: p.name)
 def test_committed_specs_load(path):
     s = spec.load(str(path))
-    assert s["name"] == path.stem
+    assert s.name == path.stem
     assert spec.expand_steps(s)
 
 
@@ -34,8 +34,8 @@ def test_committed_specs_exist():
 
 def test_seed_reproduces_original_study():
     s = spec.load("seed")
-    assert s["rates"] == [50, 100, 150, 200, 250, 300, 350, 400]
-    assert (s["duration_s"], s["pre_allocated_vus"], s["max_vus"], s["work_ms"]) == (30, 50, 100, 1000)
+    assert s.rates == [50, 100, 150, 200, 250, 300, 350, 400]
+    assert (s.duration_s, s.pre_allocated_vus, s.max_vus, s.work_ms) == (30, 50, 100, 1000)
     steps = spec.expand_steps(s)
     order = [f"{st.rate} {st.mode}" for st in steps]
     assert order[:5] == ["50 sync", "50 async", "100 sync", "100 async", "150 sync"]
@@ -47,9 +47,9 @@ def test_seed_reproduces_original_study():
 
 def test_quick_is_short_and_preallocates():
     s = spec.load("quick")
-    assert s["pre_allocated_vus"] == s["max_vus"]
+    assert s.pre_allocated_vus == s.max_vus
     assert spec.estimate_seconds(s) <= 90
-    assert set(s["modes"]) == {"sync", "async"}
+    assert set(s.modes) == {"sync", "async"}
 
 
 def test_publishers_runs_each_publisher_at_same_rates():
@@ -69,14 +69,14 @@ def test_publishers_runs_each_publisher_at_same_rates():
 
 def test_defaults_filled_in():
     s = check(GOOD)
-    assert s["pre_allocated_vus"] == 100
-    assert s["modes"] == ["sync", "async"] and s["order"] == "interleaved"
-    assert s["work_ms"] == 1000 and s["gateway"] == {}
+    assert s.pre_allocated_vus == 100
+    assert s.modes == ["sync", "async"] and s.order == "interleaved"
+    assert s.work_ms == 1000 and s.gateway == {}
 
 
 def test_rate_range():
     s = check({**GOOD, "rates": {"from": 50, "to": 200, "step": 50}})
-    assert s["rates"] == [50, 100, 150, 200]
+    assert s.rates == [50, 100, 150, 200]
 
 
 @pytest.mark.parametrize(
@@ -117,6 +117,7 @@ def test_rate_range():
         ({"gateway": {"PUBLISH_CONFIRM": "maybe"}}, "gateway.PUBLISH_CONFIRM"),
         ({"gateway": {"GUNICORN_WORKERS": 0}}, "gateway.GUNICORN_WORKERS"),
         ({"gateway": {"GUNICORN_WORKER_CLASS": "eventlet"}}, "gateway.GUNICORN_WORKER_CLASS"),
+        ({"gateway": {"GUNICORN_KEEPALIVE": 0}}, "gateway.GUNICORN_KEEPALIVE"),
         ({"gateway": {"AMQP_URL": "amqp://x"}}, "gateway.AMQP_URL"),
         ({"gateway": ["PUBLISHER=x"]}, "gateway"),
         ({"series": []}, "series"),
@@ -152,14 +153,14 @@ def test_gateway_values_normalized_to_strings():
     s = check(
         {**GOOD, "gateway": {"PUBLISH_CONFIRM": True, "GUNICORN_THREADS": "8", "PUBLISH_TIMEOUT_S": 1.5}}
     )
-    assert s["gateway"] == {"PUBLISH_CONFIRM": "1", "GUNICORN_THREADS": "8", "PUBLISH_TIMEOUT_S": "1.5"}
+    assert s.gateway == {"PUBLISH_CONFIRM": "1", "GUNICORN_THREADS": "8", "PUBLISH_TIMEOUT_S": "1.5"}
 
 
 # -------------------------------------------------------------------------------- overrides
 
 
 def test_parse_overrides():
-    o = spec.parse_overrides(
+    o = cli_options.parse_overrides(
         {
             "rates": "50,100",
             "duration": "10s",
@@ -182,7 +183,7 @@ def test_parse_overrides():
         "cooldown_s": 0.5,
         "gateway": {"PUBLISHER": "pika_shared", "PUBLISH_CONFIRM": "0"},
     }
-    assert spec.parse_overrides({"rates": "50:400:50"})["rates"] == {"from": 50, "to": 400, "step": 50}
+    assert cli_options.parse_overrides({"rates": "50:400:50"})["rates"] == {"from": 50, "to": 400, "step": 50}
 
 
 @pytest.mark.parametrize(
@@ -191,32 +192,33 @@ def test_parse_overrides():
 )
 def test_bad_override_syntax_names_option(option, value):
     with pytest.raises(SpecError) as info:
-        spec.parse_overrides({option: value})
+        cli_options.parse_overrides({option: value})
     assert info.value.problems[0].startswith(f"--{option.replace('_', '-')}:")
 
 
 def test_unknown_override_option():
     with pytest.raises(SpecError) as info:
-        spec.parse_overrides({"colour": "red"})
+        cli_options.parse_overrides({"colour": "red"})
     assert "--colour" in info.value.problems[0]
 
 
 def test_overrides_validated_like_the_spec():
-    s = spec.load("quick", spec.parse_overrides({"rates": "50,100", "duration": "5"}))
-    assert s["rates"] == [50, 100] and s["duration_s"] == 5
+    s = spec.load("quick", cli_options.parse_overrides({"rates": "50,100", "duration": "5"}))
+    assert s.rates == [50, 100] and s.duration_s == 5
     with pytest.raises(SpecError) as info:
-        spec.load("quick", spec.parse_overrides({"duration": "99999", "modes": "sync,nope"}))
+        overrides = cli_options.parse_overrides({"duration": "99999", "modes": "sync,nope"})
+        spec.load("quick", overrides, cli_options.OPTION_FOR_KEY)
     text = " ".join(info.value.problems)
     assert "duration_s (--duration)" in text and "modes (--modes)" in text
 
 
 def test_max_vus_override_follows_default_preallocation():
     s = spec.load("quick", {"max_vus": 200})
-    assert s["pre_allocated_vus"] == 200  # quick leaves pre_allocated_vus to default to max_vus
+    assert s.pre_allocated_vus == 200  # quick leaves pre_allocated_vus to default to max_vus
     s = spec.load("seed", {"max_vus": 400})
-    assert (s["pre_allocated_vus"], s["max_vus"]) == (50, 400)  # seed keeps its explicit 50
+    assert (s.pre_allocated_vus, s.max_vus) == (50, 400)  # seed keeps its explicit 50
     s = spec.load("seed", {"max_vus": 20})
-    assert (s["pre_allocated_vus"], s["max_vus"]) == (20, 20)
+    assert (s.pre_allocated_vus, s.max_vus) == (20, 20)
     with pytest.raises(SpecError, match="max_vus"):
         spec.load("seed", {"max_vus": 20, "pre_allocated_vus": 30})
 
@@ -237,7 +239,7 @@ def test_gateway_override_merges():
 def test_spec_by_path_and_unknown_name(tmp_path):
     p = tmp_path / "mine.yml"
     p.write_text(yaml.safe_dump({**GOOD, "name": "mine"}))
-    assert spec.load(str(p))["name"] == "mine"
+    assert spec.load(str(p)).name == "mine"
     with pytest.raises(SpecError, match="unknown spec 'nope'"):
         spec.load("nope")
     with pytest.raises(SpecError, match="no such file"):
@@ -294,7 +296,7 @@ def test_repeat_interleaves_whole_rounds():
     assert [(s.mode, s.rate) for s in steps[4:8]] == one_round == [(s.mode, s.rate) for s in steps[8:]]
     assert [s.repeat for s in steps] == [1] * 4 + [2] * 4 + [3] * 4
     assert steps[5].filename == "06-async-50-r2.json" and steps[5].stem == "06-async-50-r2"
-    assert spec.estimate_seconds(loaded) == 12 * loaded["duration_s"] + 11 * loaded["cooldown_s"]
+    assert spec.estimate_seconds(loaded) == 12 * loaded.duration_s + 11 * loaded.cooldown_s
 
 
 def test_no_repeat_keeps_the_plain_file_names():
@@ -304,9 +306,9 @@ def test_no_repeat_keeps_the_plain_file_names():
 
 
 def test_repeat_override():
-    assert spec.parse_overrides({"repeat": "2"}) == {"repeat": 2}
+    assert cli_options.parse_overrides({"repeat": "2"}) == {"repeat": 2}
     loaded = spec.apply_overrides({**GOOD, "rates": [50]}, {"repeat": 2})
-    assert loaded["repeat"] == 2 and len(spec.expand_steps(loaded)) == 4
+    assert loaded.repeat == 2 and len(spec.expand_steps(loaded)) == 4
     with pytest.raises(SpecError) as err:
         spec.apply_overrides(GOOD, {"repeat": 50})
     assert any(p.startswith("repeat (--repeat):") for p in err.value.problems)

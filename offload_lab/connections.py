@@ -1,0 +1,138 @@
+"""Connections to the hosts of one inventory (SSH) and clients of their services (gateway,
+core, broker management API, k6 on the loadgen), plus the settings the hosts were provisioned
+with."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, BrokerError, ManagementAPI
+from .core import CoreError, CoreStats
+from .cpu import CpuSampler
+from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings, http_ok
+from .inventory import Inventory
+from .k6 import RemoteK6
+from .paths import PASSWORD_FILE
+from .remote import Remote, RemoteError, mask_secrets, parse_env_file
+from .sweep import SweepServices
+
+MGMT_USER = "offload"
+VHOST = "offload"
+GATEWAY_PORT = 8000
+CORE_PORT = 8080
+MGMT_PORT = 15672
+
+
+class PasswordError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProvisionedSettings:
+    """The env files the gateway and the cores run with, as read from their hosts."""
+
+    gateway: dict[str, str]  # secrets included: the sweep restores exactly these
+    cores: dict[str, dict[str, str]]  # host name -> its env file
+
+    def recorded(self) -> dict[str, Any]:
+        """For run.json: secrets masked; one core's settings flat, several by host."""
+        cores = {name: mask_secrets(env) for name, env in self.cores.items()}
+        core = next(iter(cores.values())) if len(cores) == 1 else cores
+        return {"gateway": mask_secrets(self.gateway), "core": core}
+
+
+def read_password(path: Path = PASSWORD_FILE) -> str:
+    env = os.environ.get("OFFLOAD_RABBITMQ_PASSWORD")
+    if env:
+        return env
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise PasswordError(
+            f"RabbitMQ password: cannot read {path} ({exc.strerror}); provision first"
+        ) from exc
+
+
+class LabConnections:
+    """SSH connections and service clients for the hosts of one inventory."""
+
+    def __init__(self, lab: Inventory, run_id: str, password: str):
+        self.inv = lab
+        self.remotes = {h.name: Remote(h) for h in lab.all_hosts()}
+        self.gateway_url = f"http://{lab.gateway.address}:{GATEWAY_PORT}"
+        self.mgmt = ManagementAPI(f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password, VHOST)
+        self.core = CoreStats({h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
+        self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
+        self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
+        self.cpu = CpuSampler(self.remotes)
+        self._task_queue: str | None = None
+
+    def preflight(self) -> list[str]:
+        """Reachability of everything a sweep needs; returns the problems found (no load sent)."""
+        problems = []
+        for name, r in self.remotes.items():
+            try:
+                r.run("true", timeout=20)
+            except RemoteError as exc:
+                problems.append(f"ssh {name}: {exc}")
+        if not problems and not self.k6.version():
+            problems.append(f"loadgen {self.inv.loadgen.name}: `k6 version` failed (is k6 installed?)")
+        if not http_ok(f"{self.gateway_url}/healthz", timeout=5):
+            problems.append(f"gateway: {self.gateway_url}/healthz does not answer")
+        try:
+            self.core.read()
+        except CoreError as exc:
+            problems.append(f"core: {exc}")
+        try:
+            self.mgmt.queue_depth(self.task_queue)
+            self.mgmt.queue_depth(DEAD_LETTER_QUEUE)
+        except BrokerError as exc:
+            problems.append(f"broker management API: {exc}")
+        return problems
+
+    def sweep_services(self) -> SweepServices:
+        return SweepServices(
+            k6=self.k6,
+            core=self.core,
+            gateway=self.gateway,
+            cpu=self.cpu,
+            queue_depth=self.mgmt.queue_depth,
+            host_groups={h.name: h.group for h in self.inv.all_hosts()},
+            task_queue=self.task_queue,
+        )
+
+    @property
+    def task_queue(self) -> str:
+        """The queue the gateway publishes to, as provisioned (TASK_QUEUE in its env file)."""
+        if self._task_queue is None:
+            gateway_env = parse_env_file(self.remotes[self.inv.gateway.name].read_text(GATEWAY_ENV))
+            self._task_queue = gateway_env.get("TASK_QUEUE") or TASK_QUEUE
+        return self._task_queue
+
+    def settings(self) -> ProvisionedSettings:
+        gateway = parse_env_file(self.remotes[self.inv.gateway.name].read_text(GATEWAY_ENV))
+        cores = {h.name: parse_env_file(self.remotes[h.name].read_text(CORE_ENV)) for h in self.inv.cores}
+        return ProvisionedSettings(gateway=gateway, cores=cores)
+
+    def hosts_with_cpus(self) -> dict[str, list[dict[str, Any]]]:
+        snap = self.cpu.snapshot()
+        return {
+            g: [
+                {
+                    "name": h.name,
+                    "address": h.address,
+                    "cpus": (snap.get(h.name) or {}).get("cpus"),
+                    "cpu_list": (snap.get(h.name) or {}).get("cpu_list"),
+                }
+                for h in hs
+            ]
+            for g, hs in self.inv.groups.items()
+        }
+
+    def close(self) -> None:
+        self.cpu.close()
+        for r in self.remotes.values():
+            r.close()

@@ -1,0 +1,206 @@
+"""CPU use of each host: counters read before and after a step (its average), and second by
+second over the step (docs/result-format.md, `hosts_timeline`).
+
+Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
+(cgroup v2 `cpu.stat` usage_usec, against wall time x its CPUs); on a VM /proc/stat is the host.
+For the timeline each host runs one small shell loop for the whole step, started over SSH: it
+reads its counters with shell builtins and sleeps on a pipe, so that sampling spawns no process
+per second on the hosts being measured."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .remote import Remote, RemoteError
+
+# Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
+# (cgroup v2 `cpu.stat` usage_usec, against uptime x its CPUs); on a VM /proc/stat is the host.
+
+
+def parse_cpu(text: str) -> dict[str, Any]:
+    """CPU_COMMAND's output -> {"busy": ticks, "total": ticks, "cpus": n} (ticks of one source),
+    plus "cpu_list" (the CPUs the host may run on, e.g. "1" when pinned) when it was printed."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if len(lines) < 2:
+        raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
+    pinned = {"cpu_list": lines[2].strip()} if len(lines) > 2 else {}
+    try:
+        cpus = int(lines[1])
+        fields = lines[0].split()
+        if fields[0] == "cgroup":
+            usage_us, uptime_s = int(fields[1]), float(fields[2])
+            return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus, **pinned}
+        if fields[0] == "cpu":
+            # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+            ticks = ([int(x) for x in fields[1:]] + [0] * 8)[:8]
+            total = sum(ticks)
+            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus, **pinned}
+    except (ValueError, IndexError):
+        pass
+    raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
+
+
+CPU_COMMAND = (
+    "f=; if systemd-detect-virt --container --quiet 2>/dev/null; then"
+    " for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat;"
+    ' do [ -r "$c" ] && { f=$c; break; }; done; fi;'
+    ' if [ -n "$f" ]; then'
+    ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$f") $(cut -d" " -f1 /proc/uptime)";'
+    " else head -1 /proc/stat; fi; nproc;"
+    " awk '/^Cpus_allowed_list/{print $2}' /proc/self/status"
+)
+
+
+def cpu_pct(before: dict[str, int], after: dict[str, int]) -> float | None:
+    total = after["total"] - before["total"]
+    if total <= 0:
+        return None
+    return round(100.0 * (after["busy"] - before["busy"]) / total, 1)
+
+
+class CpuSampler:
+    """Reads CPU counters on several hosts at once (one thread per host), and runs the
+    second-by-second loops of a step on connections of their own."""
+
+    def __init__(self, remotes: dict[str, Remote]):
+        self.remotes = remotes  # host name -> Remote
+        self._loop_remotes: dict[str, Remote] = {}
+
+    def timeline(self, t0_unix_s: float, limit_s: float, interval_s: float = 1.0) -> CpuTimeline:
+        if not self._loop_remotes:
+            self._loop_remotes = {name: r.fresh() for name, r in self.remotes.items()}
+        return CpuTimeline(self._loop_remotes, t0_unix_s, limit_s, interval_s)
+
+    def close(self) -> None:
+        for r in self._loop_remotes.values():
+            r.close()
+
+    def snapshot(self) -> dict[str, dict[str, int] | None]:
+        def one(remote: Remote):
+            try:
+                return parse_cpu(remote.run(CPU_COMMAND, timeout=15).stdout)
+            except RemoteError:
+                return None
+
+        if not self.remotes:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(self.remotes)) as pool:
+            futures = {name: pool.submit(one, r) for name, r in self.remotes.items()}
+            return {name: f.result() for name, f in futures.items()}
+
+
+# counters: the host's own cgroup inside a container (/proc/stat counts the whole machine
+# there), else /proc/stat; one line per second: "<unix time> <counter line>"
+LOOP = r"""
+n=$(nproc); src=/proc/stat
+if systemd-detect-virt --container --quiet 2>/dev/null; then
+  for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat; do
+    if [ -r "$c" ]; then src=$c; break; fi
+  done
+fi
+fifo=$(mktemp -u); mkfifo "$fifo"; exec 9<>"$fifo"; rm -f "$fifo"
+echo "cpus $n"
+end=$((SECONDS + LIMIT))
+while [ "$SECONDS" -lt "$end" ] && [ ! -e "STOP" ]; do
+  read -r line < "$src"
+  echo "$EPOCHREALTIME $line"
+  read -r -t INTERVAL -u 9 _ || true
+done
+rm -f "STOP"
+"""
+
+
+def loop_command(stop_file: str, limit_s: int, interval_s: float) -> str:
+    script = (
+        LOOP.replace("STOP", stop_file)
+        .replace("LIMIT", str(int(limit_s)))
+        .replace("INTERVAL", f"{interval_s:g}")
+    )
+    return "bash -c " + shlex.quote(script)
+
+
+def parse_readings(text: str) -> tuple[int | None, list[tuple[float, int, int]]]:
+    """The loop's output -> (cpus, [(unix time, busy, total)]) in one unit per host."""
+    cpus = None
+    readings = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == "cpus":
+            cpus = int(fields[1])
+            continue
+        try:
+            when = float(fields[0].replace(",", "."))
+            if fields[1] == "usage_usec" and cpus:
+                # a cgroup's CPU time against wall time on all its CPUs, both in microseconds
+                busy, total = int(fields[2]), int(when * 1e6) * cpus
+            elif fields[1] == "cpu":
+                ticks = ([int(x) for x in fields[2:]] + [0] * 8)[:8]
+                busy, total = sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+            else:
+                continue
+        except (ValueError, IndexError):
+            continue
+        readings.append((when, busy, total))
+    return cpus, readings
+
+
+def shares(readings: list[tuple[float, int, int]]) -> list[tuple[float, float]]:
+    """(unix time, CPU % of the host's CPUs over the interval ending then)."""
+    out = []
+    for (_, b0, t0), (when, b1, t1) in zip(readings, readings[1:], strict=False):
+        if t1 > t0:
+            out.append((when, round(100.0 * (b1 - b0) / (t1 - t0), 1)))
+    return out
+
+
+def merge(per_host: dict[str, list[tuple[float, float]]], t0_unix_s: float) -> list[list[Any]]:
+    """One sample per second since t0: [t, {host: CPU %}], hosts read in that second."""
+    seconds: dict[int, dict[str, float]] = {}
+    for host, points in per_host.items():
+        for when, pct in points:
+            seconds.setdefault(round(when - t0_unix_s), {})[host] = pct
+    return [[float(t), hosts] for t, hosts in sorted(seconds.items())]
+
+
+class CpuTimeline:
+    """The loops of one step: `start()` on every host, `stop()` returns `hosts_timeline`."""
+
+    def __init__(self, remotes: dict[str, Remote], t0_unix_s: float, limit_s: float, interval_s: float = 1.0):
+        self.remotes = remotes  # host name -> a Remote of its own (its loop blocks it)
+        self.t0_unix_s = t0_unix_s
+        self.limit_s = limit_s
+        self.interval_s = interval_s
+        self.stop_file = f"/tmp/offload-cpu-{uuid.uuid4().hex[:12]}.stop"
+        self.output: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        command = loop_command(self.stop_file, int(self.limit_s), self.interval_s)
+        for name, remote in self.remotes.items():
+            thread = threading.Thread(target=self._run, args=(name, remote, command), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, name: str, remote: Remote, command: str) -> None:
+        try:
+            self.output[name] = remote.run(command, check=False, timeout=self.limit_s + 30).stdout
+        except RemoteError as exc:
+            self.errors[name] = str(exc)
+
+    def stop(self) -> dict[str, Any]:
+        for remote in self.remotes.values():
+            with contextlib.suppress(RemoteError):  # its loop then ends by itself at the limit
+                remote.run(f"touch {self.stop_file}", check=False, timeout=15)
+        for thread in self._threads:
+            thread.join(timeout=self.interval_s + 20)
+        per_host = {name: shares(parse_readings(text)[1]) for name, text in self.output.items()}
+        out: dict[str, Any] = {"interval_s": self.interval_s, "samples": merge(per_host, self.t0_unix_s)}
+        if self.errors:
+            out["errors"] = dict(self.errors)
+        return out
