@@ -115,7 +115,7 @@ def start_gateway(scenario: Scenario, amqp_url: str, core_url: str, log_path: Pa
         GUNICORN_LOGLEVEL="warning",
         **scenario.gateway_env,
     )
-    command = [str(VENV_BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "gateway.wsgi:app"]
+    command = [str(VENV_BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "offload_gateway.wsgi:app"]
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"

@@ -1,11 +1,5 @@
-"""Gunicorn settings for a checkout: `gunicorn -c gateway/gunicorn.conf.py gateway.wsgi:app`.
-The settings live in the package (gateway/gunicorn_conf.py) so installed wheels carry them."""
+"""Gunicorn settings for a checkout: `gunicorn -c gateway/gunicorn.conf.py offload_gateway.wsgi:app`.
+The settings live in the package (offload_gateway/gunicorn_conf.py) so installed wheels carry
+them; `pip install -e gateway/` (scripts/install-deps.sh) makes the package importable."""
 
-import sys
-from pathlib import Path
-
-# the package directory next to this file, ahead of the repo root (where `gateway` would
-# otherwise resolve to this folder as a namespace package)
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gateway.gunicorn_conf import *  # noqa: E402,F403
+from offload_gateway.gunicorn_conf import *  # noqa: F403

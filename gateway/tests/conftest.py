@@ -19,8 +19,7 @@ from urllib.parse import quote, urlsplit
 import kombu
 import pytest
 import requests
-
-from gateway import create_app
+from offload_gateway import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -46,7 +46,7 @@ def _stop(process):
     "config, cwd",
     [
         ("gateway/gunicorn.conf.py", REPO),  # from a checkout
-        ("python:gateway.gunicorn_conf", None),  # as installed, from anywhere
+        ("python:offload_gateway.gunicorn_conf", None),  # as installed, from anywhere
     ],
 )
 def test_gunicorn_gevent_serves_healthz_and_async(broker, task_queue, tmp_path, free_port, config, cwd):
@@ -60,7 +60,7 @@ def test_gunicorn_gevent_serves_healthz_and_async(broker, task_queue, tmp_path, 
         GUNICORN_WORKERS="1",
         GUNICORN_WORKER_CLASS="gevent",
     )
-    process = _start_gunicorn(["-c", config, "gateway.wsgi:app"], cwd=cwd or tmp_path, env=env)
+    process = _start_gunicorn(["-c", config, "offload_gateway.wsgi:app"], cwd=cwd or tmp_path, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         health = _wait_healthy(base_url, process)

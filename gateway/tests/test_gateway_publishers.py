@@ -5,8 +5,7 @@ import time
 import uuid
 
 import pytest
-
-from gateway import topology
+from offload_gateway import topology
 
 PUBLISHERS = ["kombu_pool", "pika_per_request", "pika_shared"]
 

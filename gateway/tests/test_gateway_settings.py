@@ -1,6 +1,6 @@
 import pytest
-from gateway.gunicorn_conf import worker_concurrency
-from gateway.settings import Settings, SettingsError
+from offload_gateway.gunicorn_conf import worker_concurrency
+from offload_gateway.settings import Settings, SettingsError
 
 AMQP = "amqp://u:secret@127.0.0.1:5672/"
 

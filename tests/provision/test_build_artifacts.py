@@ -4,6 +4,7 @@ changed=0 on a re-run), and a part that cannot be built fails with a clear messa
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,13 @@ def test_second_build_changes_nothing():
     reqs = (wheelhouse / "requirements.txt").read_text()
     assert "offload-gateway==" in reqs
     assert list(wheelhouse.glob("offload_gateway-*.whl"))
+    # the import package is offload_gateway, subpackages included; nothing named plain `gateway`
+    (wheel,) = wheelhouse.glob("offload_gateway-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for module in ("__init__.py", "wsgi.py", "gunicorn_conf.py", "settings.py", "publishers/base.py"):
+        assert f"offload_gateway/{module}" in names, names
+    assert not [n for n in names if n.startswith("gateway/")], names
 
 
 def test_core_binary_is_static():

@@ -1,6 +1,6 @@
 """Gunicorn settings, from the environment (docs/interfaces.md). The one source of truth:
-    gunicorn -c python:gateway.gunicorn_conf gateway.wsgi:app     (installed package)
-    gunicorn -c gateway/gunicorn.conf.py gateway.wsgi:app         (from a checkout)
+    gunicorn -c python:offload_gateway.gunicorn_conf offload_gateway.wsgi:app     (installed package)
+    gunicorn -c gateway/gunicorn.conf.py offload_gateway.wsgi:app                 (from a checkout)
 Imports nothing heavy: gunicorn loads it in the master, before workers fork and patch.
 """
 
