@@ -1,38 +1,29 @@
 """Gateway settings a sweep spec may switch, per sweep or per series: their names, documented
-defaults and allowed values, and the check of a spec's `gateway:` mapping."""
+defaults and allowed values, and the check of a spec's `gateway:` mapping.
+
+All of it comes from the gateway's own settings table (gateway/offload_gateway/settings_table.py,
+documented in docs/interfaces.md, "Gateway settings"): a setting with `sweep=True` there is one a
+spec may switch, with the table's default, choices and bounds."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from offload_gateway.settings_table import BY_NAME, SETTINGS, Setting
+
 from .checks import int_in, num_in
 
-PUBLISHERS = ("kombu_pool", "pika_per_request", "pika_shared")
-WORKER_CLASSES = ("gevent", "gthread", "sync")
+PUBLISHERS = BY_NAME["PUBLISHER"].choices
+WORKER_CLASSES = BY_NAME["GUNICORN_WORKER_CLASS"].choices
 
-# gateway settings a spec may switch per sweep or per series (docs/interfaces.md); values are
-# written as KEY=VALUE lines into /etc/offload/gateway.sweep.env
-GATEWAY_KEYS = (
-    "PUBLISHER",
-    "PUBLISH_CONFIRM",
-    "PUBLISH_TIMEOUT_S",
-    "GUNICORN_WORKER_CLASS",
-    "GUNICORN_WORKERS",
-    "GUNICORN_THREADS",
-    "GUNICORN_WORKER_CONNECTIONS",
-    "GUNICORN_TIMEOUT",
-)
-# the documented defaults, used to describe a step's effective gateway settings
-GATEWAY_DEFAULTS = {
-    "PUBLISHER": "kombu_pool",
-    "PUBLISH_CONFIRM": "1",
-    "PUBLISH_TIMEOUT_S": "1",
-    "GUNICORN_WORKER_CLASS": "gevent",
-    "GUNICORN_WORKERS": "2",
-    "GUNICORN_THREADS": "1",
-    "GUNICORN_WORKER_CONNECTIONS": "1000",
-    "GUNICORN_TIMEOUT": "30",
-}
+# gateway settings a spec may switch per sweep or per series; values are written as KEY=VALUE
+# lines into /etc/offload/gateway.sweep.env
+GATEWAY_KEYS = tuple(s.name for s in SETTINGS if s.sweep)
+# the documented defaults, used to describe a step's effective gateway settings (run.json)
+GATEWAY_DEFAULTS = {s.name: s.env_default for s in SETTINGS if s.sweep}
+
+# what a value of a choice setting is called in a problem ("unknown publisher 'x'")
+_CHOICE_NOUNS = {"PUBLISHER": "publisher", "GUNICORN_WORKER_CLASS": "worker class"}
 
 
 def validate_gateway(problems: list[str], key: str, value: Any) -> dict[str, str] | None:
@@ -49,45 +40,43 @@ def validate_gateway(problems: list[str], key: str, value: Any) -> dict[str, str
             problems.append(f"{k}: unknown gateway setting (known: {', '.join(GATEWAY_KEYS)})")
             ok = False
             continue
-        if name == "PUBLISHER":
-            if v not in PUBLISHERS:
-                problems.append(f"{k}: unknown publisher {v!r} (known: {', '.join(PUBLISHERS)})")
-                ok = False
-                continue
-            out[name] = v
-        elif name == "PUBLISH_CONFIRM":
-            if isinstance(v, bool):
-                out[name] = "1" if v else "0"
-            elif v in (0, 1, "0", "1"):
-                out[name] = str(v)
-            else:
-                problems.append(f"{k}: must be 0/1 or true/false, got {v!r}")
-                ok = False
-        elif name == "GUNICORN_WORKER_CLASS":
-            if v not in WORKER_CLASSES:
-                problems.append(f"{k}: unknown worker class {v!r} (known: {', '.join(WORKER_CLASSES)})")
-                ok = False
-                continue
-            out[name] = v
-        elif name == "PUBLISH_TIMEOUT_S":
-            n = num_in(problems, k, _maybe_number(v), 0.01, 60)
-            if n is None:
-                ok = False
-            else:
-                out[name] = _fmt_number(n)
+        text = _check(problems, k, BY_NAME[name], v)
+        if text is None:
+            ok = False
         else:
-            hi = {
-                "GUNICORN_WORKERS": 64,
-                "GUNICORN_THREADS": 1024,
-                "GUNICORN_WORKER_CONNECTIONS": 100000,
-                "GUNICORN_TIMEOUT": 3600,
-            }[name]
-            n = int_in(problems, k, _maybe_number(v), 1, hi)
-            if n is None:
-                ok = False
-            else:
-                out[name] = str(n)
+            out[name] = text
     return out if ok else None
+
+
+def _check(problems: list[str], k: str, setting: Setting, v: Any) -> str | None:
+    """The value as the env file gets it, or None after appending a problem."""
+    if setting.type == "choice":
+        if v not in setting.choices:
+            noun = _CHOICE_NOUNS.get(setting.name, "value")
+            problems.append(f"{k}: unknown {noun} {v!r} (known: {', '.join(setting.choices)})")
+            return None
+        return v
+    if setting.type == "flag":
+        if isinstance(v, bool):
+            return "1" if v else "0"
+        if v in (0, 1, "0", "1"):
+            return str(v)
+        problems.append(f"{k}: must be 0/1 or true/false, got {v!r}")
+        return None
+    if setting.type in ("seconds", "int"):
+        if setting.range is None:
+            raise AssertionError(f"{setting.name}: a sweep setting of type {setting.type} needs a range")
+        lo, hi = setting.range
+        if setting.type == "seconds":
+            n = num_in(problems, k, _maybe_number(v), lo, hi)
+            return None if n is None else _fmt_number(n)
+        n = int_in(problems, k, _maybe_number(v), int(lo), int(hi))
+        return None if n is None else str(n)
+    # str, url: one line of text (it becomes a KEY=VALUE line)
+    if not isinstance(v, str) or not v.strip() or "\n" in v:
+        problems.append(f"{k}: must be a non-empty single-line string, got {v!r}")
+        return None
+    return v.strip()
 
 
 def _maybe_number(v: Any) -> Any:

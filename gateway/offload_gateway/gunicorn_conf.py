@@ -1,4 +1,5 @@
-"""Gunicorn settings, from the environment (docs/interfaces.md). The one source of truth:
+"""Gunicorn settings, from the environment; names and defaults are settings_table.py's
+(docs/interfaces.md, "Gateway settings"). The one source of truth:
     gunicorn -c python:offload_gateway.gunicorn_conf offload_gateway.wsgi:app     (installed package)
     gunicorn -c gateway/gunicorn.conf.py offload_gateway.wsgi:app                 (from a checkout)
 Imports nothing heavy: gunicorn loads it in the master, before workers fork and patch.
@@ -6,8 +7,15 @@ Imports nothing heavy: gunicorn loads it in the master, before workers fork and 
 
 import os
 
+from .settings_table import DEFAULTS as _DEFAULTS
 
-def _env_int(name: str, default: int) -> int:
+
+def _env_text(name: str) -> str:
+    return os.environ.get(name, "").strip() or str(_DEFAULTS[name])
+
+
+def _env_int(name: str) -> int:
+    default = _DEFAULTS[name]
     value = os.environ.get(name, "").strip()
     if not value:
         return default
@@ -20,20 +28,20 @@ def _env_int(name: str, default: int) -> int:
     return number
 
 
-bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
-workers = _env_int("GUNICORN_WORKERS", 2)
-threads = _env_int("GUNICORN_THREADS", 1)
-worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS", 1000)
-timeout = _env_int("GUNICORN_TIMEOUT", 30)
+bind = _env_text("GUNICORN_BIND")
+worker_class = _env_text("GUNICORN_WORKER_CLASS")
+workers = _env_int("GUNICORN_WORKERS")
+threads = _env_int("GUNICORN_THREADS")
+worker_connections = _env_int("GUNICORN_WORKER_CONNECTIONS")
+timeout = _env_int("GUNICORN_TIMEOUT")
 # gunicorn closes idle keep-alive connections after 2 s by default; a k6 VU (or a load
 # balancer) reusing its connection right then gets a reset, counted as a failed request
-keepalive = _env_int("GUNICORN_KEEPALIVE", 75)
+keepalive = _env_int("GUNICORN_KEEPALIVE")
 # gunicorn >= 25.1 otherwise creates a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn
 control_socket_disable = True
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "").strip() or "info"
+loglevel = _env_text("GUNICORN_LOGLEVEL")
 
 
 def worker_concurrency(cfg) -> int:

@@ -1,4 +1,5 @@
-"""The gateway's settings, read from environment variables (see docs/interfaces.md)."""
+"""The gateway's settings, read from environment variables; names, defaults and choices are
+settings_table.py's (docs/interfaces.md, "Gateway settings")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-PUBLISHER_NAMES = ("kombu_pool", "pika_per_request", "pika_shared")
+from .settings_table import BY_NAME, DEFAULTS
+
+PUBLISHER_NAMES = BY_NAME["PUBLISHER"].choices
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -19,19 +22,20 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    # the defaults are settings_table.py's (its docs say what each setting does)
     amqp_url: str
-    core_url: str = "http://127.0.0.1:8080"
-    publisher: str = "kombu_pool"
-    publish_confirm: bool = True
-    publish_timeout_s: float = 1.0
-    task_queue: str = "tasks"
+    core_url: str = DEFAULTS["CORE_URL"]
+    publisher: str = DEFAULTS["PUBLISHER"]
+    publish_confirm: bool = DEFAULTS["PUBLISH_CONFIRM"]
+    publish_timeout_s: float = DEFAULTS["PUBLISH_TIMEOUT_S"]
+    task_queue: str = DEFAULTS["TASK_QUEUE"]
     # covers the largest work_ms a request may ask for (60 s) plus slack
-    core_timeout_s: float = 65.0
-    core_connect_timeout_s: float = 2.0
-    max_body_bytes: int = 65536
+    core_timeout_s: float = DEFAULTS["CORE_TIMEOUT_S"]
+    core_connect_timeout_s: float = DEFAULTS["CORE_CONNECT_TIMEOUT_S"]
+    max_body_bytes: int = DEFAULTS["MAX_BODY_BYTES"]
     # requests one process serves at once (gunicorn_conf sets it after fork from the worker
     # settings); sizes the producer pool and the HTTP pool towards the core
-    worker_concurrency: int = 1000
+    worker_concurrency: int = DEFAULTS["WORKER_CONCURRENCY"]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
