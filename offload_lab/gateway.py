@@ -44,7 +44,6 @@ class GatewaySettings:
         self.healthy = healthy
         self.sleep = sleep
         self.current: dict[str, str] = {}  # what the sweep file holds ({} = provisioned settings)
-        self.restarts = 0
 
     def begin(self) -> None:
         """Start from the provisioned settings: a file left by an earlier, killed sweep goes."""
@@ -72,7 +71,6 @@ class GatewaySettings:
 
     def _restart(self) -> None:
         self.remote.run(f"systemctl restart {UNIT}", timeout=120)
-        self.restarts += 1
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
