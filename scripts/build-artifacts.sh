@@ -9,7 +9,7 @@
 # Every artifact is built into a scratch dir first and only replaces its old copy when the
 # content differs, so a re-run changes nothing. Each replaced output prints one line
 # "CHANGED <path>" (playbooks/build.yml keys its changed_when on it); nothing else starts
-# with that word. Exit status != 0 with a clear message when a part cannot be built yet.
+# with that word. Exit status != 0 with a clear message naming the part that failed to build.
 #
 # Environment:
 #   PYTHON       interpreter for `pip wheel` [.venv/bin/python]; the wheelhouse targets its
@@ -47,14 +47,12 @@ replace_if_changed() {
 
 # ---- core: static Go binary ------------------------------------------------------------
 build_core() {
-  [ -d core-go ] || die "core-go/ does not exist yet: the core cannot be built"
   [ -f core-go/go.mod ] || die "core-go/go.mod is missing: the core cannot be built"
-  [ -d core-go/cmd/core ] || die "core-go/cmd/core does not exist yet: the core is not buildable"
   [ -x "$GO" ] || die "no go toolchain (looked for '$GO'); install Go or set GO="
   note "go build core-go/cmd/core"
   if ! (cd core-go && CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags '-s -w' \
         -o "$scratch/offload-core" ./cmd/core); then
-    die "go build of core-go/cmd/core failed (see above): the core is not buildable yet"
+    die "go build of core-go/cmd/core failed (see above)"
   fi
   chmod 0755 "$scratch/offload-core"
   replace_if_changed "$scratch/offload-core" build/offload-core
@@ -62,7 +60,7 @@ build_core() {
 
 # ---- gateway: wheelhouse -----------------------------------------------------------------
 build_wheelhouse() {
-  [ -f gateway/pyproject.toml ] || die "gateway/pyproject.toml is missing: the gateway is not buildable yet"
+  [ -f gateway/pyproject.toml ] || die "gateway/pyproject.toml is missing: the gateway cannot be built"
   [ -f requirements/gateway.txt ] || die "requirements/gateway.txt is missing"
   local wh=$scratch/wheelhouse
   mkdir -p "$wh"
@@ -84,7 +82,7 @@ build_wheelhouse() {
   if ! "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$scratch/own" "$src" \
         >/dev/null 2>&1; then
     "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$scratch/own" "$src" \
-      || die "pip wheel gateway/ failed (see above): the gateway is not buildable yet"
+      || die "pip wheel gateway/ failed (see above)"
   fi
   local own
   own=$(find "$scratch/own" -maxdepth 1 -name '*.whl' | head -n1)
