@@ -5,7 +5,7 @@
 run folder, so a run from real VMs and one from the lab give the same report.
 """
 
-from analysis.load import LoadError, Run, Step, load_run
+from analysis.load import LoadError, Run, StepRecord, load_run
 from analysis.metrics import StepMetrics, compute_metrics
 from analysis.report import ReportResult, compare_runs, make_report
 
@@ -13,7 +13,7 @@ __all__ = [
     "LoadError",
     "ReportResult",
     "Run",
-    "Step",
+    "StepRecord",
     "StepMetrics",
     "compare_runs",
     "compute_metrics",

@@ -28,8 +28,9 @@ class LoadError(Exception):
 
 
 @dataclass
-class Step:
-    """One step file, parsed. Sections that were missing or unusable are None."""
+class StepRecord:
+    """One step file of a run folder, parsed; sections that were missing or unusable are None.
+    (What a spec plans before the step runs is offload_lab.spec.PlannedStep.)"""
 
     file: str  # path relative to the run folder, e.g. "steps/01-sync-50.json"
     index: int | None
@@ -68,7 +69,7 @@ class Step:
 class Run:
     path: Path
     meta: dict[str, Any]
-    steps: list[Step]
+    steps: list[StepRecord]
     warnings: list[str]
     display_label: str | None = None  # set by comparisons
 
@@ -95,8 +96,8 @@ def _int(value: Any) -> int | None:
 
 def step_from_dict(
     data: Any, file: str, warnings: list[str], spec: dict[str, Any] | None = None
-) -> Step | None:
-    """Build a Step from a parsed step file; problems are appended to `warnings`.
+) -> StepRecord | None:
+    """Build a StepRecord from a parsed step file; problems are appended to `warnings`.
 
     Returns None (after a warning) if the step cannot be placed on a chart (no mode or rate).
     """
@@ -163,7 +164,7 @@ def step_from_dict(
             duration = None
             warnings.append(f"{file}: step.duration_s missing; throughput not computed")
 
-    step = Step(
+    step = StepRecord(
         file=file,
         index=_int(params.get("index")),
         mode=mode,
@@ -290,7 +291,7 @@ def load_run(run_dir: str | Path) -> Run:
         order = present
 
     spec = meta.get("spec") if isinstance(meta.get("spec"), dict) else {}
-    steps: list[Step] = []
+    steps: list[StepRecord] = []
     for name in order:
         rel = f"steps/{name}"
         data = _read_json(steps_dir / name, rel, warnings)

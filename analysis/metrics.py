@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from analysis.load import Step, _num
+from analysis.load import StepRecord, _num
 from analysis.samples import SamplesError, latency_stats, read_samples
 
 LOADGEN_SATURATED_PCT = 90.0  # loadgen host CPU above this: the load generator was the limit
@@ -97,9 +97,6 @@ class StepMetrics:
     def loadgen_limited(self) -> bool:
         return self.loadgen_flag in ("saturated", "drops below VU cap")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "repeats"}
-
     @property
     def n(self) -> int:
         """How many runs of this point the figures stand for."""
@@ -140,7 +137,7 @@ def _host_cpu(hosts: dict[str, Any] | None, group: str) -> float | None:
     return max(vals) if vals else None
 
 
-def compute_metrics(step: Step, run_dir: Path | None = None) -> StepMetrics:
+def compute_metrics(step: StepRecord, run_dir: Path | None = None) -> StepMetrics:
     m = StepMetrics(
         file=step.file,
         index=step.index,
@@ -269,7 +266,7 @@ def _latency_from_samples(m: StepMetrics, path: Path) -> None:
     m.latency_source = "samples"
 
 
-def run_metrics(steps: list[Step], run_dir: Path | None = None) -> list[StepMetrics]:
+def run_metrics(steps: list[StepRecord], run_dir: Path | None = None) -> list[StepMetrics]:
     return [compute_metrics(s, run_dir) for s in steps]
 
 

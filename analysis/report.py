@@ -11,7 +11,7 @@ import yaml
 
 from analysis.charts import RUN_LINESTYLES, Series, build_series, write_charts
 from analysis.html import HtmlReport, write_html
-from analysis.load import Run, Step, load_run
+from analysis.load import Run, StepRecord, load_run
 from analysis.metrics import StepMetrics, aggregate_points, run_metrics
 from analysis.run_header import run_header
 from analysis.summary import compare_md, definitions, report_tables, summary_md, tables_text, write_csv
@@ -57,7 +57,7 @@ def _timelines(run: Run, out_dir: Path) -> list[Path]:
     return written
 
 
-def _timeline_title(step: Step) -> str:
+def _timeline_title(step: StepRecord) -> str:
     label = f" [{step.label}]" if step.label != step.mode else ""
     return f"{Path(step.file).stem}: {step.mode}{label} at {step.rate:g}/s, repeat {step.repeat}"
 

@@ -10,7 +10,7 @@ five panels on one shared time axis (seconds since the step's t0):
 
 Load start and end are marked on every panel. A panel without data says "no data". Inputs come
 from the parsed step JSON plus the run folder (for the samples file), so this works on any step
-file whether or not analysis.load.Step knows the newer fields. Agg backend only.
+file whether or not analysis.load.StepRecord knows the newer fields. Agg backend only.
 """
 
 from __future__ import annotations
@@ -375,8 +375,8 @@ def save_small_png(fig: Figure, path: Path) -> None:
 
 
 def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
-    """The parsed step file behind an analysis.load.Step (re-read from the run folder), with the
-    Step's own fields on top when it has them; a dict is returned as it is."""
+    """The parsed step file behind an analysis.load.StepRecord (re-read from the run folder), with the
+    StepRecord's own fields on top when it has them; a dict is returned as it is."""
     if isinstance(step, dict):
         return step
     data: dict[str, Any] = {}
@@ -391,7 +391,7 @@ def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
         value = getattr(step, name, None)
         if isinstance(value, dict):
             data[name] = value
-    samples_file = getattr(step, "samples_file", None)  # analysis.load.Step keeps only the path
+    samples_file = getattr(step, "samples_file", None)  # analysis.load.StepRecord keeps only the path
     if isinstance(samples_file, str) and samples_file:
         data["samples"] = {**_dict(data.get("samples")), "file": samples_file}
     params = dict(_dict(data.get("step")))
@@ -404,6 +404,6 @@ def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
 
 
 def plot_step_timeline(step: Any, run_dir: str | Path, out_path: str | Path, title: str) -> bool:
-    """Timeline PNG of one step (an analysis.load.Step or the parsed step JSON dict) of the run in
+    """Timeline PNG of one step (an analysis.load.StepRecord or the parsed step JSON dict) of the run in
     run_dir; False (nothing written) when the step has nothing to plot."""
     return plot_timeline(step_json(step, run_dir), run_dir, out_path, title)

@@ -26,6 +26,9 @@ from pathlib import Path
 import kombu
 import requests
 
+from analysis.load import step_from_dict
+from analysis.metrics import compute_metrics
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 GO_CORE = REPO / "build" / "offload-core"
@@ -155,21 +158,19 @@ def duration_seconds(duration: str) -> float:
     return float(duration)
 
 
-def summarize(summary: dict, duration_s: float) -> dict:
-    metrics = summary["metrics"]
-    latency = metrics["http_req_duration"]["values"]
-    requests_total = metrics.get("http_reqs", {}).get("values", {}).get("count", 0)
-    # http_req_failed counts failed requests as "passes"
-    failed = metrics.get("http_req_failed", {}).get("values", {}).get("passes", 0)
-    dropped = metrics.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+def summarize(summary: dict, endpoint: str, rate: int, duration_s: float) -> dict:
+    """The report's own figures (analysis.metrics) for one k6 summary."""
+    warnings: list[str] = []
+    step = {"step": {"mode": endpoint.strip("/"), "rate": rate, "duration_s": duration_s}, "k6": summary}
+    m = compute_metrics(step_from_dict(step, "bench", warnings))
     return {
-        "avg_ms": latency["avg"],
-        "p95_ms": latency["p(95)"],
-        "p99_ms": latency["p(99)"],
-        "requests": requests_total,
-        "failed_pct": 100 * failed / requests_total if requests_total else 0.0,
-        "dropped": dropped,
-        "throughput": (requests_total - failed) / duration_s,
+        "avg_ms": m.lat_avg,
+        "p95_ms": m.lat_p95,
+        "p99_ms": m.lat_p99,
+        "requests": m.requests,
+        "failed_pct": 100 * (m.error_rate or 0.0),
+        "dropped": m.dropped,
+        "throughput": m.throughput,
     }
 
 
@@ -213,7 +214,7 @@ def bench(args) -> None:
             finally:
                 stop(gateway)
             row = {"scenario": scenario.name, "endpoint": scenario.endpoint, **scenario.gateway_env}
-            row.update(summarize(summary, duration_seconds(args.duration)))
+            row.update(summarize(summary, scenario.endpoint, args.rate, duration_seconds(args.duration)))
             row["publish_failures_logged"] = log_path.read_text().count("publish failed")
             rows.append(row)
             purge_queue(amqp_url)

@@ -176,9 +176,10 @@ def sweep(
         real.close()
     t = folder.run.get("timing", {})
     echo(
-        f"run {run_id}: {status}, {len(folder.run['steps'])}/{len(steps)} steps, "
-        f"wall {t.get('wall_s', 0):.0f} s (x{t.get('overhead_ratio') or 0:.3f} of load + drain), "
-        f"{folder.path}"
+        f"run {run_id}: {status}, {len(folder.run['steps'])}/{len(steps)} steps in "
+        f"{t.get('wall_s', 0):.0f} s: {t.get('duration_s_sum', 0):.0f} s of load, "
+        f"{t.get('drain_s_sum', 0):.0f} s of drains, {t.get('cooldown_s_sum', 0):.0f} s of cooldowns, "
+        f"the rest restarts and k6 start-up; results in {folder.path}"
     )
     if status == "complete":
         return 0

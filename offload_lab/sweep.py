@@ -87,6 +87,15 @@ def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
     return "n/a" if value is None else f"{value * scale:.1f}{unit}"
 
 
+def step_start_line(step: PlannedStep, total: int, drain_timeout_s: float) -> str:
+    label = f" [{step.label}]" if step.label != step.mode else ""
+    drain = f", then up to {drain_timeout_s:g} s for the queue to drain" if step.mode == "async" else ""
+    return (
+        f"step {step.index:>2}/{total} {step.mode:<5} {step.rate:>4}/s{label}: "
+        f"{step.duration_s} s of load{drain} ..."
+    )
+
+
 def format_headline(step: PlannedStep, total: int, data: dict[str, Any]) -> str:
     m = headline(step, data)
     label = f" [{step.label}]" if step.label != step.mode else ""
@@ -137,6 +146,7 @@ class Sweep:
                     t = lab.clock()
                     lab.sleep(self.spec.cooldown_s)
                     cooldowns += lab.clock() - t
+                self.echo(step_start_line(step, len(self.steps), self.spec.drain_timeout_s))
                 data = self.run_step(step)
                 self.folder.add_step(step.filename, data)
                 self.echo(format_headline(step, len(self.steps), data))

