@@ -13,5 +13,5 @@ run_id="$(date -u +%Y%m%d-%H%M%S)-$spec"
 fab sweep --spec "$spec" --run-id "$run_id"
 python -m analysis "results/$run_id"
 echo
-echo "report: $PWD/results/$run_id/report/summary.md"
-echo "charts: $PWD/results/$run_id/report/*.png"
+echo "report (one page, opens offline): $PWD/results/$run_id/report/index.html"
+echo "tables: $PWD/results/$run_id/report/summary.md, summary.csv; raw data: $PWD/results/$run_id/"
