@@ -19,6 +19,7 @@ from .paths import REPO_ROOT, RESULTS_DIR
 from .remote import RemoteError
 from .results import RunFolder, make_run_id, newest_run
 from .spec import SpecError, SweepSpec
+from .steps import estimate_seconds, expand_steps
 from .sweep import Sweep
 
 EXIT_USAGE = 2
@@ -47,7 +48,7 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
         spec = spec_mod.load(spec_arg, overrides, OPTION_FOR_KEY)
     except SpecError as exc:
         raise UsageError(f"{exc.source}:\n  " + "\n  ".join(exc.problems)) from exc
-    steps = spec_mod.expand_steps(spec)
+    steps = expand_steps(spec)
     try:
         lab = inventory_mod.load(inventory)
     except inventory_mod.InventoryError as exc:
@@ -61,7 +62,7 @@ def describe_plan(spec: SweepSpec, steps, lab) -> str:
         f"VUs {spec.pre_allocated_vus}/{spec.max_vus}, work {spec.work_ms} ms, "
         f"order {spec.order}"
         + (f", every point {spec.repeat} times" if spec.repeat > 1 else "")
-        + f"; at least {spec_mod.estimate_seconds(spec):.0f} s plus drains",
+        + f"; at least {estimate_seconds(spec):.0f} s plus drains",
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
         f"inventory {lab.source}: "

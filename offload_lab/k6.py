@@ -20,7 +20,7 @@ from typing import Any
 
 from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
-from .spec import PlannedStep
+from .steps import PlannedStep
 
 REMOTE_BASE = "/tmp/offload-k6"
 MARKER = "==OFFLOAD-K6-SUMMARY=="

@@ -17,7 +17,8 @@ from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, dep
 from .cpu import cpu_pct
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .results import RunFolder, utcnow
-from .spec import PlannedStep, SweepSpec
+from .spec import SweepSpec
+from .steps import PlannedStep
 
 
 class K6Like(Protocol):

@@ -12,6 +12,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 from offload_lab import spec as spec_mod
 from offload_lab.gateway import SWEEP_ENV, GatewaySettings
 from offload_lab.results import RunFolder, newest_run
+from offload_lab.steps import expand_steps
 from offload_lab.sweep import Sweep, SweepServices, effective_gateway, headline
 
 BASE = {
@@ -26,7 +27,7 @@ BASE = {
 
 def build(tmp_path, raw=None, k6=None, queue_kw=None, gw_remote=None, sleep=None):
     spec = spec_mod.apply_overrides(raw or BASE, {})
-    steps = spec_mod.expand_steps(spec)
+    steps = expand_steps(spec)
     k6 = k6 or FakeK6()
     remote = gw_remote or RecordingRemote()
     gateway = GatewaySettings(remote, "http://gw:8000", healthy=lambda url: True, sleep=lambda s: None)

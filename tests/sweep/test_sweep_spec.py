@@ -7,6 +7,7 @@ import yaml
 
 from offload_lab import cli_options, spec
 from offload_lab.spec import SpecError
+from offload_lab.steps import estimate_seconds, expand_steps
 
 GOOD = {"name": "t", "rates": [50, 100], "duration_s": 10, "max_vus": 100}
 
@@ -25,7 +26,7 @@ def problems(raw, overrides=None):
 def test_committed_specs_load(path):
     s = spec.load(str(path))
     assert s.name == path.stem
-    assert spec.expand_steps(s)
+    assert expand_steps(s)
 
 
 def test_committed_specs_exist():
@@ -36,7 +37,7 @@ def test_seed_reproduces_original_study():
     s = spec.load("seed")
     assert s.rates == [50, 100, 150, 200, 250, 300, 350, 400]
     assert (s.duration_s, s.pre_allocated_vus, s.max_vus, s.work_ms) == (30, 50, 100, 1000)
-    steps = spec.expand_steps(s)
+    steps = expand_steps(s)
     order = [f"{st.rate} {st.mode}" for st in steps]
     assert order[:5] == ["50 sync", "50 async", "100 sync", "100 async", "150 sync"]
     assert order[-1] == "400 async" and len(order) == 16
@@ -48,13 +49,13 @@ def test_seed_reproduces_original_study():
 def test_quick_is_short_and_preallocates():
     s = spec.load("quick")
     assert s.pre_allocated_vus == s.max_vus
-    assert spec.estimate_seconds(s) <= 90
+    assert estimate_seconds(s) <= 90
     assert set(s.modes) == {"sync", "async"}
 
 
 def test_publishers_runs_each_publisher_at_same_rates():
     s = spec.load("publishers")
-    steps = spec.expand_steps(s)
+    steps = expand_steps(s)
     by_label = {}
     for st in steps:
         by_label.setdefault(st.label, []).append(st.rate)
@@ -225,12 +226,12 @@ def test_max_vus_override_follows_default_preallocation():
 
 def test_modes_override_applies_to_series():
     s = spec.load("publishers", {"modes": ["sync"]})
-    assert {st.mode for st in spec.expand_steps(s)} == {"sync"}
+    assert {st.mode for st in expand_steps(s)} == {"sync"}
 
 
 def test_gateway_override_merges():
     s = spec.load("publishers", {"gateway": {"PUBLISH_CONFIRM": "0"}})
-    steps = spec.expand_steps(s)
+    steps = expand_steps(s)
     assert all(
         st.gateway["PUBLISH_CONFIRM"] == "0" and st.gateway["GUNICORN_THREADS"] == "64" for st in steps
     )
@@ -254,7 +255,7 @@ def test_spec_by_path_and_unknown_name(tmp_path):
 
 
 def _order(s):
-    return [(st.label, st.mode, st.rate) for st in spec.expand_steps(s)]
+    return [(st.label, st.mode, st.rate) for st in expand_steps(s)]
 
 
 def test_orders():
@@ -288,7 +289,7 @@ def test_orders():
 
 def test_repeat_interleaves_whole_rounds():
     loaded = check({**GOOD, "rates": [50, 100], "repeat": 3})
-    steps = spec.expand_steps(loaded)
+    steps = expand_steps(loaded)
     assert len(steps) == 12 and [s.index for s in steps] == list(range(1, 13))
     one_round = [(s.mode, s.rate) for s in steps[:4]]
     assert one_round == [("sync", 50), ("async", 50), ("sync", 100), ("async", 100)]
@@ -296,11 +297,11 @@ def test_repeat_interleaves_whole_rounds():
     assert [(s.mode, s.rate) for s in steps[4:8]] == one_round == [(s.mode, s.rate) for s in steps[8:]]
     assert [s.repeat for s in steps] == [1] * 4 + [2] * 4 + [3] * 4
     assert steps[5].filename == "06-async-50-r2.json" and steps[5].stem == "06-async-50-r2"
-    assert spec.estimate_seconds(loaded) == 12 * loaded.duration_s + 11 * loaded.cooldown_s
+    assert estimate_seconds(loaded) == 12 * loaded.duration_s + 11 * loaded.cooldown_s
 
 
 def test_no_repeat_keeps_the_plain_file_names():
-    steps = spec.expand_steps(check({**GOOD, "rates": [50]}))
+    steps = expand_steps(check({**GOOD, "rates": [50]}))
     assert [s.filename for s in steps] == ["01-sync-50.json", "02-async-50.json"]
     assert {s.repeat for s in steps} == {1}
 
@@ -308,7 +309,7 @@ def test_no_repeat_keeps_the_plain_file_names():
 def test_repeat_override():
     assert cli_options.parse_overrides({"repeat": "2"}) == {"repeat": 2}
     loaded = spec.apply_overrides({**GOOD, "rates": [50]}, {"repeat": 2})
-    assert loaded.repeat == 2 and len(spec.expand_steps(loaded)) == 4
+    assert loaded.repeat == 2 and len(expand_steps(loaded)) == 4
     with pytest.raises(SpecError) as err:
         spec.apply_overrides(GOOD, {"repeat": 50})
     assert any(p.startswith("repeat (--repeat):") for p in err.value.problems)
