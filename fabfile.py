@@ -4,7 +4,7 @@ fab sweep [--spec quick|seed|publishers|PATH] [--rates 50,100|50:400:50] [--dura
           [--max-vus N] [--pre-vus N] [--modes sync,async] [--work-ms N] [--order interleaved]
           [--cooldown S] [--drain-timeout S] [--gateway KEY=VALUE,...] [--repeat N]
           [--inventory PATH] [--results-dir DIR] [--run-id ID]
-fab check [same spec options] [--preflight]     validate spec + inventory, send no load
+fab check [same spec options] [--preflight | --spec-only]  validate spec + inventory, send no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
 """
 
@@ -85,7 +85,13 @@ def sweep(
     _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
 
 
-@task(help={**OVERRIDE_HELP, "preflight": "also check that every host and service answers (no load)"})
+@task(
+    help={
+        **OVERRIDE_HELP,
+        "preflight": "also check that every host and service answers (no load)",
+        "spec_only": "check the spec and its overrides only, not the inventory (works before the lab is up)",
+    }
+)
 def check(
     c,
     spec="quick",
@@ -102,6 +108,7 @@ def check(
     repeat=None,
     inventory=None,
     preflight=False,
+    spec_only=False,
 ):
     """Validate a spec, its overrides and the inventory; print the plan. Sends no load."""
     options = _options(
@@ -117,7 +124,7 @@ def check(
         gateway=gateway,
         repeat=repeat,
     )
-    _call(cli.check, spec, options, inventory, preflight=preflight)
+    _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)
 
 
 @task(help={"run": "a run folder (default: the newest under results/)", "results_dir": "default results/"})

@@ -41,14 +41,19 @@ def echo(msg: str) -> None:
 # planning: everything checked before any load
 
 
-def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
-    """Spec + overrides + inventory, all validated; raises UsageError naming what is wrong."""
+def plan_spec(spec_arg: str, options: dict[str, Any]):
+    """Spec + overrides, validated (no inventory needed); raises UsageError naming what is wrong."""
     try:
         overrides = parse_overrides(options)
         spec = spec_mod.load(spec_arg, overrides, OPTION_FOR_KEY)
     except SpecError as exc:
         raise UsageError(f"{exc.source}:\n  " + "\n  ".join(exc.problems)) from exc
-    steps = expand_steps(spec)
+    return spec, overrides, expand_steps(spec)
+
+
+def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
+    """Spec + overrides + inventory, all validated; raises UsageError naming what is wrong."""
+    spec, overrides, steps = plan_spec(spec_arg, options)
     try:
         lab = inventory_mod.load(inventory)
     except inventory_mod.InventoryError as exc:
@@ -56,7 +61,7 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
     return spec, overrides, steps, lab
 
 
-def describe_plan(spec: SweepSpec, steps, lab) -> str:
+def describe_plan(spec: SweepSpec, steps, lab=None) -> str:
     lines = [
         f"spec {spec.name}: {len(steps)} steps, {spec.duration_s} s each, "
         f"VUs {spec.pre_allocated_vus}/{spec.max_vus}, work {spec.work_ms} ms, "
@@ -65,9 +70,10 @@ def describe_plan(spec: SweepSpec, steps, lab) -> str:
         + f"; at least {estimate_seconds(spec):.0f} s plus drains",
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
-        f"inventory {lab.source}: "
-        + ", ".join(f"{g}={'/'.join(h.address for h in hs)}" for g, hs in lab.groups.items()),
     ]
+    if lab is not None:
+        hosts = ", ".join(f"{g}={'/'.join(h.address for h in hs)}" for g, hs in lab.groups.items())
+        lines.append(f"inventory {lab.source}: {hosts}")
     return "\n".join(lines)
 
 
@@ -113,7 +119,18 @@ def local_versions() -> dict[str, str | None]:
 # commands
 
 
-def check(spec_arg: str, options: dict[str, Any], inventory: str | None, preflight: bool = False) -> int:
+def check(
+    spec_arg: str,
+    options: dict[str, Any],
+    inventory: str | None,
+    preflight: bool = False,
+    spec_only: bool = False,
+) -> int:
+    if spec_only:  # before the lab exists: the spec and its overrides alone
+        spec, _, steps = plan_spec(spec_arg, options)
+        echo(describe_plan(spec, steps))
+        echo("ok (spec only)")
+        return 0
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
     echo(describe_plan(spec, steps, lab))
     if preflight:

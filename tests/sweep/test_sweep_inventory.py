@@ -89,3 +89,10 @@ def test_fab_check_validates_without_load(inventory_dir):
     assert "duration_s (--duration)" in bad.stderr and "modes (--modes)" in bad.stderr
     missing = run_fab("check", "--inventory", str(inventory_dir / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_the_lab_not_up_is_said_plainly(tmp_path):
+    # a fresh clone: the lab's group_vars are tracked, its hosts.yml is written by `lab/labctl up`
+    (tmp_path / "inventory" / "lab" / "group_vars").mkdir(parents=True)
+    with pytest.raises(inventory.InventoryError, match=r"the lab is not up .*run `make lab-up`"):
+        inventory.load(str(tmp_path / "inventory" / "lab"), repo_root=tmp_path)
