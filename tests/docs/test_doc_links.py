@@ -21,8 +21,9 @@ from urllib.parse import unquote
 REPO = Path(__file__).resolve().parents[2]
 THIS_FILE = Path(__file__).resolve().relative_to(REPO).as_posix()
 
-# strings that name documents outside the repository (case-sensitive: docs/design.md is fine)
-OUTSIDE_REFERENCES = ("../shared", "MEASUREMENT-NOTES", "DESIGN.md", "LAB-NOTES")
+# a markdown document named in passing ("see notes.md") and a relative path that climbs ("../x")
+_MD_NAME = re.compile(r"(?<![\w.-])([\w.-]+\.md)\b")
+_CLIMB = re.compile(r"(?<![\w.])((?:\.\./)+[\w.-]+)")
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
@@ -189,7 +190,7 @@ def test_link_rules_on_a_handmade_tree():
     assert problem("docs/design.md", "https://example.com/missing.md", tracked) is None
     missing = problem("README.md", "docs/results/publishers/overview.png", tracked) or ""
     assert "README.md" in missing and "docs/results/publishers/overview.png" in missing
-    assert problem("docs/design.md", "../../shared/notes.md", tracked) is not None  # outside
+    assert problem("docs/design.md", "../../elsewhere/notes.md", tracked) is not None  # outside
     assert problem("docs/design.md", "results/seed/summary.md/", tracked) is None
     assert problem("docs/design.md", "results/se", tracked) is not None  # a prefix is no folder
 
@@ -211,9 +212,32 @@ def test_every_relative_link_in_the_docs_points_at_a_tracked_file():
     assert not problems, "broken links in the docs:\n" + "\n".join(problems)
 
 
+def outside_references(rel: str, text: str, tracked_names: set[str]) -> list[str]:
+    """What a tracked file names outside the repository: a markdown document no tracked file is
+    called, or a relative path that climbs above the repository root."""
+    found = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        for m in _MD_NAME.finditer(line):
+            if m.group(1) not in tracked_names:
+                found.append(f"{rel}:{lineno}: names {m.group(1)}, which the repository does not have")
+        for m in _CLIMB.finditer(line):
+            if posixpath.normpath(posixpath.join(posixpath.dirname(rel), m.group(1))).startswith(".."):
+                found.append(f"{rel}:{lineno}: {m.group(1)} is outside the repository")
+    return found
+
+
+def test_outside_references_on_handmade_text():
+    names = {"README.md", "design.md"}
+    assert outside_references("docs/a.md", "see design.md and ../README.md", names) == []
+    found = outside_references("core-go/README.md", "see ../../notes/PLAN.md, the contract", names)
+    assert len(found) == 2 and "PLAN.md" in found[0] and "../../notes is outside" in found[1]
+
+
 def test_no_tracked_file_refers_to_documents_outside_the_repository():
+    tracked = tracked_files()
+    names = {posixpath.basename(rel) for rel in tracked}
     problems = []
-    for rel in tracked_files():
+    for rel in tracked:
         if rel == THIS_FILE:
             continue
         path = REPO / rel
@@ -222,11 +246,7 @@ def test_no_tracked_file_refers_to_documents_outside_the_repository():
         data = path.read_bytes()
         if b"\0" in data[:8192]:
             continue  # binary
-        text = data.decode("utf-8", "replace")
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            for needle in OUTSIDE_REFERENCES:
-                if needle in line:
-                    problems.append(f"{rel}:{lineno}: {needle!r} is outside the repository: {line.strip()}")
+        problems += outside_references(rel, data.decode("utf-8", "replace"), names)
     assert not problems, (
         "tracked files refer to documents outside the repository (point into docs/ instead):\n"
         + "\n".join(problems)
