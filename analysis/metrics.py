@@ -307,7 +307,7 @@ def aggregate(repeats: list[StepMetrics]) -> StepMetrics:
         if f.name in _IDENTITY or f.name in ("repeats", "repeat", "flagged_repeats"):
             continue
         column = [getattr(r, f.name) for r in repeats]
-        if f.type in ("int | None", "float | None", "bool | None"):
+        if all(v is None or isinstance(v, int | float) for v in column):  # a figure (bools too)
             values[f.name] = _median(column)
     lost = [r.lost for r in repeats if r.lost is not None]
     values["lost"] = max(lost, key=abs) if lost else None

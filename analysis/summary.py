@@ -201,8 +201,11 @@ def _extreme(p: StepMetrics, which: int) -> dict[str, Any]:
     for _, attr in CSV_COLUMNS:
         if attr.startswith("@"):
             continue
-        spread = p.spread(attr) if isinstance(getattr(p, attr), int | float) else None
-        if spread is not None and not isinstance(getattr(p, attr), bool):
+        value = getattr(p, attr)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        spread = p.spread(attr)
+        if spread is not None:
             out[attr] = spread[which]
     for pct, attr in (("@drop_rate_pct", "drop_rate"), ("@error_rate_pct", "error_rate")):
         spread = p.spread(attr)

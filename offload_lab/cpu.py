@@ -36,21 +36,31 @@ def parse_cpu(text: str) -> dict[str, Any]:
             usage_us, uptime_s = int(fields[1]), float(fields[2])
             return {"busy": usage_us, "total": int(uptime_s * 1e6) * cpus, "cpus": cpus, **pinned}
         if fields[0] == "cpu":
-            # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
-            ticks = ([int(x) for x in fields[1:]] + [0] * 8)[:8]
-            total = sum(ticks)
-            return {"busy": total - ticks[3] - ticks[4], "total": total, "cpus": cpus, **pinned}
+            busy, total = proc_stat_ticks(fields[1:])
+            return {"busy": busy, "total": total, "cpus": cpus, **pinned}
     except (ValueError, IndexError):
         pass
     raise RemoteError(f"unexpected CPU counters: {text[:200]!r}")
 
 
-CPU_COMMAND = (
-    "f=; if systemd-detect-virt --container --quiet 2>/dev/null; then"
+def proc_stat_ticks(numbers: list[str]) -> tuple[int, int]:
+    """(busy, total) ticks from the numbers of /proc/stat's `cpu` line."""
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+    ticks = ([int(x) for x in numbers] + [0] * 8)[:8]
+    total = sum(ticks)
+    return total - ticks[3] - ticks[4], total
+
+
+# sets $src: the host's own cgroup counters inside a container, else /proc/stat
+COUNTER_SOURCE = (
+    "src=/proc/stat; if systemd-detect-virt --container --quiet 2>/dev/null; then"
     " for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat;"
-    ' do [ -r "$c" ] && { f=$c; break; }; done; fi;'
-    ' if [ -n "$f" ]; then'
-    ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$f") $(cut -d" " -f1 /proc/uptime)";'
+    ' do if [ -r "$c" ]; then src=$c; break; fi; done; fi;'
+)
+
+CPU_COMMAND = (
+    COUNTER_SOURCE + ' if [ "$src" != /proc/stat ]; then'
+    ' echo "cgroup $(awk \'/^usage_usec/{print $2}\' "$src") $(cut -d" " -f1 /proc/uptime)";'
     " else head -1 /proc/stat; fi; nproc;"
     " awk '/^Cpus_allowed_list/{print $2}' /proc/self/status"
 )
@@ -94,15 +104,9 @@ class CpuSampler:
             return {name: f.result() for name, f in futures.items()}
 
 
-# counters: the host's own cgroup inside a container (/proc/stat counts the whole machine
-# there), else /proc/stat; one line per second: "<unix time> <counter line>"
+# after COUNTER_SOURCE: one line per second, "<unix time> <counter line>"
 LOOP = r"""
-n=$(nproc); src=/proc/stat
-if systemd-detect-virt --container --quiet 2>/dev/null; then
-  for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat; do
-    if [ -r "$c" ]; then src=$c; break; fi
-  done
-fi
+n=$(nproc)
 fifo=$(mktemp -u); mkfifo "$fifo"; exec 9<>"$fifo"; rm -f "$fifo"
 echo "cpus $n"
 end=$((SECONDS + LIMIT))
@@ -116,7 +120,7 @@ rm -f "STOP"
 
 
 def loop_command(stop_file: str, limit_s: int, interval_s: float) -> str:
-    script = (
+    script = COUNTER_SOURCE + (
         LOOP.replace("STOP", stop_file)
         .replace("LIMIT", str(int(limit_s)))
         .replace("INTERVAL", f"{interval_s:g}")
@@ -139,8 +143,7 @@ def parse_readings(text: str) -> tuple[int | None, list[tuple[float, int, int]]]
                 # a cgroup's CPU time against wall time on all its CPUs, both in microseconds
                 busy, total = int(fields[2]), int(when * 1e6) * cpus
             elif fields[1] == "cpu":
-                ticks = ([int(x) for x in fields[2:]] + [0] * 8)[:8]
-                busy, total = sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+                busy, total = proc_stat_ticks(fields[2:])
             else:
                 continue
         except (ValueError, IndexError):
