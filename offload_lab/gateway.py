@@ -1,7 +1,8 @@
 """Switching the gateway's settings for a step: /etc/offload/gateway.sweep.env + a restart.
 
 Only done when the wanted settings differ from the current ones; `restore()` removes the file and
-restarts so the host is back to its provisioned settings (docs/interfaces.md)."""
+restarts so the host is back to its provisioned settings (docs/interfaces.md). The file and the
+unit are root's: every command here runs as root (sudo for a login that is not root)."""
 
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ class GatewaySettings:
 
     def begin(self) -> None:
         """Start from the provisioned settings: a file left by an earlier, killed sweep goes."""
-        r = self.remote.run(f"test -e {SWEEP_ENV}", check=False)
+        r = self.remote.run(f"test -e {SWEEP_ENV}", check=False, sudo=True)
         if r.ok:
-            self.remote.run(f"rm -f {SWEEP_ENV}")
+            self.remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
             self._restart()
         self.current = {}
 
@@ -59,9 +60,9 @@ class GatewaySettings:
         if settings == self.current:
             return False
         if settings:
-            self.remote.put_text(format_env_file(settings), SWEEP_ENV, mode="0644")
+            self.remote.put_text(format_env_file(settings), SWEEP_ENV, mode="0644", sudo=True)
         else:
-            self.remote.run(f"rm -f {SWEEP_ENV}")
+            self.remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
         self.current = settings
         self._restart()
         return True
@@ -70,7 +71,7 @@ class GatewaySettings:
         return self.apply({})
 
     def _restart(self) -> None:
-        self.remote.run(f"systemctl restart {UNIT}", timeout=120)
+        self.remote.run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
         self.wait_healthy()
 
     def wait_healthy(self) -> None:

@@ -1,5 +1,5 @@
 """SSH to the lab hosts through Fabric: one cached Connection per host, plus helpers the sweep uses
-(run a command, write/read a small file, CPU counters, settings files)."""
+(run a command, write/read a small file, each as root where Ansible uses `become`; settings files)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from .inventory import InventoryHost
 
 SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]*)(@)")
+SUDO_CHECK = "sudo -n true"
+MISSING_EXIT = 66  # read_text: the file does not exist (cat itself exits 1 on any error)
 
 
 class RemoteError(RuntimeError):
@@ -33,13 +35,18 @@ class Result:
 
 class Remote:
     """Runs commands on one host. Thread-safe enough for the sweep: commands on one host come from
-    one thread at a time, except `fresh()` which opens a separate connection (for stopping k6)."""
+    one thread at a time, except `fresh()` which opens a separate connection (for stopping k6).
+
+    `sudo=True` runs a command as root, where Ansible's playbooks use `become`: directly when the
+    login is root, else through `sudo -n` (never a prompt). Whether sudo works is checked once per
+    connection; when it does not, RemoteError says so instead of the command failing oddly."""
 
     def __init__(self, host: InventoryHost, connect_timeout: int = 10):
         self.host = host
         self.connect_timeout = connect_timeout
         self._conn = None
         self._lock = threading.Lock()
+        self._sudo_checked = False
 
     def _connection(self):
         from fabric import Config, Connection
@@ -64,37 +71,93 @@ class Remote:
                 self._conn = self._connection()
             return self._conn
 
+    @property
+    def where(self) -> str:
+        return f"{self.host.name} ({self.host.address})"
+
+    @property
+    def login_is_root(self) -> bool:
+        return self.host.user == "root"
+
     def fresh(self) -> Remote:
         return Remote(self.host, self.connect_timeout)
 
-    def run(self, command: str, check: bool = True, timeout: float | None = None) -> Result:
+    def _exec(self, command: str, timeout: float | None) -> Result:
         try:
             r = self.conn.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
         except Exception as exc:  # socket errors, auth failures, timeouts
-            raise RemoteError(f"{self.host.name} ({self.host.address}): {command!r}: {exc}") from exc
-        result = Result(r.stdout, r.stderr, r.exited)
-        if check and not result.ok:
+            raise RemoteError(f"{self.where}: {command!r}: {exc}") from exc
+        return Result(r.stdout, r.stderr, r.exited)
+
+    def _check_sudo(self) -> None:
+        """Once per connection: `sudo -n true` must work, else RemoteError says what sudo said."""
+        if self._sudo_checked:
+            return
+        r = self._exec(SUDO_CHECK, timeout=30)
+        if not r.ok:
+            said = (r.stderr or r.stdout).strip() or f"`{SUDO_CHECK}` exited {r.exited}"
             raise RemoteError(
-                f"{self.host.name} ({self.host.address}): {command!r} exited {r.exited}: "
-                f"{(r.stderr or r.stdout).strip()[-500:]}"
+                f"{self.where}: fab needs passwordless sudo for {self.host.user} "
+                f"(as Ansible's become does): {said}"
             )
+        self._sudo_checked = True
+
+    def _as_root(self, command: str) -> str:
+        """`command` as root: itself when the login is root, else `sudo -n sh -c COMMAND`."""
+        if self.login_is_root:
+            return command
+        self._check_sudo()
+        return f"sudo -n sh -c {shlex.quote(command)}"
+
+    def run(
+        self, command: str, check: bool = True, timeout: float | None = None, sudo: bool = False
+    ) -> Result:
+        """Run `command` (as root with sudo=True); with check, a non-zero exit raises RemoteError."""
+        full = self._as_root(command) if sudo else command
+        result = self._exec(full, timeout)
+        if check and not result.ok:
+            said = (result.stderr or result.stdout).strip()[-500:]
+            raise RemoteError(f"{self.where}: {full!r} exited {result.exited}: {said}")
         return result
 
-    def put_text(self, text: str, path: str, mode: str | None = None) -> None:
+    def put_text(self, text: str, path: str, mode: str | None = None, sudo: bool = False) -> None:
+        """Write `text` to `path`. With sudo=True the file is root's (mode default 0644): a login
+        that is not root uploads to a temporary file of its own and installs it with sudo."""
+        if sudo and not self.login_is_root:
+            self._put_as_root(text, path, mode or "0644")
+            return
+        self._upload(text, path)
+        if mode:
+            self.run(f"chmod {mode} {shlex.quote(path)}", sudo=sudo)
+
+    def _upload(self, text: str, path: str) -> None:
         try:
             self.conn.put(io.BytesIO(text.encode()), remote=path)
         except Exception as exc:
-            raise RemoteError(f"{self.host.name}: upload to {path}: {exc}") from exc
-        if mode:
-            self.run(f"chmod {mode} {shlex.quote(path)}")
+            raise RemoteError(f"{self.where}: upload to {path}: {exc}") from exc
 
-    def read_text(self, path: str, missing_ok: bool = True) -> str | None:
-        r = self.run(f"cat {shlex.quote(path)}", check=False)
+    def _put_as_root(self, text: str, path: str, mode: str) -> None:
+        self._check_sudo()  # before anything is uploaded
+        tmp = self.run("mktemp", timeout=30).stdout.strip()
+        try:
+            self._upload(text, tmp)
+            self.run(f"install -m {mode} {shlex.quote(tmp)} {shlex.quote(path)}", sudo=True)
+        finally:
+            self.run(f"rm -f {shlex.quote(tmp)}", check=False, timeout=30)
+
+    def read_text(self, path: str, missing_ok: bool = True, sudo: bool = False) -> str | None:
+        """The file's text; None if it does not exist and missing_ok. Any other failure (a file
+        the login may not read, say) raises RemoteError rather than passing for a missing file."""
+        quoted = shlex.quote(path)
+        r = self.run(
+            f"if [ -e {quoted} ]; then cat {quoted}; else exit {MISSING_EXIT}; fi", check=False, sudo=sudo
+        )
         if r.ok:
             return r.stdout
-        if missing_ok:
+        if r.exited == MISSING_EXIT and missing_ok:
             return None
-        raise RemoteError(f"{self.host.name}: cannot read {path}: {r.stderr.strip()}")
+        reason = "no such file" if r.exited == MISSING_EXIT else r.stderr.strip()
+        raise RemoteError(f"{self.where}: cannot read {path}: {reason}")
 
     def get_file(self, remote_path: str, local_path) -> None:
         """Download one file (SFTP) to local_path (a path; its folder must exist)."""

@@ -17,15 +17,15 @@ class LocalRemote:
         self.commands: list[str] = []
         self.host = type("H", (), {"name": "local", "address": "127.0.0.1"})()
 
-    def run(self, command, check=True, timeout=None):
+    def run(self, command, check=True, timeout=None, sudo=False):
         self.commands.append(command)
         p = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout)
         return Result(p.stdout, p.stderr, p.returncode)
 
-    def put_text(self, text, path, mode=None):
+    def put_text(self, text, path, mode=None, sudo=False):
         Path(path).write_text(text)
 
-    def read_text(self, path, missing_ok=True):
+    def read_text(self, path, missing_ok=True, sudo=False):
         try:
             return Path(path).read_text()
         except OSError:
@@ -195,24 +195,28 @@ class FakeCpuTimeline:
 
 
 class RecordingRemote:
-    """Stands in for a Remote on the gateway host: records commands and uploads."""
+    """Stands in for a Remote on the gateway host: records commands and uploads, and which of
+    them ran as root (`as_root`: the gateway's sweep file and unit are root's)."""
 
     def __init__(self, sweep_file_exists=False):
         self.commands = []
+        self.as_root = []
         self.files = {}
         if sweep_file_exists:
             self.files["/etc/offload/gateway.sweep.env"] = "PUBLISHER=pika_shared\n"
 
-    def run(self, command, check=True, timeout=None):
+    def run(self, command, check=True, timeout=None, sudo=False):
         self.commands.append(command)
+        self.as_root.append(sudo)
         if command.startswith("test -e "):
             return Result("", "", 0 if command.split()[-1] in self.files else 1)
         if command.startswith("rm -f "):
             self.files.pop(command.split()[-1], None)
         return Result("", "", 0)
 
-    def put_text(self, text, path, mode=None):
+    def put_text(self, text, path, mode=None, sudo=False):
         self.commands.append(f"put {path}")
+        self.as_root.append(sudo)
         self.files[path] = text
 
     @property

@@ -163,14 +163,15 @@ def test_gateway_settings_applied_only_when_they_differ(tmp_path):
     written = []
     orig_put = remote.put_text
 
-    def put(text, path, mode=None):
+    def put(text, path, mode=None, sudo=False):
         written.append(text)
-        orig_put(text, path, mode)
+        orig_put(text, path, mode, sudo)
 
     remote.put_text = put
     assert sweep.run(META) == "complete"
     # begin (leftover removed) + pika_shared + kombu_pool + restore at the end = 4 restarts
     assert remote.restarts == 4
+    assert all(remote.as_root), "the sweep file and the gateway unit are root's"
     assert len(written) == 2
     assert "PUBLISHER=pika_shared" in written[0] and "GUNICORN_WORKER_CLASS=gthread" in written[0]
     assert "PUBLISHER=kombu_pool" in written[1]
