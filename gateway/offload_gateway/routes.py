@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .body import InvalidBody, parse_task_body
+from .body import BodyError, parse_task_body, read_body, task_id_of
 from .core_client import CoreTimeout, CoreUnreachable
 from .publishers import PublishError
 from .task import new_task_message
@@ -25,13 +25,20 @@ def healthz():
     return jsonify(status="ok", publisher=_services().settings.publisher)
 
 
+def _request_body() -> bytes:
+    settings = _services().settings
+    return read_body(
+        request.environ, request.content_length, settings.max_body_bytes, settings.body_read_timeout_s
+    )
+
+
 @routes.post("/sync")
 def sync():
-    raw = request.get_data(cache=False)
     try:
+        raw = _request_body()
         parse_task_body(raw)
-    except InvalidBody as exc:
-        return _error(400, str(exc))
+    except BodyError as exc:
+        return _error(exc.status, str(exc))
     try:
         answer = _services().core.get().work(raw if raw.strip() else b"{}")
     except CoreTimeout as exc:
@@ -44,10 +51,10 @@ def sync():
 @routes.post("/async")
 def async_():
     try:
-        payload = parse_task_body(request.get_data(cache=False))
-    except InvalidBody as exc:
-        return _error(400, str(exc))
-    message = new_task_message(payload)
+        payload = parse_task_body(_request_body())
+        message = new_task_message(payload, task_id_of(payload))
+    except BodyError as exc:
+        return _error(exc.status, str(exc))
     try:
         _services().publisher.get().publish(message)
     except PublishError as exc:

@@ -33,6 +33,7 @@ class Settings:
     core_timeout_s: float = DEFAULTS["CORE_TIMEOUT_S"]
     core_connect_timeout_s: float = DEFAULTS["CORE_CONNECT_TIMEOUT_S"]
     max_body_bytes: int = DEFAULTS["MAX_BODY_BYTES"]
+    body_read_timeout_s: float = DEFAULTS["BODY_READ_TIMEOUT_S"]
     # requests one process serves at once (gunicorn_conf sets it after fork from the worker
     # settings); sizes the producer pool and the HTTP pool towards the core
     worker_concurrency: int = DEFAULTS["WORKER_CONCURRENCY"]
@@ -50,6 +51,7 @@ class Settings:
             core_timeout_s=env.seconds("CORE_TIMEOUT_S", cls.core_timeout_s),
             core_connect_timeout_s=env.seconds("CORE_CONNECT_TIMEOUT_S", cls.core_connect_timeout_s),
             max_body_bytes=env.positive_int("MAX_BODY_BYTES", cls.max_body_bytes),
+            body_read_timeout_s=env.seconds("BODY_READ_TIMEOUT_S", cls.body_read_timeout_s),
             worker_concurrency=env.positive_int("WORKER_CONCURRENCY", cls.worker_concurrency),
         )
 

@@ -111,6 +111,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_BODY_BYTES", "int", 65536, "Largest request body; a larger one gets 413."),
     Setting(
+        "BODY_READ_TIMEOUT_S",
+        "seconds",
+        5.0,
+        "Longest wait for more of a request body; then 408 and the connection is closed.",
+    ),
+    Setting(
         "WORKER_CONCURRENCY",
         "int",
         1000,

@@ -20,7 +20,10 @@ class TaskMessage:
     body: bytes
 
 
-def new_task_message(payload: dict) -> TaskMessage:
-    task_id = str(uuid.uuid4())
+def new_task_message(payload: dict, task_id: str | None = None) -> TaskMessage:
+    """The message for one task: `task_id` when the client chose one, else a new uuid4."""
+    task_id = task_id or str(uuid.uuid4())
     document = {"id": task_id, "enqueued_at_ns": time.time_ns(), "payload": payload}
-    return TaskMessage(id=task_id, body=json.dumps(document, separators=(",", ":")).encode())
+    # allow_nan=False: body.py refuses NaN and Infinity; never send the core what it cannot read
+    body = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    return TaskMessage(id=task_id, body=body)

@@ -1,6 +1,17 @@
 """Input validation and HTTP errors: every error answers JSON with a reason."""
 
+import json
+
 import pytest
+from offload_gateway.body import MAX_NESTING
+
+
+def _nested_lists(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
 
 ENDPOINTS = ["/sync", "/async"]
 
@@ -18,12 +29,37 @@ ENDPOINTS = ["/sync", "/async"]
         (b'{"work_ms": true}', "work_ms must be an integer number of milliseconds"),
         (b'{"work_ms": -1}', "work_ms must be between 0 and 60000"),
         (b'{"work_ms": 60001}', "work_ms must be between 0 and 60000"),
+        # Python's json takes these; JSON (and the core) does not
+        (b'{"x": NaN}', "body is not valid JSON: NaN is not a JSON number"),
+        (b'{"x": Infinity}', "body is not valid JSON: Infinity is not a JSON number"),
+        (b'{"x": [-Infinity]}', "body is not valid JSON: -Infinity is not a JSON number"),
+        (b'{"x": 1e400}', "body is not valid JSON: 1e400 is out of range"),
+        (b"[" * 5000, "body is nested more than 64 levels deep"),
+        (b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "body is nested more than 64 levels deep"),
+        (json.dumps({"x": _nested_lists(MAX_NESTING)}).encode(), "body is nested more than 64 levels deep"),
     ],
 )
 def test_bad_bodies_get_400_with_a_reason(client, path, body, reason):
     response = client.post(path, data=body, content_type="application/json")
     assert response.status_code == 400
     assert response.get_json() == {"error": reason}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"x": "[[[[" * 100 + "{{{{" * 100},  # brackets inside strings do not nest
+        {"x": '\\"[[[[' * 100},  # nor after escaped quotes and backslashes
+        {"x": [[]] * 200},  # many brackets, shallow
+        {"x": 1e300, "y": -0.0},
+        {"x": _nested_lists(MAX_NESTING - 1)},  # the object and its lists: MAX_NESTING deep
+    ],
+)
+def test_bodies_near_the_limits_are_accepted(client, broker, task_queue, payload):
+    response = client.post("/async", json=payload)
+    assert response.status_code == 202, response.get_json()
+    [message] = broker.get_messages(task_queue)
+    assert json.loads(message.body)["payload"] == payload
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
