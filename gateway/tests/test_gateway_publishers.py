@@ -72,3 +72,24 @@ def test_topology_is_declared_once_not_per_publish(make_app, monkeypatch, publis
     for _ in range(5):
         assert client.post("/async", json={}).status_code == 202
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("publisher", PUBLISHERS)
+def test_a_task_that_reaches_no_queue_gets_503_and_the_queue_comes_back(
+    make_app, broker, task_queue, publisher
+):
+    """Published mandatory with confirms: the broker returns a task that routes nowhere (here the
+    queue was deleted after the gateway declared it) instead of dropping it after a 202."""
+    client = make_app(PUBLISHER=publisher).test_client()
+    assert client.post("/async", json={"n": 0}).status_code == 202
+    broker.delete_queue(task_queue)
+
+    response = client.post("/async", json={"n": 1})
+    assert response.status_code == 503
+    assert response.get_json() == {"error": f"broker could not route the task: no queue {task_queue!r}"}
+
+    # the publisher declares the queue again, so the next task lands
+    response = client.post("/async", json={"n": 2})
+    assert response.status_code == 202, response.get_json()
+    [message] = broker.get_messages(task_queue)
+    assert json.loads(message.body)["payload"] == {"n": 2}

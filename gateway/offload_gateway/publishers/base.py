@@ -8,7 +8,15 @@ from ..task import TaskMessage
 
 
 class PublishError(Exception):
-    """The broker did not take the task: unreachable, refused it, or did not confirm in time."""
+    """The broker did not take the task: unreachable, refused it, returned it as unroutable, or
+    did not confirm in time."""
+
+
+def unroutable(queue: str) -> PublishError:
+    """Tasks are published `mandatory`: with confirms on, the broker returns one that reaches no
+    queue (basic.return, before its basic.ack) instead of dropping it, and this is the answer.
+    Without confirms a publisher does not wait, so such a task is lost after its 202."""
+    return PublishError(f"broker could not route the task: no queue {queue!r}")
 
 
 class Publisher(ABC):

@@ -16,7 +16,7 @@ import kombu.pools
 from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
-from .base import Publisher, PublishError
+from .base import Publisher, PublishError, unroutable
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,45 @@ _TOPOLOGY_MARK = "offload-gateway:topology"
 _MIN_CONFIRM_WAIT_S = 0.05
 
 
+class _Returns:
+    """py-amqp's basic.return handler on one channel (without one it raises mid-wait, leaving the
+    ack unread). With confirms the broker returns an unroutable task before acking it, so once
+    publish() is back the task's id is here or the task was routed."""
+
+    def __init__(self, confirming: bool):
+        self._confirming = confirming
+        self._ids: set[str] = set()
+
+    def __call__(self, exc, exchange, routing_key, message) -> None:
+        task_id = message.properties.get("message_id", "")
+        if self._confirming:
+            self._ids.add(task_id)
+        else:
+            log.warning("task %s reached no queue and was dropped (published without confirms)", task_id)
+
+    def take(self, task_id: str) -> bool:
+        """Whether the broker returned this task (forgetting it)."""
+        if task_id in self._ids:
+            self._ids.discard(task_id)
+            return True
+        return False
+
+    @classmethod
+    def on(cls, channel, confirming: bool) -> _Returns:
+        """The handler of this channel, added on first use."""
+        handlers = channel.events["basic_return"]
+        for handler in handlers:
+            if isinstance(handler, cls):
+                return handler
+        returns = cls(confirming)
+        handlers.add(returns)
+        return returns
+
+
 class KombuPoolPublisher(Publisher):
     def __init__(self, settings: Settings):
         self._queue = settings.task_queue
+        self._confirm = settings.publish_confirm
         self._timeout_s = settings.publish_timeout_s
         kombu.pools.set_limit(settings.worker_concurrency)
         timeout = settings.publish_timeout_s
@@ -56,10 +92,12 @@ class KombuPoolPublisher(Publisher):
         try:
             _drop_if_closed_by_broker(connection)
             self._declare_topology_once(connection)
+            returns = _Returns.on(producer.channel, self._confirm)
             producer.publish(
                 message.body,
                 exchange="",
                 routing_key=self._queue,
+                mandatory=True,
                 message_id=message.id,
                 content_type=CONTENT_TYPE,
                 content_encoding="utf-8",
@@ -67,6 +105,10 @@ class KombuPoolPublisher(Publisher):
                 retry=False,
                 confirm_timeout=max(deadline - time.monotonic(), _MIN_CONFIRM_WAIT_S),
             )
+            returned = returns.take(message.id)
+            if returned:
+                # the queue is gone: declare it again on this connection's next publish
+                connection.declared_entities.discard(_TOPOLOGY_MARK)
         except Exception as exc:
             # the connection's state is unknown after any failure: drop it without I/O so the
             # next request using this pool slot reconnects
@@ -75,6 +117,9 @@ class KombuPoolPublisher(Publisher):
             raise PublishError(_describe(exc)) from exc
         finally:
             producer.release()
+        if returned:
+            log.warning("task %s reached no queue: answered 503", message.id)
+            raise unroutable(self._queue)
 
     def warm_up(self) -> None:
         producer = self._producers.acquire(block=True, timeout=self._timeout_s)

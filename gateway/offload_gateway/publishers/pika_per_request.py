@@ -13,7 +13,7 @@ import pika
 from ..settings import Settings
 from ..task import TaskMessage
 from . import pika_support
-from .base import Publisher, PublishError
+from .base import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class PikaPerRequestPublisher(Publisher):
         except Exception as exc:
             self._topology_declared = False
             log.warning("publish failed: %r", exc)
-            raise PublishError(pika_support.describe(exc)) from exc
+            raise pika_support.describe(exc, self._settings.task_queue) from exc
         finally:
             pika_support.close_quietly(connection)
 

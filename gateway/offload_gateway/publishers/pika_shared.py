@@ -18,7 +18,7 @@ import pika
 from ..settings import Settings
 from ..task import TaskMessage
 from . import pika_support
-from .base import Publisher, PublishError
+from .base import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class PikaSharedPublisher(Publisher):
         except Exception as exc:
             log.warning("publish failed: %r", exc)
             self.close()
-            raise PublishError(pika_support.describe(exc)) from exc
+            raise pika_support.describe(exc, self._settings.task_queue) from exc
 
     def warm_up(self) -> None:
         try:

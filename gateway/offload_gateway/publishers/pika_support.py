@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pika
+import pika.exceptions
 
 from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
+from .base import PublishError, unroutable
 
 
 class PublishTimedOut(Exception):
@@ -36,9 +38,11 @@ def open_channel(connection: pika.BlockingConnection, settings: Settings, declar
 
 
 def publish(connection: pika.BlockingConnection, channel, queue: str, message: TaskMessage, timeout_s: float):
-    """basic_publish, bounded: pika's BlockingConnection waits for a confirm without a timeout,
-    so a timer on the connection's own I/O loop aborts the stream, which ends the wait with an
-    error (pika calls the timer from inside that wait; its public call_later would not)."""
+    """basic_publish, mandatory and bounded. With confirms on, pika raises UnroutableError for a
+    task the broker returned (no queue); without, the broker's return only gets logged by pika.
+    pika's BlockingConnection waits for a confirm without a timeout, so a timer on the
+    connection's own I/O loop aborts the stream, which ends the wait with an error (pika calls
+    the timer from inside that wait; its public call_later would not)."""
     impl = connection._impl
     timer = impl._adapter_call_later(
         timeout_s, lambda: impl._terminate_stream(PublishTimedOut(f"no confirm within {timeout_s:g} s"))
@@ -54,6 +58,7 @@ def publish(connection: pika.BlockingConnection, channel, queue: str, message: T
                 content_encoding="utf-8",
                 delivery_mode=PERSISTENT,
             ),
+            mandatory=True,
         )
     finally:
         impl._adapter_remove_timeout(timer)
@@ -69,6 +74,9 @@ def close_quietly(connection: pika.BlockingConnection | None) -> None:
         pass
 
 
-def describe(exc: Exception) -> str:
+def describe(exc: Exception, queue: str) -> PublishError:
+    """The PublishError for a failed publish."""
+    if isinstance(exc, pika.exceptions.UnroutableError):
+        return unroutable(queue)
     text = str(exc) or type(exc).__name__
-    return f"broker unavailable or not confirming: {type(exc).__name__}: {text}"
+    return PublishError(f"broker unavailable or not confirming: {type(exc).__name__}: {text}")
