@@ -10,9 +10,13 @@
 //   SUMMARY_PATH  where handleSummary writes k6's summary JSON (default summary.json)
 //   TIMEOUT       per-request timeout (default "10s": well above the work time)
 //   GRACEFUL_STOP time for in-flight requests after DURATION (default "12s": > TIMEOUT)
+//   TASK_ID_PREFIX async only: every task gets the id `<prefix>-<iteration>` in its body, and
+//                 the same id as sample metadata (`task_id=...` in the CSV output), so the
+//                 accepted ids can be checked against the core's outcome records (the ledger)
 // Checks: sync expects 200, async expects 202. Trend stats include p(99).
 // Note: k6 leaves `dropped_iterations` out of the summary when none were dropped (read it as 0).
 import http from 'k6/http';
+import exec from 'k6/execution';
 import { check } from 'k6';
 
 function need(name) {
@@ -51,6 +55,11 @@ const SUMMARY_PATH = __ENV.SUMMARY_PATH || 'summary.json';
 const TIMEOUT = __ENV.TIMEOUT || '10s';
 const GRACEFUL_STOP = __ENV.GRACEFUL_STOP || '12s';
 const EXPECTED = MODE === 'sync' ? 200 : 202;
+const TASK_ID_PREFIX = __ENV.TASK_ID_PREFIX || '';
+if (!/^[A-Za-z0-9_-]{0,48}$/.test(TASK_ID_PREFIX)) {
+  throw new Error(`TASK_ID_PREFIX must be at most 48 of [A-Za-z0-9_-], got "${TASK_ID_PREFIX}"`);
+}
+const WITH_IDS = MODE === 'async' && TASK_ID_PREFIX !== '';
 
 export const options = {
   discardResponseBodies: true,
@@ -79,8 +88,17 @@ const PARAMS = {
 };
 
 export default function () {
-  const res = http.post(URL, BODY, PARAMS);
+  if (!WITH_IDS) {
+    const res = http.post(URL, BODY, PARAMS);
+    check(res, { [`status is ${EXPECTED}`]: (r) => r.status === EXPECTED });
+    return;
+  }
+  const id = `${TASK_ID_PREFIX}-${exec.scenario.iterationInTest}`;
+  // metadata, unlike a tag, may be unique per request: it reaches the CSV, not the summary
+  exec.vu.metrics.metadata.task_id = id;
+  const res = http.post(URL, JSON.stringify({ work_ms: WORK_MS, id }), PARAMS);
   check(res, { [`status is ${EXPECTED}`]: (r) => r.status === EXPECTED });
+  delete exec.vu.metrics.metadata.task_id;
 }
 
 export function handleSummary(data) {
@@ -96,6 +114,7 @@ export function handleSummary(data) {
     expected_status: EXPECTED,
     timeout: TIMEOUT,
     graceful_stop: GRACEFUL_STOP,
+    task_id_prefix: WITH_IDS ? TASK_ID_PREFIX : null,
   };
   // k6 leaves dropped_iterations out when nothing was dropped: write the 0 explicitly
   if (!data.metrics.dropped_iterations) {

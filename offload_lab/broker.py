@@ -14,6 +14,8 @@ from typing import Any
 
 TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
+OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
+TAKE_BATCH = 2000
 
 
 class BrokerError(RuntimeError):
@@ -45,18 +47,45 @@ class ManagementAPI:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._auth = f"Basic {token}"
 
-    def get(self, path: str) -> Any:
-        req = urllib.request.Request(self.base_url + path, headers={"Authorization": self._auth})
+    def request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": self._auth, "Content-Type": "application/json"}
+        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                raw = resp.read()
+                return json.loads(raw) if raw else None
         except Exception as exc:
-            raise BrokerError(f"GET {self.base_url}{path}: {exc}") from exc
+            raise BrokerError(f"{method} {self.base_url}{path}: {exc}") from exc
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def _queue_path(self, queue: str) -> str:
+        return f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}/{urllib.parse.quote(queue, safe='')}"
+
+    def take_messages(self, queue: str, limit: int = 1_000_000) -> list[str]:
+        """Remove every message from `queue` (at most `limit`) and return their bodies: the
+        management API's get with ack, in batches, until a batch comes back empty."""
+        bodies: list[str] = []
+        while len(bodies) < limit:
+            batch = self.request(
+                "POST",
+                self._queue_path(queue) + "/get",
+                {"count": min(TAKE_BATCH, limit - len(bodies)), "ackmode": "ack_requeue_false",
+                 "encoding": "auto", "truncate": 65536},
+                timeout=max(self.timeout, 60),
+            )  # fmt: skip
+            if not batch:
+                break
+            bodies.extend(m.get("payload", "") for m in batch)
+        return bodies
+
+    def purge(self, queue: str) -> None:
+        self.request("DELETE", self._queue_path(queue) + "/contents")
 
     def queue_depth(self, queue: str = TASK_QUEUE) -> QueueDepth:
-        q = self.get(
-            f"/api/queues/{urllib.parse.quote(self.vhost, safe='')}/{urllib.parse.quote(queue, safe='')}"
-        )
+        q = self.get(self._queue_path(queue))
         ready = q.get("messages_ready")
         unacked = q.get("messages_unacknowledged")
         if ready is None and unacked is None:  # before the first statistics tick

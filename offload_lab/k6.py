@@ -12,6 +12,7 @@ SIGINT), so the file is complete when k6 has returned.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shlex
 import threading
@@ -25,6 +26,8 @@ from .steps import PlannedStep
 REMOTE_BASE = "/tmp/offload-k6"
 MARKER = "==OFFLOAD-K6-SUMMARY=="
 SAMPLE_COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response", "status")
+# written after SAMPLE_COLUMNS: the request's task id (async), from k6's `metadata` column
+TASK_ID_COLUMN = "task_id"
 # the first: one row per request (value ms, as k6 wrote it); the others: counts, value as a number
 SAMPLE_METRICS = ("http_req_duration", "dropped_iterations", "vus")
 FILTER_TIMEOUT_S = 600
@@ -55,22 +58,27 @@ NR == 1 {
     print "k6 CSV header lacks the column " want[i] ": " $0 > "/dev/stderr"; exit 2
   }
   m = col["metric_name"]; t = col["timestamp"]; v = col["metric_value"]
-  e = col["expected_response"]; s = col["status"]
+  e = col["expected_response"]; s = col["status"]; md = ("metadata" in col) ? col["metadata"] : 0
   n = split("COUNT_METRICS", names, ",")
   for (i = 1; i <= n; i++) counted[names[i]] = 1
-  print "COLUMNS"
+  print "COLUMNS,TASK_ID"
   next
+}
+function task_id(meta,   k, parts, i) {
+  k = split(meta, parts, "&")
+  for (i = 1; i <= k; i++) if (substr(parts[i], 1, 8) == "task_id=") return substr(parts[i], 9)
+  return ""
 }
 {
   if (index($0, "\"")) {
     line = $0
     while (csvsplit(line) && (getline nxt) > 0) line = line "\n" nxt
-    name = f[m]; ts = f[t]; val = f[v]; er = f[e]; st = f[s]
+    name = f[m]; ts = f[t]; val = f[v]; er = f[e]; st = f[s]; meta = md ? f[md] : ""
   } else {
-    name = $m; ts = $t; val = $v; er = $e; st = $s
+    name = $m; ts = $t; val = $v; er = $e; st = $s; meta = md ? $md : ""
   }
-  if (name == "REQUEST_METRIC") print name, ts, val, er, st
-  else if (name in counted) print name, ts, val + 0, "", ""
+  if (name == "REQUEST_METRIC") print name, ts, val, er, st, task_id(meta)
+  else if (name in counted) print name, ts, val + 0, "", "", ""
 }
 """
 
@@ -84,7 +92,14 @@ def graceful_stop_s(step: PlannedStep) -> int:
     return int(step.request_timeout_s) + 2
 
 
-def k6_env(step: PlannedStep, base_url: str, summary_path: str) -> dict[str, str]:
+def task_id_prefix(run_id: str, step: PlannedStep) -> str:
+    """Ids k6 gives its async tasks: `<prefix>-<iteration>`, unique per run and step, in the
+    gateway's id alphabet ([A-Za-z0-9_-], at most 64 characters)."""
+    digest = hashlib.sha1(run_id.encode()).hexdigest()[:8]
+    return f"{digest}-{step.stem}".replace(".", "_")[:48]
+
+
+def k6_env(step: PlannedStep, base_url: str, summary_path: str, run_id: str = "run") -> dict[str, str]:
     return {
         "MODE": step.mode,
         "RATE": str(step.rate),
@@ -98,6 +113,7 @@ def k6_env(step: PlannedStep, base_url: str, summary_path: str) -> dict[str, str
         "GRACEFUL_STOP": f"{graceful_stop_s(step)}s",
         "K6_NO_USAGE_REPORT": "true",
         "K6_CSV_TIME_FORMAT": "unix_milli",  # samples CSV: timestamp = unix ms
+        "TASK_ID_PREFIX": task_id_prefix(run_id, step),
     }
 
 
@@ -115,7 +131,8 @@ def filter_command(raw_csv: str, out_gz: str) -> str:
     if not out_gz.endswith(".gz"):
         raise ValueError(f"samples file must end in .gz: {out_gz}")
     plain = out_gz.removesuffix(".gz")
-    program = _FILTER_AWK.replace("COLUMNS", ",".join(SAMPLE_COLUMNS))
+    program = _FILTER_AWK.replace("COLUMNS,TASK_ID", ",".join((*SAMPLE_COLUMNS, TASK_ID_COLUMN)))
+    program = program.replace("COLUMNS", ",".join(SAMPLE_COLUMNS))
     program = program.replace("REQUEST_METRIC", SAMPLE_METRICS[0])
     program = program.replace("COUNT_METRICS", ",".join(SAMPLE_METRICS[1:]))
     r, p, g = shlex.quote(raw_csv), shlex.quote(plain), shlex.quote(out_gz)
@@ -176,7 +193,7 @@ class RemoteK6:
         stem = step.filename.removesuffix(".json")
         summary = f"{self.dir}/{stem}.summary.json"
         raw, gz = self.sample_paths(step)
-        env = k6_env(step, self.base_url, summary)
+        env = k6_env(step, self.base_url, summary, self.run_id)
         env_str = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         args = " ".join(shlex.quote(a) for a in k6_args("loadtest.js", csv_path=raw))
         d = shlex.quote(self.dir)

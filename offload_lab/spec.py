@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .checks import int_in, is_int, num_in
+from .faults import FaultSpec, validate_faults
 from .gateway_spec import validate_gateway
 from .paths import SWEEPS_DIR
 
@@ -48,7 +49,7 @@ TOP_KEYS = (
     "repeat",
 )
 REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
-SERIES_KEYS = ("label", "modes", "gateway")
+SERIES_KEYS = ("label", "modes", "gateway", "faults")
 DEFAULTS: dict[str, Any] = {
     "description": "",
     "modes": ["sync", "async"],
@@ -73,11 +74,13 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """One series of a spec: its steps share a label and gateway settings (e.g. a publisher)."""
+    """One series of a spec: its steps share a label, gateway settings (e.g. a publisher) and
+    the faults performed during each of its steps."""
 
     label: str | None  # None: the plain spec, whose steps are labelled by their mode
     modes: list[str]
     gateway: dict[str, str] = field(default_factory=dict)
+    faults: tuple[FaultSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,16 +254,22 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
 
     series = raw.get("series")
     if series is not None:
-        spec["series"] = _series(problems, series, spec.get("modes"), origin)
+        spec["series"] = _series(problems, series, spec.get("modes"), origin, spec.get("duration_s"))
 
     if problems:
         raise SpecError(problems, source)
     return SweepSpec(**spec)
 
 
-def _series(problems: list[str], value: Any, default_modes: list[str] | None, origin: dict[str, str]):
+def _series(
+    problems: list[str],
+    value: Any,
+    default_modes: list[str] | None,
+    origin: dict[str, str],
+    duration_s: int | None,
+):
     if not isinstance(value, list) or not value:
-        problems.append(f"series: must be a non-empty list of {{label, modes, gateway}}, got {value!r}")
+        problems.append(f"series: must be a non-empty list of series mappings, got {value!r}")
         return None
     out = []
     labels = set()
@@ -286,7 +295,8 @@ def _series(problems: list[str], value: Any, default_modes: list[str] | None, or
         else:
             modes = default_modes
         gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
-        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway))
+        faults = validate_faults(problems, f"{key}.faults", item.get("faults", []), duration_s)
+        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway, faults=faults))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .faults import FaultSpec
 from .spec import SeriesSpec, SweepSpec
 
 
@@ -24,6 +25,7 @@ class PlannedStep:
     request_timeout_s: float = 10
     repeat: int = 1  # which repeat of its point (series, mode, rate) this step is, 1-based
     repeats: int = 1  # how many times the spec repeats every point
+    faults: tuple[FaultSpec, ...] = ()  # performed during the load, at their at_s
 
     @property
     def filename(self) -> str:
@@ -72,6 +74,7 @@ def expand_steps(spec: SweepSpec) -> list[PlannedStep]:
             request_timeout_s=spec.request_timeout_s,
             repeat=repeat,
             repeats=spec.repeat,
+            faults=s.faults,
         )
         for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1)
     ]

@@ -15,7 +15,9 @@ from analysis.metrics import StepMetrics, compute_metrics
 
 from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
 from .cpu import cpu_pct
+from .faults import FaultSpec
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
+from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty
 from .results import RunFolder, utcnow
 from .spec import SweepSpec
 from .steps import PlannedStep
@@ -44,6 +46,12 @@ class TimelineLike(Protocol):
     def stop(self) -> dict[str, Any]: ...
 
 
+class FaultsLike(Protocol):
+    def start(self, load_started_unix_s: float) -> None: ...
+    def join(self) -> list[dict[str, Any]]: ...
+    def abort(self) -> None: ...
+
+
 class CpuLike(Protocol):
     def snapshot(self) -> dict[str, dict[str, int] | None]: ...
     def timeline(self, t0_unix_s: float, limit_s: float, interval_s: float = 1.0) -> TimelineLike: ...
@@ -64,6 +72,9 @@ class SweepServices:
     sleep: Callable[[float], None] = time.sleep
     sample_interval_s: float = 1.0
     task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
+    outcomes: OutcomeQueue | None = None  # the core's outcome records (None: no ledger)
+    faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
+    empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
 
 
 def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
@@ -201,6 +212,16 @@ class Sweep:
         t_begin = lab.clock()
         restarted = lab.gateway.apply(step.gateway)
         t_ready = lab.clock()
+        waited_empty_s = wait_until_empty(
+            lambda: lab.queue_depth(lab.task_queue),
+            lab.core.idle,
+            lab.empty_timeout_s,
+            lab.task_queue,
+            clock=lab.clock,
+            sleep=lab.sleep,
+        )
+        if lab.outcomes is not None:
+            lab.outcomes.purge()
         lab.core.reset()
         cpu_before = lab.cpu.snapshot()
         sampler = QueueSampler(
@@ -219,11 +240,16 @@ class Sweep:
         cpu_timeline.start()
         t_load = lab.clock()
         load_started_unix_s = time.time()
+        faults = lab.faults(step.faults) if (step.faults and lab.faults) else None
+        if faults is not None:
+            faults.start(load_started_unix_s)
         try:
             summary = lab.k6.run(step)
         except KeyboardInterrupt:
             sampler.stop()
             cpu_timeline.stop()
+            if faults is not None:
+                faults.abort()
             self.echo(f"Ctrl-C: stopping k6 on the loadgen host (step {step.filename} is dropped)")
             try:
                 lab.k6.stop()
@@ -233,6 +259,8 @@ class Sweep:
         except BaseException:
             sampler.stop()
             cpu_timeline.stop()
+            if faults is not None:
+                faults.abort()
             raise
         t_load_end = lab.clock()
         load_end_wall_s = time.time()
@@ -253,6 +281,8 @@ class Sweep:
         precise_drain(broker, core, load_end_wall_s)
         cpu_after = lab.cpu.snapshot()
         samples = self._pull_samples(step)  # after the CPU reading: filtering costs loadgen CPU
+        fault_records = faults.join() if faults is not None else []
+        ledger, fault_records = self._ledger(step, samples, broker, fault_records, load_end_wall_s)
         ended_at = utcnow()
         t_end = lab.clock()
 
@@ -296,7 +326,34 @@ class Sweep:
             "hosts": hosts,
             "hosts_timeline": hosts_timeline,
             "samples": samples,
+            "ledger": ledger,
+            "faults": fault_records,
+            "waited_for_empty_queue_s": waited_empty_s,
         }
+
+    def _ledger(self, step, samples, broker, faults, load_end_unix_s):
+        """The step's ledger by task id (async only: sync tasks never reach the queue)."""
+        if step.mode != "async" or self.lab.outcomes is None:
+            return None, faults
+        still_queued = 0 if broker.get("drained") else None
+        if still_queued is None:
+            try:
+                still_queued = depth_total(self.lab.queue_depth(self.lab.task_queue))
+            except Exception:
+                still_queued = None
+        try:
+            return collect_ledger(
+                self.lab.outcomes,
+                self.folder.path,
+                step.stem,
+                samples["file"] if samples else None,
+                still_queued,
+                faults,
+                load_end_unix_s,
+            )
+        except Exception as exc:  # a step without its ledger is still a step; say why
+            self.echo(f"step {step.filename}: no ledger ({exc})")
+            return {"error": str(exc)}, faults
 
     def _pull_samples(self, step: PlannedStep) -> dict[str, Any] | None:
         """Bring the step's per-request samples home; a step without them is still a step."""

@@ -26,7 +26,7 @@ from offload_lab.steps import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"
-HEADER = "metric_name,timestamp,metric_value,expected_response,status"
+HEADER = "metric_name,timestamp,metric_value,expected_response,status,task_id"
 
 
 def step(mode="async", rate=50, duration_s=3, vus=20, index=1):
@@ -101,7 +101,12 @@ def test_samples_agree_with_k6_summary(http_target, tmp_path):
     assert lines[0] == HEADER
     names = {line.split(",")[0] for line in lines[1:]}
     assert names <= {"http_req_duration", "dropped_iterations", "vus"} and "http_req_duration" in names
-    assert all(len(line.split(",")) == 5 for line in lines)
+    assert all(len(line.split(",")) == 6 for line in lines)
+    # every async request carries its own task id (the ledger's accepted ids), others none
+    ids = [line.split(",")[5] for line in lines[1:] if line.startswith("http_req_duration,")]
+    prefix = k6_mod.task_id_prefix("run", step("async", rate=50, duration_s=3))
+    assert all(i.startswith(prefix + "-") for i in ids) and len(set(ids)) == len(ids)
+    assert all(line.endswith(",") for line in lines[1:] if not line.startswith("http_req_duration,"))
 
     s = read_samples(out)
     assert s.bad_rows == 0
@@ -226,22 +231,22 @@ def test_pull_samples_filters_by_header_name_and_reports_bad_csv(tmp_path, monke
     # columns in another order than k6 v1.1 writes them, a quoted error with a comma and a
     # line break, and metrics that must be left out
     Path(raw).write_text(
-        "status,metric_value,error,metric_name,expected_response,timestamp\n"
-        "202,12.500000,,http_req_duration,true,1796290001234\n"
-        '0,2000.000000,"dial: a, b\nsecond line",http_req_duration,false,1796290002000\n'
-        "202,1.000000,,http_reqs,true,1796290001234\n"
-        ",1.000000,,dropped_iterations,,1796290001500\n"
-        ",7.000000,,vus,,1796290002000\n"
-        ",7.000000,,vus_max,,1796290002000\n"
+        "status,metric_value,error,metric_name,expected_response,timestamp,metadata\n"
+        "202,12.500000,,http_req_duration,true,1796290001234,task_id=ab-01-async-50-0\n"
+        '0,2000.000000,"dial: a, b\nsecond line",http_req_duration,false,1796290002000,x=1&task_id=ab-1\n'
+        "202,1.000000,,http_reqs,true,1796290001234,task_id=ab-01-async-50-0\n"
+        ",1.000000,,dropped_iterations,,1796290001500,\n"
+        ",7.000000,,vus,,1796290002000,\n"
+        ",7.000000,,vus_max,,1796290002000,\n"
     )
     rows = runner.pull_samples(st, tmp_path / "s.csv.gz")
     with gzip.open(tmp_path / "s.csv.gz", "rt") as fh:
         assert fh.read().splitlines() == [
             HEADER,
-            "http_req_duration,1796290001234,12.500000,true,202",
-            "http_req_duration,1796290002000,2000.000000,false,0",
-            "dropped_iterations,1796290001500,1,,",
-            "vus,1796290002000,7,,",
+            "http_req_duration,1796290001234,12.500000,true,202,ab-01-async-50-0",
+            "http_req_duration,1796290002000,2000.000000,false,0,ab-1",
+            "dropped_iterations,1796290001500,1,,,",
+            "vus,1796290002000,7,,,",
         ]
     assert rows == 4
 

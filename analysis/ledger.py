@@ -1,0 +1,173 @@
+"""The ledger of one step, by task id: what the clients were told 202 for (the `task_id` column
+of the step's samples), against what the core recorded as done or dead-lettered in the broker's
+`tasks.done` queue (kept as `outcomes/<step>.jsonl.gz`; docs/result-format.md, "Ledger").
+
+- lost: accepted, and neither done, dead-lettered nor still queued;
+- duplicated: done (or dead-lettered) more than once, e.g. redelivered after a core died
+  between its work and its ack;
+- done but not accepted: the core did it, the client was not told 202 (a timeout, an error, a
+  confirm that came too late for the client).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("done", "dead_lettered")
+EXAMPLES = 5  # ids listed per category, so a reader can grep for them
+ACCEPTED_STATUS = 202
+
+
+@dataclass(frozen=True)
+class Request:
+    start_s: float  # unix s
+    end_s: float
+    status: int  # 0: no response (timeout, connection error)
+    task_id: str
+
+
+def read_requests(samples_path: str | Path) -> list[Request]:
+    """The http_req_duration rows of a samples file that carry a task id (async steps)."""
+    out = []
+    with gzip.open(samples_path, "rt", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            task_id = row.get("task_id") or ""
+            if row.get("metric_name") != "http_req_duration" or not task_id:
+                continue
+            try:
+                end = int(row["timestamp"]) / 1000.0
+                start = end - float(row["metric_value"]) / 1000.0
+                status = int(row["status"] or 0)
+            except (KeyError, ValueError):
+                continue
+            out.append(Request(start, end, status, task_id))
+    return out
+
+
+def accepted_ids(requests: Iterable[Request]) -> set[str]:
+    return {r.task_id for r in requests if r.status == ACCEPTED_STATUS}
+
+
+def read_outcomes(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """(readable outcome records, count of unreadable ones) of an outcomes .jsonl.gz file."""
+    records, bad = [], 0
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            record = parse_outcome(line)
+            if record is None:
+                bad += 1
+            else:
+                records.append(record)
+    return records, bad
+
+
+def write_outcomes(path: str | Path, bodies: Iterable[str]) -> int:
+    """Keep the records as the broker gave them, one per line; returns how many."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for body in bodies:
+            fh.write(body.replace("\n", " ") + "\n")
+            n += 1
+    return n
+
+
+def parse_outcome(body: str | bytes) -> dict[str, Any] | None:
+    """One outcome record (JSON with at least `task_id` and `outcome`), None if unreadable."""
+    try:
+        record = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("task_id"), str):
+        return None
+    if record.get("outcome") not in OUTCOMES:
+        return None
+    return record
+
+
+def build_ledger(
+    accepted: Iterable[str] | None,
+    outcomes: list[dict[str, Any]],
+    still_queued: int | None,
+    unreadable: int = 0,
+) -> dict[str, Any]:
+    """The step's ledger. `accepted` None means the client's ids are not known (no samples):
+    then only duplicates and totals can be said."""
+    counts = Counter(o["task_id"] for o in outcomes)
+    by_outcome = {name: {o["task_id"] for o in outcomes if o["outcome"] == name} for name in OUTCOMES}
+    recorded = set(counts)
+    duplicated = sorted(i for i, n in counts.items() if n > 1)
+    ledger: dict[str, Any] = {
+        "outcome_records": len(outcomes),
+        "unreadable_records": unreadable,
+        "done": len(by_outcome["done"]),
+        "dead_lettered": len(by_outcome["dead_lettered"]),
+        "duplicated": len(duplicated),
+        "duplicate_records": sum(n - 1 for n in counts.values() if n > 1),
+        "redelivered_records": sum(1 for o in outcomes if o.get("redelivered")),
+        "still_queued": still_queued,
+        "examples": {"duplicated": duplicated[:EXAMPLES]},
+    }
+    if accepted is None:
+        ledger.update(accepted=None, lost=None, done_not_accepted=None)
+        return ledger
+    accepted_ids = set(accepted)
+    missing = sorted(accepted_ids - recorded)
+    not_accepted = sorted(recorded - accepted_ids)
+    queued = still_queued or 0
+    # ids still in the queue are not known one by one: only what exceeds the queue is lost
+    lost = max(0, len(missing) - queued)
+    ledger.update(
+        accepted=len(accepted_ids),
+        lost=lost,
+        unaccounted=len(missing),
+        done_not_accepted=len(not_accepted),
+    )
+    ledger["examples"].update(
+        lost=missing[:EXAMPLES] if lost else [], done_not_accepted=not_accepted[:EXAMPLES]
+    )
+    return ledger
+
+
+def fault_effects(
+    requests: list[Request], faults: list[dict[str, Any]], load_end_s: float
+) -> list[dict[str, Any]]:
+    """What each fault did to the clients, from the step's per-request samples: the 503s and
+    other errors among requests started in its window (its start until the next fault or the
+    end of load), and recovery: from the fault to the first 202 after the last failure in that
+    window (0 when nothing failed)."""
+    out = []
+    starts = [f.get("started_unix_s") for f in faults]
+    for i, fault in enumerate(faults):
+        t0 = starts[i]
+        if t0 is None:
+            out.append({**fault, "errors": None, "rejected_503": None, "recovery_s": None})
+            continue
+        t1 = next((t for t in starts[i + 1 :] if t is not None), load_end_s)
+        window = [r for r in requests if t0 <= r.start_s < t1]
+        failed = [r for r in window if r.status != ACCEPTED_STATUS]
+        recovery = 0.0
+        if failed:
+            last_fail = max(r.start_s for r in failed)
+            after = [r.end_s for r in requests if r.status == ACCEPTED_STATUS and r.start_s > last_fail]
+            recovery = round(min(after) - t0, 3) if after else None
+        out.append(
+            {
+                **fault,
+                "requests": len(window),
+                "rejected_503": sum(1 for r in failed if r.status == 503),
+                "errors": len(failed),
+                "first_error_s": round(min(r.start_s for r in failed) - t0, 3) if failed else None,
+                "recovery_s": recovery,
+            }
+        )
+    return out

@@ -1,0 +1,80 @@
+"""Per step, around the load: the precondition (an empty task queue and an idle core) and the
+ledger (the core's outcome records in `tasks.done`, taken after the drain and kept in the run
+folder, checked against the ids the client was told 202 for; analysis/ledger.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from analysis.ledger import (
+    accepted_ids,
+    build_ledger,
+    fault_effects,
+    read_outcomes,
+    read_requests,
+    write_outcomes,
+)
+
+from .broker import QueueDepth, depth_total
+
+
+class StepRefused(RuntimeError):
+    """A step cannot start from a clean state; its message says what is left and how to clear it."""
+
+
+class OutcomeQueue(Protocol):
+    def purge(self) -> None: ...
+    def take(self) -> list[str]: ...
+
+
+def wait_until_empty(
+    depth: Callable[[], QueueDepth | int],
+    idle: Callable[[], bool],
+    timeout_s: float,
+    queue: str,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until the task queue is empty and the core has nothing in flight; returns the wait.
+    Raises StepRefused after `timeout_s`: measuring on top of an earlier step's backlog would
+    mix the two steps' numbers."""
+    t0 = clock()
+    while True:
+        n = depth_total(depth())
+        busy = not idle()
+        if n == 0 and not busy:
+            return round(clock() - t0, 3)
+        if clock() - t0 >= timeout_s:
+            state = f"{n} message(s) in {queue!r}" + (", the core still working" if busy else "")
+            raise StepRefused(
+                f"the step cannot start from an empty queue: after {timeout_s:g} s there are still "
+                f"{state}. Let it drain (watch the broker's management UI) or purge it, then run again"
+            )
+        sleep(1.0)
+
+
+def collect_ledger(
+    queue: OutcomeQueue,
+    folder: Path,
+    stem: str,
+    samples_file: str | None,
+    still_queued: int | None,
+    faults: list[dict[str, Any]],
+    load_end_unix_s: float,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger and
+    the faults with what each did to the clients."""
+    rel = f"outcomes/{stem}.jsonl.gz"
+    count = write_outcomes(folder / rel, queue.take())
+    records, unreadable = read_outcomes(folder / rel)
+    requests = read_requests(folder / samples_file) if samples_file else None
+    ledger = build_ledger(
+        accepted_ids(requests) if requests is not None else None, records, still_queued, unreadable
+    )
+    ledger["file"] = rel
+    ledger["records_taken"] = count
+    effects = fault_effects(requests or [], faults, load_end_unix_s) if faults else []
+    return ledger, effects

@@ -1,0 +1,116 @@
+"""Faults in a spec (validation) and performing them (FaultRunner) against a recording remote."""
+
+from __future__ import annotations
+
+import pytest
+
+from offload_lab import spec as spec_mod
+from offload_lab.faults import ACTIONS, HEAL_COMMAND, FaultRunner, FaultSpec, partition_command
+from offload_lab.remote import Result
+from offload_lab.steps import expand_steps
+
+BASE = {"name": "f", "rates": [200], "duration_s": 30, "max_vus": 300}
+
+
+def with_faults(faults, **series):
+    return {**BASE, "series": [{"label": "x", "modes": ["async"], "faults": faults, **series}]}
+
+
+def test_faults_reach_their_steps():
+    spec = spec_mod.validate(
+        with_faults(
+            [{"action": "partition", "at_s": 10, "duration_s": 5}, {"action": "core_kill", "at_s": 2}]
+        )
+    )
+    (step,) = expand_steps(spec)
+    assert [f.action for f in step.faults] == ["core_kill", "partition"]  # in time order
+    assert step.faults[1] == FaultSpec("partition", 10.0, 5)
+    assert step.as_dict()["faults"][0] == {"action": "core_kill", "at_s": 2.0, "duration_s": None}
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({"action": "partitio", "at_s": 1}, "action: must be one of broker_restart"),
+        ({"action": "core_kill", "at_s": 30}, "at_s: must be within the step's 30 s"),
+        ({"action": "core_kill", "at_s": -1}, "at_s"),
+        ({"action": "partition", "at_s": 1}, "duration_s"),
+        ({"action": "core_kill", "at_s": 1, "duration_s": 3}, "only partition takes a duration"),
+        ({"action": "core_kill", "at_s": 1, "when": 3}, "when: unknown key"),
+        ("core_kill", "must be a mapping"),
+    ],
+)
+def test_bad_faults_are_named(fault, message):
+    with pytest.raises(spec_mod.SpecError) as info:
+        spec_mod.validate(with_faults([fault]))
+    assert any(message in p and "series[0].faults[0]" in p for p in info.value.problems), info.value.problems
+
+
+class Recorder:
+    def __init__(self, name, fail=None):
+        self.host = type("H", (), {"name": name})()
+        self.commands = []
+        self.fail = fail
+
+    def run(self, command, check=True, timeout=None, sudo=False):
+        assert sudo and timeout  # faults act as root and are bounded
+        self.commands.append(command)
+        if self.fail and self.fail in command:
+            return Result("", "Failed to kill unit", 1)
+        return Result("", "", 0)
+
+
+class Clock:
+    """A clock the runner's waits advance (no real sleeping)."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        self.t += 0.01
+        return self.t
+
+
+def runner(faults, **remotes):
+    clock = Clock()
+    hosts = {g: Recorder(g) for g in ("broker", "core", "gateway")}
+    hosts.update(remotes)
+    r = FaultRunner(faults, hosts, "10.77.77.11", clock=clock)
+    r._stop.wait = lambda s: setattr(clock, "t", clock.t + s) or False  # time passes while waiting
+    return r, hosts, clock
+
+
+def test_each_fault_runs_at_its_second_and_is_recorded():
+    faults = (FaultSpec("core_kill", 2.0), FaultSpec("partition", 5.0, 3.0))
+    r, hosts, clock = runner(faults)
+    r.start(1000.0)
+    records = r.join()
+    assert [x["action"] for x in records] == ["core_kill", "partition"]
+    assert records[0]["offset_s"] == pytest.approx(2.0, abs=0.1) and records[0]["ok"]
+    assert records[0]["host"] == "core"
+    assert hosts["core"].commands == ["systemctl kill --signal=SIGKILL offload-core"]
+    part = records[1]
+    assert hosts["gateway"].commands == [partition_command("10.77.77.11"), HEAL_COMMAND]
+    assert part["healed_unix_s"] - part["started_unix_s"] == pytest.approx(3.0, abs=0.1)
+
+
+def test_a_failed_action_is_recorded_not_raised():
+    r, hosts, _ = runner((FaultSpec("broker_restart", 0.0),), broker=Recorder("broker", fail="restart"))
+    r.start(1000.0)
+    (rec,) = r.join()
+    assert rec["ok"] is False and "Failed to kill unit" in rec["error"]
+
+
+def test_abort_heals_a_partition():
+    r, hosts, _ = runner((FaultSpec("partition", 20.0, 5.0),))
+    r.abort()
+    assert hosts["gateway"].commands == [HEAL_COMMAND]
+
+
+def test_every_action_names_a_group_with_a_host():
+    assert {a.group for a in ACTIONS.values()} <= {"broker", "core", "gateway"}
+    cmd = partition_command("10.77.77.11")
+    assert (
+        "ip daddr 10.77.77.11 tcp dport 5672 drop" in cmd
+        and "ip saddr 10.77.77.11 tcp sport 5672 drop" in cmd
+    )

@@ -1,0 +1,142 @@
+"""The sweep's precondition (an empty queue before each step), the ledger it collects after an
+async step, and faults performed during the load, all against fakes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import pytest
+from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
+
+from offload_lab import spec as spec_mod
+from offload_lab.gateway import GatewaySettings
+from offload_lab.outcomes import StepRefused, wait_until_empty
+from offload_lab.results import RunFolder
+from offload_lab.steps import expand_steps
+from offload_lab.sweep import Sweep, SweepServices
+
+RAW = {
+    "name": "f",
+    "rates": [50],
+    "duration_s": 1,
+    "max_vus": 10,
+    "cooldown_s": 0,
+    "drain_timeout_s": 2,
+    "modes": ["async"],
+    "series": [{"label": "kill", "faults": [{"action": "core_kill", "at_s": 0.1}]}],
+}
+
+
+class IdK6(FakeK6):
+    """Samples with task ids: three requests accepted (202), one refused (503)."""
+
+    def pull_samples(self, step, local_path):
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        rows = "metric_name,timestamp,metric_value,expected_response,status,task_id\n"
+        rows += "".join(f"http_req_duration,1796290001234,2.5,true,202,t-{i}\n" for i in range(3))
+        rows += "http_req_duration,1796290001300,2.5,false,503,t-3\n"
+        with gzip.open(local_path, "wt") as fh:
+            fh.write(rows)
+        return 4
+
+
+class Outcomes:
+    def __init__(self, bodies):
+        self.bodies = bodies
+        self.purged = 0
+
+    def purge(self):
+        self.purged += 1
+
+    def take(self):
+        return [json.dumps(b) for b in self.bodies]
+
+
+class Faults:
+    def __init__(self, faults):
+        self.faults = faults
+        self.started_at = None
+
+    def start(self, t):
+        self.started_at = t
+
+    def join(self):
+        return [{**f.as_dict(), "started_unix_s": self.started_at + f.at_s, "ok": True} for f in self.faults]
+
+    def abort(self):
+        pass
+
+
+def run_sweep(tmp_path, outcomes):
+    spec = spec_mod.apply_overrides(RAW, {})
+    k6 = IdK6()
+    performed = []
+
+    def faults(specs):
+        performed.append(Faults(specs))
+        return performed[-1]
+
+    lab = SweepServices(
+        k6=k6,
+        core=FakeCore(),
+        gateway=GatewaySettings(RecordingRemote(), "http://gw", healthy=lambda u: True, sleep=lambda s: None),
+        cpu=FakeCpu(),
+        queue_depth=FakeQueue(k6),
+        sample_interval_s=0.05,
+        outcomes=outcomes,
+        faults=faults,
+    )
+    folder = RunFolder(tmp_path, "r")
+    status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run({"spec": {}})
+    return status, json.loads((folder.path / "steps/01-async-50.json").read_text()), folder, performed
+
+
+def test_async_step_records_its_ledger_and_faults(tmp_path):
+    records = [("t-0", "done"), ("t-0", "done"), ("t-1", "dead_lettered"), ("t-3", "done")]
+    outcomes = Outcomes([{"task_id": i, "outcome": o} for i, o in records])
+    status, data, folder, performed = run_sweep(tmp_path, outcomes)
+    assert status == "complete" and outcomes.purged == 1
+    ledger = data["ledger"]
+    assert (ledger["accepted"], ledger["lost"], ledger["duplicated"]) == (3, 1, 1)
+    assert ledger["examples"]["lost"] == ["t-2"] and ledger["done_not_accepted"] == 1
+    assert (folder.path / ledger["file"]).is_file()  # the raw records are kept
+    (fault,) = data["faults"]
+    assert fault["action"] == "core_kill" and fault["errors"] == 0 and performed[0].started_at
+
+
+def test_wait_until_empty_refuses_a_step_on_a_backlog():
+    t = [0.0]
+    with pytest.raises(StepRefused, match=r"still 7 message\(s\) in 'tasks', the core still working"):
+        wait_until_empty(
+            lambda: 7,
+            lambda: False,
+            3,
+            "tasks",
+            clock=lambda: t[0],
+            sleep=lambda s: t.__setitem__(0, t[0] + s),
+        )
+    assert t[0] == pytest.approx(3.0)
+    calls = iter([5, 0])
+    assert wait_until_empty(lambda: next(calls), lambda: True, 3, "tasks", sleep=lambda s: None) >= 0
+
+
+def test_a_refused_step_fails_the_sweep_with_the_reason(tmp_path):
+    spec = spec_mod.apply_overrides({**RAW, "series": None} | {"series": [{"label": "x"}]}, {})
+    k6 = FakeK6()
+    lab = SweepServices(
+        k6=k6,
+        core=FakeCore(),
+        gateway=GatewaySettings(RecordingRemote(), "http://gw", healthy=lambda u: True, sleep=lambda s: None),
+        cpu=FakeCpu(),
+        queue_depth=lambda q: 12,
+        sample_interval_s=0.05,
+        empty_timeout_s=0.2,
+        sleep=lambda s: time.sleep(0.05),
+    )
+    folder = RunFolder(tmp_path, "r")
+    lines = []
+    assert Sweep(spec, expand_steps(spec), lab, folder, {}, lines.append).run({"spec": {}}) == "failed"
+    assert k6.ran == []  # no load was sent
+    assert any("cannot start from an empty queue" in line for line in lines)
