@@ -212,3 +212,25 @@ class QueueSampler:
                 "drained": self._drained.is_set(),
                 "sample_errors": self.errors,
             }
+
+
+class OutcomeRecords:
+    """The core's outcome records queue (`tasks.done`) through the management API: emptied before
+    a step, taken after it (offload_lab/outcomes.py)."""
+
+    def __init__(self, api: ManagementAPI, queue: str = OUTCOME_QUEUE):
+        self.api = api
+        self.queue = queue
+
+    def exists(self) -> bool:
+        try:
+            self.api.queue_depth(self.queue)
+            return True
+        except BrokerError:
+            return False
+
+    def purge(self) -> None:
+        self.api.purge(self.queue)
+
+    def take(self) -> list[str]:
+        return self.api.take_messages(self.queue)
