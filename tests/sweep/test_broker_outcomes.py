@@ -1,0 +1,58 @@
+"""Taking the core's outcome records through the management API of a real RabbitMQ (the test
+broker of scripts/with-test-broker.sh): every message, in batches, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+import uuid
+
+import pika
+import pytest
+
+from offload_lab.broker import TAKE_BATCH, ManagementAPI, OutcomeRecords
+
+
+@pytest.fixture
+def broker():
+    amqp_url, mgmt_url = os.environ.get("AMQP_URL"), os.environ.get("RABBITMQ_MGMT_URL")
+    if not amqp_url or not mgmt_url:
+        pytest.fail("run under scripts/with-test-broker.sh (as `make unit` does)", pytrace=False)
+    u = urllib.parse.urlsplit(mgmt_url)
+    api = ManagementAPI(f"{u.scheme}://{u.hostname}:{u.port}", u.username, u.password, vhost="/")
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = conn.channel()
+    queue = f"test.done.{uuid.uuid4().hex[:8]}"
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    yield api, channel, queue
+    channel.queue_delete(queue)
+    conn.close()
+
+
+def test_take_returns_every_record_and_empties_the_queue(broker):
+    api, channel, queue = broker
+    n = TAKE_BATCH + 7  # more than one batch
+    for i in range(n):
+        channel.basic_publish("", queue, f'{{"task_id": "t-{i}", "outcome": "done"}}'.encode())
+    records = OutcomeRecords(api, queue)
+    assert records.exists()
+    bodies = records.take()
+    assert len(bodies) == n and len(set(bodies)) == n and '"t-0"' in bodies[0]
+    assert records.take() == []
+
+
+def test_purge_and_a_missing_queue(broker):
+    api, channel, queue = broker
+    channel.basic_publish("", queue, b"{}")
+    records = OutcomeRecords(api, queue)
+    records.purge()
+    assert records.take() == []
+    assert not OutcomeRecords(api, queue + ".missing").exists()
+
+
+def test_the_test_brokers_credentials_file_is_private():
+    state = os.environ.get("OFFLOAD_TEST_BROKER_DIR")
+    assert state, "run under scripts/with-test-broker.sh"
+    mode = os.stat(os.path.join(state, "env")).st_mode & 0o777
+    assert mode == 0o600, oct(mode)
