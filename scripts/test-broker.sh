@@ -56,6 +56,8 @@ CONF
   ctl set_user_tags "$user" administrator >/dev/null
   ctl set_permissions -p / "$user" '.*' '.*' '.*' >/dev/null
   ctl delete_user guest >/dev/null
+  # the credentials file: readable by its owner only
+  install -m 0600 /dev/null "$STATE/env"
   cat > "$STATE/env" <<ENV
 export AMQP_URL=amqp://$user:$pass@127.0.0.1:$PORT/
 export RABBITMQ_MGMT_URL=http://$user:$pass@127.0.0.1:$MGMT_PORT/
