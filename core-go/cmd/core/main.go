@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -65,14 +64,15 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "offload-core: HTTP_ADDR %s: %v\n", cfg.HTTPAddr, err)
 		return 1
 	}
-	srv := &http.Server{
-		Handler:           httpapi.New(httpapi.Options{WorkMS: cfg.WorkMS, Stats: st, Health: health}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	srv := httpapi.NewServer(httpapi.New(httpapi.Options{WorkMS: cfg.WorkMS, Stats: st, Health: health,
+		ResetToken: cfg.StatsResetToken, WorkMaxConcurrent: cfg.WorkMaxConcurrent}), httpapi.DefaultTimeouts)
+	if cfg.StatsResetToken == "" {
+		log.Warn("STATS_RESET_TOKEN is empty: POST /stats/reset is refused (403)")
 	}
 	log.Info("offload-core starting", "http", ln.Addr().String(), "amqp", config.Redacted(cfg.AMQPURL),
-		"queue", cfg.TaskQueue, "work_ms", cfg.WorkMS, "prefetch", cfg.Prefetch,
-		"max_in_flight", cfg.MaxInFlight, "fail_rate", cfg.FailRate, "shutdown_grace", cfg.ShutdownGrace)
+		"queue", cfg.TaskQueue, "queue_type", cfg.QueueType, "ledger", cfg.LedgerQueue, "work_ms", cfg.WorkMS,
+		"prefetch", cfg.Prefetch, "max_in_flight", cfg.MaxInFlight, "fail_rate", cfg.FailRate,
+		"work_max_concurrent", cfg.WorkMaxConcurrent, "shutdown_grace", cfg.ShutdownGrace)
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
@@ -107,7 +107,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		_ = srv.Close()
 	}
 	snap := st.Snapshot()
-	log.Info("offload-core stopped", "received", snap.Received, "completed", snap.Completed,
+	log.Info("offload-core stopped", "received", snap.Received, "redelivered", snap.Redelivered,
+		"completed", snap.Completed,
 		"failed", snap.Failed, "dead_lettered", snap.DeadLettered, "in_flight", snap.InFlight,
 		"work_requests", snap.WorkRequests)
 	return code

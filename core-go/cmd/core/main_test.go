@@ -118,7 +118,7 @@ func (p *proc) stat(t *testing.T, key string) float64 {
 // coreEnv points the core at the test's own topology on the test broker.
 func coreEnv(b *amqptest.Broker) []string {
 	return []string{"AMQP_URL=" + b.URL, "TASK_QUEUE=" + b.Queue, "DEAD_EXCHANGE=" + b.DeadExchange,
-		"DEAD_QUEUE=" + b.DeadQueue, "CONNECTION_NAME=" + b.Name}
+		"DEAD_QUEUE=" + b.DeadQueue, "LEDGER_QUEUE=" + b.LedgerQueue, "CONNECTION_NAME=" + b.Name}
 }
 
 func TestInvalidSettingsExitNonZero(t *testing.T) {

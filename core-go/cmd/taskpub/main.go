@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -25,7 +26,7 @@ func main() {
 	rate := flag.Float64("rate", 400, "tasks per second")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	workMS := flag.Int("work-ms", -1, "payload work_ms (-1: none, the core's WORK_MS applies)")
-	reset := flag.Bool("reset", true, "POST /stats/reset before publishing")
+	reset := flag.Bool("reset", true, "POST /stats/reset before publishing, with the core's token [$STATS_RESET_TOKEN]")
 	timeout := flag.Duration("drain-timeout", 5*time.Minute, "give up waiting for the drain after this")
 	flag.Parse()
 	if err := run(*amqpURL, strings.TrimRight(*core, "/"), *queue, *rate, *duration, *workMS, *reset, *timeout); err != nil {
@@ -52,11 +53,9 @@ func run(amqpURL, core, queue string, rate float64, duration time.Duration, work
 		return err
 	}
 	if core != "" && reset {
-		resp, err := http.Post(core+"/stats/reset", "application/json", nil)
-		if err != nil {
+		if err := resetStats(core, os.Getenv("STATS_RESET_TOKEN")); err != nil {
 			return err
 		}
-		resp.Body.Close()
 	}
 	payload := map[string]any{}
 	if workMS >= 0 {
@@ -124,5 +123,24 @@ func run(amqpURL, core, queue string, rate float64, duration time.Duration, work
 	fmt.Printf("drained %.2fs after the end of publishing\n", time.Since(end).Seconds())
 	out, _ := json.MarshalIndent(stats, "", "  ")
 	fmt.Println(string(out))
+	return nil
+}
+
+// resetStats posts /stats/reset with the bearer token the core requires.
+func resetStats(core, token string) error {
+	req, err := http.NewRequest(http.MethodPost, core+"/stats/reset", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST /stats/reset: %s: %s (set STATS_RESET_TOKEN, or -reset=false)", resp.Status, body)
+	}
 	return nil
 }

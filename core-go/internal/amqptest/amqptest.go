@@ -48,8 +48,8 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 // Broker is a test's own topology on the test broker and a channel to publish and inspect it.
 // The names are those of the core's settings: TASK_QUEUE = Queue, DEAD_EXCHANGE = DeadExchange,
-// DEAD_QUEUE = DeadQueue (also the dead-letter routing key); Name is unique to the test and
-// serves as CONNECTION_NAME.
+// DEAD_QUEUE = DeadQueue (also the dead-letter routing key), LEDGER_QUEUE = LedgerQueue; Name
+// is unique to the test and serves as CONNECTION_NAME.
 type Broker struct {
 	t            testing.TB
 	URL          string // AMQP_URL
@@ -58,6 +58,7 @@ type Broker struct {
 	Queue        string
 	DeadExchange string
 	DeadQueue    string
+	LedgerQueue  string
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9]+`)
@@ -79,9 +80,9 @@ func NewBroker(t testing.TB, prefix string) *Broker {
 		t.Fatal(err)
 	}
 	b := &Broker{t: t, URL: amqpURL, Ch: ch, Name: name, Queue: name, DeadExchange: name + ".dlx",
-		DeadQueue: name + ".dead"}
+		DeadQueue: name + ".dead", LedgerQueue: name + ".done"}
 	t.Cleanup(func() {
-		for _, q := range []string{b.Queue, b.DeadQueue} {
+		for _, q := range []string{b.Queue, b.DeadQueue, b.LedgerQueue} {
 			_, _ = ch.QueueDelete(
 				q,
 				false, // ifUnused
@@ -147,6 +148,59 @@ func (b *Broker) Depth(queue string) int {
 		b.t.Fatalf("inspect queue %s: %v", queue, err)
 	}
 	return q.Messages
+}
+
+// Outcome is an outcome record of the core's ledger (docs/interfaces.md).
+type Outcome struct {
+	TaskID        *string `json:"task_id"`
+	Outcome       string  `json:"outcome"`
+	Reason        string  `json:"reason"`
+	CompletedAtNS int64   `json:"completed_at_ns"`
+	EnqueuedAtNS  int64   `json:"enqueued_at_ns"`
+	Redelivered   bool    `json:"redelivered"`
+	CoreHost      string  `json:"core_host"`
+}
+
+// TakeOutcomes removes every record from the ledger queue and returns them, failing the test
+// on a record that is not valid JSON.
+func (b *Broker) TakeOutcomes() []Outcome {
+	b.t.Helper()
+	var out []Outcome
+	for {
+		msg, ok, err := b.Ch.Get(b.LedgerQueue, true)
+		if err != nil {
+			b.t.Fatalf("get from %s: %v", b.LedgerQueue, err)
+		}
+		if !ok {
+			return out
+		}
+		var o Outcome
+		if err := json.Unmarshal(msg.Body, &o); err != nil {
+			b.t.Fatalf("outcome record %q: %v", msg.Body, err)
+		}
+		out = append(out, o)
+	}
+}
+
+// QueueInfo is the management API's view of queue (in the test broker's vhost "/"): its type
+// and arguments among others.
+func QueueInfo(t testing.TB, queue string) map[string]any {
+	t.Helper()
+	base := strings.TrimRight(Env(t, "RABBITMQ_MGMT_URL"), "/")
+	resp, err := http.Get(base + "/api/queues/%2F/" + url.PathEscape(queue))
+	if err != nil {
+		t.Fatalf("management API: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("management API: %s: %s", resp.Status, body)
+	}
+	var q map[string]any
+	if err := json.Unmarshal(body, &q); err != nil {
+		t.Fatalf("management API: %v", err)
+	}
+	return q
 }
 
 // Connection waits until the management HTTP API (RABBITMQ_MGMT_URL) lists the connection whose

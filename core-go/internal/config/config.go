@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/offload-lab/core/internal/topology"
 	"github.com/offload-lab/core/internal/work"
 )
 
@@ -34,6 +35,13 @@ type Config struct {
 	ReconnectMin   time.Duration // RECONNECT_MIN: first reconnect delay
 	ReconnectMax   time.Duration // RECONNECT_MAX: cap of the doubling reconnect delay
 	ConnectionName string        // CONNECTION_NAME: AMQP client connection_name property
+	QueueType      string        // QUEUE_TYPE: classic | quorum, the task queue's x-queue-type
+	DeliveryLimit  int           // DELIVERY_LIMIT: quorum only, deliveries before the broker dead-letters
+	LedgerQueue    string        // LEDGER_QUEUE: durable queue of outcome records (docs/interfaces.md)
+	// STATS_RESET_TOKEN: bearer token POST /stats/reset requires; empty = reset refused. Only
+	// from the environment: a flag would show it in the process list.
+	StatsResetToken   string
+	WorkMaxConcurrent int // WORK_MAX_CONCURRENT: POST /work served at once; beyond, 503
 }
 
 // MaxPrefetch is the largest PREFETCH: basic.qos prefetch-count is a 16-bit field. The largest
@@ -44,7 +52,7 @@ const MaxPrefetch = 65535
 // needs more than 400 unacked deliveries (docs/measurement.md: 500 drained 400/s within ~1.2 s).
 func Defaults() Config {
 	return Config{
-		HTTPAddr:       ":8080",
+		HTTPAddr:       "127.0.0.1:8080",
 		WorkMS:         1000,
 		Prefetch:       500,
 		FailRate:       0,
@@ -56,6 +64,11 @@ func Defaults() Config {
 		ReconnectMin:   100 * time.Millisecond,
 		ReconnectMax:   5 * time.Second,
 		ConnectionName: "offload-core",
+		QueueType:      topology.QueueClassic,
+		DeliveryLimit:  5,
+		LedgerQueue:    "tasks.done",
+
+		WorkMaxConcurrent: 1000,
 	}
 }
 
@@ -121,6 +134,11 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	env("RECONNECT_MIN", duration(&c.ReconnectMin))
 	env("RECONNECT_MAX", duration(&c.ReconnectMax))
 	env("CONNECTION_NAME", str(&c.ConnectionName))
+	env("QUEUE_TYPE", str(&c.QueueType))
+	env("DELIVERY_LIMIT", integer(&c.DeliveryLimit))
+	env("LEDGER_QUEUE", str(&c.LedgerQueue))
+	env("STATS_RESET_TOKEN", str(&c.StatsResetToken))
+	env("WORK_MAX_CONCURRENT", integer(&c.WorkMaxConcurrent))
 	if len(errs) > 0 {
 		return c, errors.Join(errs...)
 	}
@@ -139,6 +157,10 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.DurationVar(&c.ReconnectMin, "reconnect-min", c.ReconnectMin, "RECONNECT_MIN: first reconnect delay")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "RECONNECT_MAX: longest reconnect delay")
 	fs.StringVar(&c.ConnectionName, "connection-name", c.ConnectionName, "CONNECTION_NAME: AMQP connection_name client property")
+	fs.StringVar(&c.QueueType, "queue-type", c.QueueType, "QUEUE_TYPE: task queue type, classic or quorum")
+	fs.IntVar(&c.DeliveryLimit, "delivery-limit", c.DeliveryLimit, "DELIVERY_LIMIT: quorum x-delivery-limit, deliveries before the broker dead-letters a task")
+	fs.StringVar(&c.LedgerQueue, "ledger-queue", c.LedgerQueue, "LEDGER_QUEUE: durable queue the outcome records go to before each ack")
+	fs.IntVar(&c.WorkMaxConcurrent, "work-max-concurrent", c.WorkMaxConcurrent, "WORK_MAX_CONCURRENT: POST /work served at once; beyond it 503")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -184,7 +206,7 @@ func (c Config) Validate() error {
 	}
 	for name, v := range map[string]string{
 		"TASK_QUEUE": c.TaskQueue, "DEAD_EXCHANGE": c.DeadExchange,
-		"DEAD_QUEUE": c.DeadQueue, "DEAD_ROUTING_KEY": c.DeadRoutingKey,
+		"DEAD_QUEUE": c.DeadQueue, "DEAD_ROUTING_KEY": c.DeadRoutingKey, "LEDGER_QUEUE": c.LedgerQueue,
 	} {
 		if strings.TrimSpace(v) == "" {
 			bad("%s must not be empty", name)
@@ -192,8 +214,17 @@ func (c Config) Validate() error {
 			bad("%s longer than 255 bytes", name)
 		}
 	}
-	if c.TaskQueue == c.DeadQueue {
-		bad("TASK_QUEUE and DEAD_QUEUE must differ")
+	if c.TaskQueue == c.DeadQueue || c.TaskQueue == c.LedgerQueue || c.DeadQueue == c.LedgerQueue {
+		bad("TASK_QUEUE, DEAD_QUEUE and LEDGER_QUEUE must differ")
+	}
+	if c.QueueType != topology.QueueClassic && c.QueueType != topology.QueueQuorum {
+		bad("QUEUE_TYPE=%q must be %s or %s", c.QueueType, topology.QueueClassic, topology.QueueQuorum)
+	}
+	if c.DeliveryLimit < 1 {
+		bad("DELIVERY_LIMIT=%d must be at least 1", c.DeliveryLimit)
+	}
+	if c.WorkMaxConcurrent < 1 {
+		bad("WORK_MAX_CONCURRENT=%d must be at least 1", c.WorkMaxConcurrent)
 	}
 	if c.ShutdownGrace < 0 {
 		bad("SHUTDOWN_GRACE must not be negative")

@@ -14,9 +14,11 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AMQPURL != "" || c.HTTPAddr != ":8080" || c.WorkMS != 1000 || c.Prefetch != 500 ||
+	if c.AMQPURL != "" || c.HTTPAddr != "127.0.0.1:8080" || c.WorkMS != 1000 || c.Prefetch != 500 ||
 		c.MaxInFlight != 500 || c.FailRate != 0 || c.TaskQueue != "tasks" || c.DeadExchange != "tasks.dlx" ||
-		c.DeadQueue != "tasks.dead" || c.DeadRoutingKey != "tasks.dead" || c.ShutdownGrace != 30*time.Second {
+		c.DeadQueue != "tasks.dead" || c.DeadRoutingKey != "tasks.dead" || c.ShutdownGrace != 30*time.Second ||
+		c.QueueType != "classic" || c.DeliveryLimit != 5 || c.LedgerQueue != "tasks.done" ||
+		c.StatsResetToken != "" || c.WorkMaxConcurrent != 1000 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -25,12 +27,16 @@ func TestEnvAndFlags(t *testing.T) {
 	c, err := Load([]string{"-work-ms", "250", "-fail-rate", "0.5"}, env(map[string]string{
 		"AMQP_URL": "amqp://u:p@127.0.0.1:5672/", "WORK_MS": "10", "PREFETCH": "50",
 		"TASK_QUEUE": "q1", "DEAD_QUEUE": "q1.dead", "SHUTDOWN_GRACE": "2s", "FAIL_RATE": "0.1",
+		"QUEUE_TYPE": "quorum", "DELIVERY_LIMIT": "3", "LEDGER_QUEUE": "q1.done", "STATS_RESET_TOKEN": "t0k",
+		"WORK_MAX_CONCURRENT": "7",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.WorkMS != 250 || c.FailRate != 0.5 || c.Prefetch != 50 || c.MaxInFlight != 50 ||
-		c.TaskQueue != "q1" || c.DeadRoutingKey != "q1.dead" || c.ShutdownGrace != 2*time.Second {
+		c.TaskQueue != "q1" || c.DeadRoutingKey != "q1.dead" || c.ShutdownGrace != 2*time.Second ||
+		c.QueueType != "quorum" || c.DeliveryLimit != 3 || c.LedgerQueue != "q1.done" ||
+		c.StatsResetToken != "t0k" || c.WorkMaxConcurrent != 7 {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -51,6 +57,11 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"AMQP_URL": "http://x"}, nil, "AMQP_URL"},
 		{map[string]string{"SHUTDOWN_GRACE": "30"}, nil, "SHUTDOWN_GRACE"},
 		{map[string]string{"DEAD_QUEUE": "tasks"}, nil, "DEAD_QUEUE"},
+		{map[string]string{"LEDGER_QUEUE": "tasks.dead"}, nil, "LEDGER_QUEUE"},
+		{map[string]string{"QUEUE_TYPE": "stream"}, nil, "QUEUE_TYPE"},
+		{map[string]string{"DELIVERY_LIMIT": "0"}, nil, "DELIVERY_LIMIT"},
+		{map[string]string{"WORK_MAX_CONCURRENT": "0"}, nil, "WORK_MAX_CONCURRENT"},
+		{nil, []string{"-stats-reset-token", "x"}, "not defined"},
 		{nil, []string{"-prefetch", "x"}, "prefetch"},
 		{nil, []string{"extra"}, "unexpected"},
 	} {

@@ -1,6 +1,7 @@
 // Package consumer is the core's AMQP consumer: it declares the topology, sets the prefetch,
-// works each task on its own goroutine, acks after the work, dead-letters failed and poison
-// messages, reconnects with capped backoff and shuts down without losing a task.
+// works each task on its own goroutine, records each outcome in the broker's ledger queue
+// before it acks (done) or rejects (dead-letters failed, poison and panicking messages),
+// reconnects with capped backoff and shuts down without losing a task.
 package consumer
 
 import (
@@ -18,9 +19,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/offload-lab/core/internal/config"
+	"github.com/offload-lab/core/internal/ledger"
 	"github.com/offload-lab/core/internal/stats"
 	"github.com/offload-lab/core/internal/topology"
-	"github.com/offload-lab/core/internal/work"
 )
 
 // Health is the consumer's state for /healthz.
@@ -36,11 +37,17 @@ type Consumer struct {
 	log   *slog.Logger
 	sem   chan struct{} // bounds the tasks worked at once (MAX_IN_FLIGHT)
 	seq   atomic.Int64  // consumer tag sequence
+	host  string        // core_host of the outcome records
 
 	// dial opens the TCP connection (nil: amqp091's default); tests use it to cut connections.
 	dial func(network, addr string) (net.Conn, error)
 	// fail decides whether a task fails (FAIL_RATE).
 	fail func() bool
+	// beforeWork, when set (only tests set it), runs before each task's work: a test makes
+	// the handler panic through it, or cuts the connection mid-task.
+	beforeWork func(Task)
+	// confirmTimeout bounds the wait for an outcome record's confirm.
+	confirmTimeout time.Duration
 
 	mu        sync.Mutex
 	connected bool
@@ -57,12 +64,18 @@ func New(cfg config.Config, st *stats.Stats, log *slog.Logger) *Consumer {
 		maxInFlight = cfg.Prefetch
 	}
 	rate := cfg.FailRate
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
 	return &Consumer{
-		cfg:   cfg,
-		stats: st,
-		log:   log.With("component", "consumer", "queue", cfg.TaskQueue),
-		sem:   make(chan struct{}, max(maxInFlight, 1)),
-		fail:  func() bool { return rate > 0 && rand.Float64() < rate },
+		cfg:            cfg,
+		stats:          st,
+		log:            log.With("component", "consumer", "queue", cfg.TaskQueue),
+		sem:            make(chan struct{}, max(maxInFlight, 1)),
+		host:           host,
+		fail:           func() bool { return rate > 0 && rand.Float64() < rate },
+		confirmTimeout: ledger.DefaultConfirmTimeout,
 	}
 }
 
@@ -136,9 +149,18 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 		DeadExchange:   c.cfg.DeadExchange,
 		DeadQueue:      c.cfg.DeadQueue,
 		DeadRoutingKey: c.cfg.DeadRoutingKey,
+		LedgerQueue:    c.cfg.LedgerQueue,
+		QueueType:      c.cfg.QueueType,
+		DeliveryLimit:  c.cfg.DeliveryLimit,
 	}); err != nil {
 		return false, err
 	}
+	led, err := ledger.Open(conn, c.cfg.LedgerQueue, c.host, c.confirmTimeout)
+	if err != nil {
+		return false, err
+	}
+	defer led.Close()
+	sess := &session{ledger: led, conn: conn}
 	// QoS before Consume: per-consumer prefetch applies only to consumers created after it
 	if err := ch.Qos(
 		c.cfg.Prefetch, // prefetchCount
@@ -161,7 +183,8 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 		return false, fmt.Errorf("consume: %w", err)
 	}
 	c.setConnected(true, nil)
-	c.log.Info("consuming", "prefetch", c.cfg.Prefetch, "tag", tag)
+	c.log.Info("consuming", "prefetch", c.cfg.Prefetch, "tag", tag, "queue_type", c.cfg.QueueType,
+		"ledger", c.cfg.LedgerQueue)
 
 	// work of this session stops when the connection is gone (the broker has requeued its
 	// deliveries: an ack is impossible) or when the shutdown grace runs out
@@ -176,9 +199,15 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 		case d, ok := <-deliveries:
 			if !ok {
 				cancelSess()
+				if err := sess.failure(); err != nil {
+					return true, err
+				}
 				return true, closeReason(connClosed, chClosed)
 			}
 			c.stats.Received()
+			if d.Redelivered {
+				c.stats.Redelivered()
+			}
 			select {
 			case c.sem <- struct{}{}:
 			case <-ctx.Done():
@@ -189,103 +218,38 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 			go func() {
 				defer handlers.Done()
 				defer func() { <-c.sem }()
-				c.handle(sessCtx, d)
+				c.handle(sessCtx, sess, d)
 			}()
 		}
 	}
 }
 
-// stop cancels the subscription, requeues deliveries not yet started, and waits up to
-// SHUTDOWN_GRACE for in-flight tasks; the ones still running then are requeued.
-func (c *Consumer) stop(ch *amqp.Channel, tag string, deliveries <-chan amqp.Delivery,
-	handlers *sync.WaitGroup, cancelSess context.CancelFunc) error {
-	inFlight := c.stats.Snapshot().InFlight
-	c.log.Info("stopping: no new tasks; waiting for in-flight tasks", "in_flight", inFlight,
-		"grace", c.cfg.ShutdownGrace)
-	if err := ch.Cancel(tag, false); err != nil {
-		c.log.Warn("cancel consumer", "error", err)
-	}
-	drained := make(chan int)
-	go func() {
-		n := 0
-		for d := range deliveries { // closed once the broker confirmed the cancel
-			_ = d.Nack(false, true)
-			n++
-		}
-		drained <- n
-	}()
-
-	done := make(chan struct{})
-	go func() { handlers.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-time.After(c.cfg.ShutdownGrace):
-		left := c.stats.Snapshot().InFlight
-		c.log.Warn("shutdown grace over: requeueing unfinished tasks", "count", left)
-		err = fmt.Errorf("shutdown grace %s over with %d tasks in flight (requeued)", c.cfg.ShutdownGrace, left)
-		cancelSess()
-		<-done
-	}
-	select {
-	case n := <-drained:
-		if n > 0 {
-			c.log.Info("requeued deliveries not started", "count", n)
-		}
-	case <-time.After(5 * time.Second):
-		// closing the channel below returns whatever is still unacked to the queue
-	}
-	if cerr := ch.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
-		c.log.Warn("close channel", "error", cerr)
-	}
-	c.log.Info("consumer stopped")
-	return err
+// session is what the handlers of one connection share.
+type session struct {
+	ledger *ledger.Ledger
+	conn   *amqp.Connection
+	mu     sync.Mutex
+	err    error // why a handler ended the session
 }
 
-// handle works one delivery and acks, rejects or requeues it.
-func (c *Consumer) handle(ctx context.Context, d amqp.Delivery) {
-	t, err := ParseTask(d.Body)
-	if err != nil {
-		c.log.Warn("poison message: dead-lettering", "error", err, "message_id", d.MessageId,
-			"bytes", len(d.Body))
-		if rerr := d.Reject(false); rerr != nil {
-			c.log.Warn("reject poison message", "error", rerr)
-			return
-		}
-		c.stats.Poison()
-		return
+// fail ends the session: closing the connection returns its unacked tasks to the queue, and
+// Run reconnects after its backoff (which also keeps a broken ledger from spinning).
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	first := s.err == nil
+	if first {
+		s.err = err
 	}
-	ms := c.cfg.WorkMS
-	if t.Payload != nil {
-		if ms, err = work.FromObject(t.Payload, c.cfg.WorkMS); err != nil {
-			c.log.Warn("bad task payload: dead-lettering", "id", t.ID, "error", err)
-			if rerr := d.Reject(false); rerr == nil {
-				c.stats.Failed()
-			}
-			return
-		}
+	s.mu.Unlock()
+	if first {
+		_ = s.conn.Close()
 	}
+}
 
-	c.stats.Started()
-	defer c.stats.Finished()
-	if err := work.Do(ctx, time.Duration(ms)*time.Millisecond); err != nil {
-		// connection gone (the broker requeued it already) or shutdown grace over: requeue
-		_ = d.Nack(false, true)
-		return
-	}
-	if c.fail() {
-		if rerr := d.Reject(false); rerr != nil {
-			c.log.Warn("reject failed task", "id", t.ID, "error", rerr)
-			return
-		}
-		c.stats.Failed()
-		return
-	}
-	if err := d.Ack(false); err != nil {
-		c.log.Warn("ack failed: the broker will redeliver", "id", t.ID, "error", err)
-		return
-	}
-	c.stats.Completed(time.Duration(time.Now().UnixNano() - t.EnqueuedAtNS))
+func (s *session) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 func closeReason(connClosed, chClosed <-chan *amqp.Error) error {

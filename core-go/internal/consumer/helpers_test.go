@@ -21,8 +21,8 @@ type fixture struct {
 	cfg config.Config
 }
 
-// newFixture gives the test its own task queue, dead-letter exchange and dead-letter queue,
-// and a publishing connection; everything is deleted when the test ends.
+// newFixture gives the test its own task queue, dead-letter exchange, dead-letter queue and
+// ledger queue, and a publishing connection; everything is deleted when the test ends.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	b := amqptest.NewBroker(t, "test")
@@ -32,6 +32,7 @@ func newFixture(t *testing.T) *fixture {
 	cfg.DeadExchange = b.DeadExchange
 	cfg.DeadQueue = b.DeadQueue
 	cfg.DeadRoutingKey = cfg.DeadQueue
+	cfg.LedgerQueue = b.LedgerQueue
 	cfg.WorkMS = 20
 	cfg.Prefetch = 50
 	cfg.MaxInFlight = 50

@@ -58,6 +58,19 @@ func TestConsumeAndAck(t *testing.T) {
 	if m := maxInFlight.Load(); m > 50 || m < 10 {
 		t.Errorf("max in flight %d, want concurrent work bounded by prefetch 50", m)
 	}
+	// every ack came after its outcome record: one "done" record per task
+	ids := map[string]int{}
+	for _, o := range f.TakeOutcomes() {
+		if o.TaskID == nil || o.Outcome != "done" || o.Redelivered || o.CompletedAtNS < o.EnqueuedAtNS ||
+			o.EnqueuedAtNS <= 0 {
+			t.Errorf("record %+v", o)
+			continue
+		}
+		ids[*o.TaskID]++
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct task ids in the ledger, want %d", len(ids), n)
+	}
 	l := s.CompletionLatency
 	if l.Count != n || l.P50 < 100 || l.P50 > l.P95 || l.P95 > l.P99 || l.P99 > l.Max || l.Max > 5000 ||
 		l.Avg < 100 {
@@ -186,6 +199,18 @@ func TestRedeliveryAfterConsumerKilled(t *testing.T) {
 	if s := a.st.Snapshot(); s.Completed != 0 || s.InFlight != 0 {
 		t.Errorf("killed consumer: %+v", s)
 	}
+	if s := b.st.Snapshot(); s.Redelivered != 3 {
+		t.Errorf("redelivered %d, want 3", s.Redelivered)
+	}
+	recs := f.TakeOutcomes()
+	if len(recs) != 3 {
+		t.Fatalf("ledger %+v, want 3 records", recs)
+	}
+	for _, o := range recs {
+		if !o.Redelivered || o.Outcome != "done" {
+			t.Errorf("record %+v, want done and redelivered", o)
+		}
+	}
 	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d", d)
 	}
@@ -263,8 +288,11 @@ func TestReconnectAfterForcedClose(t *testing.T) {
 		return r.st.Snapshot().Completed == 25
 	})
 	s := r.st.Snapshot()
-	if s.Received != 30 || s.InFlight != 0 || s.DeadLettered != 0 {
+	if s.Received != 30 || s.Redelivered != 5 || s.InFlight != 0 || s.DeadLettered != 0 {
 		t.Errorf("stats %+v (want 30 received: 5 redelivered)", s)
+	}
+	if recs := f.TakeOutcomes(); len(recs) != 25 {
+		t.Errorf("%d outcome records, want 25", len(recs))
 	}
 	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
 		t.Errorf("task queue holds %d", d)

@@ -1,11 +1,14 @@
 // Package httpapi is the core's HTTP interface (Gin): POST /work, GET /healthz, GET /stats,
-// POST /stats/reset.
+// POST /stats/reset (with a bearer token).
 package httpapi
 
 import (
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -30,6 +33,11 @@ type Options struct {
 	WorkMS int                   // default work time of POST /work
 	Stats  *stats.Stats          // shared with the consumer
 	Health func() ConsumerHealth // nil: consumer disabled
+	// ResetToken is the bearer token POST /stats/reset requires; empty: reset is refused.
+	ResetToken string
+	// WorkMaxConcurrent caps the POST /work requests worked at once (<= 0: no cap); one more
+	// is answered 503 at once.
+	WorkMaxConcurrent int
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -47,7 +55,22 @@ func New(o Options) http.Handler {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method not allowed"})
 	})
 
+	var workSlots chan struct{}
+	if o.WorkMaxConcurrent > 0 {
+		workSlots = make(chan struct{}, o.WorkMaxConcurrent)
+	}
 	r.POST("/work", func(c *gin.Context) {
+		if workSlots != nil {
+			select {
+			case workSlots <- struct{}{}:
+				defer func() { <-workSlots }()
+			default:
+				c.Header("Retry-After", "1")
+				c.JSON(http.StatusServiceUnavailable, gin.H{"error": fmt.Sprintf(
+					"busy: %d POST /work requests in progress (WORK_MAX_CONCURRENT)", o.WorkMaxConcurrent)})
+				return
+			}
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -86,6 +109,27 @@ func New(o Options) http.Handler {
 	})
 
 	r.GET("/stats", func(c *gin.Context) { c.JSON(http.StatusOK, o.Stats.Snapshot()) })
-	r.POST("/stats/reset", func(c *gin.Context) { c.JSON(http.StatusOK, o.Stats.Reset()) })
+	r.POST("/stats/reset", func(c *gin.Context) {
+		if o.ResetToken == "" {
+			c.JSON(http.StatusForbidden, gin.H{"error": "stats reset is disabled: STATS_RESET_TOKEN is not set"})
+			return
+		}
+		if !bearerMatches(c.GetHeader("Authorization"), o.ResetToken) {
+			c.Header("WWW-Authenticate", `Bearer realm="offload-core"`)
+			c.JSON(http.StatusUnauthorized, gin.H{"error": "stats reset needs the header Authorization: Bearer <STATS_RESET_TOKEN>"})
+			return
+		}
+		c.JSON(http.StatusOK, o.Stats.Reset())
+	})
 	return r
+}
+
+// bearerMatches tells whether header is "Bearer <token>" (the scheme in any case), comparing
+// the token in constant time.
+func bearerMatches(header, token string) bool {
+	scheme, got, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,11 +14,14 @@ import (
 	"github.com/offload-lab/core/internal/stats"
 )
 
-func do(t *testing.T, h http.Handler, method, path, body string) (int, map[string]any) {
+func do(t *testing.T, h http.Handler, method, path, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -109,7 +114,7 @@ func TestHealthz(t *testing.T) {
 
 func TestStatsAndReset(t *testing.T) {
 	st := stats.New(0)
-	h := New(Options{WorkMS: 0, Stats: st})
+	h := New(Options{WorkMS: 0, Stats: st, ResetToken: "s3cret"})
 	st.Received()
 	st.Received()
 	st.Completed(1500 * time.Millisecond)
@@ -122,7 +127,7 @@ func TestStatsAndReset(t *testing.T) {
 	if code != 200 {
 		t.Fatal(code)
 	}
-	for _, k := range []string{"received", "completed", "failed", "dead_lettered", "in_flight",
+	for _, k := range []string{"received", "redelivered", "completed", "failed", "dead_lettered", "in_flight",
 		"work_requests", "completion_latency_ms", "since"} {
 		if _, ok := out[k]; !ok {
 			t.Errorf("/stats lacks %q: %v", k, out)
@@ -143,7 +148,7 @@ func TestStatsAndReset(t *testing.T) {
 		}
 	}
 
-	code, out = do(t, h, "POST", "/stats/reset", "")
+	code, out = do(t, h, "POST", "/stats/reset", "", "Authorization", "Bearer s3cret")
 	if code != 200 || out["received"] != float64(0) || out["completed"] != float64(0) ||
 		out["dead_lettered"] != float64(0) || out["work_requests"] != float64(0) {
 		t.Fatalf("reset: %d %v", code, out)
@@ -170,5 +175,102 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	}
 	if code, out := do(t, h, "GET", "/work", ""); code != 405 || out["error"] == nil {
 		t.Errorf("405: %d %v", code, out)
+	}
+}
+
+func TestStatsResetNeedsToken(t *testing.T) {
+	st := stats.New(0)
+	st.Received()
+	h := New(Options{Stats: st, ResetToken: "s3cret"})
+	for _, auth := range []string{"", "Bearer", "Bearer wrong", "Bearer s3cret2", "Basic s3cret", "s3cret"} {
+		code, out := do(t, h, "POST", "/stats/reset", "", "Authorization", auth)
+		if code != 401 || out["error"] == nil {
+			t.Errorf("Authorization %q: %d %v", auth, code, out)
+		}
+	}
+	if st.Snapshot().Received != 1 {
+		t.Fatal("a refused reset reset the stats")
+	}
+	if code, out := do(t, h, "POST", "/stats/reset", "", "Authorization", "bearer s3cret"); code != 200 ||
+		out["received"] != float64(0) {
+		t.Errorf("right token: %d %v", code, out)
+	}
+
+	// no token configured: reset is refused whatever the request says, with the reason
+	st.Received()
+	h = New(Options{Stats: st})
+	code, out := do(t, h, "POST", "/stats/reset", "", "Authorization", "Bearer ")
+	if msg, _ := out["error"].(string); code != 403 || !strings.Contains(msg, "STATS_RESET_TOKEN") {
+		t.Errorf("no token configured: %d %v", code, out)
+	}
+	if st.Snapshot().Received != 1 {
+		t.Error("reset without a configured token")
+	}
+}
+
+// Beyond WORK_MAX_CONCURRENT requests at once, /work answers 503 at once (no queueing); a slot
+// frees when a request ends.
+func TestWorkConcurrencyCap(t *testing.T) {
+	h := New(Options{WorkMS: 400, Stats: stats.New(0), WorkMaxConcurrent: 2})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func() int {
+		resp, err := http.Post(srv.URL+"/work", "application/json", nil)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() { codes <- post() }()
+	}
+	time.Sleep(100 * time.Millisecond) // both are working
+	start := time.Now()
+	code, out := do(t, h, "POST", "/work", "")
+	if msg, _ := out["error"].(string); code != 503 || !strings.Contains(msg, "WORK_MAX_CONCURRENT") {
+		t.Errorf("third request: %d %v", code, out)
+	}
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Errorf("the refusal took %v", el)
+	}
+	for range 2 {
+		if c := <-codes; c != 200 {
+			t.Errorf("capped request: %d", c)
+		}
+	}
+	if code, _ := do(t, h, "POST", "/work", `{"work_ms": 0}`); code != 200 {
+		t.Errorf("after the slots freed: %d", code)
+	}
+}
+
+// A client that never finishes its headers is cut off after ReadHeader.
+func TestServerReadHeaderTimeout(t *testing.T) {
+	srv := NewServer(New(Options{Stats: stats.New(0)}), Timeouts{ReadHeader: 200 * time.Millisecond,
+		Read: time.Second, Idle: time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn) // ends when the server closes the connection
+	if el := time.Since(start); err != nil || el < 150*time.Millisecond || el > 2*time.Second {
+		t.Errorf("connection closed after %v (%v), want about 200 ms", el, err)
+	}
+	if d := DefaultTimeouts; d.ReadHeader <= 0 || d.Read <= 0 || d.Idle <= 0 {
+		t.Errorf("default timeouts %+v", d)
 	}
 }

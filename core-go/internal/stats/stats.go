@@ -26,6 +26,7 @@ type Latency struct {
 // Snapshot is the JSON body of GET /stats (docs/interfaces.md).
 type Snapshot struct {
 	Received          int64   `json:"received"`
+	Redelivered       int64   `json:"redelivered"`
 	Completed         int64   `json:"completed"`
 	Failed            int64   `json:"failed"`
 	DeadLettered      int64   `json:"dead_lettered"`
@@ -42,6 +43,7 @@ type Snapshot struct {
 type Stats struct {
 	mu           sync.Mutex
 	received     int64
+	redelivered  int64
 	completed    int64
 	failed       int64
 	deadLettered int64
@@ -71,6 +73,10 @@ func New(maxSamples int) *Stats {
 
 // Received counts one delivery taken from the queue (redeliveries included).
 func (s *Stats) Received() { s.add(&s.received, 1) }
+
+// Redelivered counts one delivery the broker flagged redelivered (it had delivered it before:
+// a core died or lost its connection before settling it, or it was requeued).
+func (s *Stats) Redelivered() { s.add(&s.redelivered, 1) }
 
 // Started / Finished track the in-flight gauge.
 func (s *Stats) Started()  { s.add(&s.inFlight, 1) }
@@ -122,7 +128,7 @@ func (s *Stats) Completed(latency time.Duration) {
 // Reset zeroes the counters and the latency record; the in-flight gauge is kept.
 func (s *Stats) Reset() Snapshot {
 	s.mu.Lock()
-	s.received, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0
+	s.received, s.redelivered, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0, 0
 	s.samples = nil
 	s.seen, s.sum, s.max = 0, 0, 0
 	s.lastDoneAt = time.Time{}
@@ -136,6 +142,7 @@ func (s *Stats) Snapshot() Snapshot {
 	s.mu.Lock()
 	snap := Snapshot{
 		Received:     s.received,
+		Redelivered:  s.redelivered,
 		Completed:    s.completed,
 		Failed:       s.failed,
 		DeadLettered: s.deadLettered,

@@ -67,20 +67,21 @@ func TestCountersAndReset(t *testing.T) {
 	s.Received()
 	s.Received()
 	s.Received()
+	s.Redelivered()
 	s.Failed()
 	s.Poison()
 	s.WorkRequest()
 	s.Started()
 	s.Completed(5 * time.Millisecond)
 	snap := s.Snapshot()
-	if snap.Received != 3 || snap.Failed != 1 || snap.DeadLettered != 2 || snap.WorkRequests != 1 ||
+	if snap.Received != 3 || snap.Redelivered != 1 || snap.Failed != 1 || snap.DeadLettered != 2 || snap.WorkRequests != 1 ||
 		snap.InFlight != 1 || snap.Completed != 1 || snap.CompletionLatency.P99 != 5 {
 		t.Fatalf("snapshot %+v", snap)
 	}
 	before, _ := time.Parse(time.RFC3339Nano, snap.Since)
 	time.Sleep(2 * time.Millisecond)
 	r := s.Reset()
-	if r.Received != 0 || r.Failed != 0 || r.DeadLettered != 0 || r.WorkRequests != 0 || r.Completed != 0 ||
+	if r.Received != 0 || r.Redelivered != 0 || r.Failed != 0 || r.DeadLettered != 0 || r.WorkRequests != 0 || r.Completed != 0 ||
 		r.CompletionLatency != (Latency{}) {
 		t.Fatalf("after reset %+v", r)
 	}

@@ -10,12 +10,22 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Names of the shared topology (defaults: tasks, tasks.dlx, tasks.dead, tasks.dead).
+// Task queue types (the core's QUEUE_TYPE).
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
+)
+
+// Names of the shared topology (defaults: tasks, tasks.dlx, tasks.dead, tasks.dead,
+// tasks.done) and the task queue's type.
 type Names struct {
 	TaskQueue      string
 	DeadExchange   string
 	DeadQueue      string
 	DeadRoutingKey string
+	LedgerQueue    string
+	QueueType      string // "classic" or "quorum"
+	DeliveryLimit  int    // quorum only: x-delivery-limit
 }
 
 // Declarer is the part of *amqp.Channel that Declare uses.
@@ -25,17 +35,27 @@ type Declarer interface {
 	QueueBind(name, key, exchange string, noWait bool, args amqp.Table) error
 }
 
-// TaskQueueArgs are the task queue's arguments.
+// TaskQueueArgs are the task queue's arguments. A classic queue's explicit
+// x-queue-type=classic is equivalent to none (the broker accepts either on redeclaration). A
+// quorum queue dead-letters a task the broker delivered more than DeliveryLimit times (a core
+// crashing on it), and does so at least once: that strategy needs x-overflow=reject-publish.
 func TaskQueueArgs(n Names) amqp.Table {
-	return amqp.Table{
+	args := amqp.Table{
+		"x-queue-type":              n.QueueType,
 		"x-dead-letter-exchange":    n.DeadExchange,
 		"x-dead-letter-routing-key": n.DeadRoutingKey,
 	}
+	if n.QueueType == QueueQuorum {
+		args["x-delivery-limit"] = int64(n.DeliveryLimit)
+		args["x-dead-letter-strategy"] = "at-least-once"
+		args["x-overflow"] = "reject-publish"
+	}
+	return args
 }
 
 // Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter
-// queue (durable, no arguments) bound to it with the dead-letter routing key, and the task
-// queue (durable, dead-lettering to that exchange and key).
+// queue (durable, no arguments) bound to it with the dead-letter routing key, the ledger queue
+// (durable, no arguments) and the task queue (durable, dead-lettering to that exchange and key).
 func Declare(ch Declarer, n Names) error {
 	if err := ch.ExchangeDeclare(
 		n.DeadExchange,      // name
@@ -66,6 +86,16 @@ func Declare(ch Declarer, n Names) error {
 		nil,              // arguments
 	); err != nil {
 		return fmt.Errorf("bind queue %q to %q: %w", n.DeadQueue, n.DeadExchange, err)
+	}
+	if _, err := ch.QueueDeclare(
+		n.LedgerQueue, // name
+		true,          // durable
+		false,         // autoDelete
+		false,         // exclusive
+		false,         // noWait
+		nil,           // arguments: none
+	); err != nil {
+		return fmt.Errorf("declare queue %q: %w", n.LedgerQueue, err)
 	}
 	if _, err := ch.QueueDeclare(
 		n.TaskQueue,      // name

@@ -25,19 +25,39 @@ func (r *recorder) QueueBind(name, key, exchange string, noWait bool, args amqp.
 	return nil
 }
 
+var defaults = Names{TaskQueue: "tasks", DeadExchange: "tasks.dlx", DeadQueue: "tasks.dead",
+	DeadRoutingKey: "tasks.dead", LedgerQueue: "tasks.done", QueueType: "classic", DeliveryLimit: 5}
+
 // The declarations must match the gateway's exactly (docs/design.md "Task message and topology").
 func TestDeclareDefaults(t *testing.T) {
 	var r recorder
-	if err := Declare(&r, Names{TaskQueue: "tasks", DeadExchange: "tasks.dlx", DeadQueue: "tasks.dead", DeadRoutingKey: "tasks.dead"}); err != nil {
+	if err := Declare(&r, defaults); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
 		"exchange tasks.dlx direct durable=true autoDelete=false internal=false args=map[]",
 		"queue tasks.dead durable=true autoDelete=false exclusive=false args=map[]",
 		"bind tasks.dead tasks.dead tasks.dlx",
-		"queue tasks durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks.dlx x-dead-letter-routing-key:tasks.dead]",
+		"queue tasks.done durable=true autoDelete=false exclusive=false args=map[]",
+		"queue tasks durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks.dlx x-dead-letter-routing-key:tasks.dead x-queue-type:classic]",
 	}
 	if !reflect.DeepEqual(r.calls, want) {
 		t.Fatalf("declarations\n%q\nwant\n%q", r.calls, want)
+	}
+}
+
+func TestQuorumTaskQueueArgs(t *testing.T) {
+	n := defaults
+	n.QueueType = "quorum"
+	want := amqp.Table{
+		"x-queue-type":              "quorum",
+		"x-dead-letter-exchange":    "tasks.dlx",
+		"x-dead-letter-routing-key": "tasks.dead",
+		"x-delivery-limit":          int64(5),
+		"x-dead-letter-strategy":    "at-least-once",
+		"x-overflow":                "reject-publish",
+	}
+	if got := TaskQueueArgs(n); !reflect.DeepEqual(got, want) {
+		t.Fatalf("quorum args %v\nwant %v", got, want)
 	}
 }
