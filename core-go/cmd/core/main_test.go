@@ -197,8 +197,51 @@ func TestSIGKILLThenRestartRedelivers(t *testing.T) {
 	if d := b.Depth(b.Queue); d != 0 {
 		t.Errorf("queue holds %d", d)
 	}
+	if n := c.stat(t, "redelivered"); n != 4 {
+		t.Errorf("redelivered %v, want 4", n)
+	}
+	recs := b.TakeOutcomes()
+	if len(recs) != 4 {
+		t.Errorf("ledger %+v, want 4 records", recs)
+	}
+	for _, o := range recs {
+		if o.Outcome != "done" || !o.Redelivered {
+			t.Errorf("record %+v, want done and redelivered", o)
+		}
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := c.wait(t, 5*time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
+	}
+}
+
+func postReset(t *testing.T, p *proc, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+p.addr+"/stats/reset", nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// STATS_RESET_TOKEN from the environment guards POST /stats/reset; without it reset is refused.
+func TestStatsResetToken(t *testing.T) {
+	p := startCore(t, "STATS_RESET_TOKEN=t0ken-abc")
+	for auth, want := range map[string]int{"": 401, "Bearer nope": 401, "Bearer t0ken-abc": 200} {
+		if code := postReset(t, p, auth); code != want {
+			t.Errorf("Authorization %q: %d, want %d", auth, code, want)
+		}
+	}
+	if strings.Contains(p.output(), "t0ken-abc") {
+		t.Error("the token is in the log")
+	}
+	q := startCore(t)
+	if code := postReset(t, q, "Bearer "); code != 403 {
+		t.Errorf("no token configured: %d, want 403", code)
 	}
 }
