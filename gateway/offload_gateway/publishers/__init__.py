@@ -10,7 +10,16 @@ from .base import Publisher, PublishError
 __all__ = ["PublishError", "Publisher", "create_publisher"]
 
 
+# PUBLISHER -> the module whose create(settings) builds it, where the names differ
+_MODULES = {
+    "celery": "celery_send_task",
+    "celery_default_pool": "celery_send_task",
+    "dramatiq": "dramatiq_rabbitmq",
+}
+
+
 def create_publisher(settings: Settings) -> Publisher:
     # imported on demand so a process loads only the AMQP client it uses
-    module = importlib.import_module(f"{__name__}.{settings.publisher}")
+    name = _MODULES.get(settings.publisher, settings.publisher)
+    module = importlib.import_module(f"{__name__}.{name}")
     return module.create(settings)
