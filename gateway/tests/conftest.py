@@ -1,5 +1,5 @@
 """Fixtures: a real RabbitMQ (AMQP_URL / RABBITMQ_MGMT_URL from scripts/with-test-broker.sh),
-a queue per test, gateway apps, a fake core."""
+a queue per test, gateway apps, the gateway under real gunicorn, a fake core."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ import requests
 from offload_gateway import create_app
 
 REPO = Path(__file__).resolve().parents[2]
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
 class Broker:
@@ -114,10 +116,77 @@ def client(make_app):
 
 @pytest.fixture
 def free_port() -> int:
+    return free_loopback_port()
+
+
+def free_loopback_port() -> int:
     """A loopback port nothing listens on (yet)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """The gateway under real gunicorn on a free loopback port, its settings from the environment
+    as on the hosts: `env` is layered over this process's (whose AMQP_URL is the test broker's)."""
+
+    def __init__(self, home: Path, env: dict[str, str], config="gateway/gunicorn.conf.py", cwd=REPO):
+        self.port = free_loopback_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+        full_env.update(HOME=str(home), GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS="1")
+        full_env.update(env)
+        self.process = subprocess.Popen(
+            [GUNICORN, "-c", config, "offload_gateway.wsgi:app"],
+            cwd=cwd,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output = ""
+        self.health: requests.Response | None = None
+
+    def wait_healthy(self, timeout_s: float = 20) -> requests.Response:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {self.process.returncode}:\n{self.process.stdout.read()}")
+            try:
+                return requests.get(f"{self.base_url}/healthz", timeout=1)
+            # refused before the master listens; a timeout while the worker boots (the listen
+            # socket takes the connection before a worker accepts it)
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.1)
+        pytest.fail("gunicorn did not answer /healthz in time")
+
+    def stop(self) -> str:
+        """Stop gunicorn; its output (the log)."""
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                self.output = self.process.communicate(timeout=15)[0]
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.output = self.process.communicate()[0]
+        return self.output
+
+
+@pytest.fixture(scope="module")
+def start_gateway(broker: Broker) -> Iterator:
+    """start_gateway(home, env, config=..., cwd=...) -> a started Gunicorn, answering /healthz;
+    each is stopped when the module's tests are done (or by its stop())."""
+    started: list[Gunicorn] = []
+
+    def start(home: Path, env: dict[str, str], **kwargs) -> Gunicorn:
+        gateway = Gunicorn(home, {"AMQP_URL": broker.amqp_url, **env}, **kwargs)
+        started.append(gateway)
+        gateway.health = gateway.wait_healthy()
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
 
 
 class FakeCore:
