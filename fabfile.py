@@ -1,10 +1,9 @@
-"""Fabric tasks for offload-lab; the logic lives in offload_lab (tested in tests/sweep/).
+"""Fabric tasks for offload-lab; the logic lives in offload_lab (tested in tests/sweep/), the
+options' help in offload_lab/cli_options.py. `fab --help TASK` lists a task's options.
 
-fab sweep [--spec quick|seed|publishers|PATH] [--rates 50,100|50:400:50] [--duration 10]
-          [--max-vus N] [--pre-vus N] [--modes sync,async] [--work-ms N] [--order interleaved]
-          [--cooldown S] [--drain-timeout S] [--gateway KEY=VALUE,...] [--repeat N]
-          [--inventory PATH] [--results-dir DIR] [--run-id ID]
-fab check [same spec options] [--preflight | --spec-only]  validate spec + inventory, send no load
+fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--results-dir DIR]
+          [--run-id ID]                          run a sweep into results/<run-id>/
+fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
 """
 
@@ -12,22 +11,7 @@ from fabric import task
 from invoke.exceptions import Exit
 
 from offload_lab import cli
-
-OVERRIDE_HELP = {
-    "spec": "spec name in k6/sweeps/ or a path to a YAML file (default: quick)",
-    "rates": "rates, e.g. 50,100,150 or FROM:TO:STEP like 50:400:50",
-    "duration": "seconds per step",
-    "max_vus": "k6 maxVUs",
-    "pre_vus": "k6 preAllocatedVUs",
-    "modes": "sync,async",
-    "work_ms": "work time per request/task in ms",
-    "order": "interleaved | by_mode | by_series",
-    "cooldown": "seconds between steps",
-    "drain_timeout": "max seconds to wait for the queue to drain after each step",
-    "gateway": "gateway settings for every step, e.g. PUBLISHER=kombu_pool,PUBLISH_CONFIRM=0",
-    "repeat": "run every point N times, interleaved (all points once, then all again)",
-    "inventory": "Ansible inventory (default: the one ansible.cfg names)",
-}
+from offload_lab.cli_options import CHECK_HELP, REPORT_HELP, SWEEP_HELP
 
 
 def _options(**kw):
@@ -43,13 +27,9 @@ def _call(fn, *args, **kwargs):
         raise Exit(code=code)
 
 
-@task(
-    help={
-        **OVERRIDE_HELP,
-        "results_dir": "where run folders go (default: results/)",
-        "run_id": "run folder name (default: YYYYmmdd-HHMMSS-<spec>)",
-    }
-)
+# no short flags: invoke would give each task its own letters (-e was --order here, --results-dir
+# there) and shadow fab's own (-d, -e, -i, -t, ...)
+@task(help=SWEEP_HELP, auto_shortflags=False)
 def sweep(
     c,
     spec="quick",
@@ -68,7 +48,11 @@ def sweep(
     results_dir=None,
     run_id=None,
 ):
-    """Run a sweep on the lab (k6 on the loadgen host) into results/<run-id>/."""
+    """Run a sweep on the lab (k6 on the loadgen host) into results/<run-id>/.
+
+    Options left unset take the spec's value (`fab check --spec NAME --spec-only` prints the plan).
+    Example: fab sweep --spec quick --rates 50,100 --duration 10 --repeat 2
+    """
     options = _options(
         rates=rates,
         duration=duration,
@@ -85,13 +69,7 @@ def sweep(
     _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
 
 
-@task(
-    help={
-        **OVERRIDE_HELP,
-        "preflight": "also check that every host and service answers (no load)",
-        "spec_only": "check the spec and its overrides only, not the inventory (works before the lab is up)",
-    }
-)
+@task(help=CHECK_HELP, auto_shortflags=False)
 def check(
     c,
     spec="quick",
@@ -110,7 +88,11 @@ def check(
     preflight=False,
     spec_only=False,
 ):
-    """Validate a spec, its overrides and the inventory; print the plan. Sends no load."""
+    """Validate a spec, its overrides and the inventory; print the plan. Sends no load.
+
+    Options left unset take the spec's value.
+    Example: fab check --spec seed --rates 50:400:50 --preflight
+    """
     options = _options(
         rates=rates,
         duration=duration,
@@ -127,7 +109,10 @@ def check(
     _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)
 
 
-@task(help={"run": "a run folder (default: the newest under results/)", "results_dir": "default results/"})
+@task(help=REPORT_HELP, auto_shortflags=False)
 def report(c, run=None, results_dir=None):
-    """Tables and charts for a run: python -m analysis RUN_DIR."""
+    """Tables and charts for a run: python -m analysis RUN_DIR.
+
+    Example: fab report --run results/20261127-135208-seed
+    """
     _call(cli.report, run, results_dir)

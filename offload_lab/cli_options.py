@@ -1,70 +1,14 @@
-"""Command-line overrides of a sweep spec (`fab sweep --rates 50,100 --duration 10 ...`): which
-option sets which spec key, and how its text becomes a typed value. The spec validates the
-values like any other (offload_lab.spec.apply_overrides)."""
+"""The options of `fab sweep`, `fab check` and `fab report`, in one place: which spec key each
+override sets, how its text becomes a typed value, and the help `fab --help TASK` shows. The spec
+validates override values like any other (offload_lab.spec.apply_overrides)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .spec import SpecError
-
-# command-line option -> spec key
-OVERRIDE_OPTIONS = {
-    "rates": "rates",
-    "duration": "duration_s",
-    "max_vus": "max_vus",
-    "pre_vus": "pre_allocated_vus",
-    "modes": "modes",
-    "work_ms": "work_ms",
-    "order": "order",
-    "cooldown": "cooldown_s",
-    "drain_timeout": "drain_timeout_s",
-    "gateway": "gateway",
-    "repeat": "repeat",
-}
-
-# spec key -> the option that sets it, to name the option in a problem ("duration_s (--duration)")
-OPTION_FOR_KEY = {key: "--" + option.replace("_", "-") for option, key in OVERRIDE_OPTIONS.items()}
-
-
-def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Turn command-line strings (option name -> string or None) into typed spec values.
-
-    Raises SpecError naming each bad option. Options left None are not overrides.
-    """
-    problems: list[str] = []
-    out: dict[str, Any] = {}
-    for opt, value in options.items():
-        if value is None or value == "":
-            continue
-        if opt not in OVERRIDE_OPTIONS:
-            problems.append(f"--{opt.replace('_', '-')}: not an override option")
-            continue
-        key = OVERRIDE_OPTIONS[opt]
-        flag = f"--{opt.replace('_', '-')}"
-        text = str(value).strip()
-        try:
-            if key == "rates":
-                out[key] = _parse_rates(text)
-            elif key == "modes":
-                out[key] = [m.strip() for m in text.split(",") if m.strip()]
-            elif key == "order":
-                out[key] = text
-            elif key == "gateway":
-                out[key] = _parse_settings(text)
-            elif key == "duration_s":
-                out[key] = _parse_int(text.removesuffix("s"))
-            elif key == "repeat":
-                out[key] = _parse_int(text)
-            elif key in ("cooldown_s", "drain_timeout_s"):
-                out[key] = _parse_number(text.removesuffix("s"))
-            else:
-                out[key] = _parse_int(text)
-        except ValueError as exc:
-            problems.append(f"{flag}: {exc}")
-    if problems:
-        raise SpecError(problems, "command line")
-    return out
 
 
 def _parse_int(text: str) -> int:
@@ -84,6 +28,14 @@ def _parse_number(text: str) -> float | int:
             raise ValueError(f"must be a number, got {text!r}") from None
 
 
+def _parse_seconds(text: str) -> float | int:
+    return _parse_number(text.removesuffix("s"))
+
+
+def _parse_whole_seconds(text: str) -> int:
+    return _parse_int(text.removesuffix("s"))
+
+
 def _parse_rates(text: str) -> Any:
     """`50,100,150` or a range `50:400:50` (from:to:step)."""
     if ":" in text:
@@ -98,6 +50,10 @@ def _parse_rates(text: str) -> Any:
     return [_parse_int(p) for p in items]
 
 
+def _parse_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _parse_settings(text: str) -> dict[str, str]:
     out = {}
     for item in text.split(","):
@@ -107,4 +63,96 @@ def _parse_settings(text: str) -> dict[str, str]:
             raise ValueError(f"settings are KEY=VALUE[,KEY=VALUE], got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Override:
+    """A command-line option that overrides one key of the spec."""
+
+    key: str  # the spec key it sets
+    kind: str  # what its value looks like, for --help
+    parse: Callable[[str], Any]
+    help: str
+
+
+# option (as the fabfile's task argument) -> what it overrides; unset options keep the spec's value
+OVERRIDES = {
+    "rates": Override(
+        "rates", "list or range", _parse_rates, "req/s per step: 50,100,150 or FROM:TO:STEP (50:400:50)"
+    ),
+    "duration": Override("duration_s", "integer s", _parse_whole_seconds, "seconds of load per step"),
+    "max_vus": Override("max_vus", "integer", _parse_int, "k6 maxVUs"),
+    "pre_vus": Override("pre_allocated_vus", "integer", _parse_int, "k6 preAllocatedVUs"),
+    "modes": Override("modes", "list", _parse_list, "sync,async or one of them"),
+    "work_ms": Override("work_ms", "integer ms", _parse_int, "work per request/task"),
+    "order": Override("order", "name", str, "interleaved | by_mode | by_series"),
+    "cooldown": Override("cooldown_s", "number s", _parse_seconds, "pause between steps"),
+    "drain_timeout": Override(
+        "drain_timeout_s", "number s", _parse_seconds, "longest wait for the queue to drain after a step"
+    ),
+    "gateway": Override(
+        "gateway",
+        "KEY=VALUE,...",
+        _parse_settings,
+        "gateway settings for every step, e.g. PUBLISHER=pika_shared",
+    ),
+    "repeat": Override("repeat", "integer", _parse_int, "run every point N times, interleaved"),
+}
+
+# option -> spec key
+OVERRIDE_OPTIONS = {option: o.key for option, o in OVERRIDES.items()}
+
+
+def flag(option: str) -> str:
+    """The command-line spelling of a task argument: max_vus -> --max-vus."""
+    return "--" + option.replace("_", "-")
+
+
+# spec key -> the option that sets it, to name the option in a problem ("duration_s (--duration)")
+OPTION_FOR_KEY = {o.key: flag(option) for option, o in OVERRIDES.items()}
+
+# the help of every task option, as `fab --help TASK` shows it: what, type, default
+OVERRIDE_HELP = {option: f"{o.help} ({o.kind}; default: the spec's)" for option, o in OVERRIDES.items()}
+SPEC_HELP = {
+    "spec": "a spec in k6/sweeps/ (quick, seed, publishers) or a YAML file (name or path; default: quick)",
+    "inventory": "Ansible inventory (path; default: the one ansible.cfg names)",
+    **OVERRIDE_HELP,
+}
+SWEEP_HELP = {
+    **SPEC_HELP,
+    "results_dir": "where run folders go (path; default: results/)",
+    "run_id": "run folder name (name; default: YYYYmmdd-HHMMSS-<spec>[-<overrides>])",
+}
+CHECK_HELP = {
+    **SPEC_HELP,
+    "preflight": "also check that every host and service answers, without load (flag; default: off)",
+    "spec_only": "check the spec and overrides only, not the inventory: works before the lab is up (flag)",
+}
+REPORT_HELP = {
+    "run": "a run folder (path; default: the newest under --results-dir)",
+    "results_dir": "where run folders are (path; default: results/)",
+}
+
+
+def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Turn command-line strings (option name -> string or None) into typed spec values.
+
+    Raises SpecError naming each bad option. Options left None are not overrides.
+    """
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for option, value in options.items():
+        if value is None or value == "":
+            continue
+        if option not in OVERRIDES:
+            problems.append(f"{flag(option)}: not an override option")
+            continue
+        override = OVERRIDES[option]
+        try:
+            out[override.key] = override.parse(str(value).strip())
+        except ValueError as exc:
+            problems.append(f"{flag(option)}: {exc}")
+    if problems:
+        raise SpecError(problems, "command line")
     return out
