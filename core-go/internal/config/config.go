@@ -36,7 +36,7 @@ type Config struct {
 	ReconnectMax   time.Duration // RECONNECT_MAX: cap of the doubling reconnect delay
 	ConnectionName string        // CONNECTION_NAME: AMQP client connection_name property
 	QueueType      string        // QUEUE_TYPE: classic | quorum, the task queue's x-queue-type
-	DeliveryLimit  int           // DELIVERY_LIMIT: quorum only, deliveries before the broker dead-letters
+	DeliveryLimit  int           // DELIVERY_LIMIT: quorum only, returns after which the broker dead-letters
 	LedgerQueue    string        // LEDGER_QUEUE: durable queue of outcome records (docs/interfaces.md)
 	// STATS_RESET_TOKEN: bearer token POST /stats/reset requires; empty = reset refused. Only
 	// from the environment: a flag would show it in the process list.
@@ -158,7 +158,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "RECONNECT_MAX: longest reconnect delay")
 	fs.StringVar(&c.ConnectionName, "connection-name", c.ConnectionName, "CONNECTION_NAME: AMQP connection_name client property")
 	fs.StringVar(&c.QueueType, "queue-type", c.QueueType, "QUEUE_TYPE: task queue type, classic or quorum")
-	fs.IntVar(&c.DeliveryLimit, "delivery-limit", c.DeliveryLimit, "DELIVERY_LIMIT: quorum x-delivery-limit, deliveries before the broker dead-letters a task")
+	fs.IntVar(&c.DeliveryLimit, "delivery-limit", c.DeliveryLimit, "DELIVERY_LIMIT: quorum x-delivery-limit, returns to the queue after which the broker dead-letters a task")
 	fs.StringVar(&c.LedgerQueue, "ledger-queue", c.LedgerQueue, "LEDGER_QUEUE: durable queue the outcome records go to before each ack")
 	fs.IntVar(&c.WorkMaxConcurrent, "work-max-concurrent", c.WorkMaxConcurrent, "WORK_MAX_CONCURRENT: POST /work served at once; beyond it 503")
 	if err := fs.Parse(args); err != nil {
