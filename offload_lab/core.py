@@ -14,8 +14,13 @@ class CoreError(RuntimeError):
     pass
 
 
-def http_json(method: str, url: str, timeout: float = 5, body: bytes | None = None) -> Any:
-    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+def http_json(
+    method: str, url: str, timeout: float = 5, body: bytes | None = None, token: str | None = None
+) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             data = resp.read()
@@ -46,9 +51,10 @@ def merge_stats(per_host: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 class CoreStats:
-    def __init__(self, urls: dict[str, str], timeout: float = 5):
+    def __init__(self, urls: dict[str, str], timeout: float = 5, reset_token: str | None = None):
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}  # host name -> http://addr:8080
         self.timeout = timeout
+        self.reset_token = reset_token  # the core refuses /stats/reset without it
 
     def _each(self, fn):
         with ThreadPoolExecutor(max_workers=max(1, len(self.urls))) as pool:
@@ -56,7 +62,7 @@ class CoreStats:
             return {name: f.result() for name, f in futures.items()}
 
     def reset(self) -> None:
-        self._each(lambda url: http_json("POST", f"{url}/stats/reset", self.timeout, b""))
+        self._each(lambda url: http_json("POST", f"{url}/stats/reset", self.timeout, b"", self.reset_token))
 
     def read(self) -> dict[str, Any]:
         return merge_stats(self._each(lambda url: http_json("GET", f"{url}/stats", self.timeout)))
