@@ -7,14 +7,20 @@ base and an unchanged one is reused across down/up.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from lab.locallab import LocalLab, StepFailed
 from lab.plan import (
+    BASE_FILE_MODES,
     DEFAULT_MIRROR,
     INCLUDE,
+    LOGIN_UID,
+    LOGIN_USER,
+    SUDOERS_FILE,
     SUITE,
     VARIANT,
     base_files,
@@ -24,6 +30,7 @@ from lab.plan import (
 )
 
 COMPLETE = ".offlab-complete"  # written last into a base: its presence means the base is usable
+PROGRESS_EVERY_S = 10
 
 
 def mirror() -> str:
@@ -48,8 +55,53 @@ def in_use(base: Path) -> bool:
         return str(base) in f.read()
 
 
+# a line of debootstrap's about one package: "I: Retrieving libc6 2.36-9", "I: Unpacking libc6:amd64..."
+# (not a stage: "I: Retrieving Packages", "I: Unpacking the base system...")
+PACKAGE_LINE = re.compile(
+    r"^I: (Retrieving|Unpacking|Configuring) [a-z0-9][a-z0-9.+:-]*( [0-9]\S*)?(\.\.\.)?$"
+)
+
+
+def progress_line(log_text: str, elapsed_s: float) -> str:
+    """debootstrap's progress from its log: packages fetched, unpacked and configured so far."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    verbs = [m.group(1) for m in map(PACKAGE_LINE.match, lines) if m]
+    count = verbs.count
+
+    last = lines[-1] if lines else "(nothing logged yet)"
+    return (
+        f"    debootstrap {elapsed_s:.0f} s: {count('Retrieving')} packages fetched, "
+        f"{count('Unpacking')} unpacked, {count('Configuring')} configured; {last[:100]}"
+    )
+
+
+def run_debootstrap(lab: LocalLab, target: Path, source: str, log: Path) -> int:
+    """debootstrap into `target`, its output in `log`, a progress line every PROGRESS_EVERY_S."""
+    cmd = [
+        "debootstrap",
+        f"--variant={VARIANT}",
+        f"--include={','.join(INCLUDE)}",
+        SUITE,
+        str(target),
+        source,
+    ]
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    return p.wait(timeout=PROGRESS_EVERY_S)
+                except subprocess.TimeoutExpired:
+                    lab.log(progress_line(log.read_text(errors="replace"), time.monotonic() - t0))
+        finally:
+            if p.poll() is None:  # interrupted: no debootstrap left behind
+                p.kill()
+                p.wait()
+
+
 def ensure_base(lab: LocalLab) -> Path:
-    """The base for the current recipe, made now (about a minute) unless it is cached."""
+    """The base for the current recipe, made now (a few minutes) unless it is cached."""
     base = base_path(lab)
     if is_built(base):
         lab.log(f"    cached: {base}")
@@ -59,24 +111,12 @@ def ensure_base(lab: LocalLab) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     source = mirror()
-    lab.log(f"    debootstrap {SUITE} from {source} into {base} (about a minute)")
     log = lab.cache / "debootstrap.log"
-    with open(log, "w") as f:
-        p = subprocess.run(
-            [
-                "debootstrap",
-                f"--variant={VARIANT}",
-                f"--include={','.join(INCLUDE)}",
-                SUITE,
-                str(tmp),
-                source,
-            ],
-            stdout=f,
-            stderr=subprocess.STDOUT,
-        )
-    if p.returncode != 0:
+    lab.log(f"    debootstrap {SUITE} from {source} into {base} (a few minutes; log {log})")
+    returncode = run_debootstrap(lab, tmp, source, log)
+    if returncode != 0:
         tail = log.read_text()[-2000:]
-        raise StepFailed(f"debootstrap exited {p.returncode} (log {log}):\n{tail}")
+        raise StepFailed(f"debootstrap exited {returncode} (log {log}):\n{tail}")
     configure_base(lab, tmp)
     (tmp / COMPLETE).write_text(json.dumps(base_recipe(source), sort_keys=True, indent=1))
     tmp.rename(base)
@@ -88,7 +128,8 @@ def ensure_base(lab: LocalLab) -> Path:
 
 
 def configure_base(lab: LocalLab, root: Path) -> None:
-    """Write lab.plan.base_files into the fresh debootstrap, enable networkd, drop apt's caches."""
+    """Write lab.plan.base_files into the fresh debootstrap, add the login user (its SSH key is
+    each host's: hosts.configure_host), enable networkd, drop apt's caches."""
     for key in Path(root, "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # made by openssh-server's postinst; each host makes its own at first boot
     for rel, content in base_files().items():
@@ -100,8 +141,17 @@ def configure_base(lab: LocalLab, root: Path) -> None:
             path.symlink_to(content[2:])
         else:
             path.write_text(content)
-    lab.run(["chroot", str(root), "systemctl", "enable", "systemd-networkd"])
-    lab.run(["chroot", str(root), "apt-get", "clean"])
+    for rel, mode in BASE_FILE_MODES.items():
+        (root / rel).chmod(mode)
+    chroot = ["chroot", str(root)]
+    lab.run([*chroot, "groupadd", "--gid", str(LOGIN_UID), LOGIN_USER])
+    lab.run(
+        [*chroot, "useradd", "--uid", str(LOGIN_UID), "--gid", str(LOGIN_UID), "--create-home"]
+        + ["--shell", "/bin/bash", "--password", "*", LOGIN_USER]  # '*': no password, key only
+    )
+    lab.run([*chroot, "visudo", "--check", "--file", f"/{SUDOERS_FILE}"])
+    lab.run([*chroot, "systemctl", "enable", "systemd-networkd"])
+    lab.run([*chroot, "apt-get", "clean"])
     for lists in Path(root, "var/lib/apt/lists").glob("*"):
         if lists.is_file():
             lists.unlink()

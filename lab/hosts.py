@@ -17,7 +17,15 @@ from pathlib import Path
 
 from lab import cgroups, processes
 from lab.locallab import LocalLab, StepFailed
-from lab.plan import BRIDGE, LabHost, etc_hosts_text, host_network_text, ssh_config_text
+from lab.plan import (
+    BRIDGE,
+    LOGIN_UID,
+    LOGIN_USER,
+    LabHost,
+    etc_hosts_text,
+    host_network_text,
+    ssh_config_text,
+)
 
 NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
 BOOT_TIMEOUT_S = 180
@@ -38,12 +46,13 @@ def ensure_key(lab: LocalLab) -> None:
 
 
 def ssh_cmd(lab: LocalLab, h: LabHost, *remote: str) -> list[str]:
-    """The ssh command line that runs `remote` on the host as root with the lab's key."""
+    """The ssh command line that runs `remote` on the host as LOGIN_USER with the lab's key (root
+    may not log in: prefix `sudo -n` where root is needed)."""
     return [
         "ssh", "-i", str(lab.key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
         "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "StrictHostKeyChecking=accept-new",
         "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT_S}", "-o", "LogLevel=ERROR",
-        f"root@{h.address}", *remote,
+        f"{LOGIN_USER}@{h.address}", *remote,
     ]  # fmt: skip
 
 
@@ -105,17 +114,20 @@ def ensure_overlay(lab: LocalLab, h: LabHost, base: Path) -> None:
 
 
 def configure_host(lab: LocalLab, h: LabHost) -> None:
-    """What makes a host itself: hostname, /etc/hosts, its static address, the lab's SSH key."""
+    """What makes a host itself: hostname, /etc/hosts, its static address, the lab's SSH key for
+    LOGIN_USER (the user and its sudo are the base's)."""
     root = lab.merged(h)
     (root / "etc/hostname").write_text(h.name + "\n")
     (root / "etc/hosts").write_text(etc_hosts_text(lab.hosts, h.name))
     (root / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
     (root / "etc/systemd/network/80-container-host0.network").write_text(host_network_text(h.address))
-    ssh_dir = root / "root/.ssh"
-    ssh_dir.mkdir(parents=True, exist_ok=True)
-    ssh_dir.chmod(0o700)
-    (ssh_dir / "authorized_keys").write_text(Path(str(lab.key) + ".pub").read_text())
-    (ssh_dir / "authorized_keys").chmod(0o600)
+    ssh_dir = root / "home" / LOGIN_USER / ".ssh"
+    ssh_dir.mkdir(exist_ok=True)  # its home comes with the base: a missing one is an error
+    authorized = ssh_dir / "authorized_keys"
+    authorized.write_text(Path(str(lab.key) + ".pub").read_text())
+    for path, mode in ((ssh_dir, 0o700), (authorized, 0o600)):
+        path.chmod(mode)
+        os.chown(path, LOGIN_UID, LOGIN_UID)
 
 
 def start_host(lab: LocalLab, h: LabHost, cpus: str | None) -> None:

@@ -24,9 +24,14 @@ LOADGEN = "loadgen"
 
 SUITE = "bookworm"
 VARIANT = "minbase"
-INCLUDE = ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus", "iproute2")
+INCLUDE = ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus", "iproute2", "sudo")
 # bump when the base configuration below changes in a way the file contents do not show
-BASE_RECIPE_VERSION = 1
+BASE_RECIPE_VERSION = 2
+# The hosts log in like a cloud image's: this user with the lab's key and passwordless sudo;
+# root may not log in over SSH. Ansible uses `become`, fab `sudo -n`, where root is needed.
+LOGIN_USER = "admin"
+LOGIN_UID = 1000
+SUDOERS_FILE = "etc/sudoers.d/offlab-login"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # the URLs the hosts' apt uses; apt-cacher-ng maps them to the same URLs upstream
 HOST_DEBIAN_URI = "http://deb.debian.org/debian"
@@ -105,7 +110,7 @@ def cpu_split(cpus: list[int], names: list[str], loadgen: str = LOADGEN) -> dict
 
 
 def inventory_text(hosts: list[LabHost], key_file: Path, known_hosts: Path) -> str:
-    """inventory/lab/hosts.yml: one group per host name, real SSH as root with the lab key."""
+    """inventory/lab/hosts.yml: one group per host name, real SSH as LOGIN_USER with the lab key."""
     common = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes"
     lines = [
         "# Written by `lab/labctl up` (git-ignored); do not edit, it is rewritten on every up.",
@@ -118,7 +123,7 @@ def inventory_text(hosts: list[LabHost], key_file: Path, known_hosts: Path) -> s
             "      hosts:",
             f"        {h.inventory_name}:",
             f"          ansible_host: {h.address}",
-            "          ansible_user: root",
+            f"          ansible_user: {LOGIN_USER}",
             f"          ansible_ssh_private_key_file: {json.dumps(str(key_file))}",
             f"          ansible_ssh_common_args: {json.dumps(common)}",
             "          ansible_python_interpreter: /usr/bin/python3",
@@ -128,13 +133,14 @@ def inventory_text(hosts: list[LabHost], key_file: Path, known_hosts: Path) -> s
 
 
 def ssh_config_text(hosts: list[LabHost], key_file: Path, known_hosts: Path, config: Path) -> str:
-    """.lab/ssh/config: `ssh -F .lab/ssh/config broker` (or lab-broker, or its address) logs in as root."""
+    """.lab/ssh/config: `ssh -F .lab/ssh/config broker` (or lab-broker, or its address) logs in as
+    LOGIN_USER (`sudo -n` for root)."""
     lines = [f"# ssh -F {config} broker"]
     for h in hosts:
         lines += [
             f"Host {h.name} {h.inventory_name} {h.address}",
             f"  HostName {h.address}",
-            "  User root",
+            f"  User {LOGIN_USER}",
             f"  IdentityFile {key_file}",
             "  IdentitiesOnly yes",
             f"  UserKnownHostsFile {known_hosts}",
@@ -197,10 +203,21 @@ def base_files() -> dict[str, str]:
             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
         ),
         "etc/resolv.conf": "# offload-lab: no DNS inside the lab; names are in /etc/hosts\n",
+        "etc/ssh/sshd_config.d/10-offlab-login.conf": (
+            f"# offload-lab: like a cloud image, log in as {LOGIN_USER} and use sudo\nPermitRootLogin no\n"
+        ),
+        SUDOERS_FILE: (
+            f"# offload-lab: the login user's passwordless sudo, like a cloud image's\n"
+            f"{LOGIN_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        ),
         # periodic apt runs would take the dpkg lock in the middle of provisioning
         "etc/systemd/system/apt-daily.timer": "->/dev/null",
         "etc/systemd/system/apt-daily-upgrade.timer": "->/dev/null",
     }
+
+
+# files of base_files() that need another mode than 0644 (sudo ignores a sudoers file it finds unsafe)
+BASE_FILE_MODES = {SUDOERS_FILE: 0o440}
 
 
 def base_recipe(mirror: str) -> dict:
@@ -212,6 +229,8 @@ def base_recipe(mirror: str) -> dict:
         "include": list(INCLUDE),
         "mirror": mirror,
         "files": base_files(),
+        "modes": {path: oct(mode) for path, mode in BASE_FILE_MODES.items()},
+        "login_user": {"name": LOGIN_USER, "uid": LOGIN_UID},
         "enable": ["systemd-networkd"],
     }
 

@@ -1,5 +1,6 @@
-"""The real lab, end to end: up, status, real SSH, host-to-host TCP, apt through the proxy, CPU
-pinning, up again is a no-op, down leaves nothing behind, a failure names its step.
+"""The real lab, end to end: up, status, real SSH as a cloud image's login (admin with passwordless
+sudo, no root login), host-to-host TCP, apt through the proxy, CPU pinning, up again is a no-op,
+down leaves nothing behind, a failure names its step.
 
 Needs root and takes a minute or two (the base image is cached in /var/cache/offload-lab). It
 leaves the lab DOWN: run `lab/labctl up` afterwards if you need it. Run: `pytest -m lab tests/lab`.
@@ -91,6 +92,21 @@ def test_real_ssh_and_systemd(lab, name):
     assert len(machine_id) == 32
 
 
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_login_is_admin_with_passwordless_sudo_and_root_may_not_log_in(lab, name):
+    h = BY_NAME[name]
+    p = ssh(lab, name, "id -un; sudo -n id -un; sudo -n sshd -T | grep -i ^permitrootlogin")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:3] == ["admin", "root", "permitrootlogin no"], p.stdout
+    as_root = [
+        f"root@{h.address}" if arg == f"{plan.LOGIN_USER}@{h.address}" else arg
+        for arg in hosts.ssh_cmd(lab, h, "true")
+    ]
+    assert f"root@{h.address}" in as_root
+    refused = subprocess.run(as_root, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
+
+
 def test_machine_ids_differ(lab):
     ids = {ssh(lab, n, "cat /etc/machine-id").stdout.strip() for n in BY_NAME}
     assert len(ids) == 4
@@ -113,7 +129,10 @@ def test_no_route_out(lab):
 
 def test_apt_through_the_proxy(lab):
     p = ssh(
-        lab, "core", "apt-get update 2>&1 && apt-get install -y --download-only -q hello 2>&1", timeout=300
+        lab,
+        "core",
+        "sudo -n apt-get update 2>&1 && sudo -n apt-get install -y --download-only -q hello 2>&1",
+        timeout=300,
     )
     assert p.returncode == 0, p.stdout[-3000:]
     assert "deb.debian.org/debian-security" in p.stdout
@@ -134,7 +153,7 @@ def test_loadgen_has_a_cpu_of_its_own(lab):
     for name in ("broker", "gateway", "core"):
         assert ssh(lab, name, "nproc").stdout.strip() == str(ncpu - 1)
     # root inside the host cannot widen the pin
-    p = ssh(lab, "loadgen", f"taskset -p -c 0-{ncpu - 1} $$ >/dev/null 2>&1; nproc")
+    p = ssh(lab, "loadgen", f"sudo -n taskset -p -c 0-{ncpu - 1} $$ >/dev/null 2>&1; nproc")
     assert p.stdout.strip().splitlines()[-1] == "1"
 
 

@@ -69,7 +69,7 @@ def test_inventory_has_four_groups_and_ssh_settings(tmp_path):
         assert list(groups[h.name]["hosts"]) == [f"lab-{h.name}"]
         hv = groups[h.name]["hosts"][f"lab-{h.name}"]
         assert hv["ansible_host"] == hv["offload_private_address"] == h.address
-        assert hv["ansible_user"] == "root"
+        assert hv["ansible_user"] == "admin"  # like a cloud image; the playbooks use become
         assert Path(hv["ansible_ssh_private_key_file"]).is_absolute()
         assert hv["ansible_ssh_private_key_file"] == str(key)
         assert f"UserKnownHostsFile={kh}" in hv["ansible_ssh_common_args"]
@@ -136,6 +136,19 @@ def test_base_files_carry_the_lab_gotchas():
     assert not any("authorized_keys" in p or "80-container-host0" in p for p in files)
 
 
+def test_the_base_logs_in_like_a_cloud_image():
+    files = plan.base_files()
+    assert "PermitRootLogin no\n" in files["etc/ssh/sshd_config.d/10-offlab-login.conf"]
+    sudoers = files[plan.SUDOERS_FILE]
+    assert plan.SUDOERS_FILE.startswith("etc/sudoers.d/") and "." not in Path(plan.SUDOERS_FILE).name
+    assert "admin ALL=(ALL:ALL) NOPASSWD: ALL\n" in sudoers
+    assert plan.BASE_FILE_MODES[plan.SUDOERS_FILE] == 0o440
+    recipe = plan.base_recipe("http://deb.debian.org/debian")
+    assert "sudo" in recipe["include"]
+    assert recipe["login_user"] == {"name": "admin", "uid": 1000}
+    assert recipe["modes"] == {plan.SUDOERS_FILE: "0o440"}
+
+
 def test_acng_config_binds_the_bridge_and_only_debian():
     text = plan.acng_config_text(Path("/c"), Path("/l"), Path("/r"))
     conf = dict(line.split(": ", 1) for line in text.splitlines() if line and not line.startswith("#"))
@@ -156,5 +169,5 @@ def test_ssh_config_names_every_host_three_ways(tmp_path):
     key, kh, config = tmp_path / "id_ed25519", tmp_path / "known_hosts", tmp_path / "config"
     text = plan.ssh_config_text(plan.address_plan(), key, kh, config)
     assert text.startswith(f"# ssh -F {config} broker\n")
-    assert "Host core lab-core 10.77.77.13\n  HostName 10.77.77.13\n  User root\n" in text
+    assert "Host core lab-core 10.77.77.13\n  HostName 10.77.77.13\n  User admin\n" in text
     assert text.count(f"  IdentityFile {key}\n") == 4 and text.count(f"  UserKnownHostsFile {kh}\n") == 4
