@@ -77,11 +77,24 @@ def describe_plan(spec: SweepSpec, steps, lab=None) -> str:
     return "\n".join(lines)
 
 
-def _password() -> str:
+def _password() -> str | None:
+    """None when this machine has no RabbitMQ password yet: preflight says to provision."""
     try:
         return read_password()
-    except PasswordError as exc:
-        raise UsageError(str(exc)) from exc
+    except PasswordError:
+        return None
+
+
+def _preflight(real: LabConnections) -> None:
+    problems = real.preflight()
+    if problems:  # a headline saying what to do, then its details
+        raise UsageError("\n  ".join(problems), EXIT_FAILED)
+
+
+def changed_overrides(spec_arg: str, spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that changed what runs (one equal to the spec's own value did not)."""
+    before, after = spec_mod.load(spec_arg).as_dict(), spec.as_dict()
+    return {key: value for key, value in overrides.items() if after.get(key) != before.get(key)}
 
 
 def git_info() -> tuple[str | None, bool | None]:
@@ -136,11 +149,9 @@ def check(
     if preflight:
         real = LabConnections(lab, "preflight", _password())
         try:
-            problems = real.preflight()
+            _preflight(real)
         finally:
             real.close()
-        if problems:
-            raise UsageError("preflight:\n  " + "\n  ".join(problems), EXIT_FAILED)
         echo("preflight: every host and service answers")
     echo("ok")
     return 0
@@ -154,8 +165,7 @@ def sweep(
     run_id: str | None = None,
 ) -> int:
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
-    password = _password()
-    run_id = run_id or make_run_id(spec.name)
+    run_id = run_id or make_run_id(spec.name, changed_overrides(spec_arg, spec, overrides))
     if not spec_mod.NAME_RE.match(run_id):
         raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
     folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
@@ -163,11 +173,9 @@ def sweep(
         raise UsageError(f"--run-id: {folder.path} already exists")
     echo(describe_plan(spec, steps, lab))
 
-    real = LabConnections(lab, run_id, password)
+    real = LabConnections(lab, run_id, _password())
     try:
-        problems = real.preflight()
-        if problems:
-            raise UsageError("preflight (no load sent):\n  " + "\n  ".join(problems), EXIT_FAILED)
+        _preflight(real)
         provisioned = real.settings()
         settings = provisioned.recorded()
         settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}

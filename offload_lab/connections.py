@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, BrokerError, ManagementAPI
-from .core import CoreError, CoreStats
+from . import preflight
+from .broker import TASK_QUEUE, ManagementAPI
+from .core import CoreStats
 from .cpu import CpuSampler
-from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings, http_ok
+from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
 from .inventory import Inventory
 from .k6 import RemoteK6
 from .paths import PASSWORD_FILE
-from .remote import Remote, RemoteError, mask_secrets, parse_env_file
+from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
 
 MGMT_USER = "offload"
@@ -59,11 +60,15 @@ def read_password(path: Path = PASSWORD_FILE) -> str:
 class LabConnections:
     """SSH connections and service clients for the hosts of one inventory."""
 
-    def __init__(self, lab: Inventory, run_id: str, password: str):
+    def __init__(self, lab: Inventory, run_id: str, password: str | None):
+        """password None: this machine has none yet (the lab is not provisioned; preflight says so)."""
         self.inv = lab
+        self.password = password
         self.remotes = {h.name: Remote(h) for h in lab.all_hosts()}
         self.gateway_url = f"http://{lab.gateway.address}:{GATEWAY_PORT}"
-        self.mgmt = ManagementAPI(f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password, VHOST)
+        self.mgmt = ManagementAPI(
+            f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password or "", VHOST
+        )
         self.core = CoreStats({h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
         self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
         self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
@@ -71,27 +76,9 @@ class LabConnections:
         self._task_queue: str | None = None
 
     def preflight(self) -> list[str]:
-        """Reachability of everything a sweep needs; returns the problems found (no load sent)."""
-        problems = []
-        for name, r in self.remotes.items():
-            try:
-                r.run("true", timeout=20)
-            except RemoteError as exc:
-                problems.append(f"ssh {name}: {exc}")
-        if not problems and not self.k6.version():
-            problems.append(f"loadgen {self.inv.loadgen.name}: `k6 version` failed (is k6 installed?)")
-        if not http_ok(f"{self.gateway_url}/healthz", timeout=5):
-            problems.append(f"gateway: {self.gateway_url}/healthz does not answer")
-        try:
-            self.core.read()
-        except CoreError as exc:
-            problems.append(f"core: {exc}")
-        try:
-            self.mgmt.queue_depth(self.task_queue)
-            self.mgmt.queue_depth(DEAD_LETTER_QUEUE)
-        except BrokerError as exc:
-            problems.append(f"broker management API: {exc}")
-        return problems
+        """What stops a sweep, checked without load: [] when every host and service answers, else
+        a headline saying what to do, then the details (offload_lab.preflight)."""
+        return preflight.problems(self)
 
     def sweep_services(self) -> SweepServices:
         return SweepServices(
@@ -108,13 +95,17 @@ class LabConnections:
     def task_queue(self) -> str:
         """The queue the gateway publishes to, as provisioned (TASK_QUEUE in its env file)."""
         if self._task_queue is None:
-            gateway_env = parse_env_file(self.remotes[self.inv.gateway.name].read_text(GATEWAY_ENV))
+            gateway_env = self._env_file(self.inv.gateway.name, GATEWAY_ENV)
             self._task_queue = gateway_env.get("TASK_QUEUE") or TASK_QUEUE
         return self._task_queue
 
+    def _env_file(self, host: str, path: str) -> dict[str, str]:
+        """An env file the services run with: root's (mode 0640), so read as root, like Ansible wrote it."""
+        return parse_env_file(self.remotes[host].read_text(path, sudo=True))
+
     def settings(self) -> ProvisionedSettings:
-        gateway = parse_env_file(self.remotes[self.inv.gateway.name].read_text(GATEWAY_ENV))
-        cores = {h.name: parse_env_file(self.remotes[h.name].read_text(CORE_ENV)) for h in self.inv.cores}
+        gateway = self._env_file(self.inv.gateway.name, GATEWAY_ENV)
+        cores = {h.name: self._env_file(h.name, CORE_ENV) for h in self.inv.cores}
         return ProvisionedSettings(gateway=gateway, cores=cores)
 
     def hosts_with_cpus(self) -> dict[str, list[dict[str, Any]]]:

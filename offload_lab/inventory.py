@@ -42,6 +42,8 @@ class Inventory:
 
     source: str
     groups: dict[str, list[InventoryHost]]
+    is_default: bool = False  # the one ansible.cfg names: ansible-playbook needs no -i
+    is_local_lab: bool = False  # inventory/lab, written by lab/labctl
 
     @property
     def broker(self) -> InventoryHost:
@@ -58,6 +60,19 @@ class Inventory:
     @property
     def cores(self) -> list[InventoryHost]:
         return self.groups["core"]
+
+    @property
+    def provision_command(self) -> str:
+        return (
+            "ansible-playbook site.yml" if self.is_default else f"ansible-playbook -i {self.source} site.yml"
+        )
+
+    def how_to_check(self, host: InventoryHost) -> str:
+        """The command that shows whether a host is up."""
+        if self.is_local_lab:
+            return "lab/labctl status"
+        port = f" -p {host.port}" if host.port != 22 else ""
+        return f"ssh{port} {host.user}@{host.address}"
 
     def all_hosts(self) -> list[InventoryHost]:
         """Every host once (a host may sit in several groups), in group order."""
@@ -91,11 +106,13 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
-    source = source or default_inventory(repo_root)
+    default = default_inventory(repo_root)
+    source = source or default
     if not Path(source).exists():
         raise InventoryError(f"inventory: {source} does not exist (is the lab up? `make lab-up`)")
     lab_inventory = Path(repo_root) / FALLBACK_INVENTORY
-    if Path(source).resolve() == lab_inventory.resolve() and not (lab_inventory / "hosts.yml").is_file():
+    is_local_lab = Path(source).resolve() == lab_inventory.resolve()
+    if is_local_lab and not (lab_inventory / "hosts.yml").is_file():
         # only the lab's group_vars are in git: its hosts.yml is written by `lab/labctl up`
         raise InventoryError("the lab is not up (no inventory/lab/hosts.yml): run `make lab-up`")
     loader = DataLoader()
@@ -149,4 +166,9 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
             )
     if problems:
         raise InventoryError(f"inventory {source}: " + "; ".join(problems))
-    return Inventory(source=str(source), groups=groups)
+    return Inventory(
+        source=str(source),
+        groups=groups,
+        is_default=Path(source).resolve() == Path(default).resolve(),
+        is_local_lab=is_local_lab,
+    )

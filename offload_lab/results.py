@@ -12,19 +12,69 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .cli_options import OPTION_FOR_KEY
 from .paths import RESULTS_DIR
 
 SCHEMA_VERSION = 1
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-")
+MAX_RUN_ID = 64  # as long as a name may be (offload_lab.spec.NAME_RE)
+MAX_OVERRIDES_SUFFIX = 40
+MAX_VALUE_IN_RUN_ID = 12  # longer values are left to run.json: only the option is named
+OVERRIDES_WORD = "overrides"
 
 
 def utcnow() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_run_id(spec_name: str, now: dt.datetime | None = None) -> str:
+def make_run_id(
+    spec_name: str, overrides: dict[str, Any] | None = None, now: dt.datetime | None = None
+) -> str:
+    """`YYYYmmdd-HHMMSS-<spec>`, plus what the command line changed: `-rates50_100-repeat2`.
+
+    `overrides` maps spec keys to the values that changed the spec (run.json has them all)."""
     now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%d-%H%M%S}-{spec_name}"
+    stem = f"{now:%Y%m%d-%H%M%S}-{spec_name}"
+    suffix = overrides_suffix(overrides or {}, max(MAX_RUN_ID - len(stem), len(OVERRIDES_WORD) + 1))
+    return stem[: MAX_RUN_ID - len(suffix)] + suffix
+
+
+def overrides_suffix(overrides: dict[str, Any], room: int) -> str:
+    """`-rates50_100-modes_async-gateway`: each overridden option, with its value while that fits
+    (longest values go first); `-overrides` when the options alone do not fit."""
+    if not overrides:
+        return ""
+    # named as typed on the command line (--max-vus: maxvus), not by spec key (max_vus)
+    names = [OPTION_FOR_KEY.get(key, key).strip("-").replace("-", "").replace("_", "") for key in overrides]
+    values = [_value_text(v) for v in overrides.values()]
+    values = [v if len(v) <= MAX_VALUE_IN_RUN_ID else "" for v in values]
+    limit = min(room, MAX_OVERRIDES_SUFFIX)
+
+    def suffix() -> str:
+        return "".join(
+            f"-{n}" + ("" if not v else v if v[0].isdigit() else f"_{v}")
+            for n, v in zip(names, values, strict=True)
+        )
+
+    while len(suffix()) > limit and any(values):
+        longest = max(range(len(values)), key=lambda i: len(values[i]))
+        values[longest] = ""
+    if len(suffix()) <= limit:
+        return suffix()
+    return f"-{OVERRIDES_WORD}"
+
+
+def _value_text(value: Any) -> str:
+    """A value as letters, digits, `_` and `.` only ('' for settings: too long to name)."""
+    if isinstance(value, dict) and set(value) == {"from", "to", "step"}:
+        text = f"{value['from']}to{value['to']}by{value['step']}"
+    elif isinstance(value, list | tuple):
+        text = "_".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        return ""
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9_.]", "", text)
 
 
 def write_json(path: Path, data: Any) -> None:
