@@ -18,6 +18,7 @@ from .connections import VHOST, LabConnections, PasswordError, read_password
 from .paths import REPO_ROOT, RESULTS_DIR
 from .remote import RemoteError
 from .results import RunFolder, make_run_id, newest_run
+from .signals import signals_interrupt
 from .spec import SpecError, SweepSpec
 from .steps import estimate_seconds, expand_steps
 from .sweep import Sweep
@@ -195,7 +196,8 @@ def sweep(
             "planned_steps": [s.filename for s in steps],
         }
         echo(f"run {run_id} -> {folder.path}")
-        status = Sweep(spec, steps, real.sweep_services(), folder, provisioned.gateway, echo).run(meta)
+        with signals_interrupt():
+            status = Sweep(spec, steps, real.sweep_services(), folder, provisioned.gateway, echo).run(meta)
         with contextlib.suppress(RemoteError, KeyboardInterrupt):
             real.k6.cleanup()
     finally:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from . import preflight
-from .broker import TASK_QUEUE, ManagementAPI
+from .broker import TASK_QUEUE, ManagementAPI, OutcomeRecords
 from .core import CoreStats
 from .cpu import CpuSampler
+from .faults import FaultRunner, FaultSpec
 from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
 from .inventory import Inventory
 from .k6 import RemoteK6
-from .paths import PASSWORD_FILE
+from .paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
 from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
 
@@ -57,6 +58,14 @@ def read_password(path: Path = PASSWORD_FILE) -> str:
         ) from exc
 
 
+def read_secret(path: Path) -> str | None:
+    """A generated secret on the controller (.secrets/), None before the first provisioning."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
 class LabConnections:
     """SSH connections and service clients for the hosts of one inventory."""
 
@@ -69,7 +78,11 @@ class LabConnections:
         self.mgmt = ManagementAPI(
             f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password or "", VHOST
         )
-        self.core = CoreStats({h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
+        self.core = CoreStats(
+            {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
+            reset_token=read_secret(STATS_RESET_TOKEN_FILE),
+        )
+        self.outcomes = OutcomeRecords(self.mgmt)
         self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
         self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
         self.cpu = CpuSampler(self.remotes)
@@ -89,7 +102,14 @@ class LabConnections:
             queue_depth=self.mgmt.queue_depth,
             host_groups={h.name: h.group for h in self.inv.all_hosts()},
             task_queue=self.task_queue,
+            outcomes=self.outcomes if self.outcomes.exists() else None,
+            faults=self.fault_runner,
         )
+
+    def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:
+        """Performs a step's faults on the first host of each group."""
+        first = {g: self.remotes[hs[0].name] for g, hs in self.inv.groups.items() if hs}
+        return FaultRunner(faults, first, self.inv.broker.address)
 
     @property
     def task_queue(self) -> str:

@@ -47,10 +47,14 @@ def _kill_one_gateway_worker() -> str:
     )
 
 
-def partition_command(peer: str, port: int = AMQP_PORT) -> str:
-    """nftables on the gateway host: drop its traffic to and from the broker's AMQP port."""
+def partition_command(peer: str, duration_s: float, port: int = AMQP_PORT) -> str:
+    """nftables on the gateway host: drop its traffic to and from the broker's AMQP port. The
+    host heals itself after `duration_s` (a transient systemd timer), so a partition ends even if
+    the controller dies; the controller heals it too, at the same moment."""
     p = shlex.quote(peer)
     return (
+        f"systemd-run --quiet --collect --on-active={duration_s:g}s --unit=offload-fault-heal "
+        f"nft delete table inet {NFT_TABLE} && "
         f"nft add table inet {NFT_TABLE} && "
         f"nft 'add chain inet {NFT_TABLE} out {{ type filter hook output priority 0; }}' && "
         f"nft 'add chain inet {NFT_TABLE} in {{ type filter hook input priority 0; }}' && "
@@ -59,7 +63,10 @@ def partition_command(peer: str, port: int = AMQP_PORT) -> str:
     )
 
 
-HEAL_COMMAND = f"nft delete table inet {NFT_TABLE} 2>/dev/null || true"
+HEAL_COMMAND = (
+    f"nft delete table inet {NFT_TABLE} 2>/dev/null; "
+    "systemctl stop offload-fault-heal.timer 2>/dev/null; true"
+)
 
 
 @dataclass(frozen=True)
@@ -68,17 +75,17 @@ class FaultAction:
     address), and whether it needs a duration (then `heal` ends it)."""
 
     group: str
-    command: Callable[[str], str]
+    command: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
     needs_duration: bool = False
     heal: str | None = None
 
 
 ACTIONS: dict[str, FaultAction] = {
-    "broker_restart": FaultAction("broker", lambda _: f"systemctl restart {BROKER_UNIT}"),
-    "broker_kill": FaultAction("broker", lambda _: _kill_then_start(BROKER_UNIT)),
-    "core_kill": FaultAction("core", lambda _: f"systemctl kill --signal=SIGKILL {CORE_UNIT}"),
-    "core_restart": FaultAction("core", lambda _: f"systemctl restart {CORE_UNIT}"),
-    "gateway_worker_kill": FaultAction("gateway", lambda _: _kill_one_gateway_worker()),
+    "broker_restart": FaultAction("broker", lambda *_: f"systemctl restart {BROKER_UNIT}"),
+    "broker_kill": FaultAction("broker", lambda *_: _kill_then_start(BROKER_UNIT)),
+    "core_kill": FaultAction("core", lambda *_: f"systemctl kill --signal=SIGKILL {CORE_UNIT}"),
+    "core_restart": FaultAction("core", lambda *_: f"systemctl restart {CORE_UNIT}"),
+    "gateway_worker_kill": FaultAction("gateway", lambda *_: _kill_one_gateway_worker()),
     "partition": FaultAction("gateway", partition_command, needs_duration=True, heal=HEAL_COMMAND),
 }
 FAULT_KEYS = ("action", "at_s", "duration_s")
@@ -182,7 +189,8 @@ class FaultRunner:
         record: dict[str, Any] = {**fault.as_dict(), "host": getattr(remote, "host", None)}
         record["host"] = getattr(record["host"], "name", record["host"])
         record["started_unix_s"] = round(self.clock(), 3)
-        record["ok"], record["error"] = self._run_command(remote, action.command(self.broker_address))
+        command = action.command(self.broker_address, fault.duration_s)
+        record["ok"], record["error"] = self._run_command(remote, command)
         record["done_unix_s"] = round(self.clock(), 3)
         if action.heal:
             self._wait_until(record["started_unix_s"] + (fault.duration_s or 0))

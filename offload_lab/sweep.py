@@ -163,8 +163,8 @@ class Sweep:
                 self.folder.add_step(step.filename, data)
                 self.echo(format_headline(step, len(self.steps), data))
             status = "complete"
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted (Ctrl-C)"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (offload_lab.signals)
+            status, error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"
             self.echo(f"interrupted: keeping {len(self.folder.run['steps'])} finished step(s)")
         except Exception as exc:  # a step that cannot be measured ends the sweep
             status, error = "failed", f"{type(exc).__name__}: {exc}"

@@ -90,7 +90,7 @@ def test_each_fault_runs_at_its_second_and_is_recorded():
     assert records[0]["host"] == "core"
     assert hosts["core"].commands == ["systemctl kill --signal=SIGKILL offload-core"]
     part = records[1]
-    assert hosts["gateway"].commands == [partition_command("10.77.77.11"), HEAL_COMMAND]
+    assert hosts["gateway"].commands == [partition_command("10.77.77.11", 3.0), HEAL_COMMAND]
     assert part["healed_unix_s"] - part["started_unix_s"] == pytest.approx(3.0, abs=0.1)
 
 
@@ -109,7 +109,8 @@ def test_abort_heals_a_partition():
 
 def test_every_action_names_a_group_with_a_host():
     assert {a.group for a in ACTIONS.values()} <= {"broker", "core", "gateway"}
-    cmd = partition_command("10.77.77.11")
+    cmd = partition_command("10.77.77.11", 5)
+    assert cmd.startswith("systemd-run --quiet --collect --on-active=5s")  # heals itself
     assert (
         "ip daddr 10.77.77.11 tcp dport 5672 drop" in cmd
         and "ip saddr 10.77.77.11 tcp sport 5672 drop" in cmd
