@@ -17,54 +17,17 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from analysis.metrics import StepMetrics  # noqa: E402
+from analysis.series import Series, series_colors  # noqa: E402
 
 LOG_RATIO = 20.0  # log scale when max/min across the plotted values exceeds this
-FIXED_COLORS = {"sync": "tab:red", "async": "tab:blue"}
-OTHER_COLORS = ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-RUN_LINESTYLES = ["-", "--", ":", "-."]
-PERCENTILE_MARKERS = {"p50": "o", "p95": "s", "p99": "^"}
+# completion percentiles drawn at one point: a small filled circle inside a hollow square inside
+# a larger hollow triangle, so that all three stay visible when they coincide
+PERCENTILE_STYLES = {
+    "p50": {"marker": "o", "markersize": 4.5, "hollow": False, "linewidth": 1.0},
+    "p95": {"marker": "s", "markersize": 7.5, "hollow": True, "linewidth": 1.4},
+    "p99": {"marker": "^", "markersize": 11.0, "hollow": True, "linewidth": 1.8},
+}
 X_LABEL = "offered rate (requests/s)"
-
-
-@dataclass
-class Series:
-    name: str  # legend name, e.g. "sync" or "<run>: sync"
-    base: str  # the step label, used for the color
-    points: list[StepMetrics]  # sorted by rate
-    linestyle: str = "-"
-
-    @property
-    def is_async(self) -> bool:
-        return bool(self.points) and all(p.is_async for p in self.points)
-
-
-def color_map(labels: Sequence[str]) -> dict[str, str]:
-    colors: dict[str, str] = {}
-    others = iter(OTHER_COLORS * 4)
-    for label in labels:
-        if label in colors:
-            continue
-        colors[label] = FIXED_COLORS.get(label) or next(others)
-    return colors
-
-
-def build_series(
-    metrics: Sequence[StepMetrics], prefix: str | None = None, linestyle: str = "-"
-) -> list[Series]:
-    """One series per step label, in order of first appearance (sync before async if both)."""
-    by_label: dict[str, list[StepMetrics]] = {}
-    for m in metrics:
-        by_label.setdefault(m.label, []).append(m)
-    order = [lb for lb in FIXED_COLORS if lb in by_label] + [lb for lb in by_label if lb not in FIXED_COLORS]
-    return [
-        Series(
-            name=f"{prefix}: {label}" if prefix else label,
-            base=label,
-            points=sorted(by_label[label], key=lambda m: (m.rate, m.index or 0)),
-            linestyle=linestyle,
-        )
-        for label in order
-    ]
 
 
 def _values(
@@ -168,6 +131,16 @@ def _finish(
     _legend(ax, handles)
 
 
+def _marker_style(color: str, marker: str, markersize: float, hollow: bool) -> dict:
+    return {
+        "marker": marker,
+        "markersize": markersize,
+        "markeredgecolor": color,
+        "markerfacecolor": "none" if hollow else color,
+        "markeredgewidth": 1.5 if hollow else 1.0,
+    }
+
+
 def plot_metric(
     ax: Axes,
     series: Sequence[Series],
@@ -180,8 +153,10 @@ def plot_metric(
     scale: float = 1.0,
     offered_line: bool = False,
     min_top: float = 0.0,
+    counts: bool = False,
 ) -> bool:
-    """One line per series. Returns False (and says so on the axes) if no series has a value."""
+    """One line per series, in its colour, with its run's marker and line style. Returns False
+    (and says so on the axes) if no series has a value. `counts`: whole numbers on the y axis."""
     values = _values(series, [getter])
     if not values:
         _no_data(ax, title, "no data for this figure")
@@ -190,8 +165,17 @@ def plot_metric(
         xs, ys = _xy(s, getter, scale)
         if all(math.isnan(y) for y in ys):
             continue
-        ax.plot(xs, ys, marker="o", linestyle=s.linestyle, color=colors[s.base], label=s.name)
-        _range_bars(ax, s, getter, colors[s.base], scale)
+        color = colors[s.name]
+        size = 9.0 if s.style.hollow else 5.5  # a hollow marker rings a filled one at the same spot
+        ax.plot(
+            xs,
+            ys,
+            linestyle=s.linestyle,
+            color=color,
+            label=s.name,
+            **_marker_style(color, s.style.marker, size, s.style.hollow),
+        )
+        _range_bars(ax, s, getter, color, scale)
     if offered_line:
         rates = sorted({p.rate for s in series for p in s.points})
         top = max(rates) if rates else 1
@@ -202,6 +186,8 @@ def plot_metric(
     _finish(ax, title, ylabel, series, logy)
     if not logy and not offered_line:
         _zero_floor(ax, max(values) * scale, min_top)
+    if counts and not logy:
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     return True
 
 
@@ -213,25 +199,35 @@ def plot_completion(ax: Axes, series: Sequence[Series], colors: dict[str, str]) 
     if not values:
         _no_data(ax, title, "no async steps with core completion stats")
         return False
-    for s in series:
-        for pname, getter in getters.items():
+    drawn = [s for s in series if any(g(p) is not None for p in s.points for g in getters.values())]
+    for s in drawn:
+        color = colors[s.name]
+        for pname in ("p99", "p95", "p50"):  # the smallest marker last, on top
+            getter, st = getters[pname], PERCENTILE_STYLES[pname]
             xs, ys = _xy(s, getter)
-            if all(math.isnan(y) for y in ys):
-                continue
             ax.plot(
                 xs,
                 ys,
-                marker=PERCENTILE_MARKERS[pname],
                 linestyle=s.linestyle,
-                color=colors[s.base],
-                alpha={"p50": 0.55, "p95": 0.8, "p99": 1.0}[pname],
+                linewidth=st["linewidth"],
+                color=color,
+                **_marker_style(color, st["marker"], st["markersize"], st["hollow"]),
             )
-            _range_bars(ax, s, getter, colors[s.base])
-    # legend: one entry per series (color, line style) and one per percentile (marker)
-    handles = [Line2D([0], [0], color=colors[s.base], linestyle=s.linestyle, label=s.name) for s in series]
+            _range_bars(ax, s, getter, color)
+    # legend: one entry per series (colour, line style) and one per percentile (marker); the
+    # percentile markers take the series' colour when there is one series, else a neutral one
+    key_color = colors[drawn[0].name] if len(drawn) == 1 else "0.25"
+    handles = [Line2D([0], [0], color=colors[s.name], linestyle=s.linestyle, label=s.name) for s in drawn]
     handles += [
-        Line2D([0], [0], color="0.3", marker=mk, linestyle="none", label=pname)
-        for pname, mk in PERCENTILE_MARKERS.items()
+        Line2D(
+            [0],
+            [0],
+            color=key_color,
+            linestyle="none",
+            label=pname,
+            **_marker_style(key_color, st["marker"], st["markersize"], st["hollow"]),
+        )
+        for pname, st in PERCENTILE_STYLES.items()
     ]
     logy = wants_log(values)
     _finish(ax, title, "completion latency (ms)", series, logy, handles)
@@ -240,17 +236,23 @@ def plot_completion(ax: Axes, series: Sequence[Series], colors: dict[str, str]) 
     return True
 
 
-def plot_backlog(ax_peak: Axes, ax_drain: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
-    series = [s for s in series if s.is_async]
-    ok_peak = plot_metric(
-        ax_peak,
-        series,
+def plot_backlog_peak(ax: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
+    return plot_metric(
+        ax,
+        [s for s in series if s.is_async],
         colors,
         lambda m: m.backlog_peak,
         "Async backlog: peak messages waiting (ready)",
         "messages",
         allow_log=False,
+        min_top=5.0,
+        counts=True,
     )
+
+
+def plot_backlog(ax_peak: Axes, ax_drain: Axes, series: Sequence[Series], colors: dict[str, str]) -> bool:
+    series = [s for s in series if s.is_async]
+    ok_peak = plot_backlog_peak(ax_peak, series, colors)
     ok_drain = plot_metric(
         ax_drain,
         series,
@@ -268,7 +270,7 @@ def plot_backlog(ax_peak: Axes, ax_drain: Axes, series: Sequence[Series], colors
                 [p.rate for p in undrained],
                 [0] * len(undrained),
                 marker="x",
-                color=colors[s.base],
+                color=colors[s.name],
                 s=60,
                 label=f"{s.name}: never drained",
             )
@@ -346,7 +348,7 @@ def write_charts(
 ) -> tuple[list[Path], list[str]]:
     """Write one PNG per figure plus overview.png. Returns (files written, notes on figures skipped)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    colors = color_map([s.base for s in series])
+    colors = series_colors(series)
     written: list[Path] = []
     notes: list[str] = []
 
@@ -370,15 +372,7 @@ def write_charts(
         spec = LINE_FIGURES[name]
         any_ok |= spec.plot(ax, series, colors)
     any_ok |= plot_completion(flat[4], series, colors)
-    any_ok |= plot_metric(
-        flat[5],
-        [s for s in series if s.is_async],
-        colors,
-        lambda m: m.backlog_peak,
-        "Async backlog: peak messages waiting (ready)",
-        "messages",
-        allow_log=False,
-    )
+    any_ok |= plot_backlog_peak(flat[5], series, colors)
     for ax in flat:  # in the grid, legends go inside the axes (outside ones squeeze the panels)
         leg = ax.get_legend()
         if leg is not None:

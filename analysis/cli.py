@@ -18,7 +18,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m analysis",
         description=(
             "Report on one offload-lab run folder (run.json + steps/*.json): PNG charts against offered "
-            "rate, summary.md and summary.csv in RUN_DIR/report/. With --compare, overlay two runs."
+            "rate, index.html, summary.md and summary.csv in RUN_DIR/report/, and the key figures per "
+            "point on stdout. With --compare, overlay two runs and show the change from A to B."
         ),
     )
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="run folder, e.g. results/<run-id>")
@@ -32,11 +33,14 @@ def parser() -> argparse.ArgumentParser:
         "--labels",
         nargs=2,
         metavar=("LABEL_A", "LABEL_B"),
-        help="names of the two runs in a comparison (default: spec names, or run ids if those match)",
+        help=(
+            "names of the two runs in a comparison (default: the spec names if they differ, else the "
+            "spec name and the settings that differ, else the spec name and the start of the run)"
+        ),
     )
     p.add_argument("--out", metavar="DIR", help="write the report here instead of the default")
     p.add_argument("--no-charts", action="store_true", help="write summary.md and summary.csv only")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary tables")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary table")
     return p
 
 
@@ -68,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_NOTHING
-    print(f"report written to {result.out_dir} ({len(result.charts)} charts, summary.md, summary.csv)")
+    print(
+        f"report written to {result.out_dir} ({len(result.charts)} charts; the full tables in "
+        "index.html and summary.md; summary.csv)"
+    )
     if result.warnings:
         print(f"{len(result.warnings)} warning(s): see stderr and the Warnings section of summary.md")
     return EXIT_OK

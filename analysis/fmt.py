@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from analysis.metrics import StepMetrics
 
-NA = "n/a"
+NA = "n/a"  # the figure is unknown for this step (the warnings say why)
+MISSING = "missing"  # the step itself could not be read
 
 
 def fmt_ms(v: float | None) -> str:

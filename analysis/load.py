@@ -66,12 +66,25 @@ class StepRecord:
 
 
 @dataclass
+class UnreadableStep:
+    """A step of the run folder that could not be read (missing, empty, corrupt): shown as
+    "missing" in the tables at the point its file name (and the other steps) place it."""
+
+    file: str  # e.g. "steps/05-async-50-r1.json"
+    mode: str | None  # from the file name; None when the name does not say
+    rate: float | None
+    repeat: int = 1
+    label: str | None = None  # its series, when the readable steps tell which one it was
+
+
+@dataclass
 class Run:
     path: Path
     meta: dict[str, Any]
     steps: list[StepRecord]
     warnings: list[str]
     display_label: str | None = None  # set by comparisons
+    unreadable: list[UnreadableStep] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -234,6 +247,37 @@ def _read_json(path: Path, rel: str, warnings: list[str]) -> Any:
         return None
 
 
+def unreadable_step(rel: str) -> UnreadableStep:
+    match = STEP_NAME.match(Path(rel).name)
+    if not match:
+        return UnreadableStep(file=rel, mode=None, rate=None)
+    return UnreadableStep(
+        file=rel,
+        mode=match["mode"],
+        rate=float(match["rate"]),
+        repeat=int(match["repeat"]) if match["repeat"] else 1,
+    )
+
+
+def place_unreadable(unreadable: list[UnreadableStep], steps: list[StepRecord]) -> None:
+    """Name the series of each unreadable step, as far as the readable steps tell: the only
+    series of its mode, or the only series of its mode lacking that rate and repeat."""
+    for u in unreadable:
+        if u.mode is None:
+            continue
+        labels = list(dict.fromkeys(s.label for s in steps if s.mode == u.mode))
+        if not labels:
+            u.label = u.mode  # a step's label defaults to its mode
+            continue
+        lacking = [
+            label
+            for label in labels
+            if not any(s.label == label and s.rate == u.rate and s.repeat == u.repeat for s in steps)
+        ]
+        if len(labels) == 1 or len(lacking) == 1:
+            u.label = labels[0] if len(labels) == 1 else lacking[0]
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Load a run folder. Raises LoadError only when there is nothing to work with."""
     path = Path(run_dir)
@@ -272,6 +316,7 @@ def load_run(run_dir: str | Path) -> Run:
         warnings.append("steps/: folder missing")
 
     order: list[str] = []
+    unreadable: list[UnreadableStep] = []
     if listed is not None:
         for name in listed:
             if not isinstance(name, str):
@@ -280,6 +325,7 @@ def load_run(run_dir: str | Path) -> Run:
             name = Path(name).name
             if name not in present:
                 warnings.append(f"steps/{name}: listed in run.json but missing; step not charted")
+                unreadable.append(unreadable_step(f"steps/{name}"))
                 continue
             if name not in order:
                 order.append(name)
@@ -295,11 +341,12 @@ def load_run(run_dir: str | Path) -> Run:
     for name in order:
         rel = f"steps/{name}"
         data = _read_json(steps_dir / name, rel, warnings)
-        if data is None:
-            continue
-        step = step_from_dict(data, rel, warnings, spec)
-        if step is not None:
+        step = None if data is None else step_from_dict(data, rel, warnings, spec)
+        if step is None:
+            unreadable.append(unreadable_step(rel))
+        else:
             steps.append(step)
+    place_unreadable(unreadable, steps)
 
     seen: dict[tuple[str, float, int], list[str]] = {}
     for step in steps:
@@ -309,4 +356,4 @@ def load_run(run_dir: str | Path) -> Run:
             warnings.append(
                 f"{label} at {rate:g}/s appears in {len(files)} steps ({', '.join(files)}); each is charted"
             )
-    return Run(path=path, meta=meta, steps=steps, warnings=warnings)
+    return Run(path=path, meta=meta, steps=steps, warnings=warnings, unreadable=unreadable)

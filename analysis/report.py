@@ -9,13 +9,17 @@ from pathlib import Path
 
 import yaml
 
-from analysis.charts import RUN_LINESTYLES, Series, build_series, write_charts
+from analysis.charts import write_charts
+from analysis.compare import change_tables, comparison_warnings, run_labels, runs_list
 from analysis.html import HtmlReport, write_html
 from analysis.load import Run, StepRecord, load_run
 from analysis.metrics import StepMetrics, aggregate_points, run_metrics
 from analysis.run_header import run_header
-from analysis.summary import compare_md, definitions, report_tables, summary_md, tables_text, write_csv
+from analysis.series import RUN_STYLES, Series, build_series, give_runs_colors
+from analysis.summary import compare_md, definitions, report_tables, summary_md, write_csv
+from analysis.table_model import Table
 from analysis.tables import loadgen_notes
+from analysis.terminal import terminal_summary
 from analysis.timeline import plot_step_timeline
 
 
@@ -24,7 +28,7 @@ class ReportResult:
     out_dir: Path
     charts: list[Path]
     warnings: list[str]
-    tables: str  # the tables part of summary.md (printed by the CLI)
+    tables: str  # the key figures per point, sized for a terminal (printed by the CLI)
     summary_md: Path
     summary_csv: Path
     html: Path | None = None
@@ -81,14 +85,17 @@ def _html(
     *,
     run: Run | None = None,
     timelines: Sequence[Path] = (),
+    subtitle: str = "",
+    first_tables: Sequence[Table] = (),
 ) -> Path:
     spec = run.meta.get("spec") if run is not None else None
     report = HtmlReport(
         title=title,
+        subtitle=subtitle,
         meta=meta,
         sections=_gateway_sections(run) if run is not None else [],
         spec_text=yaml.safe_dump(spec, sort_keys=False) if isinstance(spec, dict) else "",
-        tables=report_tables(series),
+        tables=[*first_tables, *report_tables(series)],
         charts=charts,
         timelines=[(t.stem, t) for t in timelines],
         notes=loadgen_notes(series) + [definitions()] + notes,
@@ -101,7 +108,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: 
     """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable."""
     run = load_run(run_dir)
     metrics = _metrics(run)
-    series = build_series(aggregate_points(metrics))
+    series = build_series(aggregate_points(metrics), unreadable=run.unreadable)
     out = Path(out_dir) if out_dir else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
     subtitle = f"run {run.run_id}"
@@ -130,7 +137,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: 
         out_dir=out,
         charts=written,
         warnings=run.warnings,
-        tables=tables_text(series),
+        tables=terminal_summary(series),
         summary_md=md_path,
         summary_csv=csv_path,
         html=html,
@@ -141,17 +148,6 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: 
     )
 
 
-def default_run_labels(runs: list[Run]) -> list[str]:
-    """Spec names when they tell the runs apart (short), else run ids, else A/B prefixes."""
-    specs = [str(r.meta.get("spec_name") or "") for r in runs]
-    if all(specs) and len(set(specs)) == len(specs):
-        return specs
-    ids = [r.run_id for r in runs]
-    if len(set(ids)) == len(ids):
-        return ids
-    return [f"{chr(ord('A') + i)} {rid}" for i, rid in enumerate(ids)]
-
-
 def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
@@ -160,43 +156,56 @@ def compare_runs(
     charts: bool = True,
 ) -> ReportResult:
     """Overlay two runs (each point the median of its repeats): series "<run label>: <step
-    label>", run A solid, run B dashed."""
+    label>", each run with its own marker, line style and colours; the change from A to B per
+    point; warnings when the runs differ in more than one setting or are one run."""
     runs: list[tuple[Run, list[StepMetrics]]] = []
     for path in (run_a, run_b):
         run = load_run(path)
         runs.append((run, _metrics(run)))
-    if not labels:
-        labels = default_run_labels([r for r, _ in runs])
-    for (run, _), label in zip(runs, labels, strict=True):
-        run.display_label = label
-    series: list[Series] = []
-    run_ids: dict[int, str] = {}
+    (first, _), (second, _) = runs
+    labels = list(labels) if labels else run_labels(first, second)
+    per_run: list[list[Series]] = []
     warnings: list[str] = []
-    for (run, metrics), label, style in zip(runs, labels, RUN_LINESTYLES, strict=False):
-        for s in build_series(aggregate_points(metrics), prefix=label, linestyle=style):
-            series.append(s)
-            run_ids[id(s)] = run.run_id
+    for (run, metrics), label, style in zip(runs, labels, RUN_STYLES, strict=True):
+        run.display_label = label
+        per_run.append(build_series(aggregate_points(metrics), label, style, run.unreadable))
         warnings += [f"{label}: {w}" for w in run.warnings]
-    run_a_obj, run_b_obj = runs[0][0], runs[1][0]
-    out = Path(out_dir) if out_dir else run_a_obj.path / "report" / f"compare-{run_b_obj.run_id}"
+    give_runs_colors(*per_run)
+    series = per_run[0] + per_run[1]
+    run_ids = {id(s): run.run_id for (run, _), group in zip(runs, per_run, strict=True) for s in group}
+    compared = comparison_warnings(first, second, *per_run)
+    warnings = compared + warnings
+    changes = change_tables(*per_run, labels)
+    out = Path(out_dir) if out_dir else first.path / "report" / f"compare-{second.run_id}"
     out.mkdir(parents=True, exist_ok=True)
-    subtitle = f"{labels[0]} = {run_a_obj.run_id} (solid) vs {labels[1]} = {run_b_obj.run_id} (dashed)"
+    subtitle = f"A = {labels[0]} (solid, filled circles) vs B = {labels[1]} (dashed, hollow squares)"
     if charts:
         written, notes = write_charts(series, out, subtitle=subtitle)
     else:
         written, notes = [], ["charts not drawn (--no-charts)"]
+    listed = runs_list([first, second], labels)
     md_path, csv_path = out / "summary.md", out / "summary.csv"
-    md_path.write_text(compare_md(runs, series, written, notes, warnings), encoding="utf-8")
+    md_path.write_text(
+        compare_md(runs, listed, compared, changes, series, written, notes, warnings), encoding="utf-8"
+    )
     write_csv(csv_path, series, run_ids)
-    meta = [(f"{run.label}: {k}", v) for run, metrics in runs for k, v in run_header(run, metrics)]
+    meta = listed + [(f"{run.label}: {k}", v) for run, metrics in runs for k, v in run_header(run, metrics)]
     html = _html(
-        out / "index.html", f"offload-lab comparison: {subtitle}", meta, series, written, notes, warnings
+        out / "index.html",
+        f"offload-lab comparison: {labels[0]} vs {labels[1]}",
+        meta,
+        series,
+        written,
+        notes,
+        warnings,
+        subtitle=subtitle,
+        first_tables=changes,
     )
     return ReportResult(
         out_dir=out,
         charts=written,
         warnings=warnings,
-        tables=tables_text(series),
+        tables=terminal_summary(series, listed),
         summary_md=md_path,
         summary_csv=csv_path,
         html=html,

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.charts import Series
 from analysis.load import Run
 from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
 from analysis.run_header import header_table, run_header
+from analysis.series import Series
 from analysis.table_model import Table, to_markdown
 from analysis.tables import _ordered_points, async_table, client_table, loadgen_notes, study_table
 
@@ -73,12 +73,21 @@ def report_tables(series: Sequence[Series]) -> list[Table]:
     return tables
 
 
-def tables_text(series: Sequence[Series]) -> str:
-    """The tables as markdown (also printed to stdout)."""
+def _table_parts(tables: Sequence[Table]) -> list[str]:
     parts = []
-    for table in report_tables(series):
+    for table in tables:
         parts += [f"\n## {table.title}\n", to_markdown(table)]
         parts += [f"\n{n}" for n in table.notes]
+    return parts
+
+
+def tables_md(tables: Sequence[Table]) -> str:
+    return "\n".join(_table_parts(tables)).lstrip("\n") + "\n"
+
+
+def tables_text(series: Sequence[Series]) -> str:
+    """The report's tables as markdown, with the load generator notes."""
+    parts = _table_parts(report_tables(series))
     notes = loadgen_notes(series)
     if notes:
         parts += ["\n## Load generator\n", "\n".join(notes)]
@@ -138,24 +147,29 @@ def summary_md(
 
 def compare_md(
     runs: Sequence[tuple[Run, Sequence[StepMetrics]]],
+    listed: Sequence[tuple[str, str]],
+    compared: Sequence[str],
+    changes: Sequence[Table],
     series: Sequence[Series],
     charts: Sequence[Path],
     chart_notes: Sequence[str],
     warnings: Sequence[str],
 ) -> str:
-    parts = [f"# offload-lab comparison: {' vs '.join(r.run_id for r, _ in runs)}\n"]
+    """The comparison: the two runs named once, what makes the comparison doubtful, the change
+    from A to B per point, then each run's tables, header and the charts."""
+    parts = [f"# offload-lab comparison: {runs[0][0].label} vs {runs[1][0].label}\n"]
+    parts.append("\n".join(f"- **{side}** = {text}" for side, text in listed) + "\n")
+    parts += [f"> ⚠ {w}\n" for w in compared]
+    parts.append(
+        "Series are named `<run label>: <step label>`. In the charts run A is drawn solid with filled "
+        "circles, run B dashed with hollow squares, each series in its own colour.\n"
+    )
+    parts.append(tables_md(changes))
+    parts.append(tables_text(series))
+    parts.append(definitions())
     for run, metrics in runs:
         parts += [f"### {run.label}\n", header_table(run_header(run, metrics)) + "\n"]
-    parts.append(
-        "Series are named `<run label>: <step label>`; in the charts the first run is drawn solid, "
-        "the second dashed.\n"
-    )
-    parts += [
-        tables_text(series),
-        definitions(),
-        _charts_section(charts, chart_notes, ()),
-        warnings_section(warnings),
-    ]
+    parts += [_charts_section(charts, chart_notes, ()), warnings_section(warnings)]
     return "\n".join(parts)
 
 

@@ -4,10 +4,12 @@ client side per point, the async side per point, and the run's header."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from analysis.charts import Series
-from analysis.fmt import NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate, ranged, spread_text
+from analysis.fmt import MISSING, NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate, ranged, spread_text
+from analysis.load import UnreadableStep
 from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
+from analysis.series import Series
 from analysis.table_model import Table
 
 
@@ -36,13 +38,57 @@ def loadgen_text(m: StepMetrics) -> str:
     return cpu
 
 
+@dataclass
+class PointRow:
+    """One point of a series in the tables: its figures, and its steps that could not be read
+    (a point none of whose steps could be read has no figures)."""
+
+    series: Series
+    mode: str
+    rate: float
+    point: StepMetrics | None
+    unreadable: list[UnreadableStep] = field(default_factory=list)
+
+    @property
+    def n_text(self) -> str:
+        n = self.point.n if self.point else 0
+        return f"{n} (+{len(self.unreadable)} {MISSING})" if self.unreadable else str(n)
+
+
+def point_rows(series: Sequence[Series]) -> list[PointRow]:
+    """Every point of every series, readable or not, by rate, then series."""
+    rows: dict[tuple[int, str, float], PointRow] = {}
+    for s in series:
+        for p in s.points:
+            rows[(id(s), p.mode, p.rate)] = PointRow(s, p.mode, p.rate, p)
+        for u in s.unreadable:
+            if u.mode is not None and u.rate is not None:
+                row = rows.setdefault((id(s), u.mode, u.rate), PointRow(s, u.mode, u.rate, None))
+                row.unreadable.append(u)
+    order = {id(s): i for i, s in enumerate(series)}
+    return sorted(
+        rows.values(),
+        key=lambda r: (r.rate, order[id(r.series)], (r.point.index or 0) if r.point else 0),
+    )
+
+
+def _missing_note(rows: Sequence[PointRow]) -> list[str]:
+    if not any(r.unreadable for r in rows):
+        return []
+    return [f"{MISSING}: a step of that point could not be read (the Warnings name its file)."]
+
+
 def _rates(series: Sequence[Series]) -> list[float]:
-    return sorted({p.rate for s in series for p in s.points})
+    return sorted({r.rate for r in point_rows(series)})
 
 
 def _point(s: Series, rate: float) -> StepMetrics | None:
     pts = [p for p in s.points if p.rate == rate]
     return pts[-1] if pts else None
+
+
+def _is_missing(s: Series, rate: float) -> bool:
+    return any(u.rate == rate for u in s.unreadable)
 
 
 def _ordered_points(series: Sequence[Series]) -> list[tuple[Series, StepMetrics]]:
@@ -69,12 +115,13 @@ def study_table(series: Sequence[Series]) -> Table:
         for s in series:
             p = _point(s, rate)
             if p is None:
-                row += ["", "", ""]
+                row += [MISSING if _is_missing(s, rate) else ""] * 3
                 continue
             row += [ranged(p, "lat_avg", fmt_ms), ranged(p, "throughput", fmt_num)]
             row.append(ranged(p, "drop_rate", fmt_pct))
         rows.append(row)
-    return Table("The original study's table (per mode and rate)", headers, rows, 1, _repeats_note(series))
+    notes = _repeats_note(series) + _missing_note(point_rows(series))
+    return Table("The original study's table (per mode and rate)", headers, rows, 1, notes)
 
 
 def client_table(series: Sequence[Series]) -> Table:
@@ -93,36 +140,43 @@ def client_table(series: Sequence[Series]) -> Table:
         "error rate",
         "loadgen CPU",
     ]
-    rows = [
-        [
-            fmt_rate(p.rate),
-            s.name,
-            str(p.n),
-            ranged(p, "attempted", fmt_int),
-            ranged(p, "lat_avg", fmt_ms),
-            ranged(p, "lat_p95", fmt_ms),
-            ranged(p, "lat_p99", fmt_ms),
-            ranged(p, "lat_max", fmt_ms),
-            spread_text(p, "lat_p95", fmt_ms),
-            ranged(p, "throughput", fmt_num),
-            ranged(p, "drop_rate", fmt_pct),
-            ranged(p, "error_rate", fmt_pct),
-            loadgen_text(p),
-        ]
-        for s, p in _ordered_points(series)
-    ]
+    table_rows = point_rows(series)
+    rows = []
+    for r in table_rows:
+        p = r.point
+        if p is None:
+            rows.append([fmt_rate(r.rate), r.series.name, r.n_text] + [MISSING] * (len(headers) - 3))
+            continue
+        rows.append(
+            [
+                fmt_rate(p.rate),
+                r.series.name,
+                r.n_text,
+                ranged(p, "attempted", fmt_int),
+                ranged(p, "lat_avg", fmt_ms),
+                ranged(p, "lat_p95", fmt_ms),
+                ranged(p, "lat_p99", fmt_ms),
+                ranged(p, "lat_max", fmt_ms),
+                spread_text(p, "lat_p95", fmt_ms),
+                ranged(p, "throughput", fmt_num),
+                ranged(p, "drop_rate", fmt_pct),
+                ranged(p, "error_rate", fmt_pct),
+                loadgen_text(p),
+            ]
+        )
     sources = {p.latency_source for _, p in _ordered_points(series)}
     notes = _repeats_note(series) + [
         "Latency percentiles computed from "
         + (" and ".join(sorted(sources)) if sources else NA)
         + " (per-request samples agree with k6's summary within rounding; any disagreement is a warning)."
     ]
+    notes += _missing_note(table_rows)
     return Table("Client side, per point", headers, rows, 2, notes)
 
 
 def async_table(series: Sequence[Series]) -> Table | None:
-    points = [(s, p) for s, p in _ordered_points(series) if p.is_async]
-    if not points:
+    table_rows = [r for r in point_rows(series) if r.mode == "async"]
+    if not table_rows:
         return None
     headers = [
         "rate (req/s)",
@@ -141,13 +195,17 @@ def async_table(series: Sequence[Series]) -> Table | None:
         "nothing lost",
     ]
     rows = []
-    for s, p in points:
+    for r in table_rows:
+        p = r.point
+        if p is None:
+            rows.append([fmt_rate(r.rate), r.series.name, r.n_text] + [MISSING] * (len(headers) - 3))
+            continue
         drain = "never drained" if p.drained is False else ranged(p, "drain_s", lambda v: fmt_num(v, 1))
         rows.append(
             [
                 fmt_rate(p.rate),
-                s.name,
-                str(p.n),
+                r.series.name,
+                r.n_text,
                 ranged(p, "comp_p50", fmt_ms),
                 ranged(p, "comp_p95", fmt_ms),
                 ranged(p, "comp_p99", fmt_ms),
@@ -161,7 +219,8 @@ def async_table(series: Sequence[Series]) -> Table | None:
                 nothing_lost_text(p),
             ]
         )
-    return Table("Async: completion latency, backlog, nothing lost", headers, rows, 2, _repeats_note(series))
+    notes = _repeats_note(series) + _missing_note(table_rows)
+    return Table("Async: completion latency, backlog, nothing lost", headers, rows, 2, notes)
 
 
 def loadgen_notes(series: Sequence[Series]) -> list[str]:

@@ -40,6 +40,7 @@ DPI = 80
 PANELS = 5
 PNG_COLORS = 64  # palette PNG: a third of the size of full colour, and looks the same
 MARKERS_UP_TO = 40  # points per line; more and the markers only add ink
+COUNT_MIN_TOP = 5.0  # a count axis reaches at least this: 0..5 in whole numbers when nothing happened
 HOST_ORDER = ("gateway", "core", "broker", "loadgen")
 HOST_COLORS = {"gateway": "tab:blue", "core": "tab:green", "broker": "tab:orange", "loadgen": "tab:purple"}
 OTHER_COLORS = ["tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
@@ -227,7 +228,13 @@ def _panel_rates(ax: Axes, inputs: TimelineInputs) -> bool:
     _marks(ax, inputs)
     _style(ax, title, "per second")
     ax.set_ylim(bottom=0)
+    _whole_numbers(ax)
     return True
+
+
+def _whole_numbers(ax: Axes) -> None:
+    """Counts (requests, drops, messages) get whole-number ticks, even on an all-zero axis."""
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
 
 
 def _panel_latency(ax: Axes, inputs: TimelineInputs) -> bool:
@@ -272,7 +279,8 @@ def _panel_dropped(ax: Axes, inputs: TimelineInputs) -> bool:
         title += f"; k6 VUs peaked at {vus.max():g}"
     _marks(ax, inputs)
     _style(ax, title, "per second")
-    ax.set_ylim(bottom=0, top=max(1.0, float(s.dropped.max()) * 1.1))
+    ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, float(s.dropped.max()) * 1.1))
+    _whole_numbers(ax)
     return True
 
 
@@ -292,7 +300,8 @@ def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
     _marks(ax, inputs)
     _style(ax, title, "messages")
     top = np.nanmax(q[:, 1:]) if np.isfinite(q[:, 1:]).any() else 0
-    ax.set_ylim(bottom=0, top=max(1.0, float(top) * 1.1))
+    ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, float(top) * 1.1))
+    _whole_numbers(ax)
     return True
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from analysis_testlib import read_csv, read_json, run_cli
 
 from analysis.cli import main
+from analysis.load import load_run
+from analysis.report import make_report
 
 
 def test_missing_step_is_named_and_rest_charts(sweep_run):
@@ -124,3 +126,57 @@ def test_sync_only_run_skips_async_figures(sweep_run, capsys):
     md = (report / "summary.md").read_text()
     assert "completion_latency.png not written" in md
     assert Path(report / "throughput.png").exists()
+
+
+def md_rows(md: str, title: str) -> list[list[str]]:
+    block = md.split(f"## {title}\n")[1].strip("\n").split("\n\n")[0]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in block.splitlines()[2:]]
+
+
+def test_an_unreadable_step_shows_as_missing_in_every_table(sweep_run, capsys):
+    path = sweep_run / "steps" / "04-async-30.json"
+    path.write_text(path.read_text()[:100])  # corrupt
+    (sweep_run / "steps" / "03-sync-30.json").unlink()  # listed in run.json, gone
+    assert main([str(sweep_run)]) == 0
+    out = capsys.readouterr().out
+    md = (sweep_run / "report" / "summary.md").read_text()
+    study = md_rows(md, "The original study's table (per mode and rate)")
+    assert study[1] == ["30"] + ["missing"] * 6  # sync and async at 30/s: neither could be read
+    for title in ("Client side, per point", "Async: completion latency, backlog, nothing lost"):
+        rows = {(r[0], r[1]): r for r in md_rows(md, title)}
+        row = rows[("30", "async")]
+        assert row[2] == "0 (+1 missing)" and set(row[3:]) == {"missing"}, (title, row)
+    assert set(rows_of(md, "Client side, per point", "30", "sync")[3:]) == {"missing"}
+    assert "missing: a step of that point could not be read" in md
+    terminal = next(line.split() for line in out.splitlines() if line.split()[:2] == ["async", "30"])
+    assert terminal[2:] == ["0", "(+1", "missing)"] + ["missing"] * 5
+    # charts and the CSV still hold the steps that were read
+    assert len(read_csv(sweep_run / "report" / "summary.csv")) == 2
+    assert (sweep_run / "report" / "avg_latency.png").exists()
+
+
+def rows_of(md: str, title: str, rate: str, series: str) -> list[str]:
+    return next(r for r in md_rows(md, title) if r[:2] == [rate, series])
+
+
+def test_an_unreadable_step_joins_the_series_the_others_leave_free(publishers_run):
+    lost = publishers_run / "steps" / "05-async-30.json"
+    label = read_json(lost)["step"]["label"]
+    lost.write_text("")
+    run = load_run(publishers_run)
+    assert [(u.file, u.label, u.rate) for u in run.unreadable] == [("steps/05-async-30.json", label, 30.0)]
+    report = make_report(publishers_run, charts=False)
+    md = report.summary_md.read_text()
+    assert set(rows_of(md, "Client side, per point", "30", label)[3:]) == {"missing"}
+    assert "missing" not in rows_of(md, "Client side, per point", "10", label)
+
+
+def test_a_missing_repeat_is_counted_beside_the_median_of_the_others(sweep_run, tmp_path):
+    from test_analysis_repeats import make_repeated_run
+
+    repeated = make_repeated_run(sweep_run, tmp_path / "20261127-000000-rep")
+    (repeated / "steps" / "08-async-30-r2.json").write_text("{not json")
+    md = make_report(repeated, charts=False).summary_md.read_text()
+    row = rows_of(md, "Client side, per point", "30", "async")
+    assert row[2] == "2 (+1 missing)"
+    assert row[5] == "5.50 [2.00-9.00]"  # p95: the median of repeats 1 and 3 (2.0 and 9.0) [range]
