@@ -131,6 +131,11 @@ def _finish(
     _legend(ax, handles)
 
 
+def whole_number_ticks(ax: Axes) -> None:
+    """Counts (requests, drops, messages) get whole-number ticks, even on an all-zero axis."""
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+
+
 def _marker_style(color: str, marker: str, markersize: float, hollow: bool) -> dict:
     return {
         "marker": marker,
@@ -187,7 +192,7 @@ def plot_metric(
     if not logy and not offered_line:
         _zero_floor(ax, max(values) * scale, min_top)
     if counts and not logy:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        whole_number_ticks(ax)
     return True
 
 

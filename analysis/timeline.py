@@ -32,6 +32,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from analysis.charts import whole_number_ticks  # noqa: E402
 from analysis.samples import PerSecond, SamplesError, per_second, read_samples  # noqa: E402
 
 LOG_RATIO = 20.0  # latency panel on a log scale when the values span more than this
@@ -228,13 +229,8 @@ def _panel_rates(ax: Axes, inputs: TimelineInputs) -> bool:
     _marks(ax, inputs)
     _style(ax, title, "per second")
     ax.set_ylim(bottom=0)
-    _whole_numbers(ax)
+    whole_number_ticks(ax)
     return True
-
-
-def _whole_numbers(ax: Axes) -> None:
-    """Counts (requests, drops, messages) get whole-number ticks, even on an all-zero axis."""
-    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
 
 
 def _panel_latency(ax: Axes, inputs: TimelineInputs) -> bool:
@@ -280,7 +276,7 @@ def _panel_dropped(ax: Axes, inputs: TimelineInputs) -> bool:
     _marks(ax, inputs)
     _style(ax, title, "per second")
     ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, float(s.dropped.max()) * 1.1))
-    _whole_numbers(ax)
+    whole_number_ticks(ax)
     return True
 
 
@@ -301,7 +297,7 @@ def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
     _style(ax, title, "messages")
     top = np.nanmax(q[:, 1:]) if np.isfinite(q[:, 1:]).any() else 0
     ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, float(top) * 1.1))
-    _whole_numbers(ax)
+    whole_number_ticks(ax)
     return True
 
 
