@@ -62,7 +62,8 @@ def terminal_summary(
     base_order = {base: i for i, base in enumerate(dict.fromkeys(s.base for s in series))}
     rows = sorted(point_rows(series), key=lambda r: (r.rate, base_order[r.series.base]))
     show_mode = any(r.series.base != r.mode for r in rows)
-    repeats = max((r.point.n for r in rows if r.point), default=1)
+    counts = {r.point.n for r in rows if r.point}
+    repeats = max(counts, default=1)
     show_n = repeats > 1 or any(r.unreadable for r in rows)
     headers = ["series"] + (["mode"] if show_mode else []) + ["rate/s"] + (["n"] if show_n else [])
     headers += ["achieved/s", "p95 ms", "errors", "dropped", "lost"]
@@ -71,7 +72,8 @@ def terminal_summary(
     lines.append(render(headers, [_row(r, show_mode, show_n) for r in rows], text_columns, width))
     notes = []
     if repeats > 1:
-        notes.append(f"each figure is the median of a point's {repeats} repeats")
+        n = f"{repeats}" if len(counts) == 1 else "n"
+        notes.append(f"each figure is the median of a point's {n} repeats")
     if any(r.point and r.point.loadgen_limited for r in rows):
         notes.append(f"{LIMITED_MARK} the load generator, not the server, was the limit")
     if any(r.point and r.point.lost is not None and r.point.lost < 0 for r in rows):
