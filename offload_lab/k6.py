@@ -23,7 +23,7 @@ from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
 from .steps import PlannedStep
 
-REMOTE_BASE = "/tmp/offload-k6"
+REMOTE_BASE = "/tmp/offload-k6"  # + "-<login user>": another user's folder is not ours
 MARKER = "==OFFLOAD-K6-SUMMARY=="
 SAMPLE_COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response", "status")
 # written after SAMPLE_COLUMNS: the request's task id (async), from k6's `metadata` column
@@ -174,7 +174,8 @@ class RemoteK6:
         self.run_id = run_id
         self.base_url = base_url
         self.k6_bin = k6_bin
-        self.dir = f"{REMOTE_BASE}/{run_id}"
+        user = getattr(getattr(remote, "host", None), "user", None) or "user"
+        self.dir = f"{REMOTE_BASE}-{user}/{run_id}"
 
     def version(self) -> str | None:
         r = self.remote.run(f"{self.k6_bin} version", check=False, timeout=30)

@@ -32,6 +32,9 @@ def problems(lab: LabConnections) -> list[str]:
     unreachable = unreachable_hosts(lab)
     if unreachable:
         return unreachable
+    no_sudo = hosts_without_sudo(lab)
+    if no_sudo:
+        return no_sudo
     missing = missing_provisioning(lab)
     if missing:
         return [not_provisioned(lab.inv.provision_command), *missing]
@@ -63,6 +66,18 @@ def unreachable_hosts(lab: LabConnections) -> list[str]:
         f"check with `{command}`"
         for (reason, command), hosts in grouped.items()
     ]
+
+
+def hosts_without_sudo(lab: LabConnections) -> list[str]:
+    """fab runs as root where Ansible uses become (the gateway's settings file and restart, the
+    env files, faults): a login without passwordless sudo is named, with sudo's own words."""
+    out = []
+    for host in lab.inv.all_hosts():
+        try:
+            lab.remotes[host.name].run("true", timeout=SSH_CHECK_TIMEOUT_S, sudo=True)
+        except RemoteError as exc:
+            out.append(f"{exc} (give {host.user or 'the login user'} passwordless sudo, as for Ansible)")
+    return out
 
 
 def ssh_failure(exc: BaseException) -> str:

@@ -231,3 +231,21 @@ def test_fab_sweep_and_check_say_to_provision_when_the_password_is_missing(
     with pytest.raises(cli.UsageError) as info:
         cli.check("quick", {}, str(inventory_dir), preflight=True)
     assert str(info.value) == expected
+
+
+class NoSudoRemote(FakeRemote):
+    def run(self, command, check=True, timeout=None, sudo=False):
+        if sudo:
+            raise RemoteError(
+                "lab-gateway (10.77.77.12): fab needs passwordless sudo for admin (as Ansible's "
+                "become does): sudo: a password is required"
+            )
+        return super().run(command, check, timeout)
+
+
+def test_a_login_without_passwordless_sudo_is_named_before_provisioning(lab_inventory, healthz):
+    lab = FakeHealthyServices(lab_inventory, healthz, password=None)
+    lab.remotes["lab-gateway"] = NoSudoRemote()
+    (problem,) = preflight.problems(lab)
+    assert "fab needs passwordless sudo for admin" in problem and "a password is required" in problem
+    assert "not provisioned" not in problem

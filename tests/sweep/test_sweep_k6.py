@@ -99,13 +99,13 @@ def test_remote_wrapper_runs_a_step(http_target, tmp_path, monkeypatch):
     runner = k6_mod.RemoteK6(LocalRemote(), "run-1", http_target.base_url, k6_bin=K6)
     assert runner.version().startswith("k6 v")
     runner.prepare()
-    assert (tmp_path / "remote/run-1/loadtest.js").is_file()
+    assert (tmp_path / "remote-user/run-1/loadtest.js").is_file()
     summary = runner.run(step("async", index=3))
     assert summary["offload"]["rate"] == 5 and "p(99)" in summary["metrics"]["http_req_duration"]["values"]
-    assert (tmp_path / "remote/run-1/03-async-5.summary.json").is_file()
-    assert not (tmp_path / "remote/run-1/k6.pid").exists()
+    assert (tmp_path / "remote-user/run-1/03-async-5.summary.json").is_file()
+    assert not (tmp_path / "remote-user/run-1/k6.pid").exists()
     runner.cleanup()
-    assert not (tmp_path / "remote/run-1").exists()
+    assert not (tmp_path / "remote-user/run-1").exists()
 
 
 def test_remote_wrapper_stop_ends_k6_early(http_target, tmp_path, monkeypatch):
@@ -116,7 +116,7 @@ def test_remote_wrapper_stop_ends_k6_early(http_target, tmp_path, monkeypatch):
     t = threading.Thread(target=lambda: box.setdefault("summary", runner.run(step("async", duration_s=60))))
     start = time.monotonic()
     t.start()
-    assert wait_until(lambda: (tmp_path / "remote/run-2/k6.pid").exists() and http_target.bodies, timeout=10)
+    assert wait_until(lambda: (tmp_path / "remote-user/run-2/k6.pid").exists() and http_target.bodies, timeout=10)
     runner.stop()
     t.join(20)
     assert not t.is_alive()

@@ -83,11 +83,11 @@ def test_command_writes_the_csv(tmp_path):
     runner = k6_mod.RemoteK6(LocalRemote(), "run-x", "http://127.0.0.1:9", k6_bin=K6)
     cmd = runner.command(step(index=4))
     raw, gz = runner.sample_paths(step(index=4))
-    assert raw == f"{k6_mod.REMOTE_BASE}/run-x/04-async-50.raw.csv"
-    assert gz == f"{k6_mod.REMOTE_BASE}/run-x/04-async-50.csv.gz"
+    assert raw == f"{k6_mod.REMOTE_BASE}-user/run-x/04-async-50.raw.csv"
+    assert gz == f"{k6_mod.REMOTE_BASE}-user/run-x/04-async-50.csv.gz"
     assert f"--out csv={raw}" in cmd
     assert "K6_CSV_TIME_FORMAT=unix_milli" in cmd
-    assert f"rm -f {k6_mod.REMOTE_BASE}/run-x/04-async-50.summary.json {raw} {gz}" in cmd
+    assert f"rm -f {k6_mod.REMOTE_BASE}-user/run-x/04-async-50.summary.json {raw} {gz}" in cmd
     assert k6_mod.k6_args("x.js") == ["run", "--quiet", "--no-color", "--no-usage-report", "x.js"]
 
 
