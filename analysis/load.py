@@ -53,6 +53,8 @@ class StepRecord:
     clock: dict[str, Any] | None = None  # t0 and load start/end, unix seconds
     samples_file: str | None = None  # per-request samples, relative to the run folder
     hosts_timeline: dict[str, Any] | None = None  # CPU % per host, second by second
+    ledger: dict[str, Any] | None = None  # async: the ledger by task id (analysis/ledger.py)
+    faults: list[dict[str, Any]] = field(default_factory=list)  # faults performed during the load
 
     def k6_metric(self, name: str) -> dict[str, Any] | None:
         """The `values` dict of a k6 metric, or None if the summary lacks it."""
@@ -202,6 +204,8 @@ def step_from_dict(
         if isinstance(data.get("samples"), dict)
         else None,
         hosts_timeline=data.get("hosts_timeline") if isinstance(data.get("hosts_timeline"), dict) else None,
+        ledger=data.get("ledger") if isinstance(data.get("ledger"), dict) else None,
+        faults=data.get("faults") if isinstance(data.get("faults"), list) else [],
     )
 
     if k6 is not None:

@@ -95,7 +95,7 @@ def _html(
         meta=meta,
         sections=_gateway_sections(run) if run is not None else [],
         spec_text=yaml.safe_dump(spec, sort_keys=False) if isinstance(spec, dict) else "",
-        tables=[*first_tables, *report_tables(series)],
+        tables=[*first_tables, *report_tables(series, run)],
         charts=charts,
         timelines=[(t.stem, t) for t in timelines],
         notes=loadgen_notes(series) + [definitions()] + notes,

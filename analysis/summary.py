@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis.ledger_tables import faults_table, ledger_table
 from analysis.load import Run
 from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
 from analysis.run_header import header_table, run_header
@@ -65,11 +66,14 @@ CSV_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
-def report_tables(series: Sequence[Series]) -> list[Table]:
+def report_tables(series: Sequence[Series], run: Run | None = None) -> list[Table]:
+    """The point tables, then (for a run with them) the ledger and faults tables per step."""
     tables = [study_table(series), client_table(series)]
     at = async_table(series)
     if at:
         tables.append(at)
+    if run is not None:
+        tables += [t for t in (ledger_table(run), faults_table(run)) if t is not None]
     return tables
 
 
@@ -85,9 +89,9 @@ def tables_md(tables: Sequence[Table]) -> str:
     return "\n".join(_table_parts(tables)).lstrip("\n") + "\n"
 
 
-def tables_text(series: Sequence[Series]) -> str:
+def tables_text(series: Sequence[Series], run: Run | None = None) -> str:
     """The report's tables as markdown, with the load generator notes."""
-    parts = _table_parts(report_tables(series))
+    parts = _table_parts(report_tables(series, run))
     notes = loadgen_notes(series)
     if notes:
         parts += ["\n## Load generator\n", "\n".join(notes)]
@@ -137,7 +141,7 @@ def summary_md(
         f"# offload-lab report: {run.run_id}\n",
         "The same report as one page, with every chart and timeline: [index.html](index.html).\n",
         header_table(run_header(run, metrics)) + "\n",
-        tables_text(series),
+        tables_text(series, run),
         definitions(),
         _charts_section(charts, chart_notes, timelines),
         warnings_section(warnings),
