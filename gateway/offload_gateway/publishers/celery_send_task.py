@@ -3,9 +3,9 @@ off a Flask request path would write it, with the gateway's bounds.
 
 The message is Celery's protocol v2 (task name and id in the headers, the body
 [args, kwargs, embed]); the request body travels as the keyword arguments, and the enqueue time
-as one more header, `enqueued_at_ns`, since Celery's headers carry no send time. The queue is
-the shared task queue with its dead-letter arguments, declared through Celery's own kombu
-declarations (with the dead-letter side first), once per pooled connection.
+as one more header, `enqueued_at_ns` (a decimal string), since Celery's headers carry no send
+time. The queue is the shared task queue with its dead-letter arguments, declared through
+Celery's own kombu declarations (the dead-letter side first), once per pooled connection.
 
 Per request, as in `kombu_pool` (Celery publishes through kombu's pools): a producer is taken
 from the pool within PUBLISH_TIMEOUT_S, then one basic.publish and, with confirms on, one round
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 
+import amqp.exceptions
 import kombu
 import kombu.common
 import kombu.pools
@@ -31,12 +32,15 @@ from celery import Celery
 from .. import topology
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
-from .base import Publisher, PublishError
-from .kombu_pool import _drop_if_closed_by_broker
+from .base import Publisher, PublishError, unroutable
+from .kombu_pool import _drop_if_closed_by_broker, _Returns
 
 log = logging.getLogger(__name__)
 
-ENQUEUED_AT_HEADER = "enqueued_at_ns"  # the core's consumer.CeleryEnqueuedAtHeader
+# the core's consumer.CeleryEnqueuedAtHeader. Sent as a decimal string: py-amqp writes an integer
+# beyond 32 bits with the field type "L", which the core's AMQP client (amqp091-go) cannot read,
+# so the whole delivery would fail to decode and the core's channel close.
+ENQUEUED_AT_HEADER = "enqueued_at_ns"
 # the least time left for a confirm, so a slow acquire still gets one try (as kombu_pool)
 _MIN_CONFIRM_WAIT_S = 0.05
 
@@ -45,6 +49,7 @@ class CelerySendTaskPublisher(Publisher):
     def __init__(self, settings: Settings, pool_limit: int | None):
         """pool_limit: Celery's broker_pool_limit; None keeps Celery's default."""
         self._timeout_s = settings.publish_timeout_s
+        self._confirm = settings.publish_confirm
         self._task_queue = kombu.Queue(
             settings.task_queue,
             kombu.Exchange(""),  # the default exchange, as our other publishers: nothing to bind
@@ -75,11 +80,17 @@ class CelerySendTaskPublisher(Publisher):
             config["broker_pool_limit"] = pool_limit
         self._app.conf.update(config)
         self.pool_limit = self._app.conf.broker_pool_limit
+        # the producer and connection pools Celery's send_task would take (app.producer_pool,
+        # app.pool), of broker_pool_limit each, but our own: Celery's live in kombu's
+        # process-wide registry under one global limit, which any other kombu user may change
+        # (kombu_pool does); a producer pool larger than its connection pool waits forever
+        connections = self._app.connection_for_write().Pool(limit=self.pool_limit)
+        self.producers = kombu.pools.ProducerPool(connections, limit=self.pool_limit)
 
     def publish(self, message: TaskMessage) -> None:
         deadline = time.monotonic() + self._timeout_s
         try:
-            producer = self._app.producer_pool.acquire(block=True, timeout=self._timeout_s)
+            producer = self.producers.acquire(block=True, timeout=self._timeout_s)
         except Exception as exc:
             raise PublishError(
                 f"no producer free within {self._timeout_s:g} s (pool of {self.pool_limit}): {exc!r}"
@@ -87,17 +98,25 @@ class CelerySendTaskPublisher(Publisher):
         connection = producer.__connection__
         try:
             _drop_if_closed_by_broker(connection)
+            returns = _Returns.on(producer.channel, self._confirm)
             self._app.send_task(
                 LIBRARY_TASK_NAME,
                 kwargs=message.payload,
                 task_id=message.id,
                 queue=self._task_queue.name,
                 producer=producer,
-                headers={ENQUEUED_AT_HEADER: message.enqueued_at_ns},
+                headers={ENQUEUED_AT_HEADER: str(message.enqueued_at_ns)},
                 declare=[self._dead_letter_queue, self._task_queue],
                 ignore_result=True,
+                # as the other publishers: returned if unroutable; the id also as message_id
+                mandatory=True,
+                message_id=message.id,
                 confirm_timeout=max(deadline - time.monotonic(), _MIN_CONFIRM_WAIT_S),
             )
+            returned = returns.take(message.id)
+            if returned:
+                # the queue is gone: Celery declares it again on this connection's next publish
+                connection.declared_entities.clear()
         except Exception as exc:
             # the connection's state is unknown after any failure: drop it without I/O
             connection.collect()
@@ -105,10 +124,13 @@ class CelerySendTaskPublisher(Publisher):
             raise PublishError(_describe(exc)) from exc
         finally:
             producer.release()
+        if returned:
+            log.warning("task %s reached no queue: answered 503", message.id)
+            raise unroutable(self._task_queue.name)
 
     def warm_up(self) -> None:
         try:
-            producer = self._app.producer_pool.acquire(block=True, timeout=self._timeout_s)
+            producer = self.producers.acquire(block=True, timeout=self._timeout_s)
         except Exception as exc:
             log.warning("warm-up: no producer: %r", exc)
             return
@@ -123,15 +145,17 @@ class CelerySendTaskPublisher(Publisher):
             producer.release()
 
     def close(self) -> None:
-        # Celery's pools live in kombu's process-wide registry (as kombu_pool's): closing them
-        # without emptying it would leave closed pools there for the next publisher
-        kombu.pools.reset()
+        self.producers.force_close_all()
+        self.producers.connections.force_close_all()
 
 
 def _describe(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}"
-    if "Nack" in type(exc).__name__:
-        return f"broker refused the task (nack): {text}"
+    cause: BaseException | None = exc
+    while cause is not None:  # kombu re-raises py-amqp's errors as its own, without their text
+        if isinstance(cause, amqp.exceptions.MessageNacked):
+            return "broker refused the task (nack)"
+        cause = cause.__cause__
     if "timed out" in str(exc) or isinstance(exc, TimeoutError):
         return f"broker did not confirm in time: {text}"
     return f"broker unavailable: {text}"

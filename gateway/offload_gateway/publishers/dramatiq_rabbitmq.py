@@ -33,8 +33,10 @@ import time
 import types
 
 import pika
+import pika.exceptions
 from dramatiq import Message
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.errors import ConnectionClosed
 
 from .. import topology
 from ..settings import Settings
@@ -171,7 +173,7 @@ class DramatiqPublisher(Publisher):
         except Exception as exc:
             del broker.connection  # Dramatiq's own drop; a wait in it ends at the deadline
             log.warning("publish failed: %r", exc)
-            raise PublishError(f"broker unavailable, refused or not confirming: {exc!r}") from exc
+            raise PublishError(_describe(exc)) from exc
         finally:
             broker.end_request()
             self._pool.release(broker)
@@ -193,6 +195,14 @@ class DramatiqPublisher(Publisher):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _describe(exc: Exception) -> str:
+    # Dramatiq's ConnectionClosed carries pika's error, its last attempt's, as its argument
+    reason = exc.args[0] if isinstance(exc, ConnectionClosed) and exc.args else exc
+    if isinstance(reason, pika.exceptions.NackError):
+        return "broker refused the task (nack)"
+    return f"broker unavailable or not confirming in time: {type(reason).__name__}: {reason}"
 
 
 def create(settings: Settings) -> Publisher:
