@@ -38,7 +38,7 @@ func (c *Consumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 		}
 	}()
 
-	t, err := ParseTask(d.Body)
+	t, err := ParseDelivery(d.Headers, d.Body)
 	if err != nil {
 		c.log.Warn("poison message: dead-lettering", "error", err, "message_id", d.MessageId,
 			"bytes", len(d.Body))
