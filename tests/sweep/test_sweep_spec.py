@@ -62,10 +62,13 @@ def test_publishers_runs_each_publisher_at_same_rates():
         assert st.gateway["PUBLISHER"] == st.label
         assert st.mode == "async"
         assert st.pre_allocated_vus == st.max_vus
-    assert set(by_label) == {"pika_shared", "pika_per_request", "kombu_pool"}
+    study = {"pika_shared", "pika_per_request", "kombu_pool"}
+    assert set(by_label) == study | {"celery", "celery_default_pool", "dramatiq"}
     assert len({tuple(r) for r in by_label.values()}) == 1
-    # spec-level gateway settings reach every step
-    assert all(st.gateway["GUNICORN_WORKER_CLASS"] == "gthread" for st in steps)
+    # spec-level gateway settings reach every step; the library series run under gevent
+    assert all(st.gateway["PUBLISH_CONFIRM"] == "1" and st.gateway["GUNICORN_WORKERS"] == "2" for st in steps)
+    assert {st.gateway["GUNICORN_WORKER_CLASS"] for st in steps if st.label in study} == {"gthread"}
+    assert {st.gateway["GUNICORN_WORKER_CLASS"] for st in steps if st.label not in study} == {"gevent"}
 
 
 def test_defaults_filled_in():
