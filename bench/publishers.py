@@ -55,6 +55,11 @@ SCENARIOS = [
     Scenario("kombu_pool confirms, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "kombu_pool"}),
     Scenario("pika_per_request, gevent x2", "/async", {**GEVENT, "PUBLISHER": "pika_per_request"}),
     Scenario("pika_shared, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "pika_shared"}),
+    Scenario("celery confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "celery"}),
+    Scenario(
+        "celery_default_pool confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "celery_default_pool"}
+    ),
+    Scenario("dramatiq confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "dramatiq"}),
     Scenario("sync, gevent x2", "/sync", {**GEVENT}),
 ]
 
