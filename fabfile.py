@@ -43,6 +43,7 @@ def sweep(
     cooldown=None,
     drain_timeout=None,
     gateway=None,
+    core=None,
     repeat=None,
     inventory=None,
     results_dir=None,
@@ -64,6 +65,7 @@ def sweep(
         cooldown=cooldown,
         drain_timeout=drain_timeout,
         gateway=gateway,
+        core=core,
         repeat=repeat,
     )
     _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
@@ -83,6 +85,7 @@ def check(
     cooldown=None,
     drain_timeout=None,
     gateway=None,
+    core=None,
     repeat=None,
     inventory=None,
     preflight=False,
@@ -104,6 +107,7 @@ def check(
         cooldown=cooldown,
         drain_timeout=drain_timeout,
         gateway=gateway,
+        core=core,
         repeat=repeat,
     )
     _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)

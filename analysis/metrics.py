@@ -73,6 +73,7 @@ class StepMetrics:
     loadgen_cpu_pct: float | None = None
     server_cpu_pct: float | None = None  # busiest of gateway/core/broker
     loadgen_flag: str = ""  # "" | "saturated" | "drops below VU cap" | "VU cap"
+    limit: str = ""  # client-capped | gateway-capped | core-capped | open; "": not recorded
     repeat: int = 1
     # latency percentiles computed from the per-request samples ("samples") or read from k6's
     # summary ("k6 summary"); a disagreement between the two is described in samples_check
@@ -213,6 +214,8 @@ def compute_metrics(step: StepRecord, run_dir: Path | None = None) -> StepMetric
     server = [v for v in server if v is not None]
     m.server_cpu_pct = max(server) if server else None
     m.loadgen_flag = loadgen_flag(m)
+    label = (step.limit or {}).get("label")
+    m.limit = label if isinstance(label, str) else ""
     return m
 
 

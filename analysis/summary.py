@@ -62,6 +62,7 @@ CSV_COLUMNS: list[tuple[str, str]] = [
     ("server_cpu_pct", "server_cpu_pct"),
     ("busy_vus", "busy_vus"),
     ("loadgen_flag", "loadgen_flag"),
+    ("limit", "limit"),
     ("latency_source", "latency_source"),
 ]
 

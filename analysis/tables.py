@@ -139,6 +139,7 @@ def client_table(series: Sequence[Series]) -> Table:
         "drop rate",
         "error rate",
         "loadgen CPU",
+        "limit",
     ]
     table_rows = point_rows(series)
     rows = []
@@ -162,6 +163,7 @@ def client_table(series: Sequence[Series]) -> Table:
                 ranged(p, "drop_rate", fmt_pct),
                 ranged(p, "error_rate", fmt_pct),
                 loadgen_text(p),
+                p.limit or NA,
             ]
         )
     sources = {p.latency_source for _, p in _ordered_points(series)}
@@ -170,6 +172,10 @@ def client_table(series: Sequence[Series]) -> Table:
         + (" and ".join(sorted(sources)) if sources else NA)
         + " (per-request samples agree with k6's summary within rounding; any disagreement is a warning)."
     ]
+    notes.append(
+        "limit: the first stage (client, gateway, core) whose need, rate x time held (Little's law), "
+        'exceeds its places; open: none (docs/design.md, "What limits a step"); n/a: not recorded.'
+    )
     notes += _missing_note(table_rows)
     return Table("Client side, per point", headers, rows, 2, notes)
 

@@ -14,14 +14,16 @@ from typing import Any
 from . import inventory as inventory_mod
 from . import spec as spec_mod
 from .cli_options import OPTION_FOR_KEY, parse_overrides
-from .connections import VHOST, LabConnections, PasswordError, read_password
+from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
+from .core_settings import effective_core
+from .limits import describe_limits, limit_of_step
 from .paths import REPO_ROOT, RESULTS_DIR
 from .remote import RemoteError
 from .results import RunFolder, make_run_id, newest_run
 from .signals import signals_interrupt
 from .spec import SpecError, SweepSpec
 from .steps import estimate_seconds, expand_steps
-from .sweep import Sweep
+from .sweep import Sweep, effective_gateway
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -62,7 +64,20 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
     return spec, overrides, steps, lab
 
 
-def describe_plan(spec: SweepSpec, steps, lab=None) -> str:
+def plan_limits(steps, provisioned: ProvisionedSettings | None = None) -> list[str]:
+    """Which stage limits each step (offload_lab.limits), from the provisioned settings when known."""
+    gateway = provisioned.gateway if provisioned else {}
+    cores = list(provisioned.cores.values()) if provisioned and provisioned.cores else [{}]
+    limits = [
+        limit_of_step(s, effective_gateway(gateway, s.gateway), [effective_core(c, s.core) for c in cores])
+        for s in steps
+    ]
+    source = "provisioned settings" if provisioned else "documented defaults"
+    return [f"limits (Little's law, {source}):", *describe_limits(steps, limits)]
+
+
+def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
+    """The plan; `limits` False leaves the limits out (printed once the provisioned settings are read)."""
     lines = [
         f"spec {spec.name}: {len(steps)} steps, {spec.duration_s} s each, "
         f"VUs {spec.pre_allocated_vus}/{spec.max_vus}, work {spec.work_ms} ms, "
@@ -72,6 +87,8 @@ def describe_plan(spec: SweepSpec, steps, lab=None) -> str:
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
     ]
+    if limits:
+        lines += plan_limits(steps)
     if lab is not None:
         hosts = ", ".join(f"{g}={'/'.join(h.address for h in hs)}" for g, hs in lab.groups.items())
         lines.append(f"inventory {lab.source}: {hosts}")
@@ -146,11 +163,12 @@ def check(
         echo("ok (spec only)")
         return 0
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
-    echo(describe_plan(spec, steps, lab))
+    echo(describe_plan(spec, steps, lab, limits=not preflight))
     if preflight:
         real = LabConnections(lab, "preflight", _password())
         try:
             _preflight(real)
+            echo("\n".join(plan_limits(steps, real.settings())))
         finally:
             real.close()
         echo("preflight: every host and service answers")
@@ -172,12 +190,13 @@ def sweep(
     folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
     if folder.path.exists() and any(folder.path.iterdir()):
         raise UsageError(f"--run-id: {folder.path} already exists")
-    echo(describe_plan(spec, steps, lab))
+    echo(describe_plan(spec, steps, lab, limits=False))
 
     real = LabConnections(lab, run_id, _password())
     try:
         _preflight(real)
         provisioned = real.settings()
+        echo("\n".join(plan_limits(steps, provisioned)))
         settings = provisioned.recorded()
         settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
         commit, dirty = git_info()
@@ -197,7 +216,15 @@ def sweep(
         }
         echo(f"run {run_id} -> {folder.path}")
         with signals_interrupt():
-            status = Sweep(spec, steps, real.sweep_services(), folder, provisioned.gateway, echo).run(meta)
+            status = Sweep(
+                spec,
+                steps,
+                real.sweep_services(),
+                folder,
+                provisioned.gateway,
+                echo,
+                provisioned_cores=list(provisioned.cores.values()),
+            ).run(meta)
         with contextlib.suppress(RemoteError, KeyboardInterrupt):
             real.k6.cleanup()
     finally:

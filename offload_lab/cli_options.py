@@ -97,6 +97,12 @@ OVERRIDES = {
         _parse_settings,
         "gateway settings for every step, e.g. PUBLISHER=pika_shared",
     ),
+    "core": Override(
+        "core",
+        "KEY=VALUE,...",
+        _parse_settings,
+        "core settings for every step, e.g. MAX_IN_FLIGHT=100 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT)",
+    ),
     "repeat": Override("repeat", "integer", _parse_int, "run every point N times, interleaved"),
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 from . import preflight
 from .broker import TASK_QUEUE, ManagementAPI, OutcomeRecords
 from .core import CoreStats
+from .core_settings import CoreSettings
 from .cpu import CpuSampler
 from .faults import FaultRunner, FaultSpec
 from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
@@ -85,6 +86,10 @@ class LabConnections:
         self.outcomes = OutcomeRecords(self.mgmt)
         self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
         self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
+        self.core_settings = CoreSettings(
+            {h.name: self.remotes[h.name] for h in lab.cores},
+            {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
+        )
         self.cpu = CpuSampler(self.remotes)
         self._task_queue: str | None = None
 
@@ -104,6 +109,7 @@ class LabConnections:
             task_queue=self.task_queue,
             outcomes=self.outcomes if self.outcomes.exists() else None,
             faults=self.fault_runner,
+            core_settings=self.core_settings,
         )
 
     def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:

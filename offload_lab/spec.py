@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .checks import int_in, is_int, num_in
+from .core_settings import validate_core
 from .faults import FaultSpec, validate_faults
 from .gateway_spec import validate_gateway
 from .paths import SWEEPS_DIR
@@ -45,11 +46,12 @@ TOP_KEYS = (
     "drain_timeout_s",
     "request_timeout_s",
     "gateway",
+    "core",
     "series",
     "repeat",
 )
 REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
-SERIES_KEYS = ("label", "modes", "gateway", "faults")
+SERIES_KEYS = ("label", "modes", "gateway", "core", "faults")
 DEFAULTS: dict[str, Any] = {
     "description": "",
     "modes": ["sync", "async"],
@@ -59,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "drain_timeout_s": 120,
     "request_timeout_s": 10,
     "gateway": {},
+    "core": {},
     "repeat": 1,
 }
 
@@ -81,6 +84,7 @@ class SeriesSpec:
     modes: list[str]
     gateway: dict[str, str] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()
+    core: dict[str, str] = field(default_factory=dict)  # core settings (core.sweep.env)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class SweepSpec:
     drain_timeout_s: float = 120
     request_timeout_s: float = 10
     gateway: dict[str, str] = field(default_factory=dict)
+    core: dict[str, str] = field(default_factory=dict)
     series: list[SeriesSpec] | None = None
     repeat: int = 1
 
@@ -250,6 +255,7 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
             f"request_timeout_s: must exceed the work time ({spec['work_ms']} ms), got {timeout} s"
         )
     spec["gateway"] = validate_gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
+    spec["core"] = validate_core(problems, named("core"), raw.get("core", DEFAULTS["core"]))
     spec["repeat"] = int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
 
     series = raw.get("series")
@@ -295,8 +301,9 @@ def _series(
         else:
             modes = default_modes
         gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
+        core = validate_core(problems, f"{key}.core", item.get("core", {}))
         faults = validate_faults(problems, f"{key}.faults", item.get("faults", []), duration_s)
-        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway, faults=faults))
+        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway, faults=faults, core=core))
     return out
 
 
@@ -346,8 +353,8 @@ def apply_overrides(
     origin = {}
     for key, value in overrides.items():
         origin[key] = (option_names or {}).get(key, "--" + key.replace("_", "-"))
-        if key == "gateway":
-            merged["gateway"] = {**(merged.get("gateway") or {}), **value}
+        if key in ("gateway", "core"):
+            merged[key] = {**(merged.get(key) or {}), **value}
         else:
             merged[key] = value
     if "max_vus" in overrides and "pre_allocated_vus" not in overrides:

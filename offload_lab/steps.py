@@ -11,7 +11,8 @@ from .spec import SeriesSpec, SweepSpec
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """One step of a sweep as the spec plans it: what k6 offers, with which gateway settings."""
+    """One step of a sweep as the spec plans it: what k6 offers, with which gateway and core
+    settings."""
 
     index: int
     mode: str
@@ -26,6 +27,7 @@ class PlannedStep:
     repeat: int = 1  # which repeat of its point (series, mode, rate) this step is, 1-based
     repeats: int = 1  # how many times the spec repeats every point
     faults: tuple[FaultSpec, ...] = ()  # performed during the load, at their at_s
+    core: dict[str, str] = field(default_factory=dict)  # core settings the sweep switches
 
     @property
     def filename(self) -> str:
@@ -75,6 +77,7 @@ def expand_steps(spec: SweepSpec) -> list[PlannedStep]:
             repeat=repeat,
             repeats=spec.repeat,
             faults=s.faults,
+            core={**spec.core, **s.core},
         )
         for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1)
     ]

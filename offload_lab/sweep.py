@@ -14,9 +14,11 @@ from analysis.load import step_from_dict
 from analysis.metrics import StepMetrics, compute_metrics
 
 from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
+from .core_settings import effective_core
 from .cpu import cpu_pct
 from .faults import FaultSpec
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
+from .limits import limit_of_step, measured_median_ms
 from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty
 from .results import RunFolder, utcnow
 from .spec import SweepSpec
@@ -75,6 +77,7 @@ class SweepServices:
     outcomes: OutcomeQueue | None = None  # the core's outcome records (None: no ledger)
     faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
     empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
+    core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
 
 
 def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
@@ -135,13 +138,21 @@ class Sweep:
         folder: RunFolder,
         provisioned_gateway: dict[str, str] | None = None,
         echo: Callable[[str], None] = print,
+        provisioned_cores: list[dict[str, str]] | None = None,
+        total: int | None = None,
+        on_step: Callable[[PlannedStep, dict[str, Any]], None] | None = None,
     ):
+        """`steps` may be any iterable (offload_lab.capacity plans each probe from the last one's
+        result, which `on_step` hands it); `total` is then what the progress lines count to."""
         self.spec = spec
         self.steps = steps
         self.lab = lab
         self.folder = folder
         self.provisioned_gateway = provisioned_gateway or {}
+        self.provisioned_cores = provisioned_cores or [{}]  # each core host's core.env
         self.echo = echo
+        self.total = total if total is not None else len(steps)
+        self.on_step = on_step
         self.timing: dict[str, Any] = {"steps": []}
 
     def run(self, run_meta: dict[str, Any]) -> str:
@@ -153,15 +164,19 @@ class Sweep:
         cooldowns = 0.0
         try:
             lab.gateway.begin()
+            if lab.core_settings is not None:
+                lab.core_settings.begin()
             for i, step in enumerate(self.steps):
                 if i > 0 and self.spec.cooldown_s:
                     t = lab.clock()
                     lab.sleep(self.spec.cooldown_s)
                     cooldowns += lab.clock() - t
-                self.echo(step_start_line(step, len(self.steps), self.spec.drain_timeout_s))
+                self.echo(step_start_line(step, self.total, self.spec.drain_timeout_s))
                 data = self.run_step(step)
                 self.folder.add_step(step.filename, data)
-                self.echo(format_headline(step, len(self.steps), data))
+                self.echo(format_headline(step, self.total, data))
+                if self.on_step is not None:
+                    self.on_step(step, data)
             status = "complete"
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (offload_lab.signals)
             status, error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"
@@ -182,13 +197,19 @@ class Sweep:
         return status
 
     def _restore(self) -> str | None:
+        errors = [self._restore_one("gateway", self.lab.gateway)]
+        if self.lab.core_settings is not None:
+            errors.append(self._restore_one("core", self.lab.core_settings))
+        return "; ".join(e for e in errors if e) or None
+
+    def _restore_one(self, name: str, settings: GatewayLike) -> str | None:
         try:
-            self.lab.gateway.restore()
+            settings.restore()
             return None
         except KeyboardInterrupt:
-            return "gateway restore interrupted: remove /etc/offload/gateway.sweep.env and restart by hand"
+            return f"{name} restore interrupted: remove /etc/offload/{name}.sweep.env and restart by hand"
         except Exception as exc:
-            msg = f"gateway restore failed: {exc}"
+            msg = f"{name} restore failed: {exc}"
             self.echo(msg)
             return msg
 
@@ -211,6 +232,8 @@ class Sweep:
         lab = self.lab
         t_begin = lab.clock()
         restarted = lab.gateway.apply(step.gateway)
+        if lab.core_settings is not None:
+            restarted = lab.core_settings.apply(step.core) or restarted
         t_ready = lab.clock()
         waited_empty_s = wait_until_empty(
             lambda: lab.queue_depth(lab.task_queue),
@@ -299,6 +322,10 @@ class Sweep:
         step_info = step.as_dict()
         step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
         step_info["gateway_overrides"] = dict(step.gateway)
+        cores = [effective_core(provisioned, step.core) for provisioned in self.provisioned_cores]
+        step_info["core"] = cores[0]
+        step_info["core_overrides"] = dict(step.core)
+        limit = limit_of_step(step, step_info["gateway"], cores, measured_median_ms(summary))
         self.timing["steps"].append(
             {
                 "step": step.filename,
@@ -312,6 +339,7 @@ class Sweep:
         )
         return {
             "step": step_info,
+            "limit": limit.as_dict(),
             "started_at": started_at,
             "load_ended_at": load_ended_at,
             "ended_at": ended_at,
