@@ -34,12 +34,12 @@ class Request:
 
 
 def read_requests(samples_path: str | Path) -> list[Request]:
-    """The http_req_duration rows of a samples file that carry a task id (async steps)."""
+    """The http_req_duration rows of a samples file; task_id "" where the row has none (sync)."""
     out = []
     with gzip.open(samples_path, "rt", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             task_id = row.get("task_id") or ""
-            if row.get("metric_name") != "http_req_duration" or not task_id:
+            if row.get("metric_name") != "http_req_duration":
                 continue
             try:
                 end = int(row["timestamp"]) / 1000.0
@@ -52,7 +52,7 @@ def read_requests(samples_path: str | Path) -> list[Request]:
 
 
 def accepted_ids(requests: Iterable[Request]) -> set[str]:
-    return {r.task_id for r in requests if r.status == ACCEPTED_STATUS}
+    return {r.task_id for r in requests if r.status == ACCEPTED_STATUS and r.task_id}
 
 
 def read_outcomes(path: str | Path) -> tuple[list[dict[str, Any]], int]:
@@ -139,12 +139,15 @@ def build_ledger(
 
 
 def fault_effects(
-    requests: list[Request], faults: list[dict[str, Any]], load_end_s: float
+    requests: list[Request],
+    faults: list[dict[str, Any]],
+    load_end_s: float,
+    expected_status: int = ACCEPTED_STATUS,
 ) -> list[dict[str, Any]]:
     """What each fault did to the clients, from the step's per-request samples: the 503s and
     other errors among requests started in its window (its start until the next fault or the
-    end of load), and recovery: from the fault to the first 202 after the last failure in that
-    window (0 when nothing failed)."""
+    end of load), and recovery: from the fault to the first expected answer (202 async, 200
+    sync) after the last failure in that window (0 when nothing failed)."""
     out = []
     starts = [f.get("started_unix_s") for f in faults]
     for i, fault in enumerate(faults):
@@ -154,11 +157,11 @@ def fault_effects(
             continue
         t1 = next((t for t in starts[i + 1 :] if t is not None), load_end_s)
         window = [r for r in requests if t0 <= r.start_s < t1]
-        failed = [r for r in window if r.status != ACCEPTED_STATUS]
+        failed = [r for r in window if r.status != expected_status]
         recovery = 0.0
         if failed:
             last_fail = max(r.start_s for r in failed)
-            after = [r.end_s for r in requests if r.status == ACCEPTED_STATUS and r.start_s > last_fail]
+            after = [r.end_s for r in requests if r.status == expected_status and r.start_s > last_fail]
             recovery = round(min(after) - t0, 3) if after else None
         out.append(
             {

@@ -39,7 +39,8 @@ def step_faults(run_dir: Path, step: StepRecord) -> list[dict[str, Any]]:
     samples = run_dir / step.samples_file if step.samples_file else None
     load_end = (step.clock or {}).get("load_ended_unix_s")
     if faults and samples and samples.is_file() and load_end:
-        return fault_effects(read_requests(samples), faults, float(load_end))
+        expected = 200 if step.mode == "sync" else 202
+        return fault_effects(read_requests(samples), faults, float(load_end), expected)
     return faults
 
 

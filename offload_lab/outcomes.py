@@ -57,16 +57,9 @@ def wait_until_empty(
 
 
 def collect_ledger(
-    queue: OutcomeQueue,
-    folder: Path,
-    stem: str,
-    samples_file: str | None,
-    still_queued: int | None,
-    faults: list[dict[str, Any]],
-    load_end_unix_s: float,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger and
-    the faults with what each did to the clients."""
+    queue: OutcomeQueue, folder: Path, stem: str, samples_file: str | None, still_queued: int | None
+) -> dict[str, Any]:
+    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger."""
     rel = f"outcomes/{stem}.jsonl.gz"
     count = write_outcomes(folder / rel, queue.take())
     records, unreadable = read_outcomes(folder / rel)
@@ -76,5 +69,14 @@ def collect_ledger(
     )
     ledger["file"] = rel
     ledger["records_taken"] = count
-    effects = fault_effects(requests or [], faults, load_end_unix_s) if faults else []
-    return ledger, effects
+    return ledger
+
+
+def with_effects(
+    faults: list[dict[str, Any]], folder: Path, samples_file: str | None, load_end_unix_s: float, mode: str
+) -> list[dict[str, Any]]:
+    """The faults performed in a step, each with what it did to the clients (its samples)."""
+    if not faults or not samples_file:
+        return faults
+    expected = 200 if mode == "sync" else 202
+    return fault_effects(read_requests(folder / samples_file), faults, load_end_unix_s, expected)

@@ -19,7 +19,7 @@ from .cpu import cpu_pct
 from .faults import FaultSpec
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .limits import limit_of_step, measured_median_ms
-from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty
+from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
 from .results import RunFolder, utcnow
 from .spec import SweepSpec
 from .steps import PlannedStep
@@ -305,7 +305,11 @@ class Sweep:
         cpu_after = lab.cpu.snapshot()
         samples = self._pull_samples(step)  # after the CPU reading: filtering costs loadgen CPU
         fault_records = faults.join() if faults is not None else []
-        ledger, fault_records = self._ledger(step, samples, broker, fault_records, load_end_wall_s)
+        samples_file = samples["file"] if samples else None
+        fault_records = with_effects(
+            fault_records, self.folder.path, samples_file, load_end_wall_s, step.mode
+        )
+        ledger = self._ledger(step, samples_file, broker)
         ended_at = utcnow()
         t_end = lab.clock()
 
@@ -359,10 +363,10 @@ class Sweep:
             "waited_for_empty_queue_s": waited_empty_s,
         }
 
-    def _ledger(self, step, samples, broker, faults, load_end_unix_s):
+    def _ledger(self, step: PlannedStep, samples_file: str | None, broker: dict[str, Any]):
         """The step's ledger by task id (async only: sync tasks never reach the queue)."""
         if step.mode != "async" or self.lab.outcomes is None:
-            return None, faults
+            return None
         still_queued = 0 if broker.get("drained") else None
         if still_queued is None:
             try:
@@ -370,18 +374,10 @@ class Sweep:
             except Exception:
                 still_queued = None
         try:
-            return collect_ledger(
-                self.lab.outcomes,
-                self.folder.path,
-                step.stem,
-                samples["file"] if samples else None,
-                still_queued,
-                faults,
-                load_end_unix_s,
-            )
+            return collect_ledger(self.lab.outcomes, self.folder.path, step.stem, samples_file, still_queued)
         except Exception as exc:  # a step without its ledger is still a step; say why
             self.echo(f"step {step.filename}: no ledger ({exc})")
-            return {"error": str(exc)}, faults
+            return {"error": str(exc)}
 
     def _pull_samples(self, step: PlannedStep) -> dict[str, Any] | None:
         """Bring the step's per-request samples home; a step without them is still a step."""

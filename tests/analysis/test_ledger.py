@@ -69,7 +69,11 @@ def test_requests_come_from_the_samples_task_id_column(tmp_path):
             "dropped_iterations,1001000,1,,,\n"
         )
     reqs = read_requests(path)
-    assert reqs == [Request(1000.0, 1000.5, 202, "p-0"), Request(1000.99, 1001.0, 503, "p-1")]
+    assert reqs == [
+        Request(1000.0, 1000.5, 202, "p-0"),
+        Request(1000.99, 1001.0, 503, "p-1"),
+        Request(1000.99, 1001.0, 200, ""),  # a sync request: no task id, still a request
+    ]
     assert accepted_ids(reqs) == {"p-0"}
 
 
@@ -80,6 +84,10 @@ def test_fault_effects_count_errors_and_recovery():
     (eff,) = fault_effects(reqs, [{"action": "broker_restart", "started_unix_s": 10.0}], load_end_s=30.0)
     assert eff["requests"] == 4 and eff["errors"] == 2 and eff["rejected_503"] == 1
     assert eff["first_error_s"] == pytest.approx(0.2) and eff["recovery_s"] == pytest.approx(2.0)
+    # on the sync path the expected answer is 200
+    sync = [Request(10.5, 10.6, 502, ""), Request(11.0, 12.0, 200, "")]
+    (eff,) = fault_effects(sync, [{"action": "core_kill", "started_unix_s": 10.0}], 30.0, expected_status=200)
+    assert eff["errors"] == 1 and eff["recovery_s"] == pytest.approx(2.0)
     # a fault the clients never saw recovers at once
     (eff,) = fault_effects(reqs, [{"action": "core_kill", "started_unix_s": 19.0}], load_end_s=30.0)
     assert eff["errors"] == 0 and eff["recovery_s"] == 0.0
