@@ -1,14 +1,12 @@
 """The library publishers, `celery` (and `celery_default_pool`) and `dramatiq`, on the real
 broker: their wire formats, the shared topology (no PRECONDITION_FAILED whoever declares first),
-the publish bound, nacks, and 200 tasks completed by the real Go core."""
+the publish bound, nacks. End to end with the Go core: test_gateway_publishers_libraries_core.py."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -348,85 +346,3 @@ def test_a_nack_gets_503(make_app, broker, task_queue, publisher):
     assert broker.queue(task_queue)["messages"] == 0
     response = client.post("/async", json={"n": 1})
     assert response.status_code == 202, response.get_json()
-
-
-# -------------------------------------------------------------------------------- the Go core
-
-
-@pytest.fixture(scope="module")
-def core_binary(tmp_path_factory) -> Path:
-    """The core built from this checkout (GO, else go on PATH, else /usr/local/go/bin/go, as
-    scripts/build-artifacts.sh finds it)."""
-    go = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
-    binary = tmp_path_factory.mktemp("core") / "offload-core"
-    subprocess.run(
-        [go, "build", "-o", str(binary), "./cmd/core"],
-        cwd=CORE_GO,
-        env=dict(os.environ, CGO_ENABLED="0"),
-        check=True,
-        timeout=300,
-    )
-    return binary
-
-
-@contextlib.contextmanager
-def _go_core(binary: Path, broker, task_queue: str, port: int, log_path: Path):
-    """The real core consuming task_queue (the shared dead-letter names, its ledger in
-    `<task_queue>.done`, its log in log_path); yields its base URL once it consumes."""
-    env = dict(
-        os.environ,
-        AMQP_URL=broker.amqp_url,
-        TASK_QUEUE=task_queue,
-        LEDGER_QUEUE=f"{task_queue}.done",
-        HTTP_ADDR=f"127.0.0.1:{port}",
-        CONNECTION_NAME=f"{task_queue}-core",
-    )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{base_url}/healthz", timeout=1).json()["consumer"]["connected"]:
-                    break
-            assert time.monotonic() < deadline, f"the core did not start consuming:\n{log_path.read_text()}"
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=40)
-        with contextlib.suppress(Exception):
-            broker.delete_queue(f"{task_queue}.done")
-
-
-@pytest.mark.parametrize("publisher", ["celery", "dramatiq"])
-def test_200_tasks_accepted_then_completed_by_the_go_core(
-    make_app, broker, task_queue, free_port, core_binary, tmp_path, publisher
-):
-    """Published in the library's format, worked by the real core: counted, timed from the
-    message's own enqueue time, and in the core's ledger under the ids the gateway answered."""
-    client = make_app(PUBLISHER=publisher).test_client()
-    first_publish = time.monotonic()
-    accepted = []
-    for n in range(200):
-        response = client.post("/async", json={"work_ms": 10, "n": n})
-        assert response.status_code == 202, response.get_json()
-        accepted.append(response.get_json()["id"])
-
-    with _go_core(core_binary, broker, task_queue, free_port, tmp_path / "core.log") as core_url:
-        deadline = time.monotonic() + 30
-        while (stats := requests.get(f"{core_url}/stats", timeout=5).json())["completed"] < 200:
-            assert time.monotonic() < deadline, stats
-            time.sleep(0.1)
-        waited_ms = (time.monotonic() - first_publish) * 1000
-        records = [json.loads(m.body) for m in broker.get_messages(f"{task_queue}.done", count=200)]
-
-    assert (stats["received"], stats["completed"], stats["dead_lettered"]) == (200, 200, 0), stats
-    latency = stats["completion_latency_ms"]
-    assert latency["count"] == 200
-    # from the enqueue time in the message: at least the work, at most since the first publish
-    assert 10 <= latency["p50"] <= latency["max"] <= waited_ms, latency
-    assert sorted(r["task_id"] for r in records) == sorted(accepted)
-    assert {r["outcome"] for r in records} == {"done"}
