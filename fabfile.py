@@ -5,13 +5,15 @@ fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--
           [--run-id ID]                          run a sweep into results/<run-id>/
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
+fab capacity --mode sync|async [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
+          [--core K=V,...] [--start 50] [--max-rate 5000]   the highest rate within the SLO
 """
 
 from fabric import task
 from invoke.exceptions import Exit
 
 from offload_lab import cli
-from offload_lab.cli_options import CHECK_HELP, REPORT_HELP, SWEEP_HELP
+from offload_lab.cli_options import CAPACITY_HELP, CHECK_HELP, REPORT_HELP, SWEEP_HELP
 
 
 def _options(**kw):
@@ -120,3 +122,39 @@ def report(c, run=None, results_dir=None):
     Example: fab report --run results/20261127-135208-seed
     """
     _call(cli.report, run, results_dir)
+
+
+@task(help=CAPACITY_HELP, auto_shortflags=False)
+def capacity(
+    c,
+    mode=None,
+    slo_p95_ms=None,
+    max_error_pct=None,
+    gateway=None,
+    core=None,
+    start=None,
+    max_rate=None,
+    duration=None,
+    inventory=None,
+    results_dir=None,
+    run_id=None,
+):
+    """Find the highest rate one path sustains: p95 within the SLO, 0 dropped, errors at most
+    --max-error-pct, k6 never short of VUs (sized by Little's law), async's backlog not growing.
+
+    Probes of 10 s from --start, x2 until one fails, then bisected to 5 % (at most 12 probes),
+    each a step of results/<run-id>/; capacity.json and capacity.md there name the capacity, the
+    first failing rate, why it failed and the bottleneck its evidence shows.
+    Example: fab capacity --mode async --slo-p95-ms 20 --core PREFETCH=2000
+    """
+    options = _options(
+        mode=mode,
+        slo_p95_ms=slo_p95_ms,
+        max_error_pct=max_error_pct,
+        gateway=gateway,
+        core=core,
+        start=start,
+        max_rate=max_rate,
+        duration=duration,
+    )
+    _call(cli.capacity, options, inventory=inventory, results_dir=results_dir, run_id=run_id)

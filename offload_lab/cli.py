@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import capacity as capacity_mod
 from . import inventory as inventory_mod
 from . import spec as spec_mod
+from .capacity_probe import judge
 from .cli_options import OPTION_FOR_KEY, parse_overrides
 from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
 from .core_settings import effective_core
@@ -82,6 +84,7 @@ def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
         f"spec {spec.name}: {len(steps)} steps, {spec.duration_s} s each, "
         f"VUs {spec.pre_allocated_vus}/{spec.max_vus}, work {spec.work_ms} ms, "
         f"order {spec.order}"
+        + (", core " + " ".join(f"{k}={v}" for k, v in spec.core.items()) if spec.core else "")
         + (f", every point {spec.repeat} times" if spec.repeat > 1 else "")
         + f"; at least {estimate_seconds(spec):.0f} s plus drains",
         "  "
@@ -185,11 +188,7 @@ def sweep(
 ) -> int:
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
     run_id = run_id or make_run_id(spec.name, changed_overrides(spec_arg, spec, overrides))
-    if not spec_mod.NAME_RE.match(run_id):
-        raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
-    folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
-    if folder.path.exists() and any(folder.path.iterdir()):
-        raise UsageError(f"--run-id: {folder.path} already exists")
+    folder = _new_folder(results_dir, run_id)
     echo(describe_plan(spec, steps, lab, limits=False))
 
     real = LabConnections(lab, run_id, _password())
@@ -239,6 +238,93 @@ def sweep(
     if status == "complete":
         return 0
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+
+
+def _new_folder(results_dir: str | None, run_id: str) -> RunFolder:
+    if not spec_mod.NAME_RE.match(run_id):
+        raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
+    folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
+    if folder.path.exists() and any(folder.path.iterdir()):
+        raise UsageError(f"--run-id: {folder.path} already exists")
+    return folder
+
+
+def capacity(
+    options: dict[str, Any],
+    inventory: str | None = None,
+    results_dir: str | None = None,
+    run_id: str | None = None,
+) -> int:
+    """The highest rate one path sustains within the SLO (offload_lab/capacity.py); every probe a
+    step of the run folder, the result in capacity.json and capacity.md beside them."""
+    try:
+        p = capacity_mod.plan(options)
+    except SpecError as exc:
+        raise UsageError(f"{exc.source}:\n  " + "\n  ".join(exc.problems)) from exc
+    try:
+        lab = inventory_mod.load(inventory)
+    except inventory_mod.InventoryError as exc:
+        raise UsageError(str(exc)) from exc
+    mode = p.spec.modes[0]
+    folder = _new_folder(results_dir, run_id or make_run_id(p.spec.name))
+    settings = " ".join(f"{k}={v}" for k, v in {**p.spec.gateway, **p.spec.core}.items())
+    echo(
+        f"capacity {mode}: from {p.start}/s x2 up to {p.max_rate}/s, then bisect to "
+        f"{capacity_mod.RESOLUTION:.0%}, at most {capacity_mod.MAX_PROBES} probes of {p.spec.duration_s} s; "
+        f"SLO p95 <= {p.slo.p95_ms:g} ms, errors <= {p.slo.max_error_pct:g} %, 0 dropped"
+        + (f"; {settings}" if settings else "")
+    )
+    search = capacity_mod.CapacitySearch(p.start, p.max_rate)
+
+    def judged(step, data) -> None:
+        probe = judge(data, p.slo)
+        probe.step_file = f"steps/{step.filename}"
+        search.record(probe)
+
+    real = LabConnections(lab, folder.run_id, _password())
+    try:
+        _preflight(real)
+        provisioned = real.settings()
+        recorded = provisioned.recorded()
+        recorded["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
+        commit, dirty = git_info()
+        real.k6.prepare()
+        meta = {
+            "spec_name": p.spec.name,
+            "spec": p.spec.as_dict(),
+            "capacity_search": {"start": p.start, "max_rate": p.max_rate, "slo": vars(p.slo)},
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "versions": {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()},
+            "inventory": lab.source,
+            "hosts": real.hosts_with_cpus(),
+            "settings": recorded,
+        }
+        echo(f"run {folder.run_id} -> {folder.path}")
+        steps = capacity_mod.probe_steps(search, p)
+        cores = list(provisioned.cores.values())
+        sweep = Sweep(
+            p.spec, steps, real.sweep_services(), folder, provisioned.gateway, echo, cores,
+            total=capacity_mod.MAX_PROBES, on_step=judged,
+        )  # fmt: skip
+        with signals_interrupt():
+            status = sweep.run(meta)
+        with contextlib.suppress(RemoteError, KeyboardInterrupt):
+            real.k6.cleanup()
+    finally:
+        real.close()
+    result = search.result(mode, p.slo)
+    if status != "complete":
+        result.stopped = f"the run {status}: {folder.run.get('error', 'no further probes')}"
+    json_path, md_path = capacity_mod.write_result(folder.path, result)
+    folder.run["capacity"] = {"capacity_rps": result.capacity, "valid": not result.invalid}
+    folder.save()
+    for line in result.lines():
+        echo(line)
+    echo(f"written: {json_path}, {md_path}")
+    if status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if status != "complete" or result.invalid else 0
 
 
 def report(run_dir: str | None = None, results_dir: str | None = None) -> int:

@@ -11,14 +11,14 @@ from typing import Any
 from .spec import SpecError
 
 
-def _parse_int(text: str) -> int:
+def parse_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise ValueError(f"must be an integer, got {text!r}") from None
 
 
-def _parse_number(text: str) -> float | int:
+def parse_number(text: str) -> float | int:
     try:
         return int(text)
     except ValueError:
@@ -29,11 +29,11 @@ def _parse_number(text: str) -> float | int:
 
 
 def _parse_seconds(text: str) -> float | int:
-    return _parse_number(text.removesuffix("s"))
+    return parse_number(text.removesuffix("s"))
 
 
-def _parse_whole_seconds(text: str) -> int:
-    return _parse_int(text.removesuffix("s"))
+def parse_whole_seconds(text: str) -> int:
+    return parse_int(text.removesuffix("s"))
 
 
 def _parse_rates(text: str) -> Any:
@@ -42,12 +42,12 @@ def _parse_rates(text: str) -> Any:
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(f"a range is FROM:TO:STEP, got {text!r}")
-        lo, hi, step = (_parse_int(p) for p in parts)
+        lo, hi, step = (parse_int(p) for p in parts)
         return {"from": lo, "to": hi, "step": step}
     items = [p.strip() for p in text.split(",") if p.strip()]
     if not items:
         raise ValueError("no rates given")
-    return [_parse_int(p) for p in items]
+    return [parse_int(p) for p in items]
 
 
 def _parse_list(text: str) -> list[str]:
@@ -81,11 +81,11 @@ OVERRIDES = {
     "rates": Override(
         "rates", "list or range", _parse_rates, "req/s per step: 50,100,150 or FROM:TO:STEP (50:400:50)"
     ),
-    "duration": Override("duration_s", "integer s", _parse_whole_seconds, "seconds of load per step"),
-    "max_vus": Override("max_vus", "integer", _parse_int, "k6 maxVUs"),
-    "pre_vus": Override("pre_allocated_vus", "integer", _parse_int, "k6 preAllocatedVUs"),
+    "duration": Override("duration_s", "integer s", parse_whole_seconds, "seconds of load per step"),
+    "max_vus": Override("max_vus", "integer", parse_int, "k6 maxVUs"),
+    "pre_vus": Override("pre_allocated_vus", "integer", parse_int, "k6 preAllocatedVUs"),
     "modes": Override("modes", "list", _parse_list, "sync,async or one of them"),
-    "work_ms": Override("work_ms", "integer ms", _parse_int, "work per request/task"),
+    "work_ms": Override("work_ms", "integer ms", parse_int, "work per request/task"),
     "order": Override("order", "name", str, "interleaved | by_mode | by_series"),
     "cooldown": Override("cooldown_s", "number s", _parse_seconds, "pause between steps"),
     "drain_timeout": Override(
@@ -103,7 +103,7 @@ OVERRIDES = {
         _parse_settings,
         "core settings for every step, e.g. MAX_IN_FLIGHT=100 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT)",
     ),
-    "repeat": Override("repeat", "integer", _parse_int, "run every point N times, interleaved"),
+    "repeat": Override("repeat", "integer", parse_int, "run every point N times, interleaved"),
 }
 
 # option -> spec key
@@ -134,6 +134,20 @@ CHECK_HELP = {
     **SPEC_HELP,
     "preflight": "also check that every host and service answers, without load (flag; default: off)",
     "spec_only": "check the spec and overrides only, not the inventory: works before the lab is up (flag)",
+}
+CAPACITY_HELP = {
+    "mode": "the path to measure: sync or async (name; default: none, required)",
+    "slo_p95_ms": "the SLO's p95 latency; sync: above the work time (number ms; default: 20)",
+    "max_error_pct": "the most failed requests a passing probe may have (number %; default: 0.1)",
+    "gateway": "gateway settings for every probe, e.g. GUNICORN_WORKERS=4 "
+    "(KEY=VALUE,...; default: as provisioned)",
+    "core": "core settings for every probe, e.g. PREFETCH=2000 (KEY=VALUE,...; default: as provisioned)",
+    "start": "the first probe's rate, then x2 until one fails (integer req/s; default: 50)",
+    "max_rate": "the highest rate probed (integer req/s; default: 5000)",
+    "duration": "seconds of load per probe (integer s; default: 10)",
+    "inventory": SPEC_HELP["inventory"],
+    "results_dir": SWEEP_HELP["results_dir"],
+    "run_id": "run folder name (name; default: YYYYmmdd-HHMMSS-capacity-<mode>)",
 }
 REPORT_HELP = {
     "run": "a run folder (path; default: the newest under --results-dir)",

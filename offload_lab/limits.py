@@ -194,14 +194,14 @@ def describe_limits(steps, limits: Sequence[StepLimit]) -> list[str]:
         all_rates = sorted({r for rates in by_label.values() for r in rates})
         parts = []
         for limit_label, rates in by_label.items():
-            first = rates[min(rates)]
-            why = "" if limit_label == OPEN else f" ({_short(first)})"
+            lowest = min(rates)
+            why = "" if limit_label == OPEN else f" ({_short(rates[lowest], lowest)})"
             parts.append(f"{limit_label} {_ranges(sorted(rates), all_rates)}{why}")
         lines.append(f"  {name}: " + "; ".join(parts))
     return lines
 
 
-def _short(limit: StepLimit) -> str:
+def _short(limit: StepLimit, rate: float) -> str:
     stage = limit.stage
     cap = limit.capacities[stage]
     held_s = limit.latency_ms / 1000
@@ -210,5 +210,6 @@ def _short(limit: StepLimit) -> str:
     if stage == "gateway":
         return f"{cap} at once x {limit.latency_ms:g} ms: {_per_s(cap, held_s)}"
     if "backlog" in limit.explanation:
-        return f"{cap} tasks at once: backlog"
+        work_s = limit.needs["core"] / rate
+        return f"{cap} tasks at once: backlog +{rate - cap / work_s:,.0f}/s"
     return f"{cap} POST /work at once"

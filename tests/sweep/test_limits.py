@@ -10,6 +10,7 @@ import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab import cli, spec
+from offload_lab.core_settings import effective_core
 from offload_lab.gateway import GatewaySettings
 from offload_lab.limits import (
     GATEWAY_LATENCY_MS,
@@ -26,8 +27,9 @@ from offload_lab.sweep import Sweep, SweepServices, effective_gateway
 GTHREAD_2X8 = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
 
 
-def planned(step, provisioned_gateway=None, cores=None):
-    return limit_of_step(step, effective_gateway(provisioned_gateway or {}, step.gateway), cores or [{}])
+def planned(step, provisioned_gateway=None, provisioned_cores=None):
+    cores = [effective_core(c, step.core) for c in provisioned_cores or [{}]]
+    return limit_of_step(step, effective_gateway(provisioned_gateway or {}, step.gateway), cores)
 
 
 def test_the_seeds_sync_collapse_is_the_clients_cap():
@@ -163,3 +165,25 @@ def test_every_step_file_records_its_limit(tmp_path, mode, label, source):
     assert limit["label"] == label and limit["latency_source"] == source
     assert set(limit["needs"]) == set(limit["capacities"]) == {"client", "gateway", "core"}
     assert limit["capacities"]["client"] == steps[0].max_vus and limit["explanation"]
+
+
+def test_open_spec_never_caps_the_client_and_gthread_caps_only_sync():
+    s = spec.load("open")
+    steps = expand_steps(s)
+    assert max(s.rates) >= 800 and set(s.rates) >= {50, 100, 200, 400}
+    labels = {(st.label, st.mode, st.rate): planned(st).label for st in steps}
+    assert "client-capped" not in labels.values()
+    for (series, mode, rate), label in labels.items():
+        expected = "gateway-capped" if (series, mode) == ("gthread", "sync") else "open"
+        assert label == expected, (series, mode, rate)
+    assert steps[0].gateway["GUNICORN_WORKER_CLASS"] == "gevent" and steps[0].core == {"PREFETCH": "1000"}
+    # 10 s steps: load, cooldowns and a generous 10 s of start-up, drain or timeouts each: <= 15 min
+    assert s.duration_s == 10 and len(steps) * (s.duration_s + s.cooldown_s + 10) <= 15 * 60
+
+
+def test_backlog_spec_is_core_capped_at_400_and_open_at_50():
+    steps = expand_steps(spec.load("backlog"))
+    assert {st.mode for st in steps} == {"async"}
+    limits = {st.rate: planned(st) for st in steps}
+    assert limits[50].label == "open" and limits[400].label == "core-capped"
+    assert limits[400].capacities["core"] == 100 and "backlog grows ~300/s" in limits[400].explanation

@@ -1,0 +1,276 @@
+"""`fab capacity`: the highest rate a path sustains within an SLO, found with few real probes.
+
+Search: from --start, double the rate until a probe fails (or --max-rate passes), then bisect
+between the last pass and the first failure until they are within RESOLUTION of each other;
+never more than MAX_PROBES probes. A probe is one k6 step (offload_lab/sweep.py), judged by
+offload_lab/capacity_probe.py. The search is pure: `CapacitySearch` says which rate to probe
+next and takes each verdict; `search()` runs it against any probe function (tests use fakes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .capacity_probe import Probe, Slo, probe_vus
+from .checks import in_range
+from .cli_options import OVERRIDES, flag, parse_int, parse_number, parse_whole_seconds
+from .core_settings import validate_core
+from .gateway_spec import validate_gateway
+from .results import write_json
+from .spec import MAX_DURATION_S, MAX_RATE, MODES, SpecError, SweepSpec, apply_overrides
+from .steps import PlannedStep
+
+MAX_PROBES = 12
+RESOLUTION = 0.05  # stop bisecting when the failure is within 5 % of the last pass
+
+
+class CapacitySearch:
+    def __init__(
+        self, start: int, max_rate: int, max_probes: int = MAX_PROBES, resolution: float = RESOLUTION
+    ):
+        if not 1 <= start <= max_rate:
+            raise ValueError(f"start ({start}) must be between 1 and max_rate ({max_rate})")
+        self.start = start
+        self.max_rate = max_rate
+        self.max_probes = max_probes
+        self.resolution = resolution
+        self.probes: list[Probe] = []
+        self.passed: int | None = None  # the highest rate that passed
+        self.failed: Probe | None = None  # the lowest rate that failed
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the search is over (None: it is not)."""
+        if self.failed is not None and self.failed.invalid:
+            return "the load generator limited a probe: the result is invalid"
+        if self.failed is None and self.passed == self.max_rate:
+            return f"--max-rate {self.max_rate} passed"
+        if self.failed is not None and self._resolved():
+            return f"within {self.resolution:.0%} (or 1/s)"
+        if len(self.probes) >= self.max_probes:
+            return f"{self.max_probes} probes (the most a search makes)"
+        return None
+
+    def _resolved(self) -> bool:
+        low = self.passed or 0
+        return self.failed.rate - low <= max(1, self.resolution * max(low, 1))
+
+    def next_rate(self) -> int | None:
+        if self.stop_reason is not None:
+            return None
+        if self.failed is None:  # still growing: x2, up to --max-rate
+            return self.start if self.passed is None else min(self.passed * 2, self.max_rate)
+        low = self.passed or 0  # nothing passed yet: bisect down towards 0
+        return (low + self.failed.rate) // 2 if self.failed.rate - low > 1 else None
+
+    def record(self, probe: Probe) -> None:
+        self.probes.append(probe)
+        if probe.passed:
+            self.passed = max(self.passed or 0, probe.rate)
+        elif self.failed is None or probe.rate < self.failed.rate:
+            self.failed = probe
+
+    def result(self, mode: str, slo: Slo) -> CapacityResult:
+        return CapacityResult(mode, slo, list(self.probes), self.passed, self.failed, self.stop_reason)
+
+
+def search(
+    probe: Callable[[int], Probe],
+    start: int,
+    max_rate: int,
+    mode: str = "async",
+    slo: Slo | None = None,
+    max_probes: int = MAX_PROBES,
+) -> CapacityResult:
+    """Run a whole search with `probe` (rate -> verdict)."""
+    s = CapacitySearch(start, max_rate, max_probes)
+    while (rate := s.next_rate()) is not None:
+        s.record(probe(rate))
+    return s.result(mode, slo or Slo())
+
+
+@dataclass
+class CapacityResult:
+    mode: str
+    slo: Slo
+    probes: list[Probe]
+    capacity: int | None  # the highest rate that passed (None: none did)
+    first_failure: Probe | None  # the lowest rate that failed
+    stopped: str | None  # why the search ended (None: interrupted)
+    extra: dict[str, Any] = field(default_factory=dict)  # what was held constant (run folder, settings)
+
+    @property
+    def invalid(self) -> bool:
+        return self.first_failure is not None and self.first_failure.invalid
+
+    def headline(self) -> str:
+        path = f"{self.mode} capacity"
+        slo = f"p95 <= {self.slo.p95_ms:g} ms" + (" above the work" if self.mode == "sync" else "")
+        slo += f", errors <= {self.slo.max_error_pct:g} %, 0 dropped"
+        if self.invalid:
+            rate = self.first_failure.rate
+            return f"{path}: INVALID: the load generator, not the lab, limited the probe at {rate}/s"
+        if self.capacity is None:
+            below = f" below {self.first_failure.rate}/s" if self.first_failure else ""
+            return f"{path}: no rate met the SLO ({slo}){below}"
+        more = "" if self.first_failure else " (or more: no probe failed)"
+        return f"{path}: {self.capacity:,}/s{more} ({slo})"
+
+    def lines(self) -> list[str]:
+        out = [self.headline()]
+        f = self.first_failure
+        if f is not None:
+            out.append(f"first failure: {f.rate:,}/s: " + "; ".join(f.reasons))
+            out.append(f"bottleneck: {f.bottleneck or 'not identified'}: " + "; ".join(f.evidence))
+        out.append(f"{len(self.probes)} probes: " + ", ".join(_probe_text(p) for p in self.probes))
+        out.append(f"stopped: {self.stopped or 'interrupted'}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        f = self.first_failure
+        return {
+            "mode": self.mode,
+            "slo": {"p95_ms": self.slo.p95_ms, "max_error_pct": self.slo.max_error_pct, "dropped": 0},
+            "capacity_rps": self.capacity,
+            "valid": not self.invalid,
+            "first_failure": None
+            if f is None
+            else {"rate": f.rate, "reasons": f.reasons, "bottleneck": f.bottleneck, "evidence": f.evidence},
+            "stopped": self.stopped,
+            "headline": self.headline(),
+            "probes": [p.as_dict() for p in self.probes],
+            **self.extra,
+        }
+
+    def markdown(self) -> str:
+        out = [f"# {self.headline()}", ""]
+        f = self.first_failure
+        if f is not None:
+            out += [f"**First failure at {f.rate:,}/s:** " + "; ".join(f.reasons) + ".", ""]
+            out += [f"**Bottleneck: {f.bottleneck or 'not identified'}.** " + "; ".join(f.evidence) + ".", ""]
+        out += [f"Search stopped: {self.stopped or 'interrupted'}.", ""]
+        out += [
+            "| probe | rate (req/s) | verdict | p95 (ms) | throughput (/s) | dropped | errors (%) | step |"
+        ]
+        out += ["|---:|---:|---|---:|---:|---:|---:|---|"]
+        for i, p in enumerate(self.probes, start=1):
+            fig = p.figures
+            verdict = "pass" if p.passed else "fail: " + "; ".join(p.reasons)
+            out.append(
+                f"| {i} | {p.rate:,} | {verdict} | {_num(fig.get('p95_ms'))} | {_num(fig.get('throughput'))} "
+                f"| {_num(fig.get('dropped'), 0)} | {_num(fig.get('error_pct'), 2)} | {p.step_file or ''} |"
+            )
+        return "\n".join(out) + "\n"
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    return "n/a" if not isinstance(v, int | float) else f"{v:,.{digits}f}"
+
+
+def _probe_text(p: Probe) -> str:
+    return f"{p.rate:,} {'pass' if p.passed else 'fail'}"
+
+
+# --------------------------------------------------------------------------------------------
+# the command: its options checked before any load, the probes as sweep steps, the result files
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    spec: SweepSpec  # one mode, the settings held constant; its rates are the first probe's
+    slo: Slo
+    start: int
+    max_rate: int
+
+
+DEFAULTS = {"slo_p95_ms": "20", "max_error_pct": "0.1", "start": "50", "max_rate": "5000", "duration": "10"}
+# option -> how its text becomes a number, and the number's bounds
+NUMBERS = {
+    "slo_p95_ms": (parse_number, 0.1, 60000),
+    "max_error_pct": (parse_number, 0, 100),
+    "start": (parse_int, 1, MAX_RATE),
+    "max_rate": (parse_int, 1, MAX_RATE),
+    "duration": (parse_whole_seconds, 1, MAX_DURATION_S),
+}
+
+
+def _number(problems: list[str], option: str, text: str):
+    parse, lo, hi = NUMBERS[option]
+    try:
+        value = parse(str(text).strip())
+    except ValueError as exc:
+        problems.append(f"{flag(option)}: {exc}")
+        return None
+    return in_range(problems, flag(option), value, lo, hi, parse is not parse_number)
+
+
+def plan(options: dict[str, Any]) -> CapacityPlan:
+    """The options of `fab capacity` (strings, None = default), checked; raises SpecError naming
+    every bad option before anything touches the lab."""
+    options = {k: v for k, v in options.items() if v is not None and v != ""}
+    problems: list[str] = []
+    unknown = sorted(set(options) - set(DEFAULTS) - {"mode", "gateway", "core"})
+    problems += [f"{flag(o)}: not an option of `fab capacity`" for o in unknown]
+    mode = options.get("mode")
+    if mode is None:
+        problems.append("--mode: required, sync or async")
+    elif mode not in MODES:
+        problems.append(f"--mode: must be sync or async, got {mode!r}")
+    values = {**DEFAULTS, **options}
+    p95, errors, start, max_rate, duration = (_number(problems, o, values[o]) for o in NUMBERS)
+    if start is not None and max_rate is not None and max_rate < start:
+        problems.append(f"--max-rate: must not be below --start ({start}), got {max_rate}")
+    settings = {}
+    for option, validate in (("gateway", validate_gateway), ("core", validate_core)):
+        try:
+            parsed = OVERRIDES[option].parse(options[option]) if option in options else {}
+        except ValueError as exc:
+            problems.append(f"{flag(option)}: {exc}")
+            continue
+        settings[option] = validate(problems, f"{option} ({flag(option)})", parsed)
+    if problems:
+        raise SpecError(problems, "command line")
+    slo = Slo(p95, errors)
+    raw = {
+        "name": f"capacity-{mode}",
+        "rates": [start],
+        "duration_s": duration,
+        "max_vus": probe_vus(mode, start, 1000, slo),
+        "modes": [mode],
+        "cooldown_s": 3,
+        "drain_timeout_s": 120,
+        "gateway": settings["gateway"],
+        "core": settings["core"],
+    }
+    spec = apply_overrides(raw, {}, "command line", {"gateway": "--gateway", "core": "--core"})
+    return CapacityPlan(spec, slo, start, max_rate)
+
+
+def probe_steps(search_state: CapacitySearch, p: CapacityPlan) -> Iterator[PlannedStep]:
+    """The probes as sweep steps, each planned once the previous one's verdict is in."""
+    index = 0
+    while (rate := search_state.next_rate()) is not None:
+        index += 1
+        vus = probe_vus(p.spec.modes[0], rate, p.spec.work_ms, p.slo)
+        yield PlannedStep(
+            index=index,
+            mode=p.spec.modes[0],
+            rate=rate,
+            duration_s=p.spec.duration_s,
+            pre_allocated_vus=vus,
+            max_vus=vus,
+            work_ms=p.spec.work_ms,
+            label=p.spec.modes[0],
+            gateway=dict(p.spec.gateway),
+            request_timeout_s=p.spec.request_timeout_s,
+            core=dict(p.spec.core),
+        )
+
+
+def write_result(folder: Path, result: CapacityResult) -> tuple[Path, Path]:
+    json_path, md_path = folder / "capacity.json", folder / "capacity.md"
+    write_json(json_path, result.as_dict())
+    md_path.write_text(result.markdown(), encoding="utf-8")
+    return json_path, md_path

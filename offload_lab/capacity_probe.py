@@ -1,0 +1,183 @@
+"""One probe of `fab capacity`, judged from its step file: did it meet the SLO (why not), and what
+does its evidence say limited it (the bottleneck). Pure functions of the step's JSON
+(docs/result-format.md), so the search (offload_lab/capacity.py) is tested with made-up steps."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from analysis.load import step_from_dict
+from analysis.metrics import compute_metrics
+
+from .limits import gateway_concurrency
+from .spec import MAX_VUS_LIMIT
+
+BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
+SATURATED_SHARE = 0.9  # a stage (the client's VUs, the gateway's places) this full is saturated
+VU_HEADROOM = 1.5  # VUs = rate x the latency budget x this, + VU_SPARE
+VU_SPARE = 10
+MIN_LATENCY_BUDGET_MS = 50.0
+SERVER_GROUPS = ("gateway", "core", "broker")
+
+
+@dataclass(frozen=True)
+class Slo:
+    p95_ms: float = 20.0  # sync: p95 above the work time (the work is a fixed sleep)
+    max_error_pct: float = 0.1
+
+
+@dataclass
+class Probe:
+    """A probe's verdict: passed, or the reasons it failed; its evidence, the named bottleneck."""
+
+    rate: int
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # most telling first
+    bottleneck: str | None = None  # loadgen | client | <host> CPU | gateway | core | None
+    invalid: bool = False  # the load generator limited the probe: it measured k6, not the lab
+    step_file: str | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_vus(mode: str, rate: int, work_ms: float, slo: Slo) -> int:
+    """maxVUs by Little's law: rate x (work time for sync + a latency budget) with headroom, so
+    that a probe within the SLO never runs short of VUs (the budget: twice the SLO, >= 50 ms)."""
+    budget_ms = (work_ms if mode == "sync" else 0) + max(2 * slo.p95_ms, MIN_LATENCY_BUDGET_MS)
+    return min(MAX_VUS_LIMIT, math.ceil(rate * budget_ms / 1000 * VU_HEADROOM) + VU_SPARE)
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def judge(data: dict[str, Any], slo: Slo) -> Probe:
+    """The verdict on one probe's step file (as Sweep.run_step wrote it)."""
+    warnings: list[str] = []
+    record = step_from_dict(data, "probe", warnings)
+    if record is None:
+        raise ValueError(f"probe step unreadable: {'; '.join(warnings)}")
+    m = compute_metrics(record)
+    work_ms = m.work_ms or 0
+    reasons = []
+    p95_above_work = None if m.lat_p95 is None else m.lat_p95 - (work_ms if m.mode == "sync" else 0)
+    if p95_above_work is None:
+        reasons.append("no latency measured")
+    elif p95_above_work > slo.p95_ms:
+        above = " above the work time" if m.mode == "sync" else ""
+        reasons.append(f"p95 {_fmt(p95_above_work)} ms{above} over the SLO {slo.p95_ms:g} ms")
+    if m.dropped:
+        reasons.append(f"{m.dropped:,} iterations dropped ({_fmt((m.drop_rate or 0) * 100, 2)} %)")
+    if m.error_rate is not None and m.error_rate * 100 > slo.max_error_pct:
+        reasons.append(f"errors {_fmt(m.error_rate * 100, 2)} % over {slo.max_error_pct:g} %")
+    short = _vus_short(m.busy_vus, m.max_vus)
+    if short:
+        reasons.append(short)
+    growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
+    if growth:
+        reasons.append(f"not sustained: {growth}")
+    evidence, bottleneck, invalid = _evidence(data, m, short, growth)
+    figures = {
+        "p95_ms": m.lat_p95,
+        "avg_ms": m.lat_avg,
+        "throughput": m.throughput,
+        "dropped": m.dropped,
+        "error_pct": None if m.error_rate is None else m.error_rate * 100,
+        "max_vus": m.max_vus,
+        "busy_vus": None if m.busy_vus is None else round(m.busy_vus, 1),
+        "backlog_peak": m.backlog_peak,
+    }
+    return Probe(int(m.rate), not reasons, reasons, evidence, bottleneck, invalid, None, figures)
+
+
+def _vus_short(busy: float | None, max_vus: int | None) -> str | None:
+    if busy is None or not max_vus or busy < SATURATED_SHARE * max_vus:
+        return None
+    return f"the client was short of VUs (~{busy:,.0f} of {max_vus} busy)"
+
+
+def backlog_growth(broker: Any, rate: float) -> str | None:
+    """A ready backlog that grew through the load (the core finished fewer tasks than offered):
+    the second half's peak above the first half's, and at least a second of arrivals waiting."""
+    if not isinstance(broker, dict):
+        return None
+    end = broker.get("load_end_s")
+    samples = [s for s in broker.get("samples") or [] if isinstance(s, list) and len(s) >= 3]
+    if not samples or not end:
+        return None
+    during = [(t, ready) for t, _, ready in (s[:3] for s in samples) if t <= end and ready is not None]
+    first = [r for t, r in during if t <= end / 2]
+    second = [r for t, r in during if t > end / 2]
+    if not first or not second:
+        return None
+    peak = max(second)
+    if peak > max(first) and peak >= max(rate, 50):
+        return f"the ready backlog grew to {peak:,} during the load (consumer-bound)"
+    return None
+
+
+def _cpu_during_load(data: dict[str, Any], host: str) -> float | None:
+    """The median of the host's per-second CPU % while k6 ran (hosts_timeline)."""
+    timeline = data.get("hosts_timeline") or {}
+    clock = data.get("clock") or {}
+    t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
+    values = []
+    for sample in timeline.get("samples") or []:
+        t, per_host = sample[0], sample[1]
+        if None not in (t0, start, end) and not (start - t0 <= t <= end - t0 + 1):
+            continue
+        v = per_host.get(host) if isinstance(per_host, dict) else None
+        if isinstance(v, int | float):
+            values.append(float(v))
+    return statistics.median(values) if values else None
+
+
+def busy_hosts(data: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(host, group, CPU %) of every host whose CPUs were >= BUSY_CPU_PCT busy over the step or
+    during the load, busiest first."""
+    out = []
+    for name, entry in (data.get("hosts") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        group = entry.get("group") or name
+        values = [
+            v for v in (entry.get("cpu_pct"), _cpu_during_load(data, name)) if isinstance(v, int | float)
+        ]
+        if values and max(values) >= BUSY_CPU_PCT:
+            out.append((name, group, max(values)))
+    return sorted(out, key=lambda h: -h[2])
+
+
+def _evidence(data, m, vus_short, growth) -> tuple[list[str], str | None, bool]:
+    """What limited the probe, most telling first: the load generator (then the result is
+    invalid), a server host's CPUs, the gateway's places (Little's law), the core (a backlog)."""
+    found: list[tuple[str, str]] = []
+    hosts = busy_hosts(data)
+    for name, group, pct in hosts:
+        if group == "loadgen":
+            found.append(("loadgen", f"the load generator {name}'s CPUs were {pct:.0f} % busy"))
+    if vus_short:
+        found.append(("client", vus_short))
+    for name, group, pct in hosts:
+        if group != "loadgen":
+            found.append((f"{name} CPU", f"{name} ({group}) CPUs {pct:.0f} % busy"))
+    places = gateway_concurrency((data.get("step") or {}).get("gateway") or {})
+    if m.throughput and m.lat_avg is not None:
+        held = m.throughput * m.lat_avg / 1000  # Little's law: requests inside the gateway
+        if held >= SATURATED_SHARE * places:
+            found.append(("gateway", f"the gateway held ~{held:,.0f} of its {places} places"))
+    if growth:
+        found.append(("core", growth))
+    limit = data.get("limit") or {}
+    if limit.get("label") == "core-capped" and not growth:
+        found.append(("core", str(limit.get("explanation"))))
+    if not found:
+        return ["no host >= 90 % CPU, no stage saturated, no backlog: not identified"], None, False
+    bottleneck = found[0][0]
+    return [text for _, text in found], bottleneck, bottleneck in ("loadgen", "client")
