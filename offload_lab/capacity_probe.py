@@ -129,6 +129,8 @@ def _cpu_during_load(data: dict[str, Any], host: str) -> float | None:
     t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
     values = []
     for sample in timeline.get("samples") or []:
+        if not isinstance(sample, list) or len(sample) < 2 or not isinstance(sample[0], int | float):
+            continue
         t, per_host = sample[0], sample[1]
         if None not in (t0, start, end) and not (start - t0 <= t <= end - t0 + 1):
             continue

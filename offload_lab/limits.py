@@ -57,18 +57,23 @@ def _int(settings: dict[str, str], name: str) -> int:
         return int(GATEWAY_DEFAULTS[name])
 
 
-def gateway_concurrency(settings: dict[str, str]) -> int:
-    """Requests the gateway serves at once (as gunicorn_conf.worker_concurrency, x workers)."""
+def _gateway_shape(settings: dict[str, str]) -> tuple[str, int, int]:
+    """(worker class, workers, places per worker), as gunicorn_conf.worker_concurrency counts."""
     worker_class = settings.get("GUNICORN_WORKER_CLASS") or GATEWAY_DEFAULTS["GUNICORN_WORKER_CLASS"]
     per_worker = "GUNICORN_WORKER_CONNECTIONS" if worker_class == "gevent" else "GUNICORN_THREADS"
-    return _int(settings, "GUNICORN_WORKERS") * _int(settings, per_worker)
+    return worker_class, _int(settings, "GUNICORN_WORKERS"), _int(settings, per_worker)
+
+
+def gateway_concurrency(settings: dict[str, str]) -> int:
+    """Requests the gateway serves at once: workers x connections (gevent) or threads."""
+    _, workers, per_worker = _gateway_shape(settings)
+    return workers * per_worker
 
 
 def gateway_shape(settings: dict[str, str]) -> str:
     """`gevent 2x1000`, `gthread 2x8`: worker class, workers x places per worker."""
-    worker_class = settings.get("GUNICORN_WORKER_CLASS") or GATEWAY_DEFAULTS["GUNICORN_WORKER_CLASS"]
-    per_worker = "GUNICORN_WORKER_CONNECTIONS" if worker_class == "gevent" else "GUNICORN_THREADS"
-    return f"{worker_class} {_int(settings, 'GUNICORN_WORKERS')}x{_int(settings, per_worker)}"
+    worker_class, workers, per_worker = _gateway_shape(settings)
+    return f"{worker_class} {workers}x{per_worker}"
 
 
 def core_capacity(mode: str, cores: Sequence[dict[str, str]]) -> int:

@@ -58,7 +58,7 @@ def test_short_options_map_to_the_long_ones_with_that_letter():
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["chek"], "error: no task 'chek': did you mean `check`? (tasks: check, report, sweep)"),
+        (["chek"], "error: no task 'chek': did you mean `check`? (tasks: capacity, check, report, sweep)"),
         (
             ["sweep", "--rate", "50", *NO_LAB],
             "error: `fab sweep` has no option --rate: did you mean --rates? (`fab --help sweep` lists them)",
