@@ -7,7 +7,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-COUNTERS = ("received", "completed", "failed", "dead_lettered", "in_flight", "work_requests")
+COUNTERS = ("received", "completed", "failed", "dead_lettered", "redelivered", "in_flight", "work_requests")
 
 
 class CoreError(RuntimeError):

@@ -3,7 +3,8 @@
 # figure in the README can be traced to the raw data it came from:
 #   scripts/publish-results.sh results/<run-id> NAME
 # The folder keeps run.json, every step's JSON (k6 summary, core stats, queue and CPU second by
-# second), every step's per-request samples (samples/*.csv.gz) and report/ (charts, timelines,
+# second), every step's per-request samples (samples/*.csv.gz), the core's outcome records
+# (outcomes/*.jsonl.gz, the ledger by task id) and report/ (charts, timelines,
 # summary.md, summary.csv, index.html). `python -m analysis docs/results/NAME` rebuilds report/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ dest=docs/results/$name
 rm -rf "$dest"; mkdir -p "$dest"
 cp "$run/run.json" "$dest/"
 cp -r "$run/steps" "$dest/steps"
-if [ -d "$run/samples" ]; then cp -r "$run/samples" "$dest/samples"; fi
+for raw in samples outcomes; do  # per-request samples; the core's outcome records (the ledger)
+  if [ -d "$run/$raw" ]; then cp -r "$run/$raw" "$dest/$raw"; fi
+done
 .venv/bin/python -m analysis "$dest" -q >/dev/null
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"
