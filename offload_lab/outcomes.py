@@ -13,6 +13,7 @@ from analysis.ledger import (
     accepted_ids,
     build_ledger,
     fault_effects,
+    parse_outcome,
     read_outcomes,
     read_requests,
     write_outcomes,
@@ -56,19 +57,46 @@ def wait_until_empty(
         sleep(1.0)
 
 
+SETTLE_S = 5.0  # records still missing: how long to keep taking after the last new one came
+
+
 def collect_ledger(
-    queue: OutcomeQueue, folder: Path, stem: str, samples_file: str | None, still_queued: int | None
+    queue: OutcomeQueue,
+    folder: Path,
+    stem: str,
+    samples_file: str | None,
+    still_queued: int | None,
+    max_wait_s: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger."""
+    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger.
+
+    While accepted ids have no record yet, keep taking: once a second, until none is missing,
+    or no new record came for SETTLE_S, or `max_wait_s` passed. The queue-depth statistics that
+    end the drain wait can be stale (right after a broker restart they read 0 while a consumer
+    is only reconnecting); the records themselves are the ground truth, and they are still on
+    their way then."""
     rel = f"outcomes/{stem}.jsonl.gz"
-    count = write_outcomes(folder / rel, queue.take())
-    records, unreadable = read_outcomes(folder / rel)
     requests = read_requests(folder / samples_file) if samples_file else None
-    ledger = build_ledger(
-        accepted_ids(requests) if requests is not None else None, records, still_queued, unreadable
-    )
-    ledger["file"] = rel
-    ledger["records_taken"] = count
+    accepted = accepted_ids(requests) if requests is not None else None
+    bodies = queue.take()
+    t0 = last_new = clock()
+    waited = 0.0
+    while accepted is not None:
+        recorded = {r["task_id"] for r in map(parse_outcome, bodies) if r is not None}
+        if not (accepted - recorded) or clock() - last_new >= SETTLE_S or clock() - t0 >= max_wait_s:
+            break
+        sleep(1.0)
+        more = queue.take()
+        if more:
+            bodies += more
+            last_new = clock()
+        waited = round(clock() - t0, 3)
+    count = write_outcomes(folder / rel, bodies)
+    records, unreadable = read_outcomes(folder / rel)
+    ledger = build_ledger(accepted, records, still_queued, unreadable)
+    ledger.update(file=rel, records_taken=count, waited_for_records_s=waited)
     return ledger
 
 

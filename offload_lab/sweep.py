@@ -243,8 +243,8 @@ class Sweep:
             clock=lab.clock,
             sleep=lab.sleep,
         )
-        if lab.outcomes is not None:
-            lab.outcomes.purge()
+        # records left from before (a step the sweep gave up on): counted, then out of the way
+        leftover_records = len(lab.outcomes.take()) if lab.outcomes is not None else None
         lab.core.reset()
         cpu_before = lab.cpu.snapshot()
         sampler = QueueSampler(
@@ -361,6 +361,7 @@ class Sweep:
             "ledger": ledger,
             "faults": fault_records,
             "waited_for_empty_queue_s": waited_empty_s,
+            "outcome_records_left_before": leftover_records,
         }
 
     def _ledger(self, step: PlannedStep, samples_file: str | None, broker: dict[str, Any]):
@@ -374,7 +375,16 @@ class Sweep:
             except Exception:
                 still_queued = None
         try:
-            return collect_ledger(self.lab.outcomes, self.folder.path, step.stem, samples_file, still_queued)
+            return collect_ledger(
+                self.lab.outcomes,
+                self.folder.path,
+                step.stem,
+                samples_file,
+                still_queued,
+                max_wait_s=self.spec.drain_timeout_s,
+                clock=self.lab.clock,
+                sleep=self.lab.sleep,
+            )
         except Exception as exc:  # a step without its ledger is still a step; say why
             self.echo(f"step {step.filename}: no ledger ({exc})")
             return {"error": str(exc)}

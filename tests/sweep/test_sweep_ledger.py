@@ -43,15 +43,18 @@ class IdK6(FakeK6):
 
 
 class Outcomes:
-    def __init__(self, bodies):
-        self.bodies = bodies
-        self.purged = 0
+    """tasks.done: each take() gets the next batch (the first: what was left before the step)."""
+
+    def __init__(self, *batches):
+        self.batches = [[json.dumps(b) for b in batch] for batch in batches]
+        self.takes = 0
 
     def purge(self):
-        self.purged += 1
+        raise AssertionError("records are taken and counted, never purged unseen")
 
     def take(self):
-        return [json.dumps(b) for b in self.bodies]
+        self.takes += 1
+        return self.batches.pop(0) if self.batches else []
 
 
 class Faults:
@@ -95,15 +98,35 @@ def run_sweep(tmp_path, outcomes):
 
 def test_async_step_records_its_ledger_and_faults(tmp_path):
     records = [("t-0", "done"), ("t-0", "done"), ("t-1", "dead_lettered"), ("t-3", "done")]
-    outcomes = Outcomes([{"task_id": i, "outcome": o} for i, o in records])
+    leftover = [{"task_id": "old-1", "outcome": "done"}]
+    outcomes = Outcomes(leftover, [{"task_id": i, "outcome": o} for i, o in records])
     status, data, folder, performed = run_sweep(tmp_path, outcomes)
-    assert status == "complete" and outcomes.purged == 1
+    assert status == "complete" and data["outcome_records_left_before"] == 1
     ledger = data["ledger"]
     assert (ledger["accepted"], ledger["lost"], ledger["duplicated"]) == (3, 1, 1)
     assert ledger["examples"]["lost"] == ["t-2"] and ledger["done_not_accepted"] == 1
     assert (folder.path / ledger["file"]).is_file()  # the raw records are kept
     (fault,) = data["faults"]
     assert fault["action"] == "core_kill" and fault["errors"] == 0 and performed[0].started_at
+
+
+def test_records_that_come_late_are_still_taken(tmp_path):
+    """After a broker restart the queue statistics read 0 while the core is still reconnecting:
+    the drain wait ends, the records come a second later, and the ledger waits for them."""
+    first = [{"task_id": "t-0", "outcome": "done"}]
+    late = [{"task_id": f"t-{i}", "outcome": "done"} for i in (1, 2)]
+    outcomes = Outcomes([], first, [], late)
+    status, data, folder, _ = run_sweep(tmp_path, outcomes)
+    ledger = data["ledger"]
+    assert (ledger["accepted"], ledger["lost"], ledger["done"]) == (3, 0, 3)
+    assert ledger["waited_for_records_s"] > 0
+
+
+def test_missing_records_stop_being_awaited_once_none_come(tmp_path, monkeypatch):
+    monkeypatch.setattr("offload_lab.outcomes.SETTLE_S", 0.3)
+    outcomes = Outcomes([], [{"task_id": "t-0", "outcome": "done"}])
+    status, data, _, _ = run_sweep(tmp_path, outcomes)
+    assert data["ledger"]["lost"] == 2 and data["ledger"]["waited_for_records_s"] < 2
 
 
 def test_wait_until_empty_refuses_a_step_on_a_backlog():
