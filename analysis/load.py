@@ -23,6 +23,10 @@ REQUIRED_K6_METRICS = ("iterations", "http_reqs", "http_req_failed", "http_req_d
 TREND_STATS = ("avg", "med", "p(95)", "p(99)", "max")
 
 
+NO_CONFIRM_VALUES = ("0", "false", "no", "off")
+NO_CONFIRM_SUFFIX = " (no confirms)"
+
+
 class LoadError(Exception):
     """Nothing usable in the folder (it does not exist, is not a run folder, ...)."""
 
@@ -158,6 +162,9 @@ def step_from_dict(
     label = params.get("label")
     if not isinstance(label, str) or not label:
         label = mode
+    gateway = params.get("gateway") if isinstance(params.get("gateway"), dict) else {}
+    if mode == "async" and str(gateway.get("PUBLISH_CONFIRM", "1")).lower() in NO_CONFIRM_VALUES:
+        label += NO_CONFIRM_SUFFIX  # a 202 without the broker's confirm: every table says so
 
     k6 = data.get("k6")
     if not isinstance(k6, dict) or not isinstance(k6.get("metrics"), dict):
@@ -190,7 +197,7 @@ def step_from_dict(
         pre_allocated_vus=_int(params.get("pre_allocated_vus")),
         max_vus=_int(params.get("max_vus")),
         work_ms=_num(params.get("work_ms")),
-        gateway=params.get("gateway") if isinstance(params.get("gateway"), dict) else {},
+        gateway=gateway,
         k6=k6,
         core=data.get("core") if isinstance(data.get("core"), dict) else None,
         broker=data.get("broker") if isinstance(data.get("broker"), dict) else None,
