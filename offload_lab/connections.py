@@ -22,7 +22,9 @@ from .paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
 from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
 
-MGMT_USER = "offload"
+# fab's own broker user (roles/offload_broker: offload_broker_users.controller): the management
+# API's queue figures (monitoring tag) and the ledger queue's messages, nothing else
+MGMT_USER = "offload-controller"
 VHOST = "offload"
 GATEWAY_PORT = 8000
 CORE_PORT = 8080

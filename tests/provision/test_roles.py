@@ -160,8 +160,8 @@ def test_main_imports_tagged_phases(role: Path):
 
 
 def test_broker_address_url_and_password_are_written_once():
-    """The broker host and address, the AMQP URL and the password lookup live in
-    roles/offload_broker/defaults/main.yml only; the roles that need them depend on it."""
+    """The broker host and address, the AMQP URLs, the password lookups and the topology's names
+    live in roles/offload_broker/defaults/main.yml only; the roles that need them depend on it."""
     shared = REPO / "roles" / "offload_broker" / "defaults" / "main.yml"
     files = list((REPO / "roles").glob("*/defaults/main.yml"))
     files += list((REPO / "roles").glob("*/tasks/*.yml"))
@@ -174,6 +174,9 @@ def test_broker_address_url_and_password_are_written_once():
         ("groups['broker'][0]", [shared]),
         ("amqp://", [shared]),
         ("ansible.builtin.password", [shared, token]),
+        ("tasks.dlx", [shared]),
+        ("tasks.dead", [shared]),
+        ("tasks.done", [shared]),
     ):
         where = sorted(str(p.relative_to(REPO)) for p in files if needle in p.read_text())
         assert where == sorted(str(p.relative_to(REPO)) for p in owners), f"{needle!r} in {where}"

@@ -160,7 +160,7 @@ def test_a_real_host_that_refuses_ssh_is_named_with_the_ssh_command_to_try(tmp_p
     [
         ("gateway env file", f"lab-gateway: no {GATEWAY_ENV}"),
         ("core env file", f"lab-core: no {CORE_ENV}"),
-        ("password", "no RabbitMQ password: .secrets/rabbitmq_password does not exist"),
+        ("password", "no RabbitMQ password: .secrets/rabbitmq_controller_password does not exist"),
         ("gateway", "gateway: {url}/healthz does not answer"),
         ("k6", "lab-loadgen: no k6 (`k6 version` failed)"),
     ],
@@ -221,7 +221,7 @@ def test_fab_sweep_and_check_say_to_provision_when_the_password_is_missing(
     monkeypatch.setattr(cli, "LabConnections", HealthyButUnprovisioned)
     expected = (
         f"the lab is up but not provisioned: run `ansible-playbook -i {inventory_dir} site.yml`\n"
-        "  no RabbitMQ password: .secrets/rabbitmq_password does not exist\n"
+        "  no RabbitMQ password: .secrets/rabbitmq_controller_password does not exist\n"
         f"  lab-gateway: no {GATEWAY_ENV}"
     )
     with pytest.raises(cli.UsageError) as info:

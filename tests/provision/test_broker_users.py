@@ -1,0 +1,126 @@
+"""The broker users of roles/offload_broker, as Ansible renders them: one per part, none an
+administrator, each permission regex matching exactly the resources that part needs (as RabbitMQ
+matches them: a regex search in the resource's name), fab's constants equal to the role's, and
+the clients' roles taking their URL and queue names from it. On a real broker:
+test_broker_privileges.py."""
+
+import re
+
+import pytest
+import yaml
+from broker_users import PARTS, REPO, render, role_topology, role_users
+
+from offload_lab import broker as fab_broker
+from offload_lab import connections, paths
+
+DEFAULT_EXCHANGE = "amq.default"
+
+
+def allowed(regex: str, resource: str) -> bool:
+    """RabbitMQ's check: the permission regex matches somewhere in the name (re:run, unanchored)."""
+    return re.search(regex, resource) is not None
+
+
+def test_fabs_user_password_file_vhost_and_queues_are_the_roles():
+    controller, names = role_users()["controller"], role_topology()
+    assert controller.name == connections.MGMT_USER
+    assert controller.password_file == paths.PASSWORD_FILE
+    assert names.vhost == connections.VHOST
+    assert names.task_queue == fab_broker.TASK_QUEUE
+    assert names.dead_letter_queue == fab_broker.DEAD_LETTER_QUEUE
+    assert names.ledger_queue == fab_broker.OUTCOME_QUEUE
+
+
+def test_one_user_per_part_none_an_administrator():
+    users = role_users()
+    assert set(users) == set(PARTS)
+    assert len({u.name for u in users.values()}) == 3
+    assert "offload" not in {u.name for u in users.values()}  # the retired shared administrator
+    assert {part: u.tags for part, u in users.items()} == {
+        "gateway": "",
+        "core": "",
+        "controller": "monitoring",
+    }
+    assert len({u.password_file for u in users.values()}) == 3
+    assert all(u.password_file.parent == REPO / ".secrets" for u in users.values())
+
+
+@pytest.mark.parametrize(
+    "part, permission, resources",
+    [
+        # publish through the default exchange, nothing else
+        ("gateway", "configure", []),
+        ("gateway", "write", [DEFAULT_EXCHANGE]),
+        ("gateway", "read", []),
+        # declare its topology; publish its records, name the DLX, bind the DLQ; consume, bind from the DLX
+        ("core", "configure", ["task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue"]),
+        ("core", "write", [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue"]),
+        ("core", "read", ["task_queue", "dead_letter_exchange"]),
+        # take and purge the ledger (the management API's queue figures need the tag only)
+        ("controller", "configure", []),
+        ("controller", "write", []),
+        ("controller", "read", ["ledger_queue"]),
+    ],
+)
+def test_each_permission_matches_exactly_what_the_part_needs(part, permission, resources):
+    names = role_topology()
+    named = {
+        field: getattr(names, field)
+        for field in ("task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue")
+    }
+    everything = [*named.values(), DEFAULT_EXCHANGE, "amq.direct", "amq.topic", "other", ""]
+    # near misses: a prefix, a suffix, the dot as any character
+    everything += [f"{n}x" for n in named.values()] + [f"x{n}" for n in named.values()]
+    everything += [n.replace(".", "X") for n in named.values() if "." in n]
+    regex = getattr(role_users()[part], permission)
+    wanted = {named.get(r, r) for r in resources}
+    assert {r for r in everything if allowed(regex, r)} - {""} == wanted, regex
+
+
+def test_the_regexes_follow_the_names_escaped():
+    """Other names (e.g. set in group_vars) give regexes that match those names literally."""
+    names = {
+        "offload_broker_task_queue": "jobs+1",
+        "offload_broker_dead_letter_exchange": "jobs.dlx",
+        "offload_broker_dead_letter_queue": "jobs(dead)",
+        "offload_broker_ledger_queue": "jobs.done",
+    }
+    users = render("offload_broker_users", **names)
+    core, controller = users["core"], users["controller"]
+    for name in names.values():
+        assert allowed(core["configure"], name), name
+    assert not allowed(core["configure"], "jobss1") and not allowed(core["configure"], "jobsXdlx")
+    assert allowed(core["read"], "jobs+1") and not allowed(core["read"], "jobs.done")
+    assert allowed(controller["read"], "jobs.done") and not allowed(controller["read"], "jobsXdone")
+
+
+def _role_defaults(role: str) -> dict:
+    return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def test_the_gateway_and_the_core_connect_as_their_own_users_to_the_roles_queues():
+    gateway, core = _role_defaults("gateway"), _role_defaults("core_go")
+    assert gateway["gateway_amqp_url"] == "{{ offload_broker_amqp_urls.gateway }}"
+    assert core["core_go_amqp_url"] == "{{ offload_broker_amqp_urls.core }}"
+    assert gateway["gateway_task_queue"] == core["core_go_task_queue"] == "{{ offload_broker_task_queue }}"
+    assert core["core_go_dead_letter_exchange"] == "{{ offload_broker_dead_letter_exchange }}"
+    assert core["core_go_dead_letter_queue"] == "{{ offload_broker_dead_letter_queue }}"
+    assert core["core_go_ledger_queue"] == "{{ offload_broker_ledger_queue }}"
+    template = (REPO / "roles" / "core_go" / "templates" / "core.env.j2").read_text()
+    for line in (
+        "DEAD_EXCHANGE={{ core_go_dead_letter_exchange }}",
+        "DEAD_QUEUE={{ core_go_dead_letter_queue }}",
+    ):
+        assert line in template
+
+
+def test_the_amqp_urls_carry_each_users_name_and_escaped_password():
+    urls = render(
+        "offload_broker_amqp_urls",
+        offload_broker_address="192.0.2.1",
+        offload_broker_passwords={"gateway": "p@ss:w rd", "core": "secret", "controller": "x"},
+    )
+    assert urls == {
+        "gateway": "amqp://offload-gateway:p%40ss%3Aw%20rd@192.0.2.1:5672/offload",
+        "core": "amqp://offload-core:secret@192.0.2.1:5672/offload",
+    }
