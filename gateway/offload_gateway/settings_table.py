@@ -82,6 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
             "celery",
             "celery_default_pool",
             "dramatiq",
+            "pipelined",
         ),
         sweep=True,
         provisioned=True,
