@@ -291,6 +291,17 @@ def place_unreadable(unreadable: list[UnreadableStep], steps: list[StepRecord]) 
             u.label = labels[0] if len(labels) == 1 else lacking[0]
 
 
+def split_mixed_series(steps: list[StepRecord]) -> None:
+    """A series run in both modes (e.g. `gevent` with sync and async steps) becomes one series
+    per mode, "gevent sync" and "gevent async": a point is (series, mode, rate)."""
+    modes: dict[str, set[str]] = {}
+    for step in steps:
+        modes.setdefault(step.label, set()).add(step.mode)
+    for step in steps:
+        if len(modes[step.label]) > 1 and step.label not in ("sync", "async"):
+            step.label = f"{step.label} {step.mode}"
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Load a run folder. Raises LoadError only when there is nothing to work with."""
     path = Path(run_dir)
@@ -359,6 +370,7 @@ def load_run(run_dir: str | Path) -> Run:
             unreadable.append(unreadable_step(rel))
         else:
             steps.append(step)
+    split_mixed_series(steps)
     place_unreadable(unreadable, steps)
 
     seen: dict[tuple[str, float, int], list[str]] = {}
