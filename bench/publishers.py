@@ -179,6 +179,13 @@ def summarize(summary: dict, endpoint: str, rate: int, duration_s: float) -> dic
     }
 
 
+def declare_queue_for_the_stub(amqp_url: str, queue: str = "tasks") -> None:
+    """The gateway declares nothing and the stub core consumes nothing: a plain durable queue takes
+    the tasks (the real core declares the real topology when it connects)."""
+    with kombu.Connection(amqp_url) as connection:
+        connection.channel().queue_declare(queue, durable=True, auto_delete=False)
+
+
 def purge_queue(amqp_url: str, queue: str = "tasks") -> int:
     with kombu.Connection(amqp_url) as connection:
         try:
@@ -208,6 +215,8 @@ def bench(args) -> None:
     load_before = os.getloadavg()[0]
     work_dir = Path(tempfile.mkdtemp(prefix="offload-bench-"))
     core, core_url, core_kind = start_core(amqp_url, work_dir)
+    if core_kind == "stub":
+        declare_queue_for_the_stub(amqp_url)
     rows = []
     try:
         for scenario in scenarios:

@@ -1,39 +1,35 @@
-"""The queues and exchange the gateway and the core both declare, with identical arguments.
+"""The gateway declares nothing. The core declares the topology (the task queue with its
+dead-letter exchange and queue, and the ledger queue) when it connects, and the gateway's broker
+user may only publish to the default exchange (docs/interfaces.md, "Broker users"). A task
+published while the task queue is missing reaches no queue: published mandatory with confirms,
+the broker returns it and the gateway answers 503.
 
-Declaring is idempotent, but the arguments must match the core's exactly or the broker
-refuses the declaration (PRECONDITION_FAILED). Declaration order: dead-letter side first, so
-the task queue never points at a missing exchange.
+The one question the gateway asks is passive, which needs no permission: does the task queue
+exist? Dramatiq asks it, where it would declare the queue (publishers/dramatiq_rabbitmq.py).
 """
 
 from __future__ import annotations
 
-DEAD_LETTER_EXCHANGE = "tasks.dlx"
-DEAD_LETTER_QUEUE = "tasks.dead"
-DEAD_LETTER_ROUTING_KEY = "tasks.dead"
+import pika
+import pika.exceptions
+
+NOT_FOUND = 404
 
 
-def task_queue_arguments() -> dict[str, str]:
-    return {
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-        "x-dead-letter-routing-key": DEAD_LETTER_ROUTING_KEY,
-    }
+class TaskQueueMissing(Exception):
+    """The task queue does not exist (yet): the core declares it. Not an AMQP error, so library
+    retry loops (Dramatiq's) let it through."""
 
 
-def declare_with_py_amqp(channel, task_queue: str) -> None:
-    """Declare on a py-amqp channel (what kombu's pyamqp transport uses)."""
-    channel.exchange_declare(exchange=DEAD_LETTER_EXCHANGE, type="direct", durable=True, auto_delete=False)
-    channel.queue_declare(queue=DEAD_LETTER_QUEUE, durable=True, auto_delete=False)
-    channel.queue_bind(
-        queue=DEAD_LETTER_QUEUE, exchange=DEAD_LETTER_EXCHANGE, routing_key=DEAD_LETTER_ROUTING_KEY
-    )
-    channel.queue_declare(queue=task_queue, durable=True, auto_delete=False, arguments=task_queue_arguments())
-
-
-def declare_with_pika(channel, task_queue: str) -> None:
-    """Declare on a pika BlockingChannel."""
-    channel.exchange_declare(exchange=DEAD_LETTER_EXCHANGE, exchange_type="direct", durable=True)
-    channel.queue_declare(queue=DEAD_LETTER_QUEUE, durable=True)
-    channel.queue_bind(
-        queue=DEAD_LETTER_QUEUE, exchange=DEAD_LETTER_EXCHANGE, routing_key=DEAD_LETTER_ROUTING_KEY
-    )
-    channel.queue_declare(queue=task_queue, durable=True, arguments=task_queue_arguments())
+def task_queue_exists(connection: pika.BlockingConnection, queue: str) -> bool:
+    """A passive queue.declare, on a channel of its own: the broker answers a missing queue by
+    closing the channel it was asked on (404 NOT_FOUND), which must not be a publishing one."""
+    channel = connection.channel()
+    try:
+        channel.queue_declare(queue, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code == NOT_FOUND:
+            return False
+        raise
+    channel.close()
+    return True

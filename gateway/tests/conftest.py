@@ -1,5 +1,6 @@
 """Fixtures: a real RabbitMQ (AMQP_URL / RABBITMQ_MGMT_URL from scripts/with-test-broker.sh),
-a queue per test, gateway apps, the gateway under real gunicorn, a fake core."""
+a queue per test, declared as the core declares it, gateway apps and the gateway under real
+gunicorn, both publishing as a user with the gateway's permissions only, a fake core."""
 
 from __future__ import annotations
 
@@ -20,26 +21,80 @@ from urllib.parse import quote, urlsplit
 import kombu
 import pytest
 import requests
+from broker_users import role_topology, role_users
 from offload_gateway import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+# a user with the gateway's permissions on the test broker (the role's, for the role's user)
+PUBLISHER_USER = "gw-test-publisher"
 
 
 class Broker:
+    """The test broker: amqp_url is its administrator's; publisher_url, a user with the gateway's
+    permissions only (the gateway's apps use it)."""
+
     def __init__(self, amqp_url: str, mgmt_url: str):
         self.amqp_url = amqp_url
         mgmt = urlsplit(mgmt_url)
         self._mgmt_base = f"{mgmt.scheme}://{mgmt.hostname}:{mgmt.port}"
         self._mgmt_auth = (mgmt.username or "", mgmt.password or "")
+        self.publisher_url = ""
 
-    def api(self, path: str):
-        response = requests.get(f"{self._mgmt_base}/api/{path}", auth=self._mgmt_auth, timeout=5)
+    def api(self, path: str, method: str = "GET", body: dict | None = None):
+        response = requests.request(
+            method, f"{self._mgmt_base}/api/{path}", json=body, auth=self._mgmt_auth, timeout=5
+        )
         response.raise_for_status()
-        return response.json()
+        return response.json() if response.content else None
+
+    def add_publisher(self) -> None:
+        """The user the gateway's apps publish as: the permissions the broker role gives the
+        gateway (write on the default exchange, nothing else), on this broker's vhost."""
+        password = uuid.uuid4().hex
+        vhost = urlsplit(self.amqp_url).path.lstrip("/") or "/"
+        self.api(f"users/{PUBLISHER_USER}", "PUT", {"password": password, "tags": ""})
+        gateway = role_users()["gateway"]
+        self.api(f"permissions/{quote(vhost, safe='')}/{PUBLISHER_USER}", "PUT", gateway.permissions)
+        url = urlsplit(self.amqp_url)
+        self.publisher_url = url._replace(
+            netloc=f"{PUBLISHER_USER}:{password}@{url.hostname}:{url.port}"
+        ).geturl()
+
+    def remove_publisher(self) -> None:
+        with contextlib.suppress(Exception):
+            self.api(f"users/{PUBLISHER_USER}", "DELETE")
+
+    def declare_as_the_core(self, task_queue: str) -> None:
+        """The core's declarations (core-go/internal/topology), as its own user could make them:
+        the gateway declares nothing. The dead-letter side first; the task queue classic."""
+        names = role_topology()
+        with kombu.Connection(self.amqp_url) as connection:
+            channel = connection.channel()
+            channel.exchange_declare(names.dead_letter_exchange, "direct", durable=True, auto_delete=False)
+            channel.queue_declare(names.dead_letter_queue, durable=True, auto_delete=False)
+            channel.queue_bind(names.dead_letter_queue, names.dead_letter_exchange, names.dead_letter_queue)
+            channel.queue_declare(
+                task_queue,
+                durable=True,
+                auto_delete=False,
+                arguments={
+                    "x-queue-type": "classic",
+                    "x-dead-letter-exchange": names.dead_letter_exchange,
+                    "x-dead-letter-routing-key": names.dead_letter_queue,
+                },
+            )
 
     def queue(self, name: str) -> dict:
         return self.api(f"queues/%2F/{quote(name, safe='')}")
+
+    def queue_exists(self, name: str) -> bool:
+        try:
+            self.queue(name)
+        except requests.HTTPError as exc:
+            assert exc.response.status_code == 404, exc
+            return False
+        return True
 
     def get_messages(self, queue: str, count: int = 1, timeout_s: float = 5) -> list:
         """Take up to `count` messages off `queue` (acked), waiting up to timeout_s for them."""
@@ -66,7 +121,7 @@ class Broker:
 
 
 @pytest.fixture(scope="session")
-def broker() -> Broker:
+def broker() -> Iterator[Broker]:
     amqp_url = os.environ.get("AMQP_URL")
     mgmt_url = os.environ.get("RABBITMQ_MGMT_URL")
     if not amqp_url or not mgmt_url:
@@ -76,12 +131,17 @@ def broker() -> Broker:
             "scripts/with-test-broker.sh .venv/bin/pytest gateway/tests",
             pytrace=False,
         )
-    return Broker(amqp_url, mgmt_url)
+    broker = Broker(amqp_url, mgmt_url)
+    broker.add_publisher()
+    yield broker
+    broker.remove_publisher()
 
 
 @pytest.fixture
 def task_queue(broker: Broker) -> Iterator[str]:
+    """A task queue of this test's own, declared as the core declares it."""
     name = f"gw-test-{uuid.uuid4().hex[:10]}"
+    broker.declare_as_the_core(name)
     yield name
     # cleanup only; the broker may be down after a failed test
     with contextlib.suppress(Exception):
@@ -95,7 +155,7 @@ def make_app(broker: Broker, task_queue: str):
 
     def make(**overrides: str):
         config = {
-            "AMQP_URL": broker.amqp_url,
+            "AMQP_URL": broker.publisher_url,
             "TASK_QUEUE": task_queue,
             "WORKER_CONCURRENCY": "10",
         }
@@ -128,7 +188,7 @@ def free_loopback_port() -> int:
 
 class Gunicorn:
     """The gateway under real gunicorn on a free loopback port, its settings from the environment
-    as on the hosts: `env` is layered over this process's (whose AMQP_URL is the test broker's)."""
+    as on the hosts: `env` is layered over this process's."""
 
     def __init__(self, home: Path, env: dict[str, str], config="gateway/gunicorn.conf.py", cwd=REPO):
         self.port = free_loopback_port()
@@ -179,7 +239,7 @@ def start_gateway(broker: Broker) -> Iterator:
     started: list[Gunicorn] = []
 
     def start(home: Path, env: dict[str, str], **kwargs) -> Gunicorn:
-        gateway = Gunicorn(home, {"AMQP_URL": broker.amqp_url, **env}, **kwargs)
+        gateway = Gunicorn(home, {"AMQP_URL": broker.publisher_url, **env}, **kwargs)
         started.append(gateway)
         gateway.health = gateway.wait_healthy()
         return gateway

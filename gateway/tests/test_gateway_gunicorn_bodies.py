@@ -22,6 +22,7 @@ def gateway(request, start_gateway, broker, tmp_path_factory):
     """One worker with room for ONE request at a time under gthread and sync (gevent serves each
     connection on its own greenlet), so a stalled body blocks everyone unless it is bounded."""
     queue = f"gw-test-bodies-{request.param}"
+    broker.declare_as_the_core(queue)
     env = {
         "TASK_QUEUE": queue,
         "GUNICORN_WORKER_CLASS": request.param,

@@ -5,7 +5,6 @@ import time
 import uuid
 
 import pytest
-from offload_gateway import topology
 
 PUBLISHERS = ["kombu_pool", "pika_per_request", "pika_shared"]
 
@@ -40,56 +39,42 @@ def test_many_publishes_all_land(make_app, broker, task_queue, publisher):
     assert {json.loads(m.body)["id"] for m in messages} == ids
 
 
+@pytest.mark.parametrize("confirm", ["1", "0"])
 @pytest.mark.parametrize("publisher", PUBLISHERS)
-def test_the_queue_topology_is_declared(make_app, broker, task_queue, publisher):
-    assert make_app(PUBLISHER=publisher).test_client().post("/async", json={}).status_code == 202
-    queue = broker.queue(task_queue)
-    assert queue["durable"] is True
-    assert queue["arguments"] == {
-        "x-dead-letter-exchange": "tasks.dlx",
-        "x-dead-letter-routing-key": "tasks.dead",
-    }
-    exchange = broker.api("exchanges/%2F/tasks.dlx")
-    assert (exchange["type"], exchange["durable"]) == ("direct", True)
-    assert broker.queue("tasks.dead")["durable"] is True
-    bindings = broker.api("exchanges/%2F/tasks.dlx/bindings/source")
-    assert {(b["destination"], b["routing_key"]) for b in bindings} >= {("tasks.dead", "tasks.dead")}
-
-
-@pytest.mark.parametrize(
-    "publisher, declare_function",
-    [
-        ("kombu_pool", "declare_with_py_amqp"),
-        ("pika_per_request", "declare_with_pika"),
-        ("pika_shared", "declare_with_pika"),
-    ],
-)
-def test_topology_is_declared_once_not_per_publish(make_app, monkeypatch, publisher, declare_function):
-    calls = []
-    real = getattr(topology, declare_function)
-    monkeypatch.setattr(topology, declare_function, lambda *args: calls.append(args) or real(*args))
-    client = make_app(PUBLISHER=publisher).test_client()
-    for _ in range(5):
-        assert client.post("/async", json={}).status_code == 202
-    assert len(calls) == 1
+def test_the_gateway_declares_nothing(make_app, broker, publisher, confirm):
+    """The core declares the task queue; the gateway's user may only publish. Before the queue
+    exists: 503 with confirms (the broker returns the task), a lost task without; either way no
+    queue appears."""
+    queue = f"gw-test-missing-{uuid.uuid4().hex[:10]}"
+    client = make_app(PUBLISHER=publisher, PUBLISH_CONFIRM=confirm, TASK_QUEUE=queue).test_client()
+    response = client.post("/async", json={})
+    if confirm == "1":
+        assert response.status_code == 503
+        assert response.get_json() == {"error": f"broker could not route the task: no queue {queue!r}"}
+    else:
+        assert response.status_code == 202
+    assert not broker.queue_exists(queue)
 
 
 @pytest.mark.parametrize("publisher", PUBLISHERS)
-def test_a_task_that_reaches_no_queue_gets_503_and_the_queue_comes_back(
+def test_a_task_that_reaches_no_queue_gets_503_until_the_core_declares_the_queue(
     make_app, broker, task_queue, publisher
 ):
     """Published mandatory with confirms: the broker returns a task that routes nowhere (here the
-    queue was deleted after the gateway declared it) instead of dropping it after a 202."""
+    queue was deleted) instead of dropping it after a 202. Once the core declares the queue again
+    (when it reconnects), tasks land."""
     client = make_app(PUBLISHER=publisher).test_client()
     assert client.post("/async", json={"n": 0}).status_code == 202
     broker.delete_queue(task_queue)
 
-    response = client.post("/async", json={"n": 1})
-    assert response.status_code == 503
-    assert response.get_json() == {"error": f"broker could not route the task: no queue {task_queue!r}"}
+    for n in (1, 2):
+        response = client.post("/async", json={"n": n})
+        assert response.status_code == 503
+        assert response.get_json() == {"error": f"broker could not route the task: no queue {task_queue!r}"}
+    assert not broker.queue_exists(task_queue)
 
-    # the publisher declares the queue again, so the next task lands
-    response = client.post("/async", json={"n": 2})
+    broker.declare_as_the_core(task_queue)
+    response = client.post("/async", json={"n": 3})
     assert response.status_code == 202, response.get_json()
     [message] = broker.get_messages(task_queue)
-    assert json.loads(message.body)["payload"] == {"n": 2}
+    assert json.loads(message.body)["payload"] == {"n": 3}

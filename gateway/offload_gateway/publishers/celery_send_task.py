@@ -4,8 +4,9 @@ off a Flask request path would write it, with the gateway's bounds.
 The message is Celery's protocol v2 (task name and id in the headers, the body
 [args, kwargs, embed]); the request body travels as the keyword arguments, and the enqueue time
 as one more header, `enqueued_at_ns` (a decimal string), since Celery's headers carry no send
-time. The queue is the shared task queue with its dead-letter arguments, declared through
-Celery's own kombu declarations (the dead-letter side first), once per pooled connection.
+time. Celery would declare the queue it sends to (kombu's maybe_declare): it declares nothing
+here (`declare=[]`), since the core declares the task queue and the gateway's broker user may only
+publish (topology.py).
 
 Per request, as in `kombu_pool` (Celery publishes through kombu's pools): a producer is taken
 from the pool within PUBLISH_TIMEOUT_S, then one basic.publish and, with confirms on, one round
@@ -25,11 +26,9 @@ import time
 
 import amqp.exceptions
 import kombu
-import kombu.common
 import kombu.pools
 from celery import Celery
 
-from .. import topology
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
 from .base import Publisher, PublishError, unroutable
@@ -54,14 +53,6 @@ class CelerySendTaskPublisher(Publisher):
             settings.task_queue,
             kombu.Exchange(""),  # the default exchange, as our other publishers: nothing to bind
             routing_key=settings.task_queue,
-            durable=True,
-            queue_arguments=topology.task_queue_arguments(),
-        )
-        self._dead_letter_queue = kombu.Queue(
-            topology.DEAD_LETTER_QUEUE,
-            kombu.Exchange(topology.DEAD_LETTER_EXCHANGE, type="direct", durable=True),
-            routing_key=topology.DEAD_LETTER_ROUTING_KEY,
-            durable=True,
         )
         self._app = Celery("offload-gateway", broker=settings.amqp_url, set_as_current=False)
         config = {
@@ -106,7 +97,7 @@ class CelerySendTaskPublisher(Publisher):
                 queue=self._task_queue.name,
                 producer=producer,
                 headers={ENQUEUED_AT_HEADER: str(message.enqueued_at_ns)},
-                declare=[self._dead_letter_queue, self._task_queue],
+                declare=[],  # not None, which would make Celery declare the queue
                 ignore_result=True,
                 # as the other publishers: returned if unroutable; the id also as message_id
                 mandatory=True,
@@ -114,9 +105,6 @@ class CelerySendTaskPublisher(Publisher):
                 confirm_timeout=max(deadline - time.monotonic(), _MIN_CONFIRM_WAIT_S),
             )
             returned = returns.take(message.id)
-            if returned:
-                # the queue is gone: Celery declares it again on this connection's next publish
-                connection.declared_entities.clear()
         except Exception as exc:
             # the connection's state is unknown after any failure: drop it without I/O
             connection.collect()
@@ -135,9 +123,7 @@ class CelerySendTaskPublisher(Publisher):
             log.warning("warm-up: no producer: %r", exc)
             return
         try:
-            channel = producer.__connection__.default_channel
-            for queue in (self._dead_letter_queue, self._task_queue):
-                kombu.common.maybe_declare(queue, channel)
+            producer.__connection__.default_channel  # noqa: B018 - the property connects and opens it
         except Exception as exc:
             producer.__connection__.collect()
             log.warning("warm-up: broker not reachable yet: %r", exc)

@@ -8,14 +8,16 @@ concurrency, each broker holding its one connection and channel (a plain attribu
 thread-local). Per request: one broker from the pool within PUBLISH_TIMEOUT_S, one
 basic.publish (mandatory when confirming, as Dramatiq does) and, with confirm_delivery, one
 round trip for the confirm. A broker's first request also pays for its connection, its
-channel, confirm.select and the declarations.
+channel, confirm.select and the passive check of the task queue (a channel of its own).
 
 Two of Dramatiq's choices are replaced:
-- Its queue declarations: it declares the task queue dead-lettering to its own `<queue>.XQ`
-  queue, plus `<queue>.DQ` for delays. RabbitMQ refuses (406 PRECONDITION_FAILED) a queue
-  redeclared with other arguments, so against the shared task queue every request failed. The
-  broker declares the shared topology instead (topology.declare_with_pika), the same arguments
-  as every other publisher and the core, and no delay or XQ queue (nothing is delayed here).
+- Its queue declarations: it declares the task queue (dead-lettering to its own `<queue>.XQ`
+  queue, which RabbitMQ would refuse on the shared queue: 406 PRECONDITION_FAILED), `<queue>.XQ`
+  and `<queue>.DQ` for delays. The gateway declares nothing (topology.py): where Dramatiq would
+  declare the task queue (a broker's first enqueue, and again after the broker returned a task as
+  unroutable) the broker asks, passively, whether it exists. A missing queue answers 503 at once
+  (TaskQueueMissing gets through Dramatiq's retries) instead of up to 6 publishes, each on a new
+  connection, that the broker would all return.
 - Its unbounded waits: enqueue retries a failed publish up to 6 times, each on a new connection,
   and pika waits for a confirm without a timeout. Every connection opens with the time left
   until the request's deadline, a timer on the connection ends a confirm wait at that deadline,
@@ -42,7 +44,7 @@ from .. import topology
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
 from . import pika_support
-from .base import Publisher, PublishError
+from .base import Publisher, PublishError, unroutable
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +106,15 @@ class _PooledRabbitmqBroker(RabbitmqBroker):
     connection = RabbitmqBroker.connection.getter(_bounded_connection)
 
     def _declare_queue(self, queue_name: str) -> None:
-        topology.declare_with_pika(self.channel, queue_name)
+        """Declare nothing; a missing task queue fails the request (see the module's docstring)."""
+        if not topology.task_queue_exists(self.connection, queue_name):
+            raise topology.TaskQueueMissing(queue_name)
 
     def _declare_dq_queue(self, queue_name: str) -> None:
         """No delay queue: the gateway never delays a task."""
 
     def _declare_xq_queue(self, queue_name: str) -> None:
-        """No `<queue>.XQ`: dead letters go to the shared dead-letter queue."""
+        """No `<queue>.XQ`: dead letters go to the core's dead-letter queue."""
 
 
 class _BrokerPool:
@@ -170,6 +174,9 @@ class DramatiqPublisher(Publisher):
                     message_timestamp=message.enqueued_at_ns // 1_000_000,
                 )
             )
+        except topology.TaskQueueMissing as exc:
+            log.warning("task %s: no queue %r: answered 503", message.id, self._queue)
+            raise unroutable(self._queue) from exc
         except Exception as exc:
             del broker.connection  # Dramatiq's own drop; a wait in it ends at the deadline
             log.warning("publish failed: %r", exc)
@@ -186,6 +193,10 @@ class DramatiqPublisher(Publisher):
         broker.begin_request(time.monotonic() + self._timeout_s)
         try:
             broker.declare_queue(self._queue, ensure=True)
+        except topology.TaskQueueMissing:
+            log.warning(
+                "warm-up: no queue %r yet (the core declares it): /async answers 503 until then", self._queue
+            )
         except Exception as exc:
             del broker.connection
             log.warning("warm-up: broker not reachable yet: %r", exc)

@@ -2,7 +2,7 @@
 
 Each producer in the pool holds its own connection, so concurrent requests never share one.
 The pool limit is the process's concurrency (kombu's default of 10 would make requests queue
-for a producer). Topology is declared once per pooled connection.
+for a producer). It declares nothing: the core declares the task queue (topology.py).
 """
 
 from __future__ import annotations
@@ -13,16 +13,12 @@ import time
 import kombu
 import kombu.pools
 
-from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
 from .base import Publisher, PublishError, unroutable
 
 log = logging.getLogger(__name__)
 
-# kept in kombu's per-connection `declared_entities`, which kombu empties whenever the
-# connection is re-established or collected: exactly "declare once per connection"
-_TOPOLOGY_MARK = "offload-gateway:topology"
 # the least time left for a confirm, so a slow acquire still gets one try
 _MIN_CONFIRM_WAIT_S = 0.05
 
@@ -91,7 +87,6 @@ class KombuPoolPublisher(Publisher):
         connection = producer.__connection__
         try:
             _drop_if_closed_by_broker(connection)
-            self._declare_topology_once(connection)
             returns = _Returns.on(producer.channel, self._confirm)
             producer.publish(
                 message.body,
@@ -106,9 +101,6 @@ class KombuPoolPublisher(Publisher):
                 confirm_timeout=max(deadline - time.monotonic(), _MIN_CONFIRM_WAIT_S),
             )
             returned = returns.take(message.id)
-            if returned:
-                # the queue is gone: declare it again on this connection's next publish
-                connection.declared_entities.discard(_TOPOLOGY_MARK)
         except Exception as exc:
             # the connection's state is unknown after any failure: drop it without I/O so the
             # next request using this pool slot reconnects
@@ -124,18 +116,12 @@ class KombuPoolPublisher(Publisher):
     def warm_up(self) -> None:
         producer = self._producers.acquire(block=True, timeout=self._timeout_s)
         try:
-            self._declare_topology_once(producer.__connection__)
+            producer.__connection__.default_channel  # noqa: B018 - the property connects and opens it
         except Exception as exc:
             producer.__connection__.collect()
             log.warning("warm-up: broker not reachable yet: %r", exc)
         finally:
             producer.release()
-
-    def _declare_topology_once(self, connection: kombu.Connection) -> None:
-        if _TOPOLOGY_MARK in connection.declared_entities:
-            return
-        topology.declare_with_py_amqp(connection.default_channel, self._queue)
-        connection.declared_entities.add(_TOPOLOGY_MARK)
 
     def close(self) -> None:
         # kombu.pools is a process-wide registry keyed by connection settings; reset empties it

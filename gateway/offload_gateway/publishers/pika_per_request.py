@@ -1,7 +1,7 @@
 """A publisher the original study tried first: a new pika BlockingConnection per request.
 
 Exists to be measured (connection setup costs several round trips per request), never as a
-default. Topology is declared once per process, and again after a failure.
+default.
 """
 
 from __future__ import annotations
@@ -22,21 +22,16 @@ class PikaPerRequestPublisher(Publisher):
     def __init__(self, settings: Settings):
         self._settings = settings
         self._parameters = pika_support.connection_parameters(settings)
-        self._topology_declared = False
 
     def publish(self, message: TaskMessage) -> None:
         connection = None
         try:
             connection = pika.BlockingConnection(self._parameters)
-            channel = pika_support.open_channel(
-                connection, self._settings, declare=not self._topology_declared
-            )
-            self._topology_declared = True
+            channel = pika_support.open_channel(connection, self._settings)
             pika_support.publish(
                 connection, channel, self._settings.task_queue, message, self._settings.publish_timeout_s
             )
         except Exception as exc:
-            self._topology_declared = False
             log.warning("publish failed: %r", exc)
             raise pika_support.describe(exc, self._settings.task_queue) from exc
         finally:

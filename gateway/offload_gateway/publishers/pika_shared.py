@@ -56,7 +56,7 @@ class PikaSharedPublisher(Publisher):
     def _connect(self) -> None:
         pika_support.close_quietly(self._connection)
         self._connection = pika.BlockingConnection(self._parameters)
-        self._channel = pika_support.open_channel(self._connection, self._settings, declare=True)
+        self._channel = pika_support.open_channel(self._connection, self._settings)
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pika
 import pika.exceptions
 
-from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
 from .base import PublishError, unroutable
@@ -28,12 +27,11 @@ def connection_parameters(settings: Settings) -> pika.URLParameters:
     return parameters
 
 
-def open_channel(connection: pika.BlockingConnection, settings: Settings, declare: bool):
+def open_channel(connection: pika.BlockingConnection, settings: Settings):
+    """A channel to publish on (with confirms when they are on); nothing is declared (topology.py)."""
     channel = connection.channel()
     if settings.publish_confirm:
         channel.confirm_delivery()
-    if declare:
-        topology.declare_with_pika(channel, settings.task_queue)
     return channel
 
 
