@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from broker_users import role_users
 
 pytestmark = pytest.mark.e2e
 
@@ -40,8 +41,9 @@ def test_the_lab_logs_in_as_admin_not_root():
 def test_the_provisioned_env_files_were_read_as_root(run):
     # root-only files (mode 0640): only through sudo does fab see the broker URL in them
     gateway, core = run["settings"]["gateway"], run["settings"]["core"]
-    for settings in (gateway, core):
-        assert settings["AMQP_URL"].startswith("amqp://offload:***@"), settings
+    users = role_users()  # each with a broker user of its own
+    for part, settings in (("gateway", gateway), ("core", core)):
+        assert settings["AMQP_URL"].startswith(f"amqp://{users[part].name}:***@"), settings
     assert gateway["GUNICORN_WORKERS"] == "2"
 
 

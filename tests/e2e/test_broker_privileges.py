@@ -1,0 +1,66 @@
+"""The broker users of the provisioned lab: every check of tests/broker_privilege_checks.py (what the
+gateway, the core and the controller may do, and what each may not) against the lab's broker, as
+the users the provisioning made, with the passwords it generated into .secrets/ and the lab's own
+core consuming. Needs the lab up and provisioned (site.yml), no sweep:
+
+    .venv/bin/pytest -q -m e2e tests/e2e/test_broker_privileges.py
+
+It takes every record in the ledger (tasks.done) on the way, as fab does before a step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pika
+import pika.exceptions
+import pytest
+from broker_privilege_checks import CHECKS, BrokerUnderTest, check_id
+from broker_users import render, role_topology, role_users
+
+from offload_lab import inventory
+from offload_lab.connections import MGMT_PORT
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+# the shared administrator's password, from before the broker had a user per part
+OLD_PASSWORD_FILE = REPO / ".secrets" / "rabbitmq_password"
+
+
+@pytest.fixture(scope="module")
+def broker() -> BrokerUnderTest:
+    lab = inventory.load()
+    users = role_users()
+    missing = [str(u.password_file) for u in users.values() if not u.password_file.is_file()]
+    if missing:
+        pytest.fail(f"no password files {missing}: provision the lab first (ansible-playbook site.yml)")
+    return BrokerUnderTest(
+        host=lab.broker.address,
+        amqp_port=int(render("offload_broker_amqp_port")),
+        management_url=f"http://{lab.broker.address}:{MGMT_PORT}",
+        users=users,
+        passwords={part: u.password_file.read_text().strip() for part, u in users.items()},
+        topology=role_topology(),
+    )
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=check_id)
+def test_privileges(broker, check):
+    check(broker)
+
+
+def test_the_old_shared_administrator_cannot_log_in(broker):
+    """The provisioning deletes the user `offload` (rabbitmq_retired_users); its password file
+    stays on the controller, so try it."""
+    if not OLD_PASSWORD_FILE.is_file():
+        pytest.skip(f"no {OLD_PASSWORD_FILE.relative_to(REPO)}: no old password to try")
+    parameters = pika.ConnectionParameters(
+        host=broker.host,
+        port=broker.amqp_port,
+        virtual_host=broker.topology.vhost,
+        credentials=pika.PlainCredentials("offload", OLD_PASSWORD_FILE.read_text().strip()),
+        connection_attempts=1,
+        socket_timeout=10,
+    )
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError, match="ACCESS_REFUSED"):
+        pika.BlockingConnection(parameters).close()
