@@ -1,7 +1,9 @@
-// Package topology declares the queues and exchange the core and the gateway share.
+// Package topology declares the queues and exchange the core and the gateway share. Only the core
+// declares them (the gateway's broker user may only publish), so the core's broker user needs
+// configure on exactly these names (docs/interfaces.md, "Broker users").
 //
-// The arguments must be exactly those the gateway declares: RabbitMQ refuses a redeclaration
-// with different arguments (PRECONDITION_FAILED) and closes the channel.
+// RabbitMQ refuses a redeclaration with different arguments (PRECONDITION_FAILED) and closes the
+// channel: switching the task queue's type needs the queue deleted first.
 package topology
 
 import (

@@ -28,7 +28,8 @@ func (r *recorder) QueueBind(name, key, exchange string, noWait bool, args amqp.
 var defaults = Names{TaskQueue: "tasks", DeadExchange: "tasks.dlx", DeadQueue: "tasks.dead",
 	DeadRoutingKey: "tasks.dead", LedgerQueue: "tasks.done", QueueType: "classic", DeliveryLimit: 5}
 
-// The declarations must match the gateway's exactly (docs/design.md "Task message and topology").
+// The declarations of docs/interfaces.md, "Task queue" (the broker users' permissions are built
+// from these names).
 func TestDeclareDefaults(t *testing.T) {
 	var r recorder
 	if err := Declare(&r, defaults); err != nil {
