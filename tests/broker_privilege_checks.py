@@ -110,14 +110,18 @@ def a_task_goes_from_the_gateway_through_the_core_into_the_ledger_fab_takes(brok
 
 
 def the_core_consumes_the_task_queue_as_its_own_user(broker: BrokerUnderTest) -> None:
-    """Seen as the controller sees it (the management API's figures lag by up to a statistics
-    interval: 5 s by default, 1 s on the lab)."""
+    """Seen as the controller sees it. The management API's figures lag by up to a statistics
+    interval (5 s by default, 1 s on the lab): until then a consumer may have no channel details
+    (an empty list)."""
     api, path = broker.management("controller"), _queue_path(broker, broker.topology.task_queue)
     deadline = time.monotonic() + STATISTICS_WAIT_S
-    while not (consumers := api.get(path).get("consumer_details")):
-        assert time.monotonic() < deadline, f"nothing consumes {broker.topology.task_queue}: {api.get(path)}"
+    while True:
+        consumers = api.get(path).get("consumer_details") or []
+        users = {(c.get("channel_details") or {}).get("user") for c in consumers}
+        if consumers and None not in users:
+            break
+        assert time.monotonic() < deadline, f"no consumer of {broker.topology.task_queue} seen: {consumers}"
         time.sleep(0.5)
-    users = {c["channel_details"]["user"] for c in consumers}
     assert users == {broker.users["core"].name}, users
 
 
