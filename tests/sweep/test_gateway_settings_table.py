@@ -19,6 +19,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from broker_users import render
 from offload_gateway import settings_table
 from offload_gateway.settings import PUBLISHER_NAMES, Settings
 from offload_gateway.settings_table import BY_NAME, SETTINGS, TYPES, Setting
@@ -236,11 +237,20 @@ def _template_variables() -> dict[str, str]:
 HOST_DEPENDENT = "<from the inventory>"
 
 
+def _broker_setting(value: str) -> str | None:
+    """A default that is one of the offload_broker role's settings, e.g. the task queue, rendered
+    from that role; None for anything else."""
+    match = re.fullmatch(r"\{\{ (offload_broker_\w+) \}\}", value)
+    return str(render(match.group(1))) if match and "amqp_url" not in match.group(1) else None
+
+
 def _render_gateway_env() -> dict[str, str]:
     """gateway.env as the role writes it with its defaults; defaults that are themselves templates
-    (addresses from the inventory) render as HOST_DEPENDENT."""
+    render as the offload_broker setting they name, or else (addresses from the inventory, the
+    AMQP URL) as HOST_DEPENDENT."""
     variables = {
-        k: HOST_DEPENDENT if isinstance(v, str) and "{{" in v else v for k, v in _role_defaults().items()
+        k: (_broker_setting(v) or HOST_DEPENDENT) if isinstance(v, str) and "{{" in v else v
+        for k, v in _role_defaults().items()
     }
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     # Ansible's `bool` filter
