@@ -1,9 +1,10 @@
 """Benchmark: the gateway's publishers (/async) and /sync under real gunicorn and k6, on loopback.
 
 Run through bench/publishers.sh, which provides a throwaway broker (AMQP_URL). Each scenario
-starts gunicorn with its settings, runs one k6 constant-arrival-rate step (400/s, 100 VUs,
-15 s by default), and the script prints one table row per scenario. Not a test: the figures
-depend on the machine; compare them with docs/measurement.md.
+starts gunicorn with its settings, runs one k6 constant-arrival-rate step per --rate (400/s,
+100 VUs, 15 s by default), and the script prints one table row per scenario and rate (with
+several rates, also the highest that held --p95-ms with nothing failed or dropped). Not a test:
+the figures depend on the machine; compare them with docs/measurement.md.
 
 `publishers.py stub-core PORT` runs the stand-in core used when build/offload-core is absent:
 POST /work sleeps work_ms (default 1000) per request, with unbounded concurrency (gevent).
@@ -60,6 +61,10 @@ SCENARIOS = [
         "celery_default_pool confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "celery_default_pool"}
     ),
     Scenario("dramatiq confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "dramatiq"}),
+    Scenario("pipelined confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "pipelined"}),
+    Scenario("pipelined confirms, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "pipelined"}),
+    # /async's parsing and answer without the publish: the framework's ceiling
+    Scenario("noop, gevent x2", "/noop", {**GEVENT}),
     Scenario("sync, gevent x2", "/sync", {**GEVENT}),
 ]
 
@@ -133,12 +138,12 @@ def start_gateway(scenario: Scenario, amqp_url: str, core_url: str, log_path: Pa
     return process, base_url
 
 
-def run_k6(base_url: str, endpoint: str, args, summary_path: Path) -> dict:
+def run_k6(base_url: str, endpoint: str, rate: int, args, summary_path: Path) -> dict:
     env = dict(
         os.environ,
         BASE_URL=base_url,
         ENDPOINT=endpoint,
-        RATE=str(args.rate),
+        RATE=str(rate),
         DURATION=args.duration,
         VUS=str(args.vus),
         WORK_MS="1000",
@@ -166,7 +171,8 @@ def duration_seconds(duration: str) -> float:
 def summarize(summary: dict, endpoint: str, rate: int, duration_s: float) -> dict:
     """The report's own figures (analysis.metrics) for one k6 summary."""
     warnings: list[str] = []
-    step = {"step": {"mode": endpoint.strip("/"), "rate": rate, "duration_s": duration_s}, "k6": summary}
+    mode = "sync" if endpoint == "/sync" else "async"  # /noop answers like /async
+    step = {"step": {"mode": mode, "rate": rate, "duration_s": duration_s}, "k6": summary}
     m = compute_metrics(step_from_dict(step, "bench", warnings))
     return {
         "avg_ms": m.lat_avg,
@@ -196,13 +202,28 @@ def purge_queue(amqp_url: str, queue: str = "tasks") -> int:
 
 def print_table(rows: list[dict], header: str) -> None:
     print(f"\n{header}\n")
-    print("| scenario | avg ms | p95 ms | p99 ms | failed % | dropped | throughput /s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| scenario | rate /s | avg ms | p95 ms | p99 ms | failed % | dropped | throughput /s |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['scenario']} | {row['avg_ms']:.1f} | {row['p95_ms']:.1f} | {row['p99_ms']:.1f} "
-            f"| {row['failed_pct']:.2f} | {row['dropped']} | {row['throughput']:.1f} |"
+            f"| {row['scenario']} | {row['rate']} | {row['avg_ms']:.2f} | {row['p95_ms']:.2f} "
+            f"| {row['p99_ms']:.2f} | {row['failed_pct']:.2f} | {row['dropped']} | {row['throughput']:.1f} |"
         )
+
+
+def print_highest_rates(rows: list[dict], p95_ms: float) -> None:
+    """Per scenario, the highest rate tried that held p95 <= p95_ms with nothing failed or dropped."""
+    print(f"\nhighest rate tried with p95 <= {p95_ms:g} ms, 0 failed, 0 dropped:\n")
+    for scenario in dict.fromkeys(row["scenario"] for row in rows):
+        held = [
+            row["rate"]
+            for row in rows
+            if row["scenario"] == scenario
+            and row["p95_ms"] <= p95_ms
+            and row["failed_pct"] == 0
+            and row["dropped"] == 0
+        ]
+        print(f"- {scenario}: {max(held) if held else 'none'}")
 
 
 def bench(args) -> None:
@@ -219,28 +240,37 @@ def bench(args) -> None:
         declare_queue_for_the_stub(amqp_url)
     rows = []
     try:
-        for scenario in scenarios:
-            print(f"-- {scenario.name} ({scenario.endpoint})", flush=True)
-            log_path = work_dir / f"gunicorn-{len(rows)}.log"
-            gateway, base_url = start_gateway(scenario, amqp_url, core_url, log_path)
-            try:
-                summary = run_k6(base_url, scenario.endpoint, args, work_dir / f"k6-{len(rows)}.json")
-            finally:
-                stop(gateway)
-            row = {"scenario": scenario.name, "endpoint": scenario.endpoint, **scenario.gateway_env}
-            row.update(summarize(summary, scenario.endpoint, args.rate, duration_seconds(args.duration)))
-            row["publish_failures_logged"] = log_path.read_text().count("publish failed")
-            rows.append(row)
-            purge_queue(amqp_url)
-            time.sleep(args.cooldown)
+        # rate by rate, every scenario at each: a busy spell on the machine hits one rate, not
+        # one scenario; one gunicorn per step, so each starts from the same state
+        for rate in args.rate:
+            for scenario in scenarios:
+                print(f"-- {scenario.name} ({scenario.endpoint}) at {rate}/s", flush=True)
+                log_path = work_dir / f"gunicorn-{len(rows)}.log"
+                gateway, base_url = start_gateway(scenario, amqp_url, core_url, log_path)
+                try:
+                    summary = run_k6(
+                        base_url, scenario.endpoint, rate, args, work_dir / f"k6-{len(rows)}.json"
+                    )
+                finally:
+                    stop(gateway)
+                row = {"scenario": scenario.name, "endpoint": scenario.endpoint, "rate": rate}
+                row.update(scenario.gateway_env)
+                row.update(summarize(summary, scenario.endpoint, rate, duration_seconds(args.duration)))
+                row["publish_failures_logged"] = log_path.read_text().count("publish failed")
+                rows.append(row)
+                purge_queue(amqp_url)
+                time.sleep(args.cooldown)
     finally:
         stop(core)
     header = (
-        f"{args.rate} RPS, {args.vus} VUs (pre-allocated = max), {args.duration}, "
+        f"{'/'.join(map(str, args.rate))} RPS, {args.vus} VUs (pre-allocated = max), {args.duration}, "
         f"constant-arrival-rate; core: {core_kind}; {os.cpu_count()} CPUs; "
         f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
     )
+    rows.sort(key=lambda row: [s.name for s in scenarios].index(row["scenario"]))
     print_table(rows, header)
+    if len(args.rate) > 1:
+        print_highest_rates(rows, args.p95_ms)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"header": header, "rows": rows}, indent=2))
     print(f"\nrows as JSON: {RESULTS.relative_to(REPO)}; logs: {work_dir}")
@@ -278,7 +308,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rate", type=int, default=400)
+    parser.add_argument("--rate", type=int, nargs="+", default=[400], help="one step per rate")
+    parser.add_argument("--p95-ms", type=float, default=20, help="the p95 a rate must hold (rate sweep)")
     parser.add_argument("--vus", type=int, default=100)
     parser.add_argument("--duration", default="15s")
     parser.add_argument("--cooldown", type=float, default=3)
@@ -286,7 +317,8 @@ def main() -> None:
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
     # keep every load bounded: loopback benchmarks, not soak tests
-    if not 1 <= args.rate <= 2000 or not 1 <= args.vus <= 1000 or duration_seconds(args.duration) > 300:
+    rates_ok = all(1 <= rate <= 2000 for rate in args.rate)
+    if not rates_ok or not 1 <= args.vus <= 1000 or duration_seconds(args.duration) > 300:
         parser.error("keep --rate within 1..2000, --vus within 1..1000 and --duration within 5m")
     bench(args)
 

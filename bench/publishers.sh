@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the gateway's publishers and /sync on loopback, with its own throwaway broker:
-#   bench/publishers.sh            (from anywhere; takes about 3 minutes)
-# Extra arguments go to bench/publishers.py (e.g. --duration 5s --only kombu_pool_gevent).
+#   bench/publishers.sh            (from anywhere; takes about 4 minutes)
+# Extra arguments go to bench/publishers.py (e.g. --duration 5s --only pipelined noop --rate 400 1600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OFFLOAD_TEST_BROKER_PORT=${OFFLOAD_TEST_BROKER_PORT:-5691}
