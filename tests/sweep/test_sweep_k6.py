@@ -116,7 +116,8 @@ def test_remote_wrapper_stop_ends_k6_early(http_target, tmp_path, monkeypatch):
     t = threading.Thread(target=lambda: box.setdefault("summary", runner.run(step("async", duration_s=60))))
     start = time.monotonic()
     t.start()
-    assert wait_until(lambda: (tmp_path / "remote-user/run-2/k6.pid").exists() and http_target.bodies, timeout=10)
+    pid_file = tmp_path / "remote-user/run-2/k6.pid"
+    assert wait_until(lambda: pid_file.exists() and http_target.bodies, timeout=10)
     runner.stop()
     t.join(20)
     assert not t.is_alive()
