@@ -1,7 +1,7 @@
 """What each broker user may and may not do, checked on a real broker with a core running as its
 own user: the test broker (tests/provision/test_broker_privileges.py: users made by the rabbitmq
 role's own tasks, the real core built from core-go/) and the lab's (tests/e2e/
-test_broker_privileges.py). One list of checks, CHECKS, which both run.
+test_e2e_broker_privileges.py). One list of checks, CHECKS, which both run.
 
 A refused AMQP operation closes the channel it was tried on (403 ACCESS_REFUSED), before it has
 any effect: every refusal is tried on a channel of its own, and none changes the broker."""

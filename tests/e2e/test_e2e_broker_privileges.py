@@ -3,7 +3,7 @@ gateway, the core and the controller may do, and what each may not) against the 
 the users the provisioning made, with the passwords it generated into .secrets/ and the lab's own
 core consuming. Needs the lab up and provisioned (site.yml), no sweep:
 
-    .venv/bin/pytest -q -m e2e tests/e2e/test_broker_privileges.py
+    .venv/bin/pytest -q -m e2e tests/e2e/test_e2e_broker_privileges.py
 
 It takes every record in the ledger (tasks.done) on the way, as fab does before a step."""
 
