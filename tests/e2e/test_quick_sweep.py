@@ -35,9 +35,13 @@ def test_sync_waits_for_the_work(steps):
 
 
 def test_async_answers_in_milliseconds_and_drops_nothing(steps):
+    # A sync answer waits for the work, an async one never does: its median is milliseconds.
+    # p95 is held only below half the work time, because one busy spell on a shared
+    # 2-core CI machine gave one repeat at 150/s a p95 of 234 ms while its twin had 14 ms.
     for step in by_mode(steps, "async"):
         work_ms = step["step"]["work_ms"]
-        assert metric(step, "http_req_duration", "p(95)") < work_ms / 10, step["step"]
+        assert metric(step, "http_req_duration", "med") < work_ms / 10, step["step"]
+        assert metric(step, "http_req_duration", "p(95)") < work_ms / 2, step["step"]
         assert metric(step, "dropped_iterations", "count") == 0, step["step"]
         assert metric(step, "http_req_failed", "passes") == 0, step["step"]
 
