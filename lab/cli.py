@@ -66,9 +66,13 @@ def up(lab: LocalLab) -> None:
             pid = hosts.host_pid(lab, h)
             if pid and hosts.is_mounted(lab.merged(h)):
                 lab.log(f"==> host {h.name}: already running (pid {pid})")
+                with lab.step(f"host {h.name}: trust its host keys"):
+                    hosts.trust_host_keys(lab, h)
                 continue
             with lab.step(f"host {h.name}: overlay"):
                 hosts.ensure_overlay(lab, h, base_dir)
+            with lab.step(f"host {h.name}: trust its host keys"):
+                hosts.trust_host_keys(lab, h)
             with lab.step(f"host {h.name}: start"):
                 hosts.start_host(lab, h, plan[h.name] if plan else None)
             started.append(h)

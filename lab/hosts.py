@@ -19,11 +19,13 @@ from lab import cgroups, processes
 from lab.locallab import LocalLab, StepFailed
 from lab.plan import (
     BRIDGE,
+    HOST_PUBLIC_KEYS_GLOB,
     LOGIN_UID,
     LOGIN_USER,
     LabHost,
     etc_hosts_text,
     host_network_text,
+    known_hosts_text,
     ssh_config_text,
 )
 
@@ -50,7 +52,7 @@ def ssh_cmd(lab: LocalLab, h: LabHost, *remote: str) -> list[str]:
     may not log in: prefix `sudo -n` where root is needed)."""
     return [
         "ssh", "-i", str(lab.key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-        "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "StrictHostKeyChecking=yes",
         "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT_S}", "-o", "LogLevel=ERROR",
         f"{LOGIN_USER}@{h.address}", *remote,
     ]  # fmt: skip
@@ -107,10 +109,29 @@ def ensure_overlay(lab: LocalLab, h: LabHost, base: Path) -> None:
         lab.run(["mount", "-t", "overlay", f"offlab-{h.name}", "-o", opts, str(lab.merged(h))])
     if fresh or not (d / "configured").exists():
         configure_host(lab, h)
-        # host keys are new on first boot: forget the old ones for this address
-        if lab.known_hosts.exists():
-            lab.run(["ssh-keygen", "-q", "-R", h.address, "-f", str(lab.known_hosts)], check=False)
         (d / "configured").write_text("1\n")
+    ensure_host_keys(lab, h)
+
+
+def ensure_host_keys(lab: LocalLab, h: LabHost) -> None:
+    """Make the host's SSH host keys in its own disk before it boots (only the missing ones: a host
+    keeps its keys across restarts), so that labctl can trust them without asking the network."""
+    lab.run(["ssh-keygen", "-A", "-f", str(lab.merged(h))])
+
+
+def trust_host_keys(lab: LocalLab, h: LabHost) -> None:
+    """Trust on creation: the lab's known_hosts holds exactly the public host keys found in the
+    host's own filesystem (local and trusted), so SSH can check host keys strictly
+    (StrictHostKeyChecking=yes; no key is ever accepted from the network)."""
+    found = sorted(lab.merged(h).glob(HOST_PUBLIC_KEYS_GLOB))
+    if not found:
+        raise StepFailed(f"{h.name}: no SSH host keys in {lab.merged(h) / 'etc/ssh'}")
+    existing = lab.known_hosts.read_text() if lab.known_hosts.exists() else ""
+    text = known_hosts_text(existing, h.address, [p.read_text() for p in found])
+    tmp = lab.known_hosts.with_name(lab.known_hosts.name + ".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o644)
+    tmp.replace(lab.known_hosts)
 
 
 def configure_host(lab: LocalLab, h: LabHost) -> None:

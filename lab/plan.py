@@ -110,8 +110,9 @@ def cpu_split(cpus: list[int], names: list[str], loadgen: str = LOADGEN) -> dict
 
 
 def inventory_text(hosts: list[LabHost], key_file: Path, known_hosts: Path) -> str:
-    """inventory/lab/hosts.yml: one group per host name, real SSH as LOGIN_USER with the lab key."""
-    common = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes"
+    """inventory/lab/hosts.yml: one group per host name, real SSH as LOGIN_USER with the lab key,
+    checking host keys against the lab's known_hosts (labctl writes each host's keys there)."""
+    common = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     lines = [
         "# Written by `lab/labctl up` (git-ignored); do not edit, it is rewritten on every up.",
         "all:",
@@ -144,9 +145,36 @@ def ssh_config_text(hosts: list[LabHost], key_file: Path, known_hosts: Path, con
             f"  IdentityFile {key_file}",
             "  IdentitiesOnly yes",
             f"  UserKnownHostsFile {known_hosts}",
-            "  StrictHostKeyChecking accept-new",
+            "  StrictHostKeyChecking yes",
         ]
     return "\n".join(lines) + "\n"
+
+
+# a host's public host keys in its own filesystem (made by hosts.ensure_host_keys before it boots)
+HOST_PUBLIC_KEYS_GLOB = "etc/ssh/ssh_host_*_key.pub"
+
+
+def known_hosts_text(existing: str, address: str, public_keys: list[str]) -> str:
+    """The lab's known_hosts with the host at `address` trusted for exactly `public_keys` (the
+    contents of its ssh_host_*_key.pub files): its old lines go, every other host's stay."""
+    kept = [line for line in existing.splitlines() if line.strip() and address not in known_hosts_names(line)]
+    added = []
+    for text in public_keys:
+        fields = text.split()
+        if len(fields) < 2:
+            raise ValueError(f"not an SSH public key: {text!r}")
+        added.append(f"{address} {fields[0]} {fields[1]}")
+    if not added:
+        raise ValueError(f"no host keys for {address}")
+    return "\n".join(kept + sorted(added)) + "\n"
+
+
+def known_hosts_names(line: str) -> list[str]:
+    """The host names/addresses a known_hosts line is for ([] for comments and markers)."""
+    fields = line.split()
+    if not fields or fields[0].startswith(("#", "@")):
+        return []
+    return fields[0].split(",")
 
 
 def etc_hosts_text(hosts: list[LabHost], me: str) -> str:

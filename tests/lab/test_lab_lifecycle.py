@@ -107,6 +107,28 @@ def test_login_is_admin_with_passwordless_sudo_and_root_may_not_log_in(lab, name
     assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
 
 
+def test_known_hosts_holds_each_hosts_own_keys_and_ssh_checks_them(lab):
+    """Trust on creation: the keys in .lab/ssh/known_hosts are the ones on each host's own disk;
+    every ssh above passed StrictHostKeyChecking=yes against them; a wrong key is refused."""
+    trusted = lab.known_hosts.read_text().splitlines()
+    for h in HOSTS:
+        on_disk = sorted(
+            " ".join([h.address, *p.read_text().split()[:2]])
+            for p in lab.merged(h).glob(plan.HOST_PUBLIC_KEYS_GLOB)
+        )
+        assert len(on_disk) == 3 and sorted(x for x in trusted if x.split()[0] == h.address) == on_disk
+    assert "StrictHostKeyChecking=yes" in hosts.ssh_cmd(lab, HOSTS[0], "true")
+    wrong = lab.state / "wrong_known_hosts"
+    wrong.write_text("".join(f"{h.address} {lab.key.with_suffix('.pub').read_text()}" for h in HOSTS))
+    argv = [
+        f"UserKnownHostsFile={wrong}" if a.startswith("UserKnownHostsFile=") else a
+        for a in hosts.ssh_cmd(lab, BY_NAME["core"], "true")
+    ]
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    wrong.unlink()
+    assert refused.returncode == 255 and "Host key verification failed" in refused.stderr, refused.stderr
+
+
 def test_machine_ids_differ(lab):
     ids = {ssh(lab, n, "cat /etc/machine-id").stdout.strip() for n in BY_NAME}
     assert len(ids) == 4

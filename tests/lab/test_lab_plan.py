@@ -73,7 +73,9 @@ def test_inventory_has_four_groups_and_ssh_settings(tmp_path):
         assert Path(hv["ansible_ssh_private_key_file"]).is_absolute()
         assert hv["ansible_ssh_private_key_file"] == str(key)
         assert f"UserKnownHostsFile={kh}" in hv["ansible_ssh_common_args"]
-        assert "StrictHostKeyChecking=accept-new" in hv["ansible_ssh_common_args"]
+        # host keys are trusted when labctl creates the host, never accepted from the network
+        assert "StrictHostKeyChecking=yes" in hv["ansible_ssh_common_args"]
+        assert "accept-new" not in hv["ansible_ssh_common_args"]
 
 
 def test_group_vars_for_the_lab():
@@ -171,3 +173,4 @@ def test_ssh_config_names_every_host_three_ways(tmp_path):
     assert text.startswith(f"# ssh -F {config} broker\n")
     assert "Host core lab-core 10.77.77.13\n  HostName 10.77.77.13\n  User admin\n" in text
     assert text.count(f"  IdentityFile {key}\n") == 4 and text.count(f"  UserKnownHostsFile {kh}\n") == 4
+    assert text.count("  StrictHostKeyChecking yes\n") == 4 and "accept-new" not in text
