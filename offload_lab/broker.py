@@ -16,6 +16,11 @@ TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
 OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
 TAKE_BATCH = 2000
+# peeking at the dead-letter queue: at most this many messages, payloads cut to this size (the
+# task id is the message_id), a few more than its depth asked for (statistics lag a little)
+PEEK_LIMIT = 200_000
+PEEK_PAYLOAD_BYTES = 256
+PEEK_MARGIN = 1000
 
 
 class BrokerError(RuntimeError):
@@ -80,6 +85,27 @@ class ManagementAPI:
                 break
             bodies.extend(m.get("payload", "") for m in batch)
         return bodies
+
+    def peek_messages(self, queue: str, limit: int = PEEK_LIMIT) -> list[dict[str, Any]]:
+        """Look at the messages of `queue` without removing them: one get of them all with
+        ack_requeue_true (the broker puts them back, in order; a second get would return the
+        first ones again, so it is one request). Each as the API gives it: properties (headers,
+        message_id) and the payload cut to PEEK_PAYLOAD_BYTES."""
+        count = min(limit, depth_total(self.queue_depth(queue)) + PEEK_MARGIN)
+        return (
+            self.request(
+                "POST",
+                self._queue_path(queue) + "/get",
+                {
+                    "count": count,
+                    "ackmode": "ack_requeue_true",
+                    "encoding": "auto",
+                    "truncate": PEEK_PAYLOAD_BYTES,
+                },
+                timeout=max(self.timeout, 60),
+            )
+            or []
+        )
 
     def purge(self, queue: str) -> None:
         self.request("DELETE", self._queue_path(queue) + "/contents")
@@ -216,11 +242,16 @@ class QueueSampler:
 
 class OutcomeRecords:
     """The core's outcome records queue (`tasks.done`) through the management API: emptied before
-    a step, taken after it (offload_lab/outcomes.py)."""
+    a step, taken after it (offload_lab/outcomes.py). Also what sits in the dead-letter queue,
+    looked at without removing it: a quorum queue's broker dead-letters a task past its
+    x-delivery-limit itself, and the core never records those."""
 
-    def __init__(self, api: ManagementAPI, queue: str = OUTCOME_QUEUE):
+    def __init__(
+        self, api: ManagementAPI, queue: str = OUTCOME_QUEUE, dead_letter_queue: str = DEAD_LETTER_QUEUE
+    ):
         self.api = api
         self.queue = queue
+        self.dead_letter_queue = dead_letter_queue
 
     def exists(self) -> bool:
         try:
@@ -234,3 +265,6 @@ class OutcomeRecords:
 
     def take(self) -> list[str]:
         return self.api.take_messages(self.queue)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return self.api.peek_messages(self.dead_letter_queue)
