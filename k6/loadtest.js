@@ -1,6 +1,6 @@
 // offload-lab load script: one constant-arrival-rate scenario against the gateway.
 // Everything comes from environment variables (k6 -e NAME=VALUE or the process environment):
-//   MODE          sync | async          -> POST ${BASE_URL}/${MODE}
+//   MODE          sync | async | noop   -> POST ${BASE_URL}/${MODE} (noop: /async's answer, no publish)
 //   RATE          iterations (requests) per second, integer > 0
 //   DURATION      k6 duration string, e.g. "30s"
 //   PRE_VUS       preAllocatedVUs  (default: MAX_VUS)
@@ -13,7 +13,7 @@
 //   TASK_ID_PREFIX async only: every task gets the id `<prefix>-<iteration>` in its body, and
 //                 the same id as sample metadata (`task_id=...` in the CSV output), so the
 //                 accepted ids can be checked against the core's outcome records (the ledger)
-// Checks: sync expects 200, async expects 202. Trend stats include p(99).
+// Checks: sync expects 200, async and noop expect 202. Trend stats include p(99).
 // Note: k6 leaves `dropped_iterations` out of the summary when none were dropped (read it as 0).
 import http from 'k6/http';
 import exec from 'k6/execution';
@@ -36,8 +36,8 @@ function positiveInt(name, value) {
 }
 
 const MODE = need('MODE');
-if (MODE !== 'sync' && MODE !== 'async') {
-  throw new Error(`MODE must be sync or async, got "${MODE}"`);
+if (MODE !== 'sync' && MODE !== 'async' && MODE !== 'noop') {
+  throw new Error(`MODE must be sync or async (or noop: /async without the publish), got "${MODE}"`);
 }
 const RATE = positiveInt('RATE', need('RATE'));
 const DURATION = need('DURATION');
