@@ -12,6 +12,9 @@ from .settings_table import BY_NAME, DEFAULTS
 
 PUBLISHER_NAMES = BY_NAME["PUBLISHER"].choices
 
+# AMQP_URL may list several brokers, tried in order, the next on a lost connection (kombu's syntax)
+URL_SEPARATOR = ";"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -42,7 +45,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         env = _Reader(environ)
         return cls(
-            amqp_url=env.url("AMQP_URL", None, schemes=("amqp", "amqps")),
+            amqp_url=env.url_list("AMQP_URL", schemes=("amqp", "amqps")),
             core_url=env.url("CORE_URL", cls.core_url, schemes=("http", "https")),
             publisher=env.choice("PUBLISHER", cls.publisher, PUBLISHER_NAMES),
             publish_confirm=env.flag("PUBLISH_CONFIRM", cls.publish_confirm),
@@ -55,12 +58,15 @@ class Settings:
             worker_concurrency=env.positive_int("WORKER_CONCURRENCY", cls.worker_concurrency),
         )
 
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """The brokers of AMQP_URL in the order they are tried (one for a single broker)."""
+        return split_urls(self.amqp_url)
+
     def public(self) -> dict[str, object]:
-        """The settings without secrets (the AMQP password), for logs and /healthz."""
-        url = urlsplit(self.amqp_url)
-        host = url.hostname or ""
+        """The settings without secrets (the AMQP passwords), for logs and /healthz."""
         return {
-            "amqp": f"{url.scheme}://{host}:{url.port or ''}{url.path}",
+            "amqp": URL_SEPARATOR.join(_without_userinfo(url) for url in self.amqp_urls),
             "core_url": self.core_url,
             "publisher": self.publisher,
             "publish_confirm": self.publish_confirm,
@@ -86,14 +92,19 @@ class _Reader:
         value = self._raw(name) or default
         if value is None:
             raise SettingsError(f"{name} is not set (expected a URL like {schemes[0]}://host:port/)")
-        parts = urlsplit(value)
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise SettingsError(f"{name}={_redact(value)!r} has an invalid port") from None
-        if parts.scheme not in schemes or not parts.hostname:
-            raise SettingsError(f"{name}={_redact(value)!r} is not a {'/'.join(schemes)} URL with a host")
-        return value
+        return _checked_url(name, value, schemes)
+
+    def url_list(self, name: str, schemes: tuple[str, ...]) -> str:
+        """One URL, or several separated by ";" (each checked); the text as given, blanks trimmed."""
+        value = self._raw(name)
+        if value is None:
+            raise SettingsError(f"{name} is not set (expected a URL like {schemes[0]}://host:port/)")
+        urls = [part.strip() for part in value.split(URL_SEPARATOR)]
+        if "" in urls:
+            raise SettingsError(f"{name}={redact(value)!r} has an empty entry in its ';'-separated list")
+        for url in urls:
+            _checked_url(name, url, schemes)
+        return URL_SEPARATOR.join(urls)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name, default)
@@ -136,8 +147,36 @@ class _Reader:
         return number
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
+def _checked_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError(f"{name}={redact(value)!r} has an invalid port") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SettingsError(f"{name}={redact(value)!r} is not a {'/'.join(schemes)} URL with a host")
+    return value
+
+
+def split_urls(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(URL_SEPARATOR) if part.strip())
+
+
+def redact(value: str) -> str:
+    """The URL, or ";"-separated URLs, with every password replaced by ***."""
+    return URL_SEPARATOR.join(_redact_one(url) for url in value.split(URL_SEPARATOR))
+
+
+def _redact_one(url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password is None:
         return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    return url.replace(f":{password}@", ":***@", 1)
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"

@@ -60,7 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
         "AMQP_URL",
         "url",
         None,
-        "The broker /async publishes to, amqp:// or amqps:// (holds the password).",
+        "The broker /async publishes to, amqp:// or amqps:// (holds the password); several "
+        "separated by `;` are tried in order, the next on a lost connection.",
         provisioned=True,
     ),
     Setting(

@@ -15,8 +15,10 @@ concurrency; `celery_default_pool` keeps Celery's default of 10, so requests bey
 wait for a producer and get 503 if none frees up in time.
 
 Celery's retry policy (task_publish_retry: 3 retries, each with a 4 s connect timeout) could hold
-a request for many seconds: it is off, and so are kombu's connect retries; a failed request
-drops its connection and the next one on that pool slot reconnects.
+a request for many seconds: it is off, and kombu's connect retries are one try per broker of
+AMQP_URL (Celery's broker_url failover list, kombu_pool.failover_options); a failed request
+drops its connection and the next one on that pool slot reconnects, to the next broker if its
+own is gone.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from celery import Celery
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
 from .base import Publisher, PublishError, unroutable
-from .kombu_pool import _drop_if_closed_by_broker, _Returns
+from .kombu_pool import FAILOVER_STRATEGY, _drop_if_closed_by_broker, _Returns, failover_options
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,18 @@ class CelerySendTaskPublisher(Publisher):
             kombu.Exchange(""),  # the default exchange, as our other publishers: nothing to bind
             routing_key=settings.task_queue,
         )
+        # a ";"-separated broker_url is Celery's failover list (kombu's, see failover_options)
         self._app = Celery("offload-gateway", broker=settings.amqp_url, set_as_current=False)
+        failover = failover_options(settings)
         config = {
             "task_queues": [self._task_queue],
             "task_default_queue": settings.task_queue,
             "task_publish_retry": False,
-            "broker_connection_timeout": settings.publish_timeout_s,
+            "broker_failover_strategy": FAILOVER_STRATEGY,
+            "broker_connection_timeout": failover["connect_timeout"],
             "broker_transport_options": {
                 "confirm_publish": settings.publish_confirm,
-                "max_retries": 0,
+                **failover["transport_options"],
                 "read_timeout": settings.publish_timeout_s,
                 "write_timeout": settings.publish_timeout_s,
             },

@@ -58,8 +58,12 @@ class _PooledRabbitmqBroker(RabbitmqBroker):
     """Dramatiq's broker, used by one request at a time (see the module's docstring)."""
 
     def __init__(self, settings: Settings):
+        # Dramatiq splits a ";"-separated url into its list of pika parameters, its failover
+        # (pika connects to the first that answers); _bounded_connection builds the same list
+        # with the request's time left, starting after the broker of a lost connection
         super().__init__(url=settings.amqp_url, confirm_delivery=settings.publish_confirm)
         self._settings = settings
+        self._brokers = pika_support.BrokerList(settings)
         self.state = types.SimpleNamespace()  # the pool lends the broker to one request at a time
         self._deadline = math.inf
         self._timers: list[tuple[pika.BlockingConnection, object]] = []
@@ -94,16 +98,18 @@ class _PooledRabbitmqBroker(RabbitmqBroker):
             left = self._deadline - time.monotonic()
             if left <= 0:
                 raise DeadlinePassed(f"no connection within {self._settings.publish_timeout_s:g} s")
-            parameters = pika_support.connection_parameters(self._settings)
-            parameters.socket_timeout = parameters.stack_timeout = left
-            connection = self.state.connection = pika.BlockingConnection(parameters)
+            connection = self.state.connection = self._brokers.connect(budget_s=left)
             self.connections.add(connection)
             self._arm(connection)
         return connection
 
-    # Dramatiq's property with this getter and Dramatiq's deleter (which closes the channel and
-    # the connection)
-    connection = RabbitmqBroker.connection.getter(_bounded_connection)
+    def _drop_connection(self) -> None:
+        """Dramatiq's deleter (it closes the channel and the connection), called on every failed
+        publish; the next connection starts at the broker after this one."""
+        self._brokers.lost(getattr(self.state, "connection", None))
+        RabbitmqBroker.connection.fdel(self)
+
+    connection = property(_bounded_connection, None, _drop_connection)
 
     def _declare_queue(self, queue_name: str) -> None:
         """Declare nothing; a missing task queue fails the request (see the module's docstring)."""

@@ -2,7 +2,8 @@
 
 Each producer in the pool holds its own connection, so concurrent requests never share one.
 The pool limit is the process's concurrency (kombu's default of 10 would make requests queue
-for a producer). It declares nothing: the core declares the task queue (topology.py).
+for a producer). It declares nothing: the core declares the task queue (topology.py). Several
+brokers in AMQP_URL are kombu's failover list (failover_options).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # the least time left for a confirm, so a slow acquire still gets one try
 _MIN_CONFIRM_WAIT_S = 0.05
+# kombu's (and Celery's broker_failover_strategy) default, named for the reader
+FAILOVER_STRATEGY = "round-robin"
 
 
 class _Returns:
@@ -64,16 +67,16 @@ class KombuPoolPublisher(Publisher):
         self._confirm = settings.publish_confirm
         self._timeout_s = settings.publish_timeout_s
         kombu.pools.set_limit(settings.worker_concurrency)
-        timeout = settings.publish_timeout_s
+        failover = failover_options(settings)
         self._connection = kombu.Connection(
             settings.amqp_url,
-            connect_timeout=timeout,
+            connect_timeout=failover["connect_timeout"],
+            failover_strategy=FAILOVER_STRATEGY,
             transport_options={
                 "confirm_publish": settings.publish_confirm,
-                # fail the request now instead of retrying the connect; the next request retries
-                "max_retries": 0,
-                "read_timeout": timeout,
-                "write_timeout": timeout,
+                **failover["transport_options"],
+                "read_timeout": settings.publish_timeout_s,
+                "write_timeout": settings.publish_timeout_s,
             },
         )
         self._producers = kombu.pools.producers[self._connection]
@@ -127,6 +130,25 @@ class KombuPoolPublisher(Publisher):
         # kombu.pools is a process-wide registry keyed by connection settings; reset empties it
         # so a later publisher with the same settings starts with fresh pools
         kombu.pools.reset()
+
+
+def failover_options(settings: Settings) -> dict:
+    """kombu's failover, as kombu_pool and Celery use it. AMQP_URL "a;b;c" is kombu's own list
+    of alternates: a connection starts at the first and, when a connect fails, switches to the
+    next (round-robin), so a connection lost with its broker reconnects to the next one. A
+    request tries each broker at most once, without sleeping (max_retries = brokers - 1; with
+    one broker it fails at once and the next request retries), each attempt bounded so all of
+    them fit in PUBLISH_TIMEOUT_S."""
+    brokers = len(settings.amqp_urls)
+    return {
+        "connect_timeout": settings.publish_timeout_s / brokers,
+        "transport_options": {
+            "max_retries": brokers - 1,
+            "interval_start": 0,
+            "interval_step": 0,
+            "connect_retries_timeout": settings.publish_timeout_s,
+        },
+    }
 
 
 def _drop_if_closed_by_broker(connection: kombu.Connection) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import pika
-
 from ..settings import Settings
 from ..task import TaskMessage
 from . import pika_support
@@ -21,12 +19,12 @@ log = logging.getLogger(__name__)
 class PikaPerRequestPublisher(Publisher):
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._parameters = pika_support.connection_parameters(settings)
+        self._brokers = pika_support.BrokerList(settings)
 
     def publish(self, message: TaskMessage) -> None:
         connection = None
         try:
-            connection = pika.BlockingConnection(self._parameters)
+            connection = self._brokers.connect()
             channel = pika_support.open_channel(connection, self._settings)
             pika_support.publish(
                 connection, channel, self._settings.task_queue, message, self._settings.publish_timeout_s

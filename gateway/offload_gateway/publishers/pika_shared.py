@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 import pika
+import pika.exceptions
 
 from ..settings import Settings
 from ..task import TaskMessage
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 class PikaSharedPublisher(Publisher):
     def __init__(self, settings: Settings):
         self._settings = settings
-        self._parameters = pika_support.connection_parameters(settings)
+        self._brokers = pika_support.BrokerList(settings)
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
 
@@ -43,6 +44,8 @@ class PikaSharedPublisher(Publisher):
             )
         except Exception as exc:
             log.warning("publish failed: %r", exc)
+            if not isinstance(exc, pika.exceptions.UnroutableError):
+                self._brokers.lost(self._connection)
             self.close()
             raise pika_support.describe(exc, self._settings.task_queue) from exc
 
@@ -55,7 +58,7 @@ class PikaSharedPublisher(Publisher):
 
     def _connect(self) -> None:
         pika_support.close_quietly(self._connection)
-        self._connection = pika.BlockingConnection(self._parameters)
+        self._connection = self._brokers.connect()
         self._channel = pika_support.open_channel(self._connection, self._settings)
 
     def close(self) -> None:

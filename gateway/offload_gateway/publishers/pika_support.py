@@ -14,13 +14,50 @@ class PublishTimedOut(Exception):
     pass
 
 
-def connection_parameters(settings: Settings) -> pika.URLParameters:
-    parameters = pika.URLParameters(settings.amqp_url)
-    timeout = settings.publish_timeout_s
+class BrokerList:
+    """AMQP_URL's brokers as pika connection parameters, in the order to try them. pika's own
+    failover does the trying: a BlockingConnection given a list connects to the first that
+    answers. After a lost connection the list starts at the broker after the lost one, so the
+    reconnect goes to the next broker first."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._urls = settings.amqp_urls
+        self._start = 0
+
+    def parameters(self, budget_s: float | None = None) -> list[pika.URLParameters]:
+        """Fresh parameters, one per broker from the current start; each connection attempt
+        bounded so that trying them all fits in `budget_s` (default PUBLISH_TIMEOUT_S)."""
+        budget_s = self._settings.publish_timeout_s if budget_s is None else budget_s
+        attempt_s = budget_s / len(self._urls)
+        ordered = self._urls[self._start :] + self._urls[: self._start]
+        return [_bounded_parameters(url, attempt_s, self._settings.publish_timeout_s) for url in ordered]
+
+    def connect(self, budget_s: float | None = None) -> pika.BlockingConnection:
+        return pika.BlockingConnection(self.parameters(budget_s))
+
+    def lost(self, connection: pika.BlockingConnection | None) -> None:
+        """The connection is gone: the next connect starts at the broker after its one."""
+        if connection is None or len(self._urls) == 1:
+            return
+        used = connection._impl.params
+        for index, url in enumerate(self._urls):
+            candidate = pika.URLParameters(url)
+            if (candidate.host, candidate.port, candidate.virtual_host) == (
+                used.host,
+                used.port,
+                used.virtual_host,
+            ):
+                self._start = (index + 1) % len(self._urls)
+                return
+
+
+def _bounded_parameters(url: str, attempt_s: float, publish_timeout_s: float) -> pika.URLParameters:
+    parameters = pika.URLParameters(url)
     parameters.connection_attempts = 1
-    parameters.socket_timeout = timeout
-    parameters.stack_timeout = timeout
-    parameters.blocked_connection_timeout = timeout
+    parameters.socket_timeout = attempt_s
+    parameters.stack_timeout = attempt_s
+    parameters.blocked_connection_timeout = publish_timeout_s
     # a BlockingConnection only answers heartbeats while it does I/O: an idle shared
     # connection would be closed by the broker between bursts
     parameters.heartbeat = 0

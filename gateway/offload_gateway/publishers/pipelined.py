@@ -8,8 +8,10 @@ PUBLISH_TIMEOUT_S for its waiter. The reader, a thread under gthread and a green
 (gunicorn's monkey-patching makes `threading` cooperative), reads the broker's frames: an ack or
 a nack settles its tag or, with `multiple`, every outstanding tag up to it; a basic.return (a task
 that reached no queue, returned before its ack) marks that task's waiter so its ack answers 503.
-A lost connection fails every waiter on it, and the next request connects again. Nothing is
-declared (topology.py). py-amqp frames the messages: one writer at a time (the lock), one reader.
+A lost connection fails every waiter on it, and the next request connects again: with several
+brokers in AMQP_URL (";"-separated), to the broker after the lost one first, then the others in
+turn (py-amqp has no failover of its own). Nothing is declared (topology.py). py-amqp frames the
+messages: one writer at a time (the lock), one reader.
 """
 
 from __future__ import annotations
@@ -127,13 +129,14 @@ class ConfirmTracker:
 class _Link:
     """One connection, its publishing channel and the reader of the broker's frames."""
 
-    def __init__(self, settings: Settings, deadline: float):
+    def __init__(self, settings: Settings, url: str, deadline: float):
+        self.url = url
         self._queue = settings.task_queue
         self._confirm = settings.publish_confirm
         self._timeout_s = settings.publish_timeout_s
         self.tracker = ConfirmTracker(settings.task_queue)
         self.connection = amqp.Connection(
-            **_connection_arguments(settings.amqp_url),
+            **_connection_arguments(url),
             login_method="PLAIN",
             connect_timeout=_left(deadline),
             heartbeat=0,
@@ -231,6 +234,8 @@ class PipelinedPublisher(Publisher):
         self._lock = threading.Lock()
         self._link: _Link | None = None
         self._failed_connects = 0  # in a row: logged once per outage, not once per request
+        self._urls = settings.amqp_urls
+        self._first = 0  # the broker to try first on the next connect
 
     def publish(self, message: TaskMessage) -> None:
         deadline = time.monotonic() + self._timeout_s
@@ -249,9 +254,11 @@ class PipelinedPublisher(Publisher):
         link = self._link
         if link is not None and link.tracker.failure is None:
             return link
+        if link is not None:  # lost: start with the broker after its one
+            self._first = (self._urls.index(link.url) + 1) % len(self._urls)
         self._link = None
         try:
-            self._link = _Link(self._settings, deadline)
+            self._link = self._connect(deadline)
         except Exception as exc:
             self._failed_connects += 1
             if self._failed_connects == 1:
@@ -261,6 +268,23 @@ class PipelinedPublisher(Publisher):
             log.warning("connected to the broker after %d failed attempts", self._failed_connects)
             self._failed_connects = 0
         return self._link
+
+    def _connect(self, deadline: float) -> _Link:
+        """A link to the first broker that answers, from `_first` on, each attempt given an
+        equal share of the time left; the last attempt's error if none does."""
+        count = len(self._urls)
+        for attempt in range(count):
+            index = (self._first + attempt) % count
+            share = time.monotonic() + _left(deadline) / (count - attempt)
+            try:
+                link = _Link(self._settings, self._urls[index], share)
+            except Exception:
+                if attempt == count - 1:
+                    raise
+                continue
+            self._first = index
+            return link
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def warm_up(self) -> None:
         deadline = time.monotonic() + self._timeout_s
