@@ -1,4 +1,5 @@
-"""The local lab: four Debian bookworm hosts as systemd-nspawn containers on a private bridge.
+"""The local lab: Debian bookworm hosts as systemd-nspawn containers on a private bridge; four (one
+per group) in the default profile, nine in the cluster profile (lab.plan.PROFILES).
 
 `lab/labctl` runs this package (`python3 -m lab`) with the system Python, before any venv exists:
 standard library only. Modules, from the pure ones up:
@@ -16,6 +17,7 @@ standard library only. Modules, from the pure ones up:
 Layout on the controller:
   <repo>/.lab/                      git-ignored state (override with OFFLAB_STATE)
     ssh/id_ed25519[.pub], ssh/known_hosts, ssh/config
+    profile                         the profile `up` brought up (removed by `down`)
     acng/conf/ acng/log/ acng/pid   the lab's own apt-cacher-ng instance
     hosts/NAME/{upper,work,merged}  one overlay per host, console.log, pid, base
   /var/cache/offload-lab/           kept by `down`, removed by `down --purge` (OFFLAB_CACHE)

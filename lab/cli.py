@@ -1,4 +1,4 @@
-"""lab/labctl: up | status | down [--purge] | clean | inventory (see lab/README.md).
+"""lab/labctl: up [--profile P] | status | down [--purge] | clean | inventory (see lab/README.md).
 
 `up` and `down` are sequences of named steps (LocalLab.step); a failed step ends the command
 with `labctl CMD: step 'NAME' failed: WHY` and exit status 1.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lab import base, cgroups, hosts, network, processes
 from lab.locallab import REPO, LocalLab, StepFailed
-from lab.plan import BRIDGE, inventory_text
+from lab.plan import BRIDGE, DEFAULT_PROFILE, PROFILES, LabHost, inventory_text
 from lab.status import status
 
 PREREQUISITES = ("debootstrap", "systemd-nspawn", "ip", "apt-cacher-ng", "ssh", "ssh-keygen")
@@ -38,10 +38,26 @@ def check_prereqs() -> None:
 
 def write_inventory(lab: LocalLab) -> None:
     """inventory/lab/hosts.yml (rewritten only if it changed)."""
-    text = inventory_text(lab.hosts, lab.key, lab.known_hosts)
+    text = inventory_text(lab.hosts, lab.key, lab.known_hosts, lab.profile)
     lab.inventory.parent.mkdir(parents=True, exist_ok=True)
     if not lab.inventory.exists() or lab.inventory.read_text() != text:
         lab.inventory.write_text(text)
+
+
+def present(lab: LocalLab, h: LabHost) -> bool:
+    """The host has a disk or a running launcher."""
+    return lab.host_dir(h).exists() or bool(hosts.nspawn_pids(h))
+
+
+def check_one_profile(lab: LocalLab) -> None:
+    """One profile at a time: they share the bridge and the inventory's path."""
+    others = [h.name for h in lab.other_profiles_hosts() if present(lab, h)]
+    if others:
+        recorded = lab.recorded_profile()
+        which = f"the {recorded} profile" if recorded and recorded != lab.profile else "another profile"
+        raise StepFailed(
+            f"{which} is up ({', '.join(others)}): run `lab/labctl down` first (one profile at a time)"
+        )
 
 
 def up(lab: LocalLab) -> None:
@@ -50,6 +66,9 @@ def up(lab: LocalLab) -> None:
     with lab.step("check prerequisites"):
         check_prereqs()
     with lab.locked():
+        with lab.step(f"profile {lab.profile}"):
+            check_one_profile(lab)
+            lab.record_profile()
         with lab.step("ssh key"):
             hosts.ensure_key(lab)
         with lab.step("base image"):
@@ -82,23 +101,25 @@ def up(lab: LocalLab) -> None:
         with lab.step("inventory"):
             write_inventory(lab)
     lab.log(
-        f"lab up: {len(lab.hosts)} hosts on {BRIDGE} in {time.monotonic() - t0:.0f} s "
-        f"(inventory {lab.inventory.relative_to(REPO)})"
+        f"lab up ({lab.profile} profile): {len(lab.hosts)} hosts on {BRIDGE} "
+        f"in {time.monotonic() - t0:.0f} s (inventory {lab.inventory.relative_to(REPO)})"
     )
 
 
 def down(lab: LocalLab, purge: bool = False) -> None:
-    """Stop and remove the hosts, apt-cacher-ng, bridge and inventory; with purge also the caches."""
+    """Stop and remove the hosts (the profile's, and any other profile's left), apt-cacher-ng,
+    bridge and inventory; with purge also the caches."""
     with lab.step("check prerequisites"):
         check_root()
     with lab.locked():
+        targets = lab.hosts + [h for h in lab.other_profiles_hosts() if present(lab, h)]
         with lab.step("hosts: SIGTERM"):  # all at once, so that they halt in parallel
-            for h in lab.hosts:
+            for h in targets:
                 processes.signal_each(hosts.nspawn_pids(h), signal.SIGTERM)
-        for h in lab.hosts:
+        for h in targets:
             with lab.step(f"host {h.name}: stop"):
                 hosts.stop_host(lab, h)
-        for h in lab.hosts:
+        for h in targets:
             with lab.step(f"host {h.name}: remove"):
                 hosts.remove_host(lab, h)
         with lab.step("apt-cacher-ng: stop"):
@@ -109,6 +130,7 @@ def down(lab: LocalLab, purge: bool = False) -> None:
             lab.inventory.unlink(missing_ok=True)
             lab.known_hosts.unlink(missing_ok=True)
             shutil.rmtree(lab.state / "hosts", ignore_errors=True)
+            lab.profile_file.unlink(missing_ok=True)
         if purge:
             with lab.step("purge: base and apt cache"):
                 for p in lab.cache.glob("base-*"):
@@ -123,7 +145,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="lab/labctl", description="the offload-lab local lab")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every command")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("up", help="bring the lab up (idempotent)")
+    u = sub.add_parser("up", help="bring the lab up (idempotent)")
+    u.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="which hosts: default (one per group) or cluster (3 brokers, 2 of each other part)",
+    )
     sub.add_parser("status", help="show the lab's state; exit 0 only if all of it is up")
     d = sub.add_parser("down", help="stop and remove the hosts, bridge and apt-cacher-ng")
     d.add_argument("--purge", action="store_true", help="also remove the cached base and apt cache")
@@ -134,7 +162,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    lab = LocalLab(verbose=args.verbose)
+    # up brings up the profile it is given; the other commands act on the profile that is up
+    lab = LocalLab(verbose=args.verbose, profile=args.profile if args.cmd == "up" else None)
     try:
         if args.cmd == "up":
             up(lab)

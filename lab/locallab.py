@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab.plan import LabHost, address_plan
+from lab.plan import DEFAULT_PROFILE, PROFILES, LabHost, address_plan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,16 +22,50 @@ class StepFailed(Exception):
 
 
 class LocalLab:
-    def __init__(self, state: Path | None = None, cache: Path | None = None, verbose: bool = False):
+    def __init__(
+        self,
+        state: Path | None = None,
+        cache: Path | None = None,
+        verbose: bool = False,
+        profile: str | None = None,
+    ):
+        """`profile`: the lab's hosts (lab.plan.PROFILES); None: the profile that is up (see
+        recorded_profile), else the default one."""
         self.state = Path(state or os.environ.get("OFFLAB_STATE") or REPO / ".lab").resolve()
         self.cache = Path(cache or os.environ.get("OFFLAB_CACHE") or "/var/cache/offload-lab")
         self.verbose = verbose
-        self.hosts = address_plan()
+        self.profile_file = self.state / "profile"
+        self.profile = profile or self.recorded_profile() or DEFAULT_PROFILE
+        self.hosts = address_plan(profile=self.profile)
         self.ssh_dir = self.state / "ssh"
         self.key = self.ssh_dir / "id_ed25519"
         self.known_hosts = self.ssh_dir / "known_hosts"
         self.acng_dir = self.state / "acng"
         self.inventory = REPO / "inventory" / "lab" / "hosts.yml"
+
+    def recorded_profile(self) -> str | None:
+        """The profile `up` brought up last (.lab/profile), until `down` removes it; None if none."""
+        try:
+            name = self.profile_file.read_text().strip()
+        except OSError:
+            return None
+        return name if name in PROFILES else None
+
+    def record_profile(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.profile_file.write_text(self.profile + "\n")
+
+    def other_profiles_hosts(self) -> list[LabHost]:
+        """Hosts of the other profiles (a lab brought up with another profile is stopped by `down`
+        even if .lab/profile was lost)."""
+        mine = {h.name for h in self.hosts}
+        return [
+            h
+            for name in PROFILES
+            if name != self.profile
+            for h in address_plan(profile=name)
+            if h.name not in mine
+        ]
 
     def host_dir(self, h: LabHost) -> Path:
         """.lab/hosts/NAME: the host's overlay (upper, work, merged), console.log, pid, base."""

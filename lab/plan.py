@@ -18,9 +18,23 @@ BRIDGE_ADDRESS = f"{NETWORK_PREFIX}.1"
 PREFIX_LEN = 24
 ACNG_PORT = 3142
 MACHINE_PREFIX = "offlab-"
-# name -> last octet; order is the order hosts are started and listed
-HOST_OCTETS = {"broker": 11, "gateway": 12, "core": 13, "loadgen": 14}
+# The inventory groups (docs/design.md); a host's group is its name without a trailing number.
+GROUPS = ("broker", "gateway", "core", "loadgen")
 LOADGEN = "loadgen"
+# Profiles: host name -> last octet; order is the order hosts are started and listed. One profile
+# is up at a time. "default" is one host per group; "cluster" shows the scale-out (issue 13): a
+# 3-node RabbitMQ cluster and two of each other part, still on the one bridge and the same CPUs.
+DEFAULT_PROFILE = "default"
+PROFILES = {
+    DEFAULT_PROFILE: {"broker": 11, "gateway": 12, "core": 13, "loadgen": 14},
+    "cluster": {
+        "broker1": 21, "broker2": 22, "broker3": 23,
+        "gateway1": 31, "gateway2": 32,
+        "core1": 41, "core2": 42,
+        "loadgen1": 51, "loadgen2": 52,
+    },
+}  # fmt: skip
+HOST_OCTETS = PROFILES[DEFAULT_PROFILE]
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -55,10 +69,22 @@ class LabHost:
         """Ansible host name; unlike the host's own hostname it differs from its group's name."""
         return "lab-" + self.name
 
+    @property
+    def group(self) -> str:
+        """The inventory group: the name without its number (broker2 -> broker)."""
+        return group_of(self.name)
 
-def address_plan(octets: dict[str, int] | None = None) -> list[LabHost]:
-    """The lab's hosts with their static addresses, in start order."""
-    octets = HOST_OCTETS if octets is None else octets
+
+def group_of(name: str) -> str:
+    return name.rstrip("0123456789")
+
+
+def address_plan(octets: dict[str, int] | None = None, profile: str = DEFAULT_PROFILE) -> list[LabHost]:
+    """The profile's hosts (or those of `octets`) with their static addresses, in start order."""
+    if octets is None:
+        if profile not in PROFILES:
+            raise ValueError(f"no lab profile {profile!r} (profiles: {', '.join(PROFILES)})")
+        octets = PROFILES[profile]
     seen = set()
     hosts = []
     for name, octet in octets.items():
@@ -99,44 +125,61 @@ def format_cpu_list(cpus: list[int]) -> str:
 
 
 def cpu_split(cpus: list[int], names: list[str], loadgen: str = LOADGEN) -> dict[str, str] | None:
-    """The loadgen gets the last CPU to itself, every other host shares the rest.
+    """The load generators (the hosts of the loadgen group) get the last CPU, every other host
+    shares the rest: the services never compete with k6 for a CPU.
 
     None means "do not pin" (a single CPU cannot be split)."""
     cpus = sorted(set(cpus))
     if len(cpus) < 2:
         return None
     servers = format_cpu_list(cpus[:-1])
-    return {n: (str(cpus[-1]) if n == loadgen else servers) for n in names}
+    return {n: (str(cpus[-1]) if group_of(n) == loadgen else servers) for n in names}
 
 
-def inventory_text(hosts: list[LabHost], key_file: Path, known_hosts: Path) -> str:
-    """inventory/lab/hosts.yml: one group per host name, real SSH as LOGIN_USER with the lab key,
-    checking host keys against the lab's known_hosts (labctl writes each host's keys there)."""
+def profile_group(profile: str) -> str:
+    """The inventory group holding every host of a profile other than the default, so that its
+    settings live in inventory/lab/group_vars/<group>.yml (e.g. lab_cluster: quorum queues)."""
+    return f"lab_{profile}"
+
+
+def inventory_text(
+    hosts: list[LabHost], key_file: Path, known_hosts: Path, profile: str = DEFAULT_PROFILE
+) -> str:
+    """inventory/lab/hosts.yml: the four groups (a host's group is its name without its number;
+    host order in a group is the index), real SSH as LOGIN_USER with the lab key, checking host
+    keys against the lab's known_hosts (labctl writes each host's keys there). A profile other
+    than the default also puts the four groups into its own group (profile_group)."""
     common = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     lines = [
         "# Written by `lab/labctl up` (git-ignored); do not edit, it is rewritten on every up.",
         "all:",
         "  children:",
     ]
-    for h in hosts:
-        lines += [
-            f"    {h.name}:",
-            "      hosts:",
-            f"        {h.inventory_name}:",
-            f"          ansible_host: {h.address}",
-            f"          ansible_user: {LOGIN_USER}",
-            f"          ansible_ssh_private_key_file: {json.dumps(str(key_file))}",
-            f"          ansible_ssh_common_args: {json.dumps(common)}",
-            "          ansible_python_interpreter: /usr/bin/python3",
-            f"          offload_private_address: {h.address}",
-        ]
+    for group in GROUPS:
+        members = [h for h in hosts if h.group == group]
+        if not members:
+            continue
+        lines += [f"    {group}:", "      hosts:"]
+        for h in members:
+            lines += [
+                f"        {h.inventory_name}:",
+                f"          ansible_host: {h.address}",
+                f"          ansible_user: {LOGIN_USER}",
+                f"          ansible_ssh_private_key_file: {json.dumps(str(key_file))}",
+                f"          ansible_ssh_common_args: {json.dumps(common)}",
+                "          ansible_python_interpreter: /usr/bin/python3",
+                f"          offload_private_address: {h.address}",
+            ]
+    if profile != DEFAULT_PROFILE:
+        lines += [f"    {profile_group(profile)}:", "      children:"]
+        lines += [f"        {group}:" for group in GROUPS if any(h.group == group for h in hosts)]
     return "\n".join(lines) + "\n"
 
 
 def ssh_config_text(hosts: list[LabHost], key_file: Path, known_hosts: Path, config: Path) -> str:
     """.lab/ssh/config: `ssh -F .lab/ssh/config broker` (or lab-broker, or its address) logs in as
     LOGIN_USER (`sudo -n` for root)."""
-    lines = [f"# ssh -F {config} broker"]
+    lines = [f"# ssh -F {config} {hosts[0].name}"]
     for h in hosts:
         lines += [
             f"Host {h.name} {h.inventory_name} {h.address}",

@@ -45,3 +45,37 @@ def test_the_lab_needs_only_the_standard_library():
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     assert "{up,status,down,clean,inventory}" in p.stdout
+
+
+def test_the_profile_up_is_recorded_for_the_other_commands(tmp_path):
+    assert LocalLab(state=tmp_path).profile == "default"
+    lab = LocalLab(state=tmp_path, profile="cluster")
+    assert [h.name for h in lab.hosts][:3] == ["broker1", "broker2", "broker3"]
+    lab.record_profile()
+    # status, down, inventory: no profile given, the recorded one
+    assert LocalLab(state=tmp_path).profile == "cluster"
+    assert len(LocalLab(state=tmp_path).hosts) == 9
+    (tmp_path / "profile").write_text("nosuch\n")
+    assert LocalLab(state=tmp_path).profile == "default"
+
+
+def test_one_profile_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.hosts, "nspawn_pids", lambda h: [])  # whatever runs on this machine
+    default = LocalLab(state=tmp_path)
+    default.record_profile()
+    default.host_dir(default.hosts[0]).mkdir(parents=True)  # the default broker's disk
+    cluster = LocalLab(state=tmp_path, profile="cluster")
+    refused = r"the default profile is up \(broker\): run `lab/labctl down` first"
+    with pytest.raises(StepFailed, match=refused):
+        cli.check_one_profile(cluster)
+    cli.check_one_profile(default)  # up again on the profile that is up is fine
+    # down (with the default profile recorded) also takes a cluster host left behind
+    assert "broker1" not in [h.name for h in default.hosts]
+    assert [h.name for h in default.other_profiles_hosts()][:2] == ["broker1", "broker2"]
+
+
+def test_up_takes_a_profile():
+    assert cli.parse_args(["up"]).profile == "default"
+    assert cli.parse_args(["up", "--profile", "cluster"]).profile == "cluster"
+    with pytest.raises(SystemExit):
+        cli.parse_args(["up", "--profile", "nosuch"])

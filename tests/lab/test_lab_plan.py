@@ -174,3 +174,96 @@ def test_ssh_config_names_every_host_three_ways(tmp_path):
     assert "Host core lab-core 10.77.77.13\n  HostName 10.77.77.13\n  User admin\n" in text
     assert text.count(f"  IdentityFile {key}\n") == 4 and text.count(f"  UserKnownHostsFile {kh}\n") == 4
     assert text.count("  StrictHostKeyChecking yes\n") == 4 and "accept-new" not in text
+
+
+# ---- the cluster profile (issue 13): N hosts per group, on the same bridge and CPUs
+
+
+def test_cluster_profile_addresses_and_groups():
+    hosts = plan.address_plan(profile="cluster")
+    assert [(h.name, h.address, h.group) for h in hosts] == [
+        ("broker1", "10.77.77.21", "broker"),
+        ("broker2", "10.77.77.22", "broker"),
+        ("broker3", "10.77.77.23", "broker"),
+        ("gateway1", "10.77.77.31", "gateway"),
+        ("gateway2", "10.77.77.32", "gateway"),
+        ("core1", "10.77.77.41", "core"),
+        ("core2", "10.77.77.42", "core"),
+        ("loadgen1", "10.77.77.51", "loadgen"),
+        ("loadgen2", "10.77.77.52", "loadgen"),
+    ]
+    default = plan.address_plan()
+    assert [h.group for h in default] == [h.name for h in default] == list(plan.GROUPS)
+    # the profiles never share a machine name or an address: down finds either
+    assert not {h.machine for h in hosts} & {h.machine for h in default}
+    assert not {h.address for h in hosts} & {h.address for h in default}
+
+
+def test_every_profile_has_every_group():
+    for name in plan.PROFILES:
+        assert {h.group for h in plan.address_plan(profile=name)} == set(plan.GROUPS), name
+
+
+def test_an_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="no lab profile 'big'"):
+        plan.address_plan(profile="big")
+
+
+def test_cpu_split_pins_every_loadgen_to_the_last_cpu():
+    names = [h.name for h in plan.address_plan(profile="cluster")]
+    split = plan.cpu_split([0, 1], names)
+    assert {n for n, cpus in split.items() if cpus == "1"} == {"loadgen1", "loadgen2"}
+    assert {cpus for n, cpus in split.items() if not n.startswith("loadgen")} == {"0"}
+
+
+def test_cluster_inventory_groups_hold_their_hosts_in_order(tmp_path):
+    hosts = plan.address_plan(profile="cluster")
+    inv = yaml.safe_load(plan.inventory_text(hosts, tmp_path / "k", tmp_path / "kh", "cluster"))
+    groups = inv["all"]["children"]
+    assert list(groups) == [*NAMES, "lab_cluster"]
+    assert list(groups["broker"]["hosts"]) == ["lab-broker1", "lab-broker2", "lab-broker3"]
+    assert list(groups["loadgen"]["hosts"]) == ["lab-loadgen1", "lab-loadgen2"]
+    assert groups["core"]["hosts"]["lab-core2"]["offload_private_address"] == "10.77.77.42"
+    # the profile's settings apply to every host through its own group
+    assert list(groups["lab_cluster"]["children"]) == NAMES
+    default = yaml.safe_load(plan.inventory_text(plan.address_plan(), tmp_path / "k", tmp_path / "kh"))
+    assert "lab_cluster" not in default["all"]["children"]
+
+
+def test_cluster_group_vars_ask_for_quorum_queues():
+    gv = yaml.safe_load((REPO / "inventory/lab/group_vars/lab_cluster.yml").read_text())
+    assert gv == {"core_go_queue_type": "quorum"}
+
+
+def test_cluster_inventory_as_ansible_reads_it(tmp_path):
+    """Ansible's own inventory: the four groups with their hosts, and lab_cluster's settings on
+    every host (and only in the cluster profile)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    inv_dir = tmp_path / "inventory"
+    (inv_dir / "group_vars").mkdir(parents=True)
+    for name in ("all.yml", "lab_cluster.yml"):
+        (inv_dir / "group_vars" / name).write_text((REPO / "inventory/lab/group_vars" / name).read_text())
+    for profile, queue_type in (("cluster", "quorum"), ("default", None)):
+        hosts = plan.address_plan(profile=profile)
+        text = plan.inventory_text(hosts, tmp_path / "k", tmp_path / "kh", profile)
+        (inv_dir / "hosts.yml").write_text(text)
+        loader = DataLoader()
+        inventory = InventoryManager(loader=loader, sources=[str(inv_dir)])
+        variables = VariableManager(loader=loader, inventory=inventory)
+        for group in NAMES:
+            assert [h.name for h in inventory.groups[group].get_hosts()] == [
+                h.inventory_name for h in hosts if h.group == group
+            ]
+        for h in hosts:
+            host_vars = variables.get_vars(host=inventory.get_host(h.inventory_name))
+            assert host_vars.get("core_go_queue_type") == queue_type, (profile, h.name)
+            assert host_vars["k6_install_method"] == "controller"
+
+
+def test_cluster_etc_hosts_names_every_other_host():
+    text = plan.etc_hosts_text(plan.address_plan(profile="cluster"), "broker2")
+    assert "10.77.77.21\tbroker1" in text and "10.77.77.23\tbroker3" in text
+    assert "10.77.77.52\tloadgen2" in text and "10.77.77.22\tbroker2" not in text

@@ -62,3 +62,12 @@ def test_no_raw_python_values(pid, answers, systemd):
     ]
     for line in lines:
         assert not re.search(r"\b(None|True|False)\b", line), line
+
+
+def test_status_names_the_profile_and_its_up_command():
+    hosts = plan.address_plan(profile="cluster")
+    assert status.profile_line("cluster", hosts).startswith("profile: cluster (9 hosts: broker1, broker2,")
+    fix = status.fix_for("cluster")
+    line = status.host_line(hosts[0], None, None, "-", Path("c"), fix)
+    assert "`lab/labctl up --profile cluster` fixes it" in line
+    assert status.verdict_line(False, status.fix_for("default")).endswith("`lab/labctl up` fixes it")
