@@ -1,6 +1,7 @@
 """The lab's hosts, read through Ansible's own inventory tooling (InventoryManager + VariableManager).
 
-Groups: broker, gateway, core (one or more hosts), loadgen. A host's address is the hostvar
+Groups: broker, gateway, core, loadgen, each with one or more hosts; a host's index in its group is
+its order in the inventory (loadgen i runs k6's execution segment i of N). A host's address is the hostvar
 `offload_private_address`, falling back to `ansible_host`, then the inventory name; ssh user is
 `ansible_user` (default root), key `ansible_ssh_private_key_file` (or `ansible_private_key_file`),
 port `ansible_port` (default 22).
@@ -16,7 +17,6 @@ from typing import Any
 from .paths import REPO_ROOT
 
 GROUPS = ("broker", "gateway", "core", "loadgen")
-SINGLE_HOST_GROUPS = ("broker", "gateway", "loadgen")
 FALLBACK_INVENTORY = "inventory/lab"
 
 
@@ -45,21 +45,35 @@ class Inventory:
     is_default: bool = False  # the one ansible.cfg names: ansible-playbook needs no -i
     is_local_lab: bool = False  # inventory/lab, written by lab/labctl
 
+    # every host of a group, in inventory order
     @property
-    def broker(self) -> InventoryHost:
-        return self.groups["broker"][0]
+    def brokers(self) -> list[InventoryHost]:
+        return self.groups["broker"]
 
     @property
-    def gateway(self) -> InventoryHost:
-        return self.groups["gateway"][0]
-
-    @property
-    def loadgen(self) -> InventoryHost:
-        return self.groups["loadgen"][0]
+    def gateways(self) -> list[InventoryHost]:
+        return self.groups["gateway"]
 
     @property
     def cores(self) -> list[InventoryHost]:
         return self.groups["core"]
+
+    @property
+    def loadgens(self) -> list[InventoryHost]:
+        return self.groups["loadgen"]
+
+    # the first host of a group: the only one in the default layout
+    @property
+    def broker(self) -> InventoryHost:
+        return self.brokers[0]
+
+    @property
+    def gateway(self) -> InventoryHost:
+        return self.gateways[0]
+
+    @property
+    def loadgen(self) -> InventoryHost:
+        return self.loadgens[0]
 
     @property
     def provision_command(self) -> str:
@@ -128,9 +142,6 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
         hosts = inventory.groups[group].get_hosts()
         if not hosts:
             problems.append(f"group {group!r} has no hosts")
-            continue
-        if group in SINGLE_HOST_GROUPS and len(hosts) > 1:
-            problems.append(f"group {group!r} must have exactly one host, has {len(hosts)}")
             continue
         groups[group] = []
         for host in hosts:

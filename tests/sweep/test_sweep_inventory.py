@@ -51,14 +51,29 @@ def test_missing_group_is_an_error(tmp_path):
         inventory.load(str(p), repo_root=tmp_path)
 
 
-def test_two_gateways_is_an_error(tmp_path):
+def test_every_group_may_hold_several_hosts_in_inventory_order(tmp_path):
     p = tmp_path / "hosts.yml"
     p.write_text(
-        "all:\n  children:\n    broker: {hosts: {b: {}}}\n    gateway: {hosts: {g1: {}, g2: {}}}\n"
-        "    core: {hosts: {c: {}}}\n    loadgen: {hosts: {l: {}}}\n"
+        "all:\n  children:\n"
+        "    broker: {hosts: {b1: {ansible_host: 10.0.0.21}, b2: {ansible_host: 10.0.0.22},"
+        " b3: {ansible_host: 10.0.0.23}}}\n"
+        "    gateway: {hosts: {g2: {ansible_host: 10.0.0.32}, g1: {ansible_host: 10.0.0.31}}}\n"
+        "    core: {hosts: {c1: {}, c2: {}}}\n"
+        "    loadgen: {hosts: {l1: {ansible_host: 10.0.0.51}, l2: {ansible_host: 10.0.0.52}}}\n"
     )
-    with pytest.raises(InventoryError, match="'gateway' must have exactly one host"):
-        inventory.load(str(p), repo_root=tmp_path)
+    lab = inventory.load(str(p), repo_root=tmp_path)
+    assert [h.address for h in lab.brokers] == ["10.0.0.21", "10.0.0.22", "10.0.0.23"]
+    assert [h.name for h in lab.gateways] == ["g2", "g1"]  # the inventory's order, not sorted
+    assert [h.name for h in lab.cores] == ["c1", "c2"]
+    assert [h.name for h in lab.loadgens] == ["l1", "l2"]
+    # the single-host accessors name the first host of the group
+    assert (lab.broker.name, lab.gateway.name, lab.loadgen.name) == ("b1", "g2", "l1")
+    assert len(lab.all_hosts()) == 9
+
+
+def test_one_host_per_group_lists_that_host(inventory_dir, tmp_path):
+    lab = inventory.load(str(inventory_dir), repo_root=tmp_path)
+    assert lab.brokers == [lab.broker] and lab.gateways == [lab.gateway] and lab.loadgens == [lab.loadgen]
 
 
 def test_missing_inventory(tmp_path):
