@@ -1,8 +1,11 @@
 """The ledger of one step, by task id: what the clients were told 202 for (the `task_id` column
 of the step's samples), against what the core recorded as done or dead-lettered in the broker's
-`tasks.done` queue (kept as `outcomes/<step>.jsonl.gz`; docs/result-format.md, "Ledger").
+`tasks.done` queue (kept as `outcomes/<step>.jsonl.gz`; docs/result-format.md, "Ledger"), and
+what sits in the dead-letter queue `tasks.dead` without a record: a quorum queue dead-letters a
+task past its x-delivery-limit itself (x-death reason `delivery_limit`), and the core never
+sees it again (kept as `dead_letters/<step>.jsonl.gz`).
 
-- lost: accepted, and neither done, dead-lettered nor still queued;
+- lost: accepted, and neither done, dead-lettered (by the core or the broker) nor still queued;
 - duplicated: done (or dead-lettered) more than once, e.g. redelivered after a core died
   between its work and its ack;
 - done but not accepted: the core did it, the client was not told 202 (a timeout, an error, a
@@ -94,14 +97,50 @@ def parse_outcome(body: str | bytes) -> dict[str, Any] | None:
     return record
 
 
+def parse_dead_letter(message: dict[str, Any]) -> dict[str, Any] | None:
+    """One message of the dead-letter queue, as the management API's get gives it, as
+    {task_id, reason, queue}: the id is the message_id (every publisher sets it to the task id),
+    else Celery's `id` header, else the body's `id`; the reason and queue of its first death
+    (x-death). None when it has no id."""
+    properties = message.get("properties") or {}
+    headers = properties.get("headers") or {}
+    task_id = properties.get("message_id") or headers.get("id")
+    if not task_id:
+        try:
+            task_id = json.loads(message.get("payload") or "").get("id")
+        except (ValueError, TypeError, AttributeError):
+            task_id = None
+    if not isinstance(task_id, str) or not task_id:
+        return None
+    deaths = headers.get("x-death") or [{}]
+    first = deaths[-1] if isinstance(deaths, list) and isinstance(deaths[-1], dict) else {}
+    return {
+        "task_id": task_id,
+        "reason": headers.get("x-first-death-reason") or first.get("reason") or "unknown",
+        "queue": headers.get("x-first-death-queue") or first.get("queue"),
+    }
+
+
+def write_dead_letters(path: str | Path, entries: Iterable[dict[str, Any]]) -> int:
+    return write_outcomes(path, (json.dumps(e, sort_keys=True) for e in entries))
+
+
+def read_dead_letters(path: str | Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def build_ledger(
     accepted: Iterable[str] | None,
     outcomes: list[dict[str, Any]],
     still_queued: int | None,
     unreadable: int = 0,
+    dead_letters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The step's ledger. `accepted` None means the client's ids are not known (no samples):
-    then only duplicates and totals can be said."""
+    then only duplicates and totals can be said. `dead_letters`: the dead-letter queue's
+    messages (parse_dead_letter); None when it was not looked at (the broker's own
+    dead-lettering then cannot be told from a loss)."""
     counts = Counter(o["task_id"] for o in outcomes)
     by_outcome = {name: {o["task_id"] for o in outcomes if o["outcome"] == name} for name in OUTCOMES}
     recorded = set(counts)
@@ -118,10 +157,14 @@ def build_ledger(
         "examples": {"duplicated": duplicated[:EXAMPLES]},
     }
     if accepted is None:
-        ledger.update(accepted=None, lost=None, done_not_accepted=None)
+        ledger.update(accepted=None, lost=None, done_not_accepted=None, dead_lettered_by_broker=None)
         return ledger
     accepted_ids = set(accepted)
-    missing = sorted(accepted_ids - recorded)
+    # the dead-letter queue keeps earlier steps' tasks too: only this step's accepted ids count
+    by_broker = {d["task_id"]: d["reason"] for d in dead_letters or [] if d["task_id"] in accepted_ids}
+    for task_id in recorded:
+        by_broker.pop(task_id, None)  # the core recorded it (its own dead-lettering: rejected)
+    missing = sorted(accepted_ids - recorded - set(by_broker))
     not_accepted = sorted(recorded - accepted_ids)
     queued = still_queued or 0
     # ids still in the queue are not known one by one: only what exceeds the queue is lost
@@ -131,9 +174,13 @@ def build_ledger(
         lost=lost,
         unaccounted=len(missing),
         done_not_accepted=len(not_accepted),
+        dead_lettered_by_broker=None if dead_letters is None else len(by_broker),
+        dead_lettered_by_broker_reasons=dict(sorted(Counter(by_broker.values()).items())),
     )
     ledger["examples"].update(
-        lost=missing[:EXAMPLES] if lost else [], done_not_accepted=not_accepted[:EXAMPLES]
+        lost=missing[:EXAMPLES] if lost else [],
+        done_not_accepted=not_accepted[:EXAMPLES],
+        dead_lettered_by_broker=sorted(by_broker)[:EXAMPLES],
     )
     return ledger
 

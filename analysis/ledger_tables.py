@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from analysis.fmt import NA, fmt_int
-from analysis.ledger import accepted_ids, build_ledger, fault_effects, read_outcomes, read_requests
+from analysis.ledger import (
+    accepted_ids,
+    build_ledger,
+    fault_effects,
+    read_dead_letters,
+    read_outcomes,
+    read_requests,
+)
 from analysis.load import Run, StepRecord
 from analysis.table_model import Table
 
@@ -31,7 +38,9 @@ def step_ledger(run_dir: Path, step: StepRecord) -> dict[str, Any] | None:
     records, unreadable = read_outcomes(outcomes)
     samples = run_dir / step.samples_file if step.samples_file else None
     accepted = accepted_ids(read_requests(samples)) if samples and samples.is_file() else None
-    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable)
+    dead_file = run_dir / str(recorded.get("dead_letters_file") or "")
+    dead = read_dead_letters(dead_file) if recorded.get("dead_letters_file") and dead_file.is_file() else None
+    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable, dead)
 
 
 def step_faults(run_dir: Path, step: StepRecord) -> list[dict[str, Any]]:
@@ -55,7 +64,7 @@ def ledger_table(run: Run) -> Table | None:
             continue
         ledger = step_ledger(run.path, step)
         if "error" in ledger:
-            rows.append([_step_name(step), *([NA] * 7), f"no ledger: {ledger['error']}"])
+            rows.append([_step_name(step), *([NA] * 8), f"no ledger: {ledger['error']}"])
             continue
         lost = ledger.get("lost")
         verdict = NA if lost is None else ("nothing lost" if lost == 0 else f"{lost:,} LOST")
@@ -65,6 +74,7 @@ def ledger_table(run: Run) -> Table | None:
                 _n(ledger.get("accepted")),
                 _n(ledger.get("done")),
                 _n(ledger.get("dead_lettered")),
+                _by_broker(ledger),
                 _n(ledger.get("still_queued")),
                 _n(lost),
                 _n(ledger.get("duplicated")),
@@ -81,6 +91,7 @@ def ledger_table(run: Run) -> Table | None:
             "accepted (202)",
             "done",
             "dead-lettered",
+            "dead-lettered by broker",
             "still queued",
             "lost",
             "duplicated",
@@ -90,12 +101,23 @@ def ledger_table(run: Run) -> Table | None:
         rows,
         notes=[
             "Accepted: the task ids k6 got a 202 for (samples). Done, dead-lettered: distinct ids in "
-            "the core's outcome records (tasks.done, published with confirms before each ack). Lost: "
+            "the core's outcome records (tasks.done, published with confirms before each ack). "
+            "Dead-lettered by broker: accepted ids without a record found in the dead-letter queue "
+            "(tasks.dead), e.g. a quorum queue's delivery limit reached, with the x-death reason. Lost: "
             "accepted, never done or dead-lettered, and more than what is still queued. Duplicated: "
             "ids recorded more than once (redeliveries). Done, not accepted: done without a 202 (a "
             "timeout or error at the client)."
         ],
     )
+
+
+def _by_broker(ledger: dict[str, Any]) -> str:
+    """The count with its x-death reasons, e.g. '3 (delivery_limit 3)'; n/a if not looked at."""
+    n = ledger.get("dead_lettered_by_broker")
+    reasons = ledger.get("dead_lettered_by_broker_reasons") or {}
+    if not n:
+        return _n(n)
+    return f"{fmt_int(n)} (" + ", ".join(f"{reason} {count:,}" for reason, count in reasons.items()) + ")"
 
 
 def _s(value: Any) -> str:

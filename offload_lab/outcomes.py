@@ -1,6 +1,7 @@
 """Per step, around the load: the precondition (an empty task queue and an idle core) and the
-ledger (the core's outcome records in `tasks.done`, taken after the drain and kept in the run
-folder, checked against the ids the client was told 202 for; analysis/ledger.py)."""
+ledger (the core's outcome records in `tasks.done`, taken after the drain, and the tasks the
+broker itself dead-lettered into `tasks.dead`, looked at without removing them; both kept in
+the run folder and checked against the ids the client was told 202 for; analysis/ledger.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from analysis.ledger import (
     accepted_ids,
     build_ledger,
     fault_effects,
+    parse_dead_letter,
     parse_outcome,
     read_outcomes,
     read_requests,
+    write_dead_letters,
     write_outcomes,
 )
 
@@ -29,6 +32,7 @@ class StepRefused(RuntimeError):
 class OutcomeQueue(Protocol):
     def purge(self) -> None: ...
     def take(self) -> list[str]: ...
+    def dead_letters(self) -> list[dict[str, Any]]: ...
 
 
 def wait_until_empty(
@@ -70,34 +74,57 @@ def collect_ledger(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz`; returns the ledger.
+    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz` and look at the
+    dead-letter queue (`dead_letters/<stem>.jsonl.gz`: its messages for this step's accepted
+    ids, or all of them when those are not known); returns the ledger.
 
-    While accepted ids have no record yet, keep taking: once a second, until none is missing,
-    or no new record came for SETTLE_S, or `max_wait_s` passed. The queue-depth statistics that
-    end the drain wait can be stale (right after a broker restart they read 0 while a consumer
-    is only reconnecting); the records themselves are the ground truth, and they are still on
-    their way then."""
-    rel = f"outcomes/{stem}.jsonl.gz"
+    While accepted ids are accounted for by neither, keep looking: once a second, until none is
+    missing, or nothing new came for SETTLE_S, or `max_wait_s` passed. The queue-depth
+    statistics that end the drain wait can be stale (right after a broker restart they read 0
+    while a consumer is only reconnecting); the records themselves are the ground truth, and
+    they are still on their way then."""
+    rel, dead_rel = f"outcomes/{stem}.jsonl.gz", f"dead_letters/{stem}.jsonl.gz"
     requests = read_requests(folder / samples_file) if samples_file else None
     accepted = accepted_ids(requests) if requests is not None else None
     bodies = queue.take()
+    dead, dead_error = look_at_dead_letters(queue)
     t0 = last_new = clock()
     waited = 0.0
     while accepted is not None:
         recorded = {r["task_id"] for r in map(parse_outcome, bodies) if r is not None}
+        recorded |= {d["task_id"] for d in dead or []}
         if not (accepted - recorded) or clock() - last_new >= SETTLE_S or clock() - t0 >= max_wait_s:
             break
         sleep(1.0)
         more = queue.take()
-        if more:
+        more_dead, dead_error = look_at_dead_letters(queue)
+        if more or len(more_dead or []) > len(dead or []):
             bodies += more
+            dead = more_dead
             last_new = clock()
         waited = round(clock() - t0, 3)
     count = write_outcomes(folder / rel, bodies)
     records, unreadable = read_outcomes(folder / rel)
-    ledger = build_ledger(accepted, records, still_queued, unreadable)
+    if dead is not None:
+        dead = [d for d in dead if accepted is None or d["task_id"] in accepted]
+        write_dead_letters(folder / dead_rel, dead)
+    ledger = build_ledger(accepted, records, still_queued, unreadable, dead)
     ledger.update(file=rel, records_taken=count, waited_for_records_s=waited)
+    ledger.update(dead_letters_file=dead_rel if dead is not None else None)
+    if dead_error:
+        ledger["dead_letters_error"] = dead_error
     return ledger
+
+
+def look_at_dead_letters(queue: OutcomeQueue) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The dead-letter queue's messages (analysis.ledger.parse_dead_letter; those without an id
+    left out), or None and why not: a step whose dead letters cannot be seen still has a ledger,
+    in which a task the broker dead-lettered shows as lost."""
+    try:
+        messages = queue.dead_letters()
+    except Exception as exc:
+        return None, f"dead-letter queue not looked at: {exc}"
+    return [d for d in map(parse_dead_letter, messages) if d is not None], None
 
 
 def with_effects(

@@ -156,6 +156,30 @@ def the_controller_reads_queue_depths_and_purges_the_ledger(broker: BrokerUnderT
     ledger.purge()
 
 
+def the_controller_looks_at_the_dead_letters_without_removing_them(broker: BrokerUnderTest) -> None:
+    """The ledger's look at the dead-letter queue (OutcomeRecords.dead_letters: get with
+    ack_requeue_true, read on that queue): a poison task the gateway published, which the core
+    dead-lettered, is seen by its id and stays there."""
+    names = broker.topology
+    task_id = f"privileges-poison-{uuid.uuid4().hex}"
+    connection = broker.connect("gateway")
+    try:
+        publish(connection.channel(), names.task_queue, b"not a task", task_id)
+    finally:
+        connection.close()
+    api = broker.management("controller")
+    records = OutcomeRecords(api, names.ledger_queue, names.dead_letter_queue)
+    deadline = time.monotonic() + LEDGER_WAIT_S
+    while True:
+        ids = [m["properties"].get("message_id") for m in records.dead_letters()]
+        if task_id in ids:
+            break
+        assert time.monotonic() < deadline, f"{task_id} not in {names.dead_letter_queue}: {ids[-5:]}"
+        time.sleep(0.2)
+    again = [m["properties"].get("message_id") for m in records.dead_letters()]
+    assert again.count(task_id) == 1 and len(again) >= len(ids), (ids, again)
+
+
 def no_user_is_an_administrator(broker: BrokerUnderTest) -> None:
     """The management API, as each user: the gateway and the core cannot log in at all; the
     controller is a monitoring user, nothing more."""
@@ -227,14 +251,14 @@ def _refusal_check(part: str, what: str, operation) -> Callable[[BrokerUnderTest
     return check
 
 
-def the_controller_cannot_take_or_purge_other_queues_through_the_management_api(
+def the_controller_cannot_take_or_purge_the_task_queue_through_the_management_api(
     broker: BrokerUnderTest,
 ) -> None:
     """The management API's get and purge act as the user (read on the queue): only the ledger
-    (OutcomeRecords.take and purge on it work: the checks above)."""
+    and the dead-letter queue (OutcomeRecords.take, purge and dead_letters: the checks above)."""
     names, controller = broker.topology, broker.users["controller"]
     auth = (controller.name, broker.passwords["controller"])
-    for queue in (names.task_queue, names.dead_letter_queue):
+    for queue in (names.task_queue,):
         url = broker.management_url + _queue_path(broker, queue)
         get = {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"}
         for response in (
@@ -255,8 +279,9 @@ CHECKS: list[Callable[[BrokerUnderTest], None]] = [
     the_core_consumes_the_task_queue_as_its_own_user,
     the_core_declared_its_topology,
     the_controller_reads_queue_depths_and_purges_the_ledger,
+    the_controller_looks_at_the_dead_letters_without_removing_them,
     no_user_is_an_administrator,
-    the_controller_cannot_take_or_purge_other_queues_through_the_management_api,
+    the_controller_cannot_take_or_purge_the_task_queue_through_the_management_api,
     *(_refusal_check(*refusal) for refusal in _refusals()),
 ]
 

@@ -12,9 +12,12 @@ from analysis.ledger import (
     accepted_ids,
     build_ledger,
     fault_effects,
+    parse_dead_letter,
     parse_outcome,
+    read_dead_letters,
     read_outcomes,
     read_requests,
+    write_dead_letters,
     write_outcomes,
 )
 
@@ -91,3 +94,50 @@ def test_fault_effects_count_errors_and_recovery():
     # a fault the clients never saw recovers at once
     (eff,) = fault_effects(reqs, [{"action": "core_kill", "started_unix_s": 19.0}], load_end_s=30.0)
     assert eff["errors"] == 0 and eff["recovery_s"] == 0.0
+
+
+def dead_message(message_id=None, reason="delivery_limit", payload="", headers=None):
+    """A dead-letter queue message as the management API's get gives it."""
+    deaths = [{"count": 1, "exchange": "", "queue": "tasks", "reason": reason, "routing-keys": ["tasks"]}]
+    properties = {"headers": {"x-death": deaths, "x-first-death-queue": "tasks", **(headers or {})}}
+    if message_id:
+        properties["message_id"] = message_id
+    return {"properties": properties, "payload": payload, "payload_encoding": "string"}
+
+
+def test_a_dead_letter_is_read_by_its_message_id_celery_header_or_body():
+    assert parse_dead_letter(dead_message("a")) == {
+        "task_id": "a",
+        "reason": "delivery_limit",
+        "queue": "tasks",
+    }
+    assert parse_dead_letter(dead_message(headers={"id": "b", "task": "offload.work"}))["task_id"] == "b"
+    assert parse_dead_letter(dead_message(payload='{"id": "c", "enqueued_at_ns": 1}'))["task_id"] == "c"
+    first = dead_message("d", reason="rejected", headers={"x-first-death-reason": "delivery_limit"})
+    assert parse_dead_letter(first)["reason"] == "delivery_limit"
+    assert parse_dead_letter(dead_message(payload="not json")) is None
+    assert parse_dead_letter({"payload": "{}"}) is None
+
+
+def test_tasks_the_broker_dead_lettered_are_accounted_for_not_lost():
+    accepted = {"a", "b", "c", "d"}
+    dead = [
+        {"task_id": "b", "reason": "delivery_limit"},
+        {"task_id": "c", "reason": "rejected"},  # the core's own: it recorded c
+        {"task_id": "old", "reason": "delivery_limit"},  # an earlier step's
+    ]
+    outcomes = [done("a"), done("c", "dead_lettered")]
+    ledger = build_ledger(accepted, outcomes, still_queued=0, dead_letters=dead)
+    assert ledger["lost"] == 1 and ledger["examples"]["lost"] == ["d"]
+    assert ledger["dead_lettered_by_broker"] == 1 and ledger["examples"]["dead_lettered_by_broker"] == ["b"]
+    assert ledger["dead_lettered_by_broker_reasons"] == {"delivery_limit": 1}
+    assert ledger["dead_lettered"] == 1 and ledger["done_not_accepted"] == 0
+    # without looking at the dead-letter queue, b would be lost
+    unseen = build_ledger(accepted, outcomes, still_queued=0)
+    assert unseen["lost"] == 2 and unseen["dead_lettered_by_broker"] is None
+
+
+def test_dead_letters_file_round_trip(tmp_path):
+    entries = [{"task_id": "a", "reason": "delivery_limit", "queue": "tasks"}]
+    assert write_dead_letters(tmp_path / "d.jsonl.gz", entries) == 1
+    assert read_dead_letters(tmp_path / "d.jsonl.gz") == entries

@@ -61,3 +61,23 @@ def test_the_report_shows_both_tables(tmp_path):
     assert "## Ledger by task id (async steps)" in md and "nothing lost" in md
     assert "## Faults" in md and "broker_restart" in md
     assert "Ledger by task id" in (run_dir / "report/index.html").read_text()
+
+
+def test_tasks_the_broker_dead_lettered_come_from_their_raw_file(tmp_path):
+    run_dir = copy_run("publishers", tmp_path)
+    # t-3 has no record: the broker dead-lettered it (quorum delivery limit), it is not lost
+    add_ledger(run_dir, "01-async-10.json", ["t-0", "t-1", "t-2"])
+    path = run_dir / "steps" / "01-async-10.json"
+    data = json.loads(path.read_text())
+    data["ledger"]["dead_letters_file"] = "dead_letters/01-async-10.jsonl.gz"
+    path.write_text(json.dumps(data))
+    (run_dir / "dead_letters").mkdir()
+    with gzip.open(run_dir / "dead_letters/01-async-10.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps({"task_id": "t-3", "reason": "delivery_limit", "queue": "tasks"}) + "\n")
+    ledger = ledger_table(load_run(run_dir))
+    cells = dict(zip(ledger.headers, ledger.rows[0], strict=True))
+    assert cells["dead-lettered by broker"] == "1 (delivery_limit 1)"
+    assert cells["lost"] == "0" and cells["verdict"] == "nothing lost"
+    (run_dir / "dead_letters/01-async-10.jsonl.gz").unlink()  # without it, t-3 is lost
+    cells = dict(zip(ledger.headers, ledger_table(load_run(run_dir)).rows[0], strict=True))
+    assert cells["lost"] == "1" and cells["dead-lettered by broker"] == "n/a"

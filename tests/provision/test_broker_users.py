@@ -56,10 +56,10 @@ def test_one_user_per_part_none_an_administrator():
         ("core", "configure", ["task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue"]),
         ("core", "write", [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue"]),
         ("core", "read", ["task_queue", "dead_letter_exchange"]),
-        # take and purge the ledger (the management API's queue figures need the tag only)
+        # take and purge the ledger, look at the dead letters (queue figures need the tag only)
         ("controller", "configure", []),
         ("controller", "write", []),
-        ("controller", "read", ["ledger_queue"]),
+        ("controller", "read", ["ledger_queue", "dead_letter_queue"]),
     ],
 )
 def test_each_permission_matches_exactly_what_the_part_needs(part, permission, resources):
@@ -92,6 +92,7 @@ def test_the_regexes_follow_the_names_escaped():
     assert not allowed(core["configure"], "jobss1") and not allowed(core["configure"], "jobsXdlx")
     assert allowed(core["read"], "jobs+1") and not allowed(core["read"], "jobs.done")
     assert allowed(controller["read"], "jobs.done") and not allowed(controller["read"], "jobsXdone")
+    assert allowed(controller["read"], "jobs(dead)") and not allowed(controller["read"], "jobs+1")
 
 
 def _role_defaults(role: str) -> dict:

@@ -43,11 +43,19 @@ class IdK6(FakeK6):
 
 
 class Outcomes:
-    """tasks.done: each take() gets the next batch (the first: what was left before the step)."""
+    """tasks.done: each take() gets the next batch (the first: what was left before the step);
+    tasks.dead: what dead_letters() shows (management API messages), never removed."""
 
-    def __init__(self, *batches):
+    def __init__(self, *batches, dead=()):
         self.batches = [[json.dumps(b) for b in batch] for batch in batches]
         self.takes = 0
+        self.dead = [
+            {"properties": {"message_id": i, "headers": {"x-first-death-reason": r}}, "payload": ""}
+            for i, r in dead
+        ]
+
+    def dead_letters(self):
+        return list(self.dead)
 
     def purge(self):
         raise AssertionError("records are taken and counted, never purged unseen")
@@ -108,6 +116,30 @@ def test_async_step_records_its_ledger_and_faults(tmp_path):
     assert (folder.path / ledger["file"]).is_file()  # the raw records are kept
     (fault,) = data["faults"]
     assert fault["action"] == "core_kill" and fault["errors"] == 0 and performed[0].started_at
+
+
+def test_a_task_the_broker_dead_lettered_is_not_lost(tmp_path):
+    """A quorum queue past its delivery limit dead-letters t-2 itself: no record, but it sits in
+    tasks.dead (with an earlier step's task, which this step does not count)."""
+    records = [{"task_id": f"t-{i}", "outcome": "done"} for i in (0, 1)]
+    outcomes = Outcomes([], records, dead=[("t-2", "delivery_limit"), ("old-9", "delivery_limit")])
+    status, data, folder, _ = run_sweep(tmp_path, outcomes)
+    ledger = data["ledger"]
+    assert (ledger["accepted"], ledger["lost"], ledger["dead_lettered_by_broker"]) == (3, 0, 1)
+    assert ledger["dead_lettered_by_broker_reasons"] == {"delivery_limit": 1}
+    assert ledger["waited_for_records_s"] == 0  # nothing awaited: t-2 was found at once
+    with gzip.open(folder.path / ledger["dead_letters_file"], "rt") as fh:
+        assert [json.loads(line)["task_id"] for line in fh] == ["t-2"]
+
+
+def test_a_dead_letter_queue_that_cannot_be_seen_leaves_a_ledger_that_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("offload_lab.outcomes.SETTLE_S", 0.3)
+    outcomes = Outcomes([], [{"task_id": f"t-{i}", "outcome": "done"} for i in (0, 1)])
+    outcomes.dead_letters = lambda: (_ for _ in ()).throw(RuntimeError("401 access refused"))
+    status, data, _, _ = run_sweep(tmp_path, outcomes)
+    ledger = data["ledger"]
+    assert ledger["lost"] == 1 and ledger["dead_lettered_by_broker"] is None
+    assert "401 access refused" in ledger["dead_letters_error"] and ledger["dead_letters_file"] is None
 
 
 def test_records_that_come_late_are_still_taken(tmp_path):
