@@ -34,8 +34,9 @@ class Broker:
     """The test broker: amqp_url is its administrator's; publisher_url, a user with the gateway's
     permissions only (the gateway's apps use it)."""
 
-    def __init__(self, amqp_url: str, mgmt_url: str):
+    def __init__(self, amqp_url: str, mgmt_url: str, state_dir: str | None = None):
         self.amqp_url = amqp_url
+        self.state_dir = state_dir  # scripts/test-broker.sh's; None: this process's environment
         mgmt = urlsplit(mgmt_url)
         self._mgmt_base = f"{mgmt.scheme}://{mgmt.hostname}:{mgmt.port}"
         self._mgmt_auth = (mgmt.username or "", mgmt.password or "")
@@ -117,6 +118,8 @@ class Broker:
     def control(self, command: str) -> None:
         """scripts/test-broker.sh pause|resume for this broker's node."""
         env = dict(os.environ, OFFLOAD_TEST_BROKER_PORT=str(urlsplit(self.amqp_url).port))
+        if self.state_dir:
+            env["OFFLOAD_TEST_BROKER_DIR"] = self.state_dir
         subprocess.run([str(REPO / "scripts/test-broker.sh"), command], env=env, check=True, timeout=60)
 
 
@@ -135,6 +138,39 @@ def broker() -> Iterator[Broker]:
     broker.add_publisher()
     yield broker
     broker.remove_publisher()
+
+
+@pytest.fixture(scope="session")
+def second_broker(broker: Broker) -> Iterator[Broker]:
+    """A second RabbitMQ node, independent of the first (no cluster), for the failover tests:
+    started by scripts/test-broker.sh on the first's ports + 1 and in its directory + "-2"
+    (OFFLOAD_TEST_BROKER2_DIR, _PORT, _MGMT_PORT override them), stopped after the session."""
+    first_port = urlsplit(broker.amqp_url).port
+    first_mgmt_port = urlsplit(os.environ["RABBITMQ_MGMT_URL"]).port
+    state_dir = os.environ.get("OFFLOAD_TEST_BROKER2_DIR") or (
+        os.environ.get("OFFLOAD_TEST_BROKER_DIR", "/tmp/offload-test-broker") + "-2"
+    )
+    env = dict(
+        os.environ,
+        OFFLOAD_TEST_BROKER_DIR=state_dir,
+        OFFLOAD_TEST_BROKER_PORT=os.environ.get("OFFLOAD_TEST_BROKER2_PORT") or str(first_port + 1),
+        OFFLOAD_TEST_BROKER_MGMT_PORT=(
+            os.environ.get("OFFLOAD_TEST_BROKER2_MGMT_PORT") or str(first_mgmt_port + 1)
+        ),
+    )
+    script = str(REPO / "scripts/test-broker.sh")
+    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        pytest.fail(f"the second test broker did not start: {started.stderr[-500:]}", pytrace=False)
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in started.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    second = Broker(exported["AMQP_URL"], exported["RABBITMQ_MGMT_URL"], state_dir=state_dir)
+    second.add_publisher()
+    yield second
+    subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture
