@@ -7,6 +7,9 @@
   so without connection setup); expected_response "true"/"false"; status "" or 0 on timeouts.
 - dropped_iterations: one row per iteration k6 could not start (no free VU).
 - vus: k6's active VU count, about once a second.
+With several load generators the step's file is their files merged, with a last column
+`generator` (the loadgen host that wrote the row); the VU count of a second is then the sum of
+each generator's own.
 
 Percentiles are computed exactly as k6 computes its summary (metrics.TrendSink.P): sort, take
 position q/100 x (n-1) and interpolate linearly between its neighbours. The mean is the running
@@ -27,6 +30,7 @@ import numpy as np
 
 REQUEST_METRIC = "http_req_duration"
 COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response", "status")
+GENERATOR_COLUMN = "generator"  # only in the merged samples of several load generators
 
 
 class SamplesError(ValueError):
@@ -43,6 +47,10 @@ class Samples:
     vus_s: np.ndarray  # float64, unix s of each vus sample
     vus: np.ndarray  # float64, the VU count then
     bad_rows: int = 0  # rows that could not be parsed (skipped)
+    # several load generators: their names, and each request's / vus sample's index into them
+    generators: tuple[str, ...] = ()
+    req_generator: np.ndarray | None = None  # int32
+    vus_generator: np.ndarray | None = None  # int32
 
     @property
     def count(self) -> int:
@@ -71,7 +79,11 @@ def _parse_rows(text: io.TextIOBase) -> Samples:
     if missing:
         raise SamplesError(f"header lacks {', '.join(missing)}: {','.join(header)[:200]}")
     im, it, iv, ie, ist = (index[c] for c in COLUMNS)
-    width = max(im, it, iv, ie, ist) + 1
+    ig = index.get(GENERATOR_COLUMN)
+    width = max(im, it, iv, ie, ist, -1 if ig is None else ig) + 1
+    generators: dict[str, int] = {}
+    req_gen: list[int] = []
+    vus_gen: list[int] = []
 
     req_end: list[float] = []
     req_ms: list[float] = []
@@ -97,6 +109,8 @@ def _parse_rows(text: io.TextIOBase) -> Samples:
                     req_end.append(ts)
                     req_ms.append(value)
                     req_ok.append(row[ie] == "true")
+                    if ig is not None:
+                        req_gen.append(generators.setdefault(row[ig], len(generators)))
                 elif name == "dropped_iterations":
                     # a counter sample: value = how many (always 1 in k6's output)
                     ts = int(row[it]) / 1000.0
@@ -105,6 +119,8 @@ def _parse_rows(text: io.TextIOBase) -> Samples:
                     ts = int(row[it]) / 1000.0
                     vus_n.append(float(row[iv]))
                     vus_t.append(ts)
+                    if ig is not None:
+                        vus_gen.append(generators.setdefault(row[ig], len(generators)))
             except ValueError:
                 bad += 1
     except csv.Error as exc:
@@ -118,6 +134,9 @@ def _parse_rows(text: io.TextIOBase) -> Samples:
         vus_s=np.asarray(vus_t, dtype=np.float64),
         vus=np.asarray(vus_n, dtype=np.float64),
         bad_rows=bad,
+        generators=tuple(generators),
+        req_generator=np.asarray(req_gen, dtype=np.int32) if ig is not None else None,
+        vus_generator=np.asarray(vus_gen, dtype=np.int32) if ig is not None else None,
     )
 
 
@@ -288,8 +307,13 @@ def per_second(
     if samples.vus_s.size and n:
         b_vus = _bucket(samples.vus_s, t0_unix_s)
         keep = (b_vus >= 0) & (b_vus < n)
-        for k, value in zip(b_vus[keep], samples.vus[keep], strict=True):
-            vus[k] = value if math.isnan(vus[k]) else max(vus[k], value)
+        gens = samples.vus_generator if samples.vus_generator is not None else np.zeros(b_vus.size, np.int32)
+        # each generator's highest count in the second, summed over the generators
+        highest: dict[tuple[int, int], float] = {}
+        for k, g, value in zip(b_vus[keep], gens[keep], samples.vus[keep], strict=True):
+            highest[(k, g)] = max(highest.get((k, g), value), value)
+        for (k, _), value in highest.items():
+            vus[k] = value if math.isnan(vus[k]) else vus[k] + value
 
     return PerSecond(
         t=t,
