@@ -5,8 +5,9 @@ fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--
           [--run-id ID]                          run a sweep into results/<run-id>/
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
-fab capacity --mode sync|async [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
+fab capacity --mode sync|async|noop [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
           [--core K=V,...] [--start 50] [--max-rate 5000]   the highest rate within the SLO
+fab capacity --suite lab|PATH [--only NAME,...] [--run-id ID]   one search per subject, one table
 """
 
 from fabric import task
@@ -138,6 +139,8 @@ def capacity(
     inventory=None,
     results_dir=None,
     run_id=None,
+    suite=None,
+    only=None,
 ):
     """Find the highest rate one path sustains: p95 within the SLO, 0 dropped, errors at most
     --max-error-pct, k6 never short of VUs (sized by Little's law), async's backlog not growing.
@@ -145,7 +148,11 @@ def capacity(
     Probes of 10 s from --start, x2 until one fails, then bisected to 5 % (at most 12 probes),
     each a step of results/<run-id>/; capacity.json and capacity.md there name the capacity, the
     first failing rate, why it failed and the bottleneck its evidence shows.
+    With --suite (k6/capacity/NAME.yml), one such search per subject into results/<run-id>/<subject>/
+    and the table of all of them in results/<run-id>/capacity.json and capacity.md; the whole suite
+    is checked before any load. --only NAME,... runs those subjects (again) into --run-id's folder.
     Example: fab capacity --mode async --slo-p95-ms 20 --core PREFETCH=2000
+    Example: fab capacity --suite lab
     """
     options = _options(
         mode=mode,
@@ -157,4 +164,12 @@ def capacity(
         max_rate=max_rate,
         duration=duration,
     )
-    _call(cli.capacity, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
+    _call(
+        cli.capacity,
+        options,
+        inventory=inventory,
+        results_dir=results_dir,
+        run_id=run_id,
+        suite=suite,
+        only=only,
+    )

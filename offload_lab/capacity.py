@@ -9,7 +9,7 @@ next and takes each verdict; `search()` runs it against any probe function (test
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from .cli_options import OVERRIDES, flag, parse_int, parse_number, parse_whole_s
 from .core_settings import validate_core
 from .gateway_spec import validate_gateway
 from .results import write_json
-from .spec import MAX_DURATION_S, MAX_RATE, MODES, SpecError, SweepSpec, apply_overrides
+from .spec import MAX_DURATION_S, MAX_RATE, SpecError, SweepSpec, apply_overrides
 from .steps import PlannedStep
 
 MAX_PROBES = 12
@@ -177,12 +177,19 @@ def _probe_text(p: Probe) -> str:
 # the command: its options checked before any load, the probes as sweep steps, the result files
 
 
+CAPACITY_MODES = ("sync", "async", "noop")  # noop: POST /noop, /async's answer without the publish
+
+
 @dataclass(frozen=True)
 class CapacityPlan:
     spec: SweepSpec  # one mode, the settings held constant; its rates are the first probe's
     slo: Slo
     start: int
     max_rate: int
+
+    @property
+    def mode(self) -> str:
+        return self.spec.modes[0]
 
 
 DEFAULTS = {"slo_p95_ms": "20", "max_error_pct": "0.1", "start": "50", "max_rate": "5000", "duration": "10"}
@@ -196,14 +203,30 @@ NUMBERS = {
 }
 
 
-def _number(problems: list[str], option: str, text: str):
+def check_number(problems: list[str], option: str, value: Any, key: str | None = None):
+    """An option's value (text from the command line or a YAML number) as a number within its
+    bounds, or None after appending a problem named `key` (default: the option's flag)."""
     parse, lo, hi = NUMBERS[option]
-    try:
-        value = parse(str(text).strip())
-    except ValueError as exc:
-        problems.append(f"{flag(option)}: {exc}")
+    key = key or flag(option)
+    if isinstance(value, bool):
+        problems.append(f"{key}: must be a number, got {value!r}")
         return None
-    return in_range(problems, flag(option), value, lo, hi, parse is not parse_number)
+    try:
+        number = parse(str(value).strip())
+    except ValueError as exc:
+        problems.append(f"{key}: {exc}")
+        return None
+    return in_range(problems, key, number, lo, hi, parse is not parse_number)
+
+
+def check_mode(problems: list[str], mode: Any, key: str = "--mode") -> str | None:
+    if mode is None:
+        problems.append(f"{key}: required, one of {', '.join(CAPACITY_MODES)}")
+    elif mode not in CAPACITY_MODES:
+        problems.append(f"{key}: must be sync, async or noop, got {mode!r}")
+    else:
+        return mode
+    return None
 
 
 def plan(options: dict[str, Any]) -> CapacityPlan:
@@ -213,13 +236,9 @@ def plan(options: dict[str, Any]) -> CapacityPlan:
     problems: list[str] = []
     unknown = sorted(set(options) - set(DEFAULTS) - {"mode", "gateway", "core"})
     problems += [f"{flag(o)}: not an option of `fab capacity`" for o in unknown]
-    mode = options.get("mode")
-    if mode is None:
-        problems.append("--mode: required, sync or async")
-    elif mode not in MODES:
-        problems.append(f"--mode: must be sync or async, got {mode!r}")
+    mode = check_mode(problems, options.get("mode"))
     values = {**DEFAULTS, **options}
-    p95, errors, start, max_rate, duration = (_number(problems, o, values[o]) for o in NUMBERS)
+    p95, errors, start, max_rate, duration = (check_number(problems, o, values[o]) for o in NUMBERS)
     if start is not None and max_rate is not None and max_rate < start:
         problems.append(f"--max-rate: must not be below --start ({start}), got {max_rate}")
     settings = {}
@@ -232,19 +251,54 @@ def plan(options: dict[str, Any]) -> CapacityPlan:
         settings[option] = validate(problems, f"{option} ({flag(option)})", parsed)
     if problems:
         raise SpecError(problems, "command line")
-    slo = Slo(p95, errors)
+    return make_plan(
+        mode,
+        Slo(p95, errors),
+        start,
+        max_rate,
+        duration,
+        settings,
+        source="command line",
+        names={"gateway": "--gateway", "core": "--core"},
+    )
+
+
+def make_plan(
+    mode: str,
+    slo: Slo,
+    start: int,
+    max_rate: int,
+    duration_s: int,
+    settings: dict[str, dict[str, Any]],
+    work_ms: int | None = None,
+    name: str | None = None,
+    source: str = "command line",
+    names: dict[str, str] | None = None,
+) -> CapacityPlan:
+    """A search's plan from checked numbers; its gateway and core settings (and work_ms) are
+    checked like a sweep spec's (SpecError naming them, as `names` calls them).
+
+    A noop probe posts /noop with work_ms 0: nothing is queued or worked, so no core place is
+    counted for it (offload_lab.limits) and no ledger, drain or backlog is expected of it."""
     raw = {
-        "name": f"capacity-{mode}",
+        "name": name or f"capacity-{mode}",
         "rates": [start],
-        "duration_s": duration,
+        "duration_s": duration_s,
         "max_vus": probe_vus(mode, start, 1000, slo),
-        "modes": [mode],
+        # the spec knows sync and async; a noop plan is checked as async (the same request)
+        "modes": ["async" if mode == "noop" else mode],
         "cooldown_s": 3,
         "drain_timeout_s": 120,
-        "gateway": settings["gateway"],
-        "core": settings["core"],
+        "gateway": settings.get("gateway") or {},
+        "core": settings.get("core") or {},
     }
-    spec = apply_overrides(raw, {}, "command line", {"gateway": "--gateway", "core": "--core"})
+    if mode == "noop":
+        raw["work_ms"] = 0
+    elif work_ms is not None:
+        raw["work_ms"] = work_ms
+    spec = apply_overrides(raw, {}, source, names or {})
+    if mode == "noop":
+        spec = replace(spec, modes=["noop"])
     return CapacityPlan(spec, slo, start, max_rate)
 
 
@@ -253,16 +307,16 @@ def probe_steps(search_state: CapacitySearch, p: CapacityPlan) -> Iterator[Plann
     index = 0
     while (rate := search_state.next_rate()) is not None:
         index += 1
-        vus = probe_vus(p.spec.modes[0], rate, p.spec.work_ms, p.slo)
+        vus = probe_vus(p.mode, rate, p.spec.work_ms, p.slo)
         yield PlannedStep(
             index=index,
-            mode=p.spec.modes[0],
+            mode=p.mode,
             rate=rate,
             duration_s=p.spec.duration_s,
             pre_allocated_vus=vus,
             max_vus=vus,
             work_ms=p.spec.work_ms,
-            label=p.spec.modes[0],
+            label=p.mode,
             gateway=dict(p.spec.gateway),
             request_timeout_s=p.spec.request_timeout_s,
             core=dict(p.spec.core),

@@ -179,7 +179,8 @@ def _evidence(data, m, vus_short, growth) -> tuple[list[str], str | None, bool]:
     limit = data.get("limit") or {}
     if limit.get("label") == "core-capped" and not growth:
         found.append(("core", str(limit.get("explanation"))))
-    if not found:
-        return ["no host >= 90 % CPU, no stage saturated, no backlog: not identified"], None, False
+    if not found:  # only async has a queue whose backlog could have said more
+        checked = "no host >= 90 % CPU, no stage saturated" + (", no backlog" if m.mode == "async" else "")
+        return [f"{checked}: not identified"], None, False
     bottleneck = found[0][0]
     return [text for _, text in found], bottleneck, bottleneck in ("loadgen", "client")

@@ -11,10 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import capacity as capacity_mod
 from . import inventory as inventory_mod
 from . import spec as spec_mod
-from .capacity_probe import judge
 from .cli_options import OPTION_FOR_KEY, parse_overrides
 from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
 from .core_settings import effective_core
@@ -254,77 +252,13 @@ def capacity(
     inventory: str | None = None,
     results_dir: str | None = None,
     run_id: str | None = None,
+    suite: str | None = None,
+    only: str | None = None,
 ) -> int:
-    """The highest rate one path sustains within the SLO (offload_lab/capacity.py); every probe a
-    step of the run folder, the result in capacity.json and capacity.md beside them."""
-    try:
-        p = capacity_mod.plan(options)
-    except SpecError as exc:
-        raise UsageError(f"{exc.source}:\n  " + "\n  ".join(exc.problems)) from exc
-    try:
-        lab = inventory_mod.load(inventory)
-    except inventory_mod.InventoryError as exc:
-        raise UsageError(str(exc)) from exc
-    mode = p.spec.modes[0]
-    folder = _new_folder(results_dir, run_id or make_run_id(p.spec.name))
-    settings = " ".join(f"{k}={v}" for k, v in {**p.spec.gateway, **p.spec.core}.items())
-    echo(
-        f"capacity {mode}: from {p.start}/s x2 up to {p.max_rate}/s, then bisect to "
-        f"{capacity_mod.RESOLUTION:.0%}, at most {capacity_mod.MAX_PROBES} probes of {p.spec.duration_s} s; "
-        f"SLO p95 <= {p.slo.p95_ms:g} ms, errors <= {p.slo.max_error_pct:g} %, 0 dropped"
-        + (f"; {settings}" if settings else "")
-    )
-    search = capacity_mod.CapacitySearch(p.start, p.max_rate)
+    """`fab capacity`, one search or a suite of them: offload_lab/capacity_cli.py."""
+    from .capacity_cli import capacity as run_capacity  # it uses this module's helpers
 
-    def judged(step, data) -> None:
-        probe = judge(data, p.slo)
-        probe.step_file = f"steps/{step.filename}"
-        search.record(probe)
-
-    real = LabConnections(lab, folder.run_id, _password())
-    try:
-        _preflight(real)
-        provisioned = real.settings()
-        recorded = provisioned.recorded()
-        recorded["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
-        commit, dirty = git_info()
-        real.k6.prepare()
-        meta = {
-            "spec_name": p.spec.name,
-            "spec": p.spec.as_dict(),
-            "capacity_search": {"start": p.start, "max_rate": p.max_rate, "slo": vars(p.slo)},
-            "git_commit": commit,
-            "git_dirty": dirty,
-            "versions": {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()},
-            "inventory": lab.source,
-            "hosts": real.hosts_with_cpus(),
-            "settings": recorded,
-        }
-        echo(f"run {folder.run_id} -> {folder.path}")
-        steps = capacity_mod.probe_steps(search, p)
-        cores = list(provisioned.cores.values())
-        sweep = Sweep(
-            p.spec, steps, real.sweep_services(), folder, provisioned.gateway, echo, cores,
-            total=capacity_mod.MAX_PROBES, on_step=judged,
-        )  # fmt: skip
-        with signals_interrupt():
-            status = sweep.run(meta)
-        with contextlib.suppress(RemoteError, KeyboardInterrupt):
-            real.k6.cleanup()
-    finally:
-        real.close()
-    result = search.result(mode, p.slo)
-    if status != "complete":
-        result.stopped = f"the run {status}: {folder.run.get('error', 'no further probes')}"
-    json_path, md_path = capacity_mod.write_result(folder.path, result)
-    folder.run["capacity"] = {"capacity_rps": result.capacity, "valid": not result.invalid}
-    folder.save()
-    for line in result.lines():
-        echo(line)
-    echo(f"written: {json_path}, {md_path}")
-    if status == "interrupted":
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if status != "complete" or result.invalid else 0
+    return run_capacity(options, inventory, results_dir, run_id, suite, only)
 
 
 def report(run_dir: str | None = None, results_dir: str | None = None) -> int:

@@ -136,7 +136,8 @@ CHECK_HELP = {
     "spec_only": "check the spec and overrides only, not the inventory: works before the lab is up (flag)",
 }
 CAPACITY_HELP = {
-    "mode": "the path to measure: sync or async (name; default: none, required)",
+    "mode": "the path to measure: sync, async or noop (POST /noop: /async without the publish) "
+    "(name; default: none, required without --suite)",
     "slo_p95_ms": "the SLO's p95 latency; sync: above the work time (number ms; default: 20)",
     "max_error_pct": "the most failed requests a passing probe may have (number %; default: 0.1)",
     "gateway": "gateway settings for every probe, e.g. GUNICORN_WORKERS=4 "
@@ -147,7 +148,11 @@ CAPACITY_HELP = {
     "duration": "seconds of load per probe (integer s; default: 10)",
     "inventory": SPEC_HELP["inventory"],
     "results_dir": SWEEP_HELP["results_dir"],
-    "run_id": "run folder name (name; default: YYYYmmdd-HHMMSS-capacity-<mode>)",
+    "run_id": "run folder name (name; default: YYYYmmdd-HHMMSS-capacity-<mode or suite>; "
+    "with --only: an earlier run of the suite)",
+    "suite": "a capacity suite: a name in k6/capacity/ (lab) or a YAML file; sets every search's options "
+    "(name or path; default: none, one search)",
+    "only": "with --suite: the subjects to run, again into --run-id's folder if given (list; default: all)",
 }
 REPORT_HELP = {
     "run": "a run folder (path; default: the newest under --results-dir)",

@@ -231,13 +231,13 @@ def test_bad_options_stop_before_the_lab_is_touched(monkeypatch):
         )
     message = str(info.value)
     for part in (
-        "--mode: must be sync or async, got 'both'",
+        "--mode: must be sync, async or noop, got 'both'",
         "--slo-p95-ms: must be a number, got 'fast'",
         "--max-rate: must not be below --start (50), got 40",
         "core (--core).PREFETCH: must be between 1 and 65535, got 0",
     ):
         assert part in message
-    with pytest.raises(cli.UsageError, match="--mode: required, sync or async"):
+    with pytest.raises(cli.UsageError, match="--mode: required, one of sync, async, noop"):
         cli.capacity({})
     with pytest.raises(cli.UsageError, match="--gateway: settings are KEY=VALUE"):
         cli.capacity({"mode": "async", "gateway": "gevent"})
@@ -268,7 +268,7 @@ def test_the_fab_task_takes_the_options_help_lists(tmp_path):
     assert r.returncode == 0 and "--slo-p95-ms" in r.stdout and "--max-error-pct" in r.stdout
     assert "Example: fab capacity --mode async" in r.stdout
     r = fab("capacity", "--mode", "fast", "--inventory", "/nonexistent/inventory")
-    assert r.returncode == 2 and "--mode: must be sync or async, got 'fast'" in r.stderr
+    assert r.returncode == 2 and "--mode: must be sync, async or noop, got 'fast'" in r.stderr
 
 
 class CapacityK6(FakeK6):
