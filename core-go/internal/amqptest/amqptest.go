@@ -68,9 +68,20 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9]+`)
 // them when the test ends is deleted, and the connection closed.
 func NewBroker(t testing.TB, prefix string) *Broker {
 	t.Helper()
-	amqpURL := Env(t, "AMQP_URL")
 	name := fmt.Sprintf("%s-%s-%d", prefix, strings.ToLower(unsafeChars.ReplaceAllString(t.Name(), "-")),
 		time.Now().UnixNano()%1e9)
+	return newBrokerAt(t, Env(t, "AMQP_URL"), name)
+}
+
+// On is the same topology names on another broker (a second node: StartSecondNode), with a
+// channel there; cleaned up in the same way.
+func (b *Broker) On(amqpURL string) *Broker {
+	b.t.Helper()
+	return newBrokerAt(b.t, amqpURL, b.Name)
+}
+
+func newBrokerAt(t testing.TB, amqpURL, name string) *Broker {
+	t.Helper()
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
 		t.Fatalf("connect to the test broker: %v", err)

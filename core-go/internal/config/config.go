@@ -21,7 +21,7 @@ import (
 
 // Config holds every setting of the core.
 type Config struct {
-	AMQPURL        string        // AMQP_URL; empty = HTTP only, no consumer
+	AMQPURL        string        // AMQP_URL; empty = HTTP only, no consumer; see AMQPURLs
 	HTTPAddr       string        // HTTP_ADDR
 	WorkMS         int           // WORK_MS: default simulated work per task / request
 	Prefetch       int           // PREFETCH: basic.qos prefetch count of the consumer
@@ -143,7 +143,7 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 		return c, errors.Join(errs...)
 	}
 
-	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "AMQP_URL: broker URL; empty runs HTTP only (no consumer)")
+	fs.StringVar(&c.AMQPURL, "amqp-url", c.AMQPURL, "AMQP_URL: broker URL, or several separated by ; (tried in turn); empty runs HTTP only (no consumer)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP_ADDR: HTTP listen address")
 	fs.IntVar(&c.WorkMS, "work-ms", c.WorkMS, fmt.Sprintf("WORK_MS: simulated work per task/request in ms (0..%d)", work.MaxMS))
 	fs.IntVar(&c.Prefetch, "prefetch", c.Prefetch, fmt.Sprintf("PREFETCH: consumer prefetch count (1..%d)", MaxPrefetch))
@@ -186,8 +186,15 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if c.AMQPURL != "" && !strings.HasPrefix(c.AMQPURL, "amqp://") && !strings.HasPrefix(c.AMQPURL, "amqps://") {
-		bad("AMQP_URL must start with amqp:// or amqps://")
+	if c.AMQPURL != "" {
+		for _, u := range strings.Split(c.AMQPURL, URLSeparator) {
+			u = strings.TrimSpace(u)
+			if !strings.HasPrefix(u, "amqp://") && !strings.HasPrefix(u, "amqps://") {
+				bad("AMQP_URL: every URL of the %q-separated list must start with amqp:// or amqps://",
+					URLSeparator)
+				break
+			}
+		}
 	}
 	if strings.TrimSpace(c.HTTPAddr) == "" {
 		bad("HTTP_ADDR must not be empty")
@@ -238,8 +245,31 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Redacted returns the AMQP URL without its password, for logs.
-func Redacted(url string) string {
+// URLSeparator separates the brokers of AMQP_URL (kombu's failover syntax, as the gateway's).
+const URLSeparator = ";"
+
+// AMQPURLs is AMQP_URL as the list of brokers to try in turn: the consumer starts with the
+// first and, when a connection fails or is lost, dials the next. One URL is a list of one.
+func (c Config) AMQPURLs() []string {
+	var urls []string
+	for _, u := range strings.Split(c.AMQPURL, URLSeparator) {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// Redacted returns the AMQP URL, or ";"-separated URLs, without passwords, for logs.
+func Redacted(urls string) string {
+	parts := strings.Split(urls, URLSeparator)
+	for i, u := range parts {
+		parts[i] = redactedOne(u)
+	}
+	return strings.Join(parts, URLSeparator)
+}
+
+func redactedOne(url string) string {
 	at := strings.LastIndex(url, "@")
 	scheme := strings.Index(url, "://")
 	if at < 0 || scheme < 0 || at < scheme {

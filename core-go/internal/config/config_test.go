@@ -55,6 +55,8 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"FAIL_RATE": "-0.1"}, nil, "FAIL_RATE"},
 		{map[string]string{"FAIL_RATE": "NaN"}, nil, "FAIL_RATE"},
 		{map[string]string{"AMQP_URL": "http://x"}, nil, "AMQP_URL"},
+		{map[string]string{"AMQP_URL": "amqp://a/;http://b/"}, nil, "AMQP_URL"},
+		{map[string]string{"AMQP_URL": "amqp://a/;;amqp://b/"}, nil, "AMQP_URL"},
 		{map[string]string{"SHUTDOWN_GRACE": "30"}, nil, "SHUTDOWN_GRACE"},
 		{map[string]string{"DEAD_QUEUE": "tasks"}, nil, "DEAD_QUEUE"},
 		{map[string]string{"LEDGER_QUEUE": "tasks.dead"}, nil, "LEDGER_QUEUE"},
@@ -75,5 +77,23 @@ func TestInvalid(t *testing.T) {
 func TestRedacted(t *testing.T) {
 	if got := Redacted("amqp://user:secret@127.0.0.1:5672/"); got != "amqp://user:***@127.0.0.1:5672/" {
 		t.Error(got)
+	}
+}
+
+func TestAMQPURLsAreTheListInOrder(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"AMQP_URL": "amqp://u:p@a:5672/v; amqps://u:q@b:5671/v"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.AMQPURLs()
+	if len(got) != 2 || got[0] != "amqp://u:p@a:5672/v" || got[1] != "amqps://u:q@b:5671/v" {
+		t.Errorf("AMQPURLs() = %q", got)
+	}
+	if one := (Config{AMQPURL: "amqp://a/"}).AMQPURLs(); len(one) != 1 || one[0] != "amqp://a/" {
+		t.Errorf("one URL: %q", one)
+	}
+	redacted := Redacted("amqp://user:first@a:5672/;amqp://user:second@b:5672/")
+	if redacted != "amqp://user:***@a:5672/;amqp://user:***@b:5672/" {
+		t.Errorf("Redacted: %s", redacted)
 	}
 }

@@ -96,13 +96,19 @@ func (c *Consumer) setConnected(ok bool, err error) {
 }
 
 // Run consumes until ctx ends, reconnecting with a doubling backoff (RECONNECT_MIN..
-// RECONNECT_MAX) whenever the connection or channel goes away. When ctx ends it stops
-// consuming, gives in-flight tasks SHUTDOWN_GRACE to finish, requeues the rest and returns.
+// RECONNECT_MAX) whenever the connection or channel goes away. With several brokers in
+// AMQP_URL it starts with the first and each reconnect dials the next one in turn (the
+// topology is declared again on whichever node it reaches). When ctx ends it stops consuming,
+// gives in-flight tasks SHUTDOWN_GRACE to finish, requeues the rest and returns.
 func (c *Consumer) Run(ctx context.Context) error {
+	urls := c.cfg.AMQPURLs()
+	if len(urls) == 0 {
+		return errors.New("no broker: AMQP_URL is empty")
+	}
 	backoff := c.cfg.ReconnectMin
-	for {
+	for i := 0; ; i = (i + 1) % len(urls) {
 		started := time.Now()
-		consumed, err := c.session(ctx)
+		consumed, err := c.session(ctx, urls[i])
 		c.setConnected(false, err)
 		if ctx.Err() != nil {
 			return err
@@ -110,7 +116,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if consumed && time.Since(started) > c.cfg.ReconnectMax {
 			backoff = c.cfg.ReconnectMin // it had been up for a while: retry quickly
 		}
-		c.log.Warn("broker connection lost, reconnecting", "error", err, "in", backoff)
+		c.log.Warn("broker connection lost, reconnecting", "error", err,
+			"broker", config.Redacted(urls[i]), "next", config.Redacted(urls[(i+1)%len(urls)]), "in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -120,9 +127,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-// session connects, consumes, and returns when the connection/channel fails (consumed tells
-// whether it got as far as consuming) or, after a graceful stop, when ctx has ended.
-func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
+// session connects to the broker at url, consumes, and returns when the connection/channel
+// fails (consumed tells whether it got as far as consuming) or, after a graceful stop, when
+// ctx has ended.
+func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err error) {
 	acfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
@@ -132,7 +140,7 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 			"product":         "offload-core",
 		},
 	}
-	conn, err := amqp.DialConfig(c.cfg.AMQPURL, acfg)
+	conn, err := amqp.DialConfig(url, acfg)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
@@ -183,8 +191,8 @@ func (c *Consumer) session(ctx context.Context) (consumed bool, err error) {
 		return false, fmt.Errorf("consume: %w", err)
 	}
 	c.setConnected(true, nil)
-	c.log.Info("consuming", "prefetch", c.cfg.Prefetch, "tag", tag, "queue_type", c.cfg.QueueType,
-		"ledger", c.cfg.LedgerQueue)
+	c.log.Info("consuming", "broker", config.Redacted(url), "prefetch", c.cfg.Prefetch, "tag", tag,
+		"queue_type", c.cfg.QueueType, "ledger", c.cfg.LedgerQueue)
 
 	// work of this session stops when the connection is gone (the broker has requeued its
 	// deliveries: an ack is impossible) or when the shutdown grace runs out
