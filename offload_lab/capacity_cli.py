@@ -18,7 +18,7 @@ from . import capacity as capacity_mod
 from . import capacity_suite, cli
 from . import inventory as inventory_mod
 from .capacity import CapacityPlan, CapacityResult
-from .capacity_probe import judge
+from .capacity_probe import judge, shared_cpu_sets
 from .connections import VHOST
 from .paths import RESULTS_DIR
 from .remote import RemoteError
@@ -91,9 +91,10 @@ def run_search(
     """One search on the lab into `folder`; returns the run's status and the result (written)."""
     cli.echo(describe(p, name))
     search = capacity_mod.CapacitySearch(p.start, p.max_rate)
+    shared: dict[str, list[str]] = {}  # CPUs several hosts are pinned to, once the lab is read
 
     def judged(step, data) -> None:
-        probe = judge(data, p.slo)
+        probe = judge(data, p.slo, shared)
         probe.step_file = f"steps/{step.filename}"
         search.record(probe)
 
@@ -116,6 +117,7 @@ def run_search(
             "hosts": real.hosts_with_cpus(),
             "settings": recorded,
         }
+        shared.update(shared_cpu_sets(meta["hosts"]))
         cli.echo(f"run {folder.run_id} -> {folder.path}")
         steps = capacity_mod.probe_steps(search, p)
         cores = list(provisioned.cores.values())

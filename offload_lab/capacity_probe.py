@@ -19,7 +19,9 @@ BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
 SATURATED_SHARE = 0.9  # a stage (the client's VUs, the gateway's places) this full is saturated
 VU_HEADROOM = 1.5  # VUs = rate x the latency budget x this, + VU_SPARE
 VU_SPARE = 10
-MIN_LATENCY_BUDGET_MS = 50.0
+# a budget below the stalls a busy shared CPU gives (a 200/s probe in the lab had a 362 ms max
+# with p95 129 ms) makes k6 drop iterations at a stall instead of measuring it as latency
+MIN_LATENCY_BUDGET_MS = 200.0
 SERVER_GROUPS = ("gateway", "core", "broker")
 
 
@@ -48,7 +50,7 @@ class Probe:
 
 def probe_vus(mode: str, rate: int, work_ms: float, slo: Slo) -> int:
     """maxVUs by Little's law: rate x (work time for sync + a latency budget) with headroom, so
-    that a probe within the SLO never runs short of VUs (the budget: twice the SLO, >= 50 ms)."""
+    that a probe within the SLO never runs short of VUs (the budget: twice the SLO, >= 200 ms)."""
     budget_ms = (work_ms if mode == "sync" else 0) + max(2 * slo.p95_ms, MIN_LATENCY_BUDGET_MS)
     return min(MAX_VUS_LIMIT, math.ceil(rate * budget_ms / 1000 * VU_HEADROOM) + VU_SPARE)
 
@@ -57,8 +59,9 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:,.{digits}f}"
 
 
-def judge(data: dict[str, Any], slo: Slo) -> Probe:
-    """The verdict on one probe's step file (as Sweep.run_step wrote it)."""
+def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | None = None) -> Probe:
+    """The verdict on one probe's step file (as Sweep.run_step wrote it); `shared_cpus`: the CPUs
+    several hosts are pinned to (shared_cpu_sets of run.json's hosts), whose sum can saturate."""
     warnings: list[str] = []
     record = step_from_dict(data, "probe", warnings)
     if record is None:
@@ -82,7 +85,7 @@ def judge(data: dict[str, Any], slo: Slo) -> Probe:
     growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
-    evidence, bottleneck, invalid = _evidence(data, m, short, growth)
+    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {})
     figures = {
         "p95_ms": m.lat_p95,
         "avg_ms": m.lat_avg,
@@ -156,9 +159,39 @@ def busy_hosts(data: dict[str, Any]) -> list[tuple[str, str, float]]:
     return sorted(out, key=lambda h: -h[2])
 
 
-def _evidence(data, m, vus_short, growth) -> tuple[list[str], str | None, bool]:
+def shared_cpu_sets(hosts: Any) -> dict[str, list[str]]:
+    """CPU list -> the hosts pinned to it, for CPUs two or more hosts share (run.json's `hosts`:
+    group -> [{name, cpu_list}]). Each host's CPU % counts its own cgroup against its CPUs, so
+    hosts pinned to one CPU add up to that CPU's use."""
+    by_list: dict[str, list[str]] = {}
+    for entries in (hosts or {}).values() if isinstance(hosts, dict) else []:
+        for h in entries if isinstance(entries, list) else [entries]:
+            if isinstance(h, dict) and h.get("cpu_list") and h.get("name"):
+                by_list.setdefault(str(h["cpu_list"]), []).append(str(h["name"]))
+    return {cpus: names for cpus, names in by_list.items() if len(names) > 1}
+
+
+def shared_cpu_use(data: dict[str, Any], shared: dict[str, list[str]]) -> list[tuple[str, list[str], float]]:
+    """(CPU list, hosts, % busy) of each shared CPU set: the sum of its hosts' CPU % (the higher
+    of the step's average and the median during the load), busiest first."""
+    out = []
+    hosts = data.get("hosts") or {}
+    for cpus, names in shared.items():
+        total = 0.0
+        for name in names:
+            entry = hosts.get(name) if isinstance(hosts.get(name), dict) else {}
+            values = [
+                v for v in (entry.get("cpu_pct"), _cpu_during_load(data, name)) if isinstance(v, int | float)
+            ]
+            total += max(values, default=0.0)
+        out.append((cpus, names, total))
+    return sorted(out, key=lambda c: -c[2])
+
+
+def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None, bool]:
     """What limited the probe, most telling first: the load generator (then the result is
-    invalid), a server host's CPUs, the gateway's places (Little's law), the core (a backlog)."""
+    invalid), a server host's CPUs, a CPU several hosts share, the gateway's places (Little's
+    law), the core (a backlog)."""
     found: list[tuple[str, str]] = []
     hosts = busy_hosts(data)
     for name, group, pct in hosts:
@@ -169,6 +202,12 @@ def _evidence(data, m, vus_short, growth) -> tuple[list[str], str | None, bool]:
     for name, group, pct in hosts:
         if group != "loadgen":
             found.append((f"{name} CPU", f"{name} ({group}) CPUs {pct:.0f} % busy"))
+    shared_use = shared_cpu_use(data, shared)
+    for cpus, names, pct in shared_use:
+        if pct >= BUSY_CPU_PCT:
+            found.append(
+                (f"CPU {cpus} (shared)", f"CPU {cpus}, shared by {', '.join(names)}, {pct:.0f} % busy")
+            )
     places = gateway_concurrency((data.get("step") or {}).get("gateway") or {})
     if m.throughput and m.lat_avg is not None:
         held = m.throughput * m.lat_avg / 1000  # Little's law: requests inside the gateway
@@ -181,6 +220,7 @@ def _evidence(data, m, vus_short, growth) -> tuple[list[str], str | None, bool]:
         found.append(("core", str(limit.get("explanation"))))
     if not found:  # only async has a queue whose backlog could have said more
         checked = "no host >= 90 % CPU, no stage saturated" + (", no backlog" if m.mode == "async" else "")
-        return [f"{checked}: not identified"], None, False
+        busiest = [f"busiest: CPU {c} ({', '.join(n)}) {pct:.0f} %" for c, n, pct in shared_use[:1]]
+        return [f"{checked}: not identified", *busiest], None, False
     bottleneck = found[0][0]
     return [text for _, text in found], bottleneck, bottleneck in ("loadgen", "client")

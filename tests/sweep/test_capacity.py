@@ -14,7 +14,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 import fabfile
 from offload_lab import cli, cli_options
 from offload_lab.capacity import MAX_PROBES, CapacitySearch, plan, search
-from offload_lab.capacity_probe import Probe, Slo, judge, probe_vus
+from offload_lab.capacity_probe import Probe, Slo, judge, probe_vus, shared_cpu_sets
 from offload_lab.connections import ProvisionedSettings
 from offload_lab.gateway import GatewaySettings
 from offload_lab.spec import SpecError
@@ -183,6 +183,30 @@ def test_a_busy_server_host_is_named_from_its_timeline():
     assert probe.evidence[0] == "lab-gateway (gateway) CPUs 95 % busy"
 
 
+def test_a_cpu_several_hosts_share_is_named_from_their_sum():
+    run_hosts = {
+        "gateway": [{"name": "lab-gateway", "cpu_list": "0"}],
+        "core": [{"name": "lab-core", "cpu_list": "0"}],
+        "broker": [{"name": "lab-broker", "cpu_list": "0"}],
+        "loadgen": [{"name": "lab-loadgen", "cpu_list": "1"}],
+    }
+    shared = shared_cpu_sets(run_hosts)
+    assert shared == {"0": ["lab-gateway", "lab-core", "lab-broker"]}
+    data = step_data(p95=45.0)
+    data["hosts"]["lab-broker"] = {"group": "broker", "cpu_pct": 35.0}
+    data["hosts"]["lab-gateway"]["cpu_pct"] = 45.0
+    data["hosts"]["lab-core"]["cpu_pct"] = 12.0  # 92 % of CPU 0, no host >= 90 % alone
+    probe = judge(data, Slo(), shared)
+    assert probe.bottleneck == "CPU 0 (shared)" and not probe.invalid
+    assert probe.evidence[0] == "CPU 0, shared by lab-gateway, lab-core, lab-broker, 92 % busy"
+    data["hosts"]["lab-core"]["cpu_pct"] = 2.0
+    quiet = judge(data, Slo(), shared)
+    assert (
+        quiet.bottleneck is None
+        and quiet.evidence[1] == "busiest: CPU 0 (lab-gateway, lab-core, lab-broker) 82 %"
+    )
+
+
 def test_saturated_gateway_places_are_named():
     gthread = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
     data = step_data("sync", 50, avg=2000.0, p95=3000.0, max_vus=1000, dropped=0)
@@ -207,8 +231,9 @@ def test_a_growing_backlog_fails_async_and_names_the_core():
 
 
 def test_vus_are_sized_by_littles_law_with_headroom():
-    assert probe_vus("sync", 800, 1000, Slo(20)) == 1270  # 800/s x (1 s + 50 ms) x 1.5 + 10
-    assert probe_vus("async", 5000, 1000, Slo(20)) == 385  # 5000/s x 50 ms x 1.5 + 10
+    assert probe_vus("sync", 800, 1000, Slo(20)) == 1450  # 800/s x (1 s + 200 ms) x 1.5 + 10
+    assert probe_vus("async", 5000, 1000, Slo(20)) == 1510  # 5000/s x 200 ms x 1.5 + 10
+    assert probe_vus("noop", 5000, 0, Slo(200)) == 3010  # 5000/s x 400 ms (twice the SLO) x 1.5 + 10
     assert probe_vus("sync", 5000, 60000, Slo(20)) == 10000  # k6's largest
     # a probe at the SLO's latency keeps every VU it needs below the short-of-VUs line (90 %)
     for mode, rate in (("sync", 100), ("async", 3000)):
