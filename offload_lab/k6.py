@@ -1,86 +1,34 @@
-"""k6 on the loadgen host: upload the script once per run, run one step (constant-arrival-rate),
-bring its summary JSON home, and stop it when the sweep is interrupted.
+"""k6 on a loadgen host: upload the script once per run, run one step (constant-arrival-rate),
+bring its summary JSON home, and stop it on its host when the sweep is interrupted, or when k6
+fails or times out (the partial summary k6 writes on SIGINT is handed back). With several
+loadgens each runs its execution segment, paused until offload_lab.k6_fleet resumes them all.
 
-Every step also writes k6's per-request CSV (`--out csv`, unix-ms timestamps) on the loadgen.
-`RemoteK6.pull_samples` filters it there to the rows and columns of docs/result-format.md
-("Per-second evidence"), gzips it and brings it home; the raw CSV is deleted on the loadgen.
-Measured with k6 v1.1.0: an http_req_duration row's timestamp is the request's END (response
-received, truncated to the ms); k6 flushes the CSV every second and once more on exit (also on
-SIGINT), so the file is complete when k6 has returned.
+Per-request samples: offload_lab.k6_samples.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import shlex
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .k6_samples import count_rows, filter_command
 from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
 from .steps import PlannedStep
 
 REMOTE_BASE = "/tmp/offload-k6"  # + "-<login user>": another user's folder is not ours
 MARKER = "==OFFLOAD-K6-SUMMARY=="
-SAMPLE_COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response", "status")
-# written after SAMPLE_COLUMNS: the request's task id (async), from k6's `metadata` column
-TASK_ID_COLUMN = "task_id"
-# the first: one row per request (value ms, as k6 wrote it); the others: counts, value as a number
-SAMPLE_METRICS = ("http_req_duration", "dropped_iterations", "vus")
 FILTER_TIMEOUT_S = 600
-
-# Filters k6's CSV (columns located by header name) to SAMPLE_COLUMNS for SAMPLE_METRICS. Plain
-# POSIX awk (mawk on Debian). A line with a double quote holds a quoted field (an error message
-# with a comma, say) and is split as CSV, joining the next lines while a quote is open.
-_FILTER_AWK = r"""
-function csvsplit(line,   n, i, c, q, cur, len) {
-  n = 0; cur = ""; q = 0; len = length(line)
-  for (i = 1; i <= len; i++) {
-    c = substr(line, i, 1)
-    if (q) {
-      if (c == "\"") { if (substr(line, i + 1, 1) == "\"") { cur = cur c; i++ } else q = 0 }
-      else cur = cur c
-    } else if (c == "\"") q = 1
-    else if (c == ",") { f[++n] = cur; cur = "" }
-    else cur = cur c
-  }
-  f[++n] = cur
-  return q
-}
-NR == 1 {
-  sub(/\r$/, "")
-  for (i = 1; i <= NF; i++) col[$i] = i
-  n = split("COLUMNS", want, ",")
-  for (i = 1; i <= n; i++) if (!(want[i] in col)) {
-    print "k6 CSV header lacks the column " want[i] ": " $0 > "/dev/stderr"; exit 2
-  }
-  m = col["metric_name"]; t = col["timestamp"]; v = col["metric_value"]
-  e = col["expected_response"]; s = col["status"]; md = ("metadata" in col) ? col["metadata"] : 0
-  n = split("COUNT_METRICS", names, ",")
-  for (i = 1; i <= n; i++) counted[names[i]] = 1
-  print "COLUMNS,TASK_ID"
-  next
-}
-function task_id(meta,   k, parts, i) {
-  k = split(meta, parts, "&")
-  for (i = 1; i <= k; i++) if (substr(parts[i], 1, 8) == "task_id=") return substr(parts[i], 9)
-  return ""
-}
-{
-  if (index($0, "\"")) {
-    line = $0
-    while (csvsplit(line) && (getline nxt) > 0) line = line "\n" nxt
-    name = f[m]; ts = f[t]; val = f[v]; er = f[e]; st = f[s]; meta = md ? f[md] : ""
-  } else {
-    name = $m; ts = $t; val = $v; er = $e; st = $s; meta = md ? $md : ""
-  }
-  if (name == "REQUEST_METRIC") print name, ts, val, er, st, task_id(meta)
-  else if (name in counted) print name, ts, val + 0, "", "", ""
-}
-"""
+API_ADDRESS = "127.0.0.1:6565"  # k6's REST API on each loadgen (paused runs are resumed through it)
+PAUSED_BEFORE_RUN = 4  # `k6 status`: VUs initialised, waiting for resume (k6's ExecutionStatus)
+STOP_WAIT_S = 20  # after a stop: how long to wait for k6's partial summary
+CONTROL_TIMEOUT_S = 15  # k6 status / resume / stop over SSH
 
 
 class K6Error(RuntimeError):
@@ -117,72 +65,101 @@ def k6_env(step: PlannedStep, base_url: str, summary_path: str, run_id: str = "r
     }
 
 
-def k6_args(script: str, csv_path: str | None = None) -> list[str]:
-    """k6's command line; with csv_path k6 also writes every sample there (`--out csv=...`)."""
+@dataclass(frozen=True)
+class Segment:
+    """This loadgen's part of a test split over several (k6 execution segments)."""
+
+    segment: str  # e.g. "1/2:1"
+    sequence: str  # the one sequence all loadgens share, e.g. "0,1/2,1"
+    api_address: str = API_ADDRESS
+
+
+def k6_args(script: str, csv_path: str | None = None, segment: Segment | None = None) -> list[str]:
+    """k6's command line; with csv_path k6 also writes every sample there (`--out csv=...`); with
+    a segment k6 runs only that part of the test and starts paused (resume: `k6 resume`)."""
     out = ["--out", f"csv={csv_path}"] if csv_path else []
-    return ["run", "--quiet", "--no-color", "--no-usage-report", *out, script]
+    split = []
+    if segment is not None:
+        split = [
+            "--paused",
+            "--address",
+            segment.api_address,
+            "--execution-segment",
+            segment.segment,
+            "--execution-segment-sequence",
+            segment.sequence,
+        ]
+    return ["run", "--quiet", "--no-color", "--no-usage-report", *split, *out, script]
 
 
-def filter_command(raw_csv: str, out_gz: str) -> str:
-    """Shell text (POSIX sh, awk, gzip) that filters k6's raw CSV to the samples file of
-    docs/result-format.md: SAMPLE_COLUMNS, rows of SAMPLE_METRICS only, gzip -6 to `out_gz`
-    (which must end in .gz); the raw CSV is deleted once the samples file is complete. Exits
-    non-zero (raw CSV kept) if the header lacks a column or a tool fails."""
-    if not out_gz.endswith(".gz"):
-        raise ValueError(f"samples file must end in .gz: {out_gz}")
-    plain = out_gz.removesuffix(".gz")
-    program = _FILTER_AWK.replace("COLUMNS,TASK_ID", ",".join((*SAMPLE_COLUMNS, TASK_ID_COLUMN)))
-    program = program.replace("COLUMNS", ",".join(SAMPLE_COLUMNS))
-    program = program.replace("REQUEST_METRIC", SAMPLE_METRICS[0])
-    program = program.replace("COUNT_METRICS", ",".join(SAMPLE_METRICS[1:]))
-    r, p, g = shlex.quote(raw_csv), shlex.quote(plain), shlex.quote(out_gz)
-    return (
-        f"rm -f {p} {g} && awk -F, -v OFS=, {shlex.quote(program)} {r} > {p} && gzip -6 -f {p} && rm -f {r}"
-    )
+class Background:
+    """fn running in a worker thread, waited for in a way Ctrl-C can break (KeyboardInterrupt is
+    delivered to the main thread while it sleeps in join(timeout)); after an interruption the
+    worker goes on, and its result can still be collected (`result(timeout)`)."""
 
+    def __init__(self, fn, name: str = "k6-run"):
+        self._box: dict[str, Any] = {}
 
-def count_rows(path: Path) -> int:
-    """Data rows (without the header) of a .csv.gz samples file."""
-    with gzip.open(path, "rb") as fh:
-        lines = sum(1 for _ in fh)
-    return max(0, lines - 1)
+        def target():
+            try:
+                self._box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                self._box["error"] = exc
+
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, poll_s: float = 0.2):
+        while self._thread.is_alive():
+            self._thread.join(poll_s)
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box.get("value")
+
+    def result(self, timeout: float):
+        """The value if fn returned within `timeout` seconds, else None (errors too)."""
+        self._thread.join(timeout)
+        return None if self._thread.is_alive() else self._box.get("value")
 
 
 def call_interruptibly(fn, *args, poll_s: float = 0.2):
-    """Run fn in a worker thread and wait for it in a way Ctrl-C can break (KeyboardInterrupt is
-    delivered to the main thread while it sleeps in join(timeout))."""
-    box: dict[str, Any] = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="k6-run", daemon=True)
-    t.start()
-    while t.is_alive():
-        t.join(poll_s)
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    """Run fn in a worker thread and wait for it, Ctrl-C-able (see Background)."""
+    return Background(lambda: fn(*args)).wait(poll_s)
 
 
 class RemoteK6:
-    def __init__(self, remote: Remote, run_id: str, base_url: str, k6_bin: str = "k6"):
+    def __init__(
+        self,
+        remote: Remote,
+        run_id: str,
+        base_url: str,
+        k6_bin: str = "k6",
+        segment: Segment | None = None,
+    ):
+        """base_url: the gateway, or several separated by commas (k6/loadtest.js round-robins);
+        segment: this loadgen's part of a test split over several (None: the whole test)."""
         self.remote = remote
         self.run_id = run_id
         self.base_url = base_url
         self.k6_bin = k6_bin
+        self.segment = segment
+        self.host = getattr(getattr(remote, "host", None), "name", None) or "loadgen"
         user = getattr(getattr(remote, "host", None), "user", None) or "user"
         self.dir = f"{REMOTE_BASE}-{user}/{run_id}"
+        self._job: Background | None = None
+        self._step: PlannedStep | None = None
+        self._control_remote: Remote | None = None
 
     def version(self) -> str | None:
         r = self.remote.run(f"{self.k6_bin} version", check=False, timeout=30)
         return r.stdout.strip().splitlines()[0] if r.ok and r.stdout.strip() else None
 
     def prepare(self) -> None:
-        self.remote.run(f"mkdir -p {shlex.quote(self.dir)}")
+        self.remote.run(f"mkdir -p {shlex.quote(self.dir)}", timeout=CONTROL_TIMEOUT_S)
         self.remote.put_text(K6_SCRIPT.read_text(), f"{self.dir}/loadtest.js")
 
     def sample_paths(self, step: PlannedStep) -> tuple[str, str]:
@@ -196,7 +173,7 @@ class RemoteK6:
         raw, gz = self.sample_paths(step)
         env = k6_env(step, self.base_url, summary, self.run_id)
         env_str = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        args = " ".join(shlex.quote(a) for a in k6_args("loadtest.js", csv_path=raw))
+        args = " ".join(shlex.quote(a) for a in k6_args("loadtest.js", csv_path=raw, segment=self.segment))
         d = shlex.quote(self.dir)
         return (
             f"cd {d} && rm -f {shlex.quote(summary)} {shlex.quote(raw)} {shlex.quote(gz)} && "
@@ -206,24 +183,118 @@ class RemoteK6:
             f"if [ $rc -ne 0 ]; then echo {MARKER}; tail -c 2000 {shlex.quote(stem)}.log; fi; exit $rc; }}"
         )
 
+    def time_limit_s(self, step: PlannedStep) -> float:
+        return step.duration_s + graceful_stop_s(step) + 120
+
+    def start(self, step: PlannedStep) -> None:
+        """Start the step's k6 on the host (returns at once; `wait` collects its summary)."""
+        limit = self.time_limit_s(step)
+        self._step = step
+        self._job = Background(lambda: self.remote.run(self.command(step), check=False, timeout=limit))
+
+    @property
+    def finished(self) -> bool:
+        return self._job is None or self._job.done
+
+    def wait(self) -> dict[str, Any]:
+        """k6's summary once it has exited (Ctrl-C-able). A failed or timed-out SSH call stops
+        k6 on its host before K6Error is raised: it must not go on loading the gateway."""
+        assert self._job is not None and self._step is not None, "start() first"
+        try:
+            r = self._job.wait()
+        except RemoteError as exc:
+            stopped = self._stop_on_host()
+            raise K6Error(f"{exc} (k6 on {self.host}: {stopped})") from exc
+        return self._summary(self._step, r)
+
     def run(self, step: PlannedStep) -> dict[str, Any]:
         """Run one step to completion and return k6's summary (blocking; Ctrl-C-able)."""
-        limit = step.duration_s + graceful_stop_s(step) + 120
-        try:
-            r = call_interruptibly(lambda: self.remote.run(self.command(step), check=False, timeout=limit))
-        except RemoteError as exc:
-            raise K6Error(str(exc)) from exc
+        self.start(step)
+        return self.wait()
+
+    def _summary(self, step: PlannedStep, r) -> dict[str, Any]:
         parts = r.stdout.split(MARKER)
         summary_text = parts[1].strip() if len(parts) > 1 else ""
         if not summary_text:
             tail = parts[2].strip() if len(parts) > 2 else r.stderr.strip()
-            raise K6Error(f"k6 exited {r.exited} without a summary for step {step.filename}: {tail[-1000:]}")
+            raise K6Error(
+                f"k6 on {self.host} exited {r.exited} without a summary for step {step.filename}: "
+                f"{tail[-1000:]}"
+            )
         try:
             summary = json.loads(summary_text)
         except json.JSONDecodeError as exc:
             raise K6Error(f"k6 summary for {step.filename} is not JSON: {exc}") from exc
         if r.exited != 0:
             summary.setdefault("offload", {})["k6_exit_code"] = r.exited
+        return summary
+
+    def _control(self, command: str, fresh: bool = False):
+        """A short command on the host over a second connection (the step's is busy), kept for
+        the run so that the resumes of several loadgens go out without connection set-up;
+        fresh: over a connection of its own (a stop may come while a control command runs)."""
+        if fresh:
+            remote = self.remote.fresh()
+            try:
+                return remote.run(command, check=False, timeout=CONTROL_TIMEOUT_S)
+            finally:
+                remote.close()
+        if self._control_remote is None:
+            self._control_remote = self.remote.fresh()
+        return self._control_remote.run(command, check=False, timeout=CONTROL_TIMEOUT_S)
+
+    def paused_and_ready(self) -> bool:
+        """A paused k6 (segment) has initialised its VUs and waits to be resumed."""
+        assert self.segment is not None
+        addr = shlex.quote(self.segment.api_address)
+        r = self._control(f"{shlex.quote(self.k6_bin)} status --address {addr} 2>/dev/null")
+        status = None
+        for line in r.stdout.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "status":
+                status = value.strip().strip('"')
+        return r.ok and status == str(PAUSED_BEFORE_RUN)
+
+    def resume(self) -> float:
+        """Resume a paused k6; returns when it was resumed (unix s, the host's clock)."""
+        assert self.segment is not None
+        addr = shlex.quote(self.segment.api_address)
+        r = self._control(f"{shlex.quote(self.k6_bin)} resume --address {addr} >/dev/null && date +%s.%N")
+        if not r.ok:
+            raise K6Error(f"k6 on {self.host}: resume failed ({r.exited}): {(r.stderr or r.stdout)[-300:]}")
+        try:
+            return float(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return time.time()
+
+    def _stop_on_host(self) -> str:
+        """SIGINT (k6 still writes its summary), then SIGKILL after 5 s; says what it did."""
+        d = shlex.quote(self.dir)
+        cmd = (
+            f"p=$(cat {d}/k6.pid 2>/dev/null) || {{ echo not running; exit 0; }}; "
+            f"kill -INT $p 2>/dev/null || {{ echo not running; exit 0; }}; "
+            f"for i in $(seq 50); do kill -0 $p 2>/dev/null || {{ echo stopped; exit 0; }}; sleep 0.1; done; "
+            f"kill -KILL $p; echo killed"
+        )
+        try:
+            return self._control(cmd, fresh=True).stdout.strip() or "stop: no answer"
+        except RemoteError as exc:
+            return f"could not stop it: {exc}"
+
+    def stop(self) -> dict[str, Any] | None:
+        """Stop a running k6 on its host, over a new connection; returns the partial summary k6
+        wrote on SIGINT (None if there is none), marked `offload.interrupted`."""
+        self._stop_on_host()
+        if self._job is None or self._step is None:
+            return None
+        r = self._job.result(STOP_WAIT_S)
+        if r is None:
+            return None
+        try:
+            summary = self._summary(self._step, r)
+        except K6Error:
+            return None
+        summary.setdefault("offload", {})["interrupted"] = True
         return summary
 
     def filter_samples(self, step: PlannedStep) -> bool:
@@ -260,18 +331,8 @@ class RemoteK6:
             raise K6Error(f"samples of {step.filename}: {exc}") from exc
         return count_rows(local_path)
 
-    def stop(self) -> None:
-        """Stop a running k6 (SIGINT: k6 still writes its summary; then SIGKILL) over a new connection."""
-        d = shlex.quote(self.dir)
-        cmd = (
-            f"p=$(cat {d}/k6.pid 2>/dev/null) || exit 0; kill -INT $p 2>/dev/null || exit 0; "
-            f"for i in $(seq 50); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL $p"
-        )
-        remote = self.remote.fresh()
-        try:
-            remote.run(cmd, check=False, timeout=30)
-        finally:
-            remote.close()
-
     def cleanup(self) -> None:
-        self.remote.run(f"rm -rf {shlex.quote(self.dir)}", check=False)
+        self.remote.run(f"rm -rf {shlex.quote(self.dir)}", check=False, timeout=CONTROL_TIMEOUT_S)
+        if self._control_remote is not None:
+            self._control_remote.close()
+            self._control_remote = None
