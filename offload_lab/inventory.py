@@ -4,7 +4,7 @@ Groups: broker, gateway, core, loadgen, each with one or more hosts; a host's in
 its order in the inventory (loadgen i runs k6's execution segment i of N). A host's address is the hostvar
 `offload_private_address`, falling back to `ansible_host`, then the inventory name; ssh user is
 `ansible_user` (default root), key `ansible_ssh_private_key_file` (or `ansible_private_key_file`),
-port `ansible_port` (default 22).
+port `ansible_port` (default 22), known hosts from `ansible_ssh_common_args` (offload_lab/remote.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class InventoryHost:
     user: str = "root"
     port: int = 22
     key_file: str | None = None
+    ssh_common_args: str = ""  # ansible_ssh_common_args: fab takes its UserKnownHostsFile
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
                     user=str(var("ansible_user", "root")),
                     port=port,
                     key_file=key,
+                    ssh_common_args=str(var("ansible_ssh_common_args", "")),
                 )
             )
     if problems:

@@ -1,5 +1,9 @@
 """SSH to the lab hosts through Fabric: one cached Connection per host, plus helpers the sweep uses
-(run a command, write/read a small file, each as root where Ansible uses `become`; settings files)."""
+(run a command, write/read a small file, each as root where Ansible uses `become`; settings files).
+
+Every connection checks the host's key against its known_hosts (offload_lab/host_keys.py), sends
+keepalives, and every call has a timeout: a host that vanishes mid-sweep fails the call instead of
+hanging it."""
 
 from __future__ import annotations
 
@@ -10,7 +14,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .host_keys import HostKeyError, changed_message, check_host_keys, known_hosts_files
 from .inventory import InventoryHost
+
+KEEPALIVE_S = 15  # SSH keepalive interval: a dead peer or path is noticed, idle NATs keep the flow
+DEFAULT_TIMEOUT_S = 60.0  # a command given no timeout of its own
+SFTP_TIMEOUT_S = 60.0  # an upload or download that stalls this long fails
+# opening the connection: TCP (connect_timeout), the server's banner, authentication, a channel
+BANNER_TIMEOUT_S = AUTH_TIMEOUT_S = CHANNEL_TIMEOUT_S = 30
 
 SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 URL_PASSWORD_RE = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]*)(@)")
@@ -20,6 +31,10 @@ MISSING_EXIT = 66  # read_text: the file does not exist (cat itself exits 1 on a
 
 class RemoteError(RuntimeError):
     pass
+
+
+class HostKeyRefused(RemoteError):
+    """The host's SSH key is unknown or changed (offload_lab/host_keys.py): nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -44,18 +59,27 @@ class Remote:
     def __init__(self, host: InventoryHost, connect_timeout: int = 10):
         self.host = host
         self.connect_timeout = connect_timeout
+        self.known_hosts = known_hosts_files(host)
         self._conn = None
         self._lock = threading.Lock()
         self._sudo_checked = False
+        self._keepalive_on = None  # the transport keepalives were set on (a reconnect makes another)
+        self._sftp_timed = None  # the SFTP client whose channel has its timeout
 
     def _connection(self):
         from fabric import Config, Connection
 
-        kwargs: dict[str, Any] = {"allow_agent": False, "look_for_keys": self.host.key_file is None}
+        kwargs: dict[str, Any] = {
+            "allow_agent": False,
+            "look_for_keys": self.host.key_file is None,
+            "banner_timeout": BANNER_TIMEOUT_S,
+            "auth_timeout": AUTH_TIMEOUT_S,
+            "channel_timeout": CHANNEL_TIMEOUT_S,
+        }
         if self.host.key_file:
             kwargs["key_filename"] = [self.host.key_file]
         config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
-        return Connection(
+        conn = Connection(
             self.host.address,
             user=self.host.user,
             port=self.host.port,
@@ -63,6 +87,45 @@ class Remote:
             connect_kwargs=kwargs,
             config=config,
         )
+        check_host_keys(conn.client, self.host, self.known_hosts)  # instead of Fabric's AutoAddPolicy
+        return conn
+
+    def _open(self):
+        """The connection, open (Fabric would open it lazily), with keepalives on its transport.
+        A host key that is not the known one raises HostKeyRefused."""
+        from paramiko import BadHostKeyException
+
+        conn = self.conn
+        try:
+            conn.open()
+        except HostKeyError as exc:  # unknown: our policy's own message
+            self._forget(conn)
+            raise HostKeyRefused(str(exc)) from None
+        except BadHostKeyException as exc:  # changed: paramiko checks it before any policy
+            self._forget(conn)
+            message = changed_message(self.host, self.known_hosts, exc.key, exc.expected_key)
+            raise HostKeyRefused(message) from None
+        transport = conn.transport
+        if transport is not None and transport is not self._keepalive_on:
+            transport.set_keepalive(KEEPALIVE_S)
+            self._keepalive_on = transport
+        return conn
+
+    def _forget(self, conn) -> None:
+        """Close and drop a refused connection: the next try reads known_hosts again."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        conn.close()
+
+    def _sftp_ready(self):
+        """The open connection, its SFTP channel with a timeout (SFTP calls take none of their own)."""
+        conn = self._open()
+        sftp = conn.sftp()
+        if sftp is not self._sftp_timed:
+            sftp.get_channel().settimeout(SFTP_TIMEOUT_S)
+            self._sftp_timed = sftp
+        return conn
 
     @property
     def conn(self):
@@ -83,8 +146,11 @@ class Remote:
         return Remote(self.host, self.connect_timeout)
 
     def _exec(self, command: str, timeout: float | None) -> Result:
+        timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
         try:
-            r = self.conn.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+            r = self._open().run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+        except HostKeyRefused:
+            raise
         except Exception as exc:  # socket errors, auth failures, timeouts
             raise RemoteError(f"{self.where}: {command!r}: {exc}") from exc
         return Result(r.stdout, r.stderr, r.exited)
@@ -112,7 +178,8 @@ class Remote:
     def run(
         self, command: str, check: bool = True, timeout: float | None = None, sudo: bool = False
     ) -> Result:
-        """Run `command` (as root with sudo=True); with check, a non-zero exit raises RemoteError."""
+        """Run `command` (as root with sudo=True); with check, a non-zero exit raises RemoteError.
+        It is stopped after `timeout` seconds (None: DEFAULT_TIMEOUT_S), which raises RemoteError."""
         full = self._as_root(command) if sudo else command
         result = self._exec(full, timeout)
         if check and not result.ok:
@@ -132,7 +199,9 @@ class Remote:
 
     def _upload(self, text: str, path: str) -> None:
         try:
-            self.conn.put(io.BytesIO(text.encode()), remote=path)
+            self._sftp_ready().put(io.BytesIO(text.encode()), remote=path)
+        except HostKeyRefused:
+            raise
         except Exception as exc:
             raise RemoteError(f"{self.where}: upload to {path}: {exc}") from exc
 
@@ -162,8 +231,10 @@ class Remote:
     def get_file(self, remote_path: str, local_path) -> None:
         """Download one file (SFTP) to local_path (a path; its folder must exist)."""
         try:
-            self.conn.get(remote_path, local=str(local_path))
-        except Exception as exc:  # missing file, permissions, socket errors
+            self._sftp_ready().get(remote_path, local=str(local_path))
+        except HostKeyRefused:
+            raise
+        except Exception as exc:  # missing file, permissions, socket errors, a stalled transfer
             raise RemoteError(f"{self.host.name}: download of {remote_path}: {exc}") from exc
 
     def close(self) -> None:

@@ -25,10 +25,18 @@ class FakeConnection:
     """Stands in for fabric's Connection: records commands and uploads; `answers` maps a command
     (exactly as sent) to what the host says; anything else succeeds silently."""
 
+    transport = None  # what Remote sets keepalives on once open: a real one in test_remote_loopback.py
+
     def __init__(self, answers=None):
         self.commands: list[str] = []
         self.uploads: dict[str, str] = {}
         self.answers = answers or {}
+
+    def open(self):
+        pass
+
+    def sftp(self):
+        return FakeSftp()
 
     def run(self, command, **kwargs):
         self.commands.append(command)
@@ -39,6 +47,14 @@ class FakeConnection:
 
     def close(self):
         pass
+
+
+class FakeSftp:
+    def get_channel(self):
+        return self
+
+    def settimeout(self, seconds):
+        self.timeout = seconds
 
 
 def remote_for(user: str, answers=None) -> tuple[Remote, FakeConnection]:
