@@ -5,7 +5,8 @@
 //   DURATION      k6 duration string, e.g. "30s"
 //   PRE_VUS       preAllocatedVUs  (default: MAX_VUS)
 //   MAX_VUS       maxVUs
-//   BASE_URL      the gateway, e.g. http://10.77.77.12:8000
+//   BASE_URL      the gateway, e.g. http://10.77.77.12:8000; several gateways separated by commas:
+//                 iteration i goes to gateway i mod N (round-robin, each load generator over all)
 //   WORK_MS       work time sent in the body {"work_ms": WORK_MS} (default 1000)
 //   SUMMARY_PATH  where handleSummary writes k6's summary JSON (default summary.json)
 //   TIMEOUT       per-request timeout (default "10s": well above the work time)
@@ -46,7 +47,13 @@ const PRE_VUS = positiveInt('PRE_VUS', __ENV.PRE_VUS || String(MAX_VUS));
 if (PRE_VUS > MAX_VUS) {
   throw new Error(`PRE_VUS (${PRE_VUS}) must not exceed MAX_VUS (${MAX_VUS})`);
 }
-const BASE_URL = need('BASE_URL').replace(/\/+$/, '');
+const BASE_URLS = need('BASE_URL')
+  .split(',')
+  .map((u) => u.trim().replace(/\/+$/, ''))
+  .filter((u) => u !== '');
+if (BASE_URLS.length === 0) {
+  throw new Error('BASE_URL names no gateway');
+}
 const WORK_MS = Number(__ENV.WORK_MS === undefined || __ENV.WORK_MS === '' ? '1000' : __ENV.WORK_MS);
 if (!Number.isInteger(WORK_MS) || WORK_MS < 0 || WORK_MS > 60000) {
   throw new Error(`WORK_MS must be an integer 0..60000, got "${__ENV.WORK_MS}"`);
@@ -79,7 +86,11 @@ export const options = {
   tags: { mode: MODE },
 };
 
-const URL = `${BASE_URL}/${MODE}`;
+const URLS = BASE_URLS.map((base) => `${base}/${MODE}`);
+// this load generator's own iteration count, so that each generator spreads over every gateway
+function url() {
+  return URLS.length === 1 ? URLS[0] : URLS[exec.scenario.iterationInInstance % URLS.length];
+}
 const BODY = JSON.stringify({ work_ms: WORK_MS });
 const PARAMS = {
   headers: { 'Content-Type': 'application/json' },
@@ -89,14 +100,14 @@ const PARAMS = {
 
 export default function () {
   if (!WITH_IDS) {
-    const res = http.post(URL, BODY, PARAMS);
+    const res = http.post(url(), BODY, PARAMS);
     check(res, { [`status is ${EXPECTED}`]: (r) => r.status === EXPECTED });
     return;
   }
   const id = `${TASK_ID_PREFIX}-${exec.scenario.iterationInTest}`;
   // metadata, unlike a tag, may be unique per request: it reaches the CSV, not the summary
   exec.vu.metrics.metadata.task_id = id;
-  const res = http.post(URL, JSON.stringify({ work_ms: WORK_MS, id }), PARAMS);
+  const res = http.post(url(), JSON.stringify({ work_ms: WORK_MS, id }), PARAMS);
   check(res, { [`status is ${EXPECTED}`]: (r) => r.status === EXPECTED });
   delete exec.vu.metrics.metadata.task_id;
 }
@@ -110,7 +121,7 @@ export function handleSummary(data) {
     pre_allocated_vus: PRE_VUS,
     max_vus: MAX_VUS,
     work_ms: WORK_MS,
-    url: URL,
+    url: URLS.length === 1 ? URLS[0] : URLS,
     expected_status: EXPECTED,
     timeout: TIMEOUT,
     graceful_stop: GRACEFUL_STOP,

@@ -177,3 +177,35 @@ def test_an_interrupted_fleet_hands_back_its_partial_summaries(http_target, remo
     counts = [g["summary"]["metrics"]["http_reqs"]["values"]["count"] for g in generators]
     assert partial["metrics"]["http_reqs"]["values"]["count"] == sum(counts) > 0
     assert sum(counts) < 40 * 10
+
+
+@pytest.fixture
+def second_target():
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from conftest import _Handler
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.bodies = []
+    server.status = {"/sync": 200, "/async": 202}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_requests_are_spread_over_the_gateways(http_target, second_target, remote_base):
+    k6 = fleet(f"{http_target.base_url},{second_target.base_url}")
+    k6.prepare()
+    merged = k6.run(step(rate=40, duration_s=2))
+    total = merged["metrics"]["http_reqs"]["values"]["count"]
+    seen = [len(http_target.bodies), len(second_target.bodies)]
+    assert sum(seen) == total and abs(seen[0] - seen[1]) <= 2  # round-robin
+    # each generator (iterations of one parity: k6 stripes them) reached both gateways
+    for target in (http_target, second_target):
+        parities = {int(json.loads(body)["id"].rsplit("-", 1)[1]) % 2 for _, body in target.bodies}
+        assert parities == {0, 1}
+    assert merged["offload"]["url"] == [f"{http_target.base_url}/async", f"{second_target.base_url}/async"]
