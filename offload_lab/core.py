@@ -41,6 +41,8 @@ def merge_stats(per_host: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for p in ("p50", "p95", "p99", "max"):
         vals = [x.get(p) for x in lat if (x.get("count") or 0) > 0 and x.get(p) is not None]
         merged[p] = max(vals) if vals else 0
+    if len(hosts) > 1:
+        merged["percentiles_of"] = "the highest host"  # /stats has no samples to merge
     out["completion_latency_ms"] = merged
     out["last_done_at_ns"] = max((int(s.get("last_done_at_ns") or 0) for s in hosts.values()), default=0)
     sinces = [s.get("since") for s in hosts.values() if s.get("since")]

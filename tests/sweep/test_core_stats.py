@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from offload_lab.core import CoreError, CoreStats
+from offload_lab.core import CoreError, CoreStats, merge_stats
 
 
 class Core(BaseHTTPRequestHandler):
@@ -45,3 +45,28 @@ def test_reset_sends_the_token(core_url):
 def test_reset_without_the_token_is_refused(core_url):
     with pytest.raises(CoreError, match="401"):
         CoreStats({"core": core_url}).reset()
+
+
+def stats(received, avg, p95, last_done, since, in_flight=0):
+    return {
+        "received": received, "completed": received, "failed": 0, "dead_lettered": 1, "redelivered": 0,
+        "in_flight": in_flight, "work_requests": 0, "last_done_at_ns": last_done, "since": since,
+        "completion_latency_ms": {"count": received, "avg": avg, "p50": avg, "p95": p95, "p99": p95,
+                                  "max": p95},
+    }  # fmt: skip
+
+
+def test_stats_of_several_cores_are_merged():
+    merged = merge_stats(
+        {"core1": stats(300, 10.0, 20.0, 5_000, "2026-11-27T20:00:01Z", in_flight=2),
+         "core2": stats(100, 30.0, 90.0, 7_000, "2026-11-27T20:00:00Z")}
+    )  # fmt: skip
+    assert merged["received"] == 400 and merged["completed"] == 400 and merged["dead_lettered"] == 2
+    assert merged["in_flight"] == 2  # the sweep waits until no core has any
+    lat = merged["completion_latency_ms"]
+    assert lat["count"] == 400 and lat["avg"] == pytest.approx((300 * 10 + 100 * 30) / 400)  # exact
+    assert lat["p95"] == 90.0 and lat["percentiles_of"] == "the highest host"  # an upper bound
+    assert merged["last_done_at_ns"] == 7_000 and merged["since"] == "2026-11-27T20:00:00Z"
+    assert set(merged["per_host"]) == {"core1", "core2"}
+    one = merge_stats({"core": stats(5, 1.0, 2.0, 1, "x")})
+    assert "per_host" not in one and "percentiles_of" not in one["completion_latency_ms"]  # as before
