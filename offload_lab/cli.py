@@ -16,6 +16,7 @@ from . import spec as spec_mod
 from .cli_options import OPTION_FOR_KEY, parse_overrides
 from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
 from .core_settings import effective_core
+from .faults import fault_host_problems
 from .limits import describe_limits, limit_of_step
 from .paths import REPO_ROOT, RESULTS_DIR
 from .remote import RemoteError
@@ -61,6 +62,10 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
         lab = inventory_mod.load(inventory)
     except inventory_mod.InventoryError as exc:
         raise UsageError(str(exc)) from exc
+    groups = {g: [h.name for h in hosts] for g, hosts in lab.groups.items()}
+    problems = sorted(set(fault_host_problems([f for s in steps for f in s.faults], groups)))
+    if problems:
+        raise UsageError(f"{spec_arg} against {lab.source}:\n  " + "\n  ".join(problems))
     return spec, overrides, steps, lab
 
 

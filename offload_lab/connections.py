@@ -115,9 +115,9 @@ class LabConnections:
         )
 
     def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:
-        """Performs a step's faults on the first host of each group."""
-        first = {g: self.remotes[hs[0].name] for g, hs in self.inv.groups.items() if hs}
-        return FaultRunner(faults, first, self.inv.broker.address)
+        """Performs a step's faults on the first host of each group, or the one a fault picks."""
+        groups = {g: [self.remotes[h.name] for h in hs] for g, hs in self.inv.groups.items() if hs}
+        return FaultRunner(faults, groups, self.inv.broker.address)
 
     @property
     def task_queue(self) -> str:

@@ -1,9 +1,11 @@
 """Faults inside a step: what a spec may ask for (validated with the spec), and performing them
 over SSH at their second of the step, each recorded with its timestamps in the step JSON.
 
-A fault is `{action, at_s[, duration_s]}` in a series (k6/sweeps/README.md, "Faults"). Every
-action runs as root on one host (sudo where Ansible uses become) and returns when the action is
-done, not when the service is healthy again: recovery is what the step measures.
+A fault is `{action, at_s[, duration_s][, host]}` in a series (k6/sweeps/README.md, "Faults").
+Every action runs as root on one host (sudo where Ansible uses become) and returns when the
+action is done, not when the service is healthy again: recovery is what the step measures.
+`host` picks the host of a group of several (a broker node of a cluster, say): its position in
+the inventory group (1 = the first) or its inventory name; without it, the group's first host.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -71,13 +73,19 @@ HEAL_COMMAND = (
 
 @dataclass(frozen=True)
 class FaultAction:
-    """What an action does: on which group's first host, which command (given the broker's
-    address), and whether it needs a duration (then `heal` ends it)."""
+    """What an action does: on which group's host, which command (given the broker's address),
+    and whether it needs a duration (then `heal` ends it). `picks` is the group a fault's `host`
+    chooses from: the group itself, or for a partition the broker the gateway is cut from."""
 
     group: str
     command: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
     needs_duration: bool = False
     heal: str | None = None
+    picks: str | None = None
+
+    @property
+    def host_group(self) -> str:
+        return self.picks or self.group
 
 
 ACTIONS: dict[str, FaultAction] = {
@@ -86,9 +94,13 @@ ACTIONS: dict[str, FaultAction] = {
     "core_kill": FaultAction("core", lambda *_: f"systemctl kill --signal=SIGKILL {CORE_UNIT}"),
     "core_restart": FaultAction("core", lambda *_: f"systemctl restart {CORE_UNIT}"),
     "gateway_worker_kill": FaultAction("gateway", lambda *_: _kill_one_gateway_worker()),
-    "partition": FaultAction("gateway", partition_command, needs_duration=True, heal=HEAL_COMMAND),
+    "partition": FaultAction(
+        "gateway", partition_command, needs_duration=True, heal=HEAL_COMMAND, picks="broker"
+    ),
 }
-FAULT_KEYS = ("action", "at_s", "duration_s")
+FAULT_KEYS = ("action", "at_s", "duration_s", "host")
+
+HostChoice = int | str  # a position in the inventory group (1 = first) or an inventory host name
 
 
 @dataclass(frozen=True)
@@ -96,15 +108,54 @@ class FaultSpec:
     action: str
     at_s: float
     duration_s: float | None = None
+    host: HostChoice | None = None  # None: the first host of the group
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.host is None:  # as before there was a choice
+            del out["host"]
+        return out
+
+
+def pick_host(choice: HostChoice, names: Sequence[str]) -> int | None:
+    """The index in `names` (a group's hosts in inventory order) that `choice` picks, or None."""
+    if isinstance(choice, int):
+        return choice - 1 if 1 <= choice <= len(names) else None
+    return names.index(choice) if choice in names else None
+
+
+def fault_host_problems(faults: Sequence[FaultSpec], groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """Each fault's `host` checked against the inventory (group -> host names in order), before
+    any load: [] when every one names a host of its group."""
+    problems = []
+    for fault in faults:
+        if fault.host is None:
+            continue
+        group = ACTIONS[fault.action].host_group
+        names = list(groups.get(group, ()))
+        if pick_host(fault.host, names) is None:
+            problems.append(
+                f"fault {fault.action} at {fault.at_s:g} s: host {fault.host!r} is not one of the "
+                f"{group} group's hosts (1..{len(names)} or {', '.join(names) or 'none'})"
+            )
+    return problems
+
+
+def _valid_host_choice(problems: list[str], key: str, value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return True
+    if isinstance(value, str) and value.strip():
+        return True
+    problems.append(
+        f"{key}: a position in the inventory group (1 = the first host) or a host name, got {value!r}"
+    )
+    return False
 
 
 def validate_faults(problems: list[str], key: str, value: Any, step_duration_s: int | None) -> tuple:
     """The `faults:` list of a series; each fault must start within the step's load."""
     if not isinstance(value, list):
-        problems.append(f"{key}: must be a list of {{action, at_s, duration_s}}, got {value!r}")
+        problems.append(f"{key}: must be a list of {{action, at_s, duration_s, host}}, got {value!r}")
         return ()
     out = []
     for i, item in enumerate(value):
@@ -129,8 +180,11 @@ def validate_faults(problems: list[str], key: str, value: Any, step_duration_s: 
         elif duration is not None:
             problems.append(f"{k}.duration_s: only partition takes a duration")
             duration = None
+        host = item.get("host")
+        if host is not None and not _valid_host_choice(problems, f"{k}.host", host):
+            continue
         if at_s is not None and (duration is not None or not ACTIONS[action].needs_duration):
-            out.append(FaultSpec(action=action, at_s=float(at_s), duration_s=duration))
+            out.append(FaultSpec(action=action, at_s=float(at_s), duration_s=duration, host=host))
     return tuple(sorted(out, key=lambda f: f.at_s))
 
 
@@ -149,13 +203,15 @@ class FaultRunner:
     def __init__(
         self,
         faults: tuple[FaultSpec, ...],
-        remotes: dict[str, RemoteLike],  # group -> the remote of its first host
-        broker_address: str,
+        # group -> the remotes of its hosts in inventory order (or only the first host's remote)
+        remotes: Mapping[str, RemoteLike | Sequence[RemoteLike]],
+        broker_address: str,  # the first broker's, the partition's peer unless `host` picks one
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.faults = faults
-        self.remotes = remotes
+        self.groups = {g: list(r) if isinstance(r, list | tuple) else [r] for g, r in remotes.items()}
+        self.remotes = {g: rs[0] for g, rs in self.groups.items() if rs}  # each group's first host
         self.broker_address = broker_address
         self.clock = clock
         self.sleep = sleep
@@ -185,11 +241,27 @@ class FaultRunner:
 
     def _perform(self, fault: FaultSpec, t0: float) -> dict[str, Any]:
         action = ACTIONS[fault.action]
-        remote = self.remotes[action.group]
-        record: dict[str, Any] = {**fault.as_dict(), "host": getattr(remote, "host", None)}
-        record["host"] = getattr(record["host"], "name", record["host"])
+        remote, peer = self.remotes[action.group], self.broker_address
+        record: dict[str, Any] = fault.as_dict()
+        if fault.host is not None:
+            record["host_choice"] = record.pop("host")
+            choices = self.groups.get(action.host_group, [])
+            index = pick_host(fault.host, [_host_name(r) for r in choices])
+            if index is None:  # fault_host_problems refuses such a spec before any load
+                now = round(self.clock(), 3)
+                error = f"no {action.host_group} host {fault.host!r}"
+                return {**record, "host": None, "ok": False, "error": error, "started_unix_s": now,
+                        "done_unix_s": now, "offset_s": round(now - t0, 3)}  # fmt: skip
+            if action.picks:
+                peer = choices[index].host.address
+                record["peer_host"] = _host_name(choices[index])
+            else:
+                remote = choices[index]
+        record["host"] = _host_name(remote)
+        if action.picks:
+            record["peer"] = peer
         record["started_unix_s"] = round(self.clock(), 3)
-        command = action.command(self.broker_address, fault.duration_s)
+        command = action.command(peer, fault.duration_s)
         record["ok"], record["error"] = self._run_command(remote, command)
         record["done_unix_s"] = round(self.clock(), 3)
         if action.heal:
@@ -225,3 +297,8 @@ class FaultRunner:
             action = ACTIONS[fault.action]
             if action.heal:
                 self._run_command(self.remotes[action.group], action.heal)
+
+
+def _host_name(remote: RemoteLike) -> str | None:
+    host = getattr(remote, "host", None)
+    return getattr(host, "name", host)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from offload_lab import spec as spec_mod
-from offload_lab.faults import ACTIONS, HEAL_COMMAND, FaultRunner, FaultSpec, partition_command
+from offload_lab.faults import (
+    ACTIONS,
+    HEAL_COMMAND,
+    FaultRunner,
+    FaultSpec,
+    fault_host_problems,
+    partition_command,
+)
 from offload_lab.remote import Result
 from offload_lab.steps import expand_steps
 
@@ -25,7 +34,13 @@ def test_faults_reach_their_steps():
     (step,) = expand_steps(spec)
     assert [f.action for f in step.faults] == ["core_kill", "partition"]  # in time order
     assert step.faults[1] == FaultSpec("partition", 10.0, 5)
-    assert step.as_dict()["faults"][0] == {"action": "core_kill", "at_s": 2.0, "duration_s": None}
+    # host None: the group's first host
+    assert step.as_dict()["faults"][0] == {
+        "action": "core_kill",
+        "at_s": 2.0,
+        "duration_s": None,
+        "host": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -115,3 +130,100 @@ def test_every_action_names_a_group_with_a_host():
         "ip daddr 10.77.77.11 tcp dport 5672 drop" in cmd
         and "ip saddr 10.77.77.11 tcp sport 5672 drop" in cmd
     )
+
+
+# ------------------------------------------------------------------ picking a host of a group
+
+
+class Host:
+    def __init__(self, name, address):
+        self.name, self.address = name, address
+
+
+def cluster_runner(faults):
+    """Three brokers and one gateway, each group's remotes in inventory order."""
+    brokers = [Recorder(f"broker{i}") for i in (1, 2, 3)]
+    for i, b in enumerate(brokers, start=1):
+        b.host = Host(f"broker{i}", f"10.77.77.2{i}")
+    gateway, core = Recorder("gateway1"), Recorder("core1")
+    clock = Clock()
+    r = FaultRunner(
+        faults, {"broker": brokers, "gateway": [gateway], "core": [core]}, "10.77.77.21", clock=clock
+    )
+    r._stop.wait = lambda s: setattr(clock, "t", clock.t + s) or False
+    return r, brokers, gateway
+
+
+def test_a_fault_may_pick_its_host_by_position_or_name():
+    spec = spec_mod.validate(
+        with_faults(
+            [
+                {"action": "broker_kill", "at_s": 1, "host": 2},
+                {"action": "broker_restart", "at_s": 2, "host": "broker3"},
+            ]
+        )
+    )
+    (step,) = expand_steps(spec)
+    assert [f.host for f in step.faults] == [2, "broker3"]
+    assert step.as_dict()["faults"][0] == {
+        "action": "broker_kill",
+        "at_s": 1.0,
+        "duration_s": None,
+        "host": 2,
+    }
+
+
+@pytest.mark.parametrize("host", [0, -1, True, "", 1.5, [2]])
+def test_a_bad_host_choice_is_named(host):
+    with pytest.raises(spec_mod.SpecError) as info:
+        spec_mod.validate(with_faults([{"action": "broker_kill", "at_s": 1, "host": host}]))
+    assert any("faults[0].host" in p for p in info.value.problems), info.value.problems
+
+
+def test_host_choices_are_checked_against_the_inventory_before_any_load():
+    groups = {"broker": ["broker1", "broker2", "broker3"], "gateway": ["gateway1"], "core": ["core1"]}
+    good = (
+        FaultSpec("broker_kill", 1, host=3),
+        FaultSpec("partition", 2, 1, host="broker2"),
+        FaultSpec("core_kill", 3),
+    )
+    assert fault_host_problems(good, groups) == []
+    bad = (FaultSpec("broker_kill", 1, host=4), FaultSpec("partition", 2, 1, host="gateway1"))
+    problems = fault_host_problems(bad, groups)
+    assert len(problems) == 2
+    assert "host 4 is not one of the broker group's hosts (1..3 or broker1, broker2, broker3)" in problems[0]
+    assert "'gateway1'" in problems[1] and "broker group" in problems[1]
+
+
+def test_a_broker_fault_runs_on_the_picked_node_and_says_which():
+    r, brokers, _ = cluster_runner((FaultSpec("broker_kill", 1.0, host=2), FaultSpec("broker_restart", 2.0)))
+    r.start(1000.0)
+    picked, default = r.join()
+    assert brokers[1].commands and brokers[1].commands[0].startswith(
+        "systemctl kill --signal=SIGKILL rabbitmq-server"
+    )
+    assert brokers[0].commands == ["systemctl restart rabbitmq-server"] and brokers[2].commands == []
+    assert (picked["host"], picked["host_choice"], picked["ok"]) == ("broker2", 2, True)
+    assert default["host"] == "broker1" and "host_choice" not in default
+
+
+def test_a_partition_cuts_the_gateway_from_the_picked_broker():
+    r, _, gateway = cluster_runner((FaultSpec("partition", 1.0, 2.0, host="broker3"),))
+    r.start(1000.0)
+    (record,) = r.join()
+    assert gateway.commands == [partition_command("10.77.77.23", 2.0), HEAL_COMMAND]
+    assert (record["host"], record["peer"], record["peer_host"]) == ("gateway1", "10.77.77.23", "broker3")
+
+
+def test_the_sweep_refuses_a_host_the_inventory_lacks_before_any_load(tmp_path):
+    from offload_lab import cli
+
+    spec = tmp_path / "picky.yml"
+    spec.write_text(
+        "name: picky\nrates: [50]\nduration_s: 30\nmax_vus: 100\n"
+        "series:\n  - label: x\n    modes: [async]\n"
+        "    faults: [{action: broker_kill, at_s: 5, host: broker2}]\n"
+    )
+    with pytest.raises(cli.UsageError) as info:
+        cli.plan(str(spec), {}, str(Path(__file__).resolve().parents[2] / "inventory" / "example"))
+    assert "host 'broker2' is not one of the broker group's hosts (1..1 or broker1)" in str(info.value)
