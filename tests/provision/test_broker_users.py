@@ -118,7 +118,9 @@ def test_the_gateway_and_the_core_connect_as_their_own_users_to_the_roles_queues
 def test_the_amqp_urls_carry_each_users_name_and_escaped_password():
     urls = render(
         "offload_broker_amqp_urls",
-        offload_broker_address="192.0.2.1",
+        offload_broker_addresses=["192.0.2.1"],
+        groups={"gateway": ["gateway1"], "core": ["core1"]},
+        inventory_hostname="gateway1",
         offload_broker_passwords={"gateway": "p@ss:w rd", "core": "secret", "controller": "x"},
     )
     assert urls == {

@@ -171,7 +171,7 @@ def test_broker_address_url_and_password_are_written_once():
     # the one other generated secret: the core's stats reset token
     token = REPO / "roles" / "core_go" / "defaults" / "main.yml"
     for needle, owners in (
-        ("groups['broker'][0]", [shared]),
+        ("{{ groups['broker'] }}", [shared]),
         ("amqp://", [shared]),
         ("ansible.builtin.password", [shared, token]),
         ("tasks.dlx", [shared]),
