@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +47,22 @@ def depth_total(depth: QueueDepth | int) -> int:
 
 
 class ManagementAPI:
-    def __init__(self, base_url: str, user: str, password: str, vhost: str = "offload", timeout: float = 5):
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        user: str,
+        password: str,
+        vhost: str = "offload",
+        timeout: float = 5,
+    ):
+        """base_url: one broker node's management API, or every node's in inventory order: a
+        request goes to the node that answered last, and moves on to the next when a node does
+        not answer (a node that answers, even with an error, is the answer)."""
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("no management API URL")
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.base_url = self.base_urls[0]  # the node that answered last
         self.vhost = vhost
         self.timeout = timeout
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -55,13 +71,20 @@ class ManagementAPI:
     def request(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Authorization": self._auth, "Content-Type": "application/json"}
-        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
-                raw = resp.read()
+        nodes = [self.base_url, *(u for u in self.base_urls if u != self.base_url)]
+        unanswered: list[str] = []
+        for base in nodes:
+            req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                    raw = resp.read()
+                self.base_url = base
                 return json.loads(raw) if raw else None
-        except Exception as exc:
-            raise BrokerError(f"{method} {self.base_url}{path}: {exc}") from exc
+            except Exception as exc:
+                if len(nodes) == 1 or not _try_next_node(method, exc):
+                    raise BrokerError(f"{method} {base}{path}: {exc}") from exc
+                unanswered.append(f"{base}: {exc}")
+        raise BrokerError(f"{method} {path}: no broker node answered ({'; '.join(unanswered)})")
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
@@ -123,6 +146,16 @@ class ManagementAPI:
             return self.get("/api/overview").get("rabbitmq_version")
         except BrokerError:
             return None
+
+
+def _try_next_node(method: str, exc: Exception) -> bool:
+    """Whether a request that failed this way may go to the next node: not when the node
+    answered (an HTTP error), nor when a change (POST, DELETE) timed out and may have happened."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    timed_out = isinstance(reason, TimeoutError | socket.timeout)
+    return method == "GET" or not timed_out
 
 
 class QueueSampler:
