@@ -56,7 +56,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		h := cons.Health()
 		return httpapi.ConsumerHealth{Enabled: true, Connected: h.Connected, Queue: cfg.TaskQueue,
-			LastError: h.LastError}
+			Broker: h.Broker, LastError: h.LastError}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -27,6 +27,7 @@ import (
 // Health is the consumer's state for /healthz.
 type Health struct {
 	Connected bool
+	Broker    string // the broker URL of the current (or last) session, password redacted
 	LastError string
 }
 
@@ -51,6 +52,7 @@ type Consumer struct {
 
 	mu        sync.Mutex
 	connected bool
+	broker    string
 	lastErr   string
 }
 
@@ -83,7 +85,7 @@ func New(cfg config.Config, st *stats.Stats, log *slog.Logger) *Consumer {
 func (c *Consumer) Health() Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Health{Connected: c.connected, LastError: c.lastErr}
+	return Health{Connected: c.connected, Broker: c.broker, LastError: c.lastErr}
 }
 
 func (c *Consumer) setConnected(ok bool, err error) {
@@ -190,6 +192,9 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 	if err != nil {
 		return false, fmt.Errorf("consume: %w", err)
 	}
+	c.mu.Lock()
+	c.broker = config.Redacted(url)
+	c.mu.Unlock()
 	c.setConnected(true, nil)
 	c.log.Info("consuming", "broker", config.Redacted(url), "prefetch", c.cfg.Prefetch, "tag", tag,
 		"queue_type", c.cfg.QueueType, "ledger", c.cfg.LedgerQueue)

@@ -78,6 +78,9 @@ func TestMovesToTheNextNodeWhenItsNodeStops(t *testing.T) {
 		c.WorkMS = 200
 	}, nil)
 
+	if got, want := r.c.Health().Broker, config.Redacted(node.URL); got != want {
+		t.Errorf("health names broker %q, want %q", got, want)
+	}
 	onNode.Publish(20, nil)
 	amqptest.WaitFor(t, 10*time.Second, "20 tasks completed on the second node", func() bool {
 		return r.st.Snapshot().Completed == 20
@@ -92,6 +95,9 @@ func TestMovesToTheNextNodeWhenItsNodeStops(t *testing.T) {
 	amqptest.WaitFor(t, 15*time.Second, "the task queue declared on the first node", func() bool {
 		return queueExists(t, f.URL, f.cfg.TaskQueue)
 	})
+	if got, want := r.c.Health().Broker, config.Redacted(f.URL); got != want {
+		t.Errorf("health names broker %q, want %q", got, want)
+	}
 	before := r.st.Snapshot().Completed
 	f.Publish(30, nil)
 	amqptest.WaitFor(t, 15*time.Second, "30 tasks completed on the first node", func() bool {

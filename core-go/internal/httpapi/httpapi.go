@@ -25,6 +25,7 @@ type ConsumerHealth struct {
 	Enabled   bool   `json:"enabled"`
 	Connected bool   `json:"connected"`
 	Queue     string `json:"queue,omitempty"`
+	Broker    string `json:"broker,omitempty"` // the node consumed from (password redacted)
 	LastError string `json:"last_error,omitempty"`
 }
 
