@@ -198,3 +198,19 @@ def test_a_broker_dying_mid_load_loses_no_accepted_task(make_app, both_nodes, ta
     for name in PUBLISHERS:
         late = {task_id for at, task_id in load.accepted[name] if at > died_at + 0.5}
         assert late and late <= on_b, name
+
+
+def test_a_silent_first_broker_costs_a_share_of_the_publish_timeout(make_app, broker, blackhole):
+    """A first broker that takes the TCP connection and never answers (a partition): each
+    publisher gives it its share of PUBLISH_TIMEOUT_S, then publishes to the next one in time."""
+    for name in PUBLISHERS:
+        client = make_app(
+            PUBLISHER=name,
+            AMQP_URL=f"amqp://u:p@127.0.0.1:{blackhole.port}/;{broker.publisher_url}",
+            PUBLISH_TIMEOUT_S="2",
+        ).test_client()
+        started = time.monotonic()
+        response = client.post("/async", json={})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 202, (name, response.get_json())
+        assert 0.9 < elapsed < 2, (name, elapsed)
