@@ -5,6 +5,7 @@ with."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .cpu import CpuSampler
 from .faults import FaultRunner, FaultSpec
 from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
 from .inventory import Inventory
-from .k6 import RemoteK6
+from .k6_fleet import k6_for_loadgens
 from .paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
 from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
@@ -69,6 +70,26 @@ def read_secret(path: Path) -> str | None:
         return None
 
 
+class EveryGateway:
+    """A step's gateway settings switched on every gateway host at once (GatewaySettings each)."""
+
+    def __init__(self, gateways: list[GatewaySettings]):
+        self.gateways = gateways
+
+    def _each(self, fn) -> list[Any]:
+        with ThreadPoolExecutor(max_workers=len(self.gateways)) as pool:
+            return list(pool.map(fn, self.gateways))
+
+    def begin(self) -> None:
+        self._each(lambda g: g.begin())
+
+    def apply(self, settings: dict[str, str]) -> bool:
+        return any(self._each(lambda g: g.apply(settings)))
+
+    def restore(self) -> bool:
+        return any(self._each(lambda g: g.restore()))
+
+
 class LabConnections:
     """SSH connections and service clients for the hosts of one inventory."""
 
@@ -77,17 +98,23 @@ class LabConnections:
         self.inv = lab
         self.password = password
         self.remotes = {h.name: Remote(h) for h in lab.all_hosts()}
-        self.gateway_url = f"http://{lab.gateway.address}:{GATEWAY_PORT}"
+        self.gateway_urls = [f"http://{h.address}:{GATEWAY_PORT}" for h in lab.gateways]
+        self.gateway_url = self.gateway_urls[0]
         self.mgmt = ManagementAPI(
-            f"http://{lab.broker.address}:{MGMT_PORT}", MGMT_USER, password or "", VHOST
+            [f"http://{h.address}:{MGMT_PORT}" for h in lab.brokers], MGMT_USER, password or "", VHOST
         )
         self.core = CoreStats(
             {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
             reset_token=read_secret(STATS_RESET_TOKEN_FILE),
         )
         self.outcomes = OutcomeRecords(self.mgmt)
-        self.k6 = RemoteK6(self.remotes[lab.loadgen.name], run_id, self.gateway_url)
-        self.gateway = GatewaySettings(self.remotes[lab.gateway.name], self.gateway_url)
+        # k6 round-robins over every gateway (docs/design.md, "Several load generators and gateways")
+        self.k6 = k6_for_loadgens(
+            [self.remotes[h.name] for h in lab.loadgens], run_id, ",".join(self.gateway_urls)
+        )
+        hosts_urls = zip(lab.gateways, self.gateway_urls, strict=True)
+        gateways = [GatewaySettings(self.remotes[h.name], url) for h, url in hosts_urls]
+        self.gateway = gateways[0] if len(gateways) == 1 else EveryGateway(gateways)
         self.core_settings = CoreSettings(
             {h.name: self.remotes[h.name] for h in lab.cores},
             {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},

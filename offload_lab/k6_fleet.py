@@ -58,11 +58,11 @@ class K6Fleet:
         return self._each_of(self.generators, fn)
 
     def version(self) -> str | None:
-        """k6's version if every loadgen has one k6 version, else None (preflight says what)."""
+        """k6's version (each distinct one, if the loadgens differ); None if a loadgen has none."""
         versions = self._each(lambda g: g.version())
-        if any(v is None for v in versions) or len(set(versions)) != 1:
+        if any(v is None for v in versions):
             return None
-        return versions[0]
+        return "; ".join(dict.fromkeys(versions))
 
     def missing_k6(self) -> list[str]:
         """The loadgens without k6."""

@@ -99,15 +99,18 @@ def missing_provisioning(lab: LabConnections) -> list[str]:
     missing = []
     if lab.password is None:
         missing.append(f"no RabbitMQ password: {PASSWORD_FILE.relative_to(REPO_ROOT)} does not exist")
-    env_files = [(lab.inv.gateway, GATEWAY_ENV)] + [(core, CORE_ENV) for core in lab.inv.cores]
+    env_files = [(h, GATEWAY_ENV) for h in lab.inv.gateways] + [(core, CORE_ENV) for core in lab.inv.cores]
     for host, path in env_files:
         # /etc/offload is world-readable (0755), its files are not: no sudo needed to see them
         if not lab.remotes[host.name].run(f"test -e {path}", check=False, timeout=SSH_CHECK_TIMEOUT_S).ok:
             missing.append(f"{host.name}: no {path}")
     if not lab.k6.version():
-        missing.append(f"{lab.inv.loadgen.name}: no k6 (`k6 version` failed)")
-    if not http_ok(f"{lab.gateway_url}/healthz", timeout=5):
-        missing.append(f"gateway: {lab.gateway_url}/healthz does not answer")
+        missing_k6 = getattr(lab.k6, "missing_k6", None)  # several loadgens: which of them
+        without = (missing_k6() if missing_k6 else None) or [lab.inv.loadgen.name]
+        missing.extend(f"{name}: no k6 (`k6 version` failed)" for name in without)
+    for url in lab.gateway_urls:
+        if not http_ok(f"{url}/healthz", timeout=5):
+            missing.append(f"gateway: {url}/healthz does not answer")
     try:
         lab.core.read()
     except CoreError as exc:

@@ -85,6 +85,10 @@ class FakeHealthyServices:
         self.mgmt = SimpleNamespace(queue_depth=lambda queue: 0)
         self.task_queue = "tasks"
 
+    @property
+    def gateway_urls(self):
+        return [self.gateway_url]
+
 
 class _Healthz(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
@@ -207,6 +211,7 @@ class HealthyButUnprovisioned(LabConnections):
         self.core = SimpleNamespace(read=lambda: {})
         self.mgmt = SimpleNamespace(queue_depth=lambda queue: 0)
         self.gateway_url = HealthyButUnprovisioned.gateway_url
+        self.gateway_urls = [self.gateway_url]
         self._task_queue = "tasks"
 
 
