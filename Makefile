@@ -29,6 +29,12 @@ unit: deps
 e2e: deps
 	scripts/e2e.sh
 
+# the cluster profile end to end: 3 brokers, 2 gateways, 2 cores, 2 loadgens; site.yml twice
+# (changed=0), the cluster sweep with a broker node killed mid-step, its report, assertions
+.PHONY: e2e-cluster
+e2e-cluster: deps
+	scripts/e2e-cluster.sh
+
 test: lint unit e2e
 
 demo: deps

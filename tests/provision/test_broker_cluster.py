@@ -188,3 +188,26 @@ def test_each_client_host_lists_every_node_starting_at_its_own(cluster, part, ho
     assert url_hosts(url) == expected
     user = f"offload-{part}"
     assert all(u.startswith(f"amqp://{user}:") for u in url.split(";"))
+
+
+def test_the_cluster_example_inventory_has_the_cluster_layout():
+    """inventory/example-cluster: the lab's cluster profile for real VMs, read as Ansible reads it."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(REPO / "inventory" / "example-cluster")])
+    sizes = {
+        group: len(inventory.groups[group].get_hosts()) for group in ("broker", "gateway", "core", "loadgen")
+    }
+    assert sizes == {"broker": 3, "gateway": 2, "core": 2, "loadgen": 2}
+    variables = VariableManager(loader=loader, inventory=inventory)
+    known = {k for p in (REPO / "roles").glob("*/defaults/main.yml") for k in yaml.safe_load(p.read_text())}
+    for host in inventory.get_hosts():
+        # documentation addresses only (RFC 5737): never a real host
+        assert host.vars["ansible_host"].startswith("192.0.2."), host.name
+        host_vars = variables.get_vars(host=host)
+        assert host_vars["core_go_queue_type"] == "quorum"
+    settings = yaml.safe_load((REPO / "inventory/example-cluster/group_vars/all.yml").read_text())
+    assert not [k for k in settings if k not in known and not k.startswith("ansible_")]
