@@ -28,10 +28,26 @@ CLIENTS = {
 # renders, per host, the rabbitmq role's templates (brokers) and the AMQP URLs (clients) with the
 # roles' own defaults, as the host plays would; the cluster's /etc/hosts block as the role writes it
 PLAYBOOK = """
+# the roles' argument validation (tagged always: the run selects no other task of theirs)
+- name: Validate the rabbitmq role's settings on the brokers
+  hosts: broker
+  connection: local
+  gather_facts: false
+  roles:
+    - role: rabbitmq
+
+- name: Validate the offload_broker role's settings on the clients
+  hosts: gateway:core
+  connection: local
+  gather_facts: false
+  roles:
+    - role: offload_broker
+
 - name: Render what the broker roles make of this inventory
   hosts: all
   connection: local
   gather_facts: false
+  tags: [always]
   vars_files:
     - {repo}/roles/offload_broker/defaults/main.yml
     - {repo}/roles/rabbitmq/defaults/main.yml
@@ -82,7 +98,7 @@ def render(tmp_path: Path, brokers: dict[str, str], clients: dict[str, dict[str,
     env.pop("ANSIBLE_CONFIG", None)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts.yml", "render.yml"]
-        + ["-e", json.dumps(extra)],
+        + ["-e", json.dumps(extra), "--tags", "validation_only"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -90,6 +106,8 @@ def render(tmp_path: Path, brokers: dict[str, str], clients: dict[str, dict[str,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    validated = re.findall(r"TASK \[(\w+) : Validating arguments against arg spec 'main'", result.stdout)
+    assert set(validated) == {"rabbitmq", "offload_broker"}, result.stdout
     return out
 
 
