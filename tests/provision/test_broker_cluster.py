@@ -166,6 +166,7 @@ def test_three_brokers_list_the_same_nodes_and_resolve_them_alike(cluster):
         assert "inet_dist_use_interface {" + address.replace(".", ",") + "}" in env
         epmd = (cluster / f"{name}.epmd.socket.conf").read_text()
         assert f"ListenStream={address}:4369" in epmd and "ListenStream=127.0.0.1:4369" in epmd
+        assert "FreeBind=yes" in epmd
         blocks.add(v["hosts_block"])
     assert blocks == {"\n".join(f"{address} {name}" for name, address in BROKERS.items())}
 
