@@ -19,10 +19,10 @@ DEAD_LETTER_QUEUE = "tasks.dead"
 OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
 TAKE_BATCH = 2000
 # peeking at the dead-letter queue: at most this many messages, payloads cut to this size (the
-# task id is the message_id), a few more than its depth asked for (statistics lag a little)
+# task id is the message_id)
 PEEK_LIMIT = 200_000
 PEEK_PAYLOAD_BYTES = 256
-PEEK_MARGIN = 1000
+PEEK_FIRST_COUNT = 1000
 
 
 class BrokerError(RuntimeError):
@@ -110,25 +110,31 @@ class ManagementAPI:
         return bodies
 
     def peek_messages(self, queue: str, limit: int = PEEK_LIMIT) -> list[dict[str, Any]]:
-        """Look at the messages of `queue` without removing them: one get of them all with
-        ack_requeue_true (the broker puts them back, in order; a second get would return the
-        first ones again, so it is one request). Each as the API gives it: properties (headers,
-        message_id) and the payload cut to PEEK_PAYLOAD_BYTES."""
-        count = min(limit, depth_total(self.queue_depth(queue)) + PEEK_MARGIN)
-        return (
-            self.request(
-                "POST",
-                self._queue_path(queue) + "/get",
-                {
-                    "count": count,
-                    "ackmode": "ack_requeue_true",
-                    "encoding": "auto",
-                    "truncate": PEEK_PAYLOAD_BYTES,
-                },
-                timeout=max(self.timeout, 60),
+        """Look at the messages of `queue` without removing them: a get of them all with
+        ack_requeue_true (the broker puts them back, in order, after the last of one request; a
+        second request would return the first ones again). The count asked for starts at twice
+        the queue's depth, whose statistics lag by seconds: a full answer is asked again with a
+        larger count. Each message as the API gives it: properties (headers, message_id) and
+        the payload cut to PEEK_PAYLOAD_BYTES."""
+        count = min(limit, max(PEEK_FIRST_COUNT, 2 * depth_total(self.queue_depth(queue))))
+        while True:
+            messages = (
+                self.request(
+                    "POST",
+                    self._queue_path(queue) + "/get",
+                    {
+                        "count": count,
+                        "ackmode": "ack_requeue_true",
+                        "encoding": "auto",
+                        "truncate": PEEK_PAYLOAD_BYTES,
+                    },
+                    timeout=max(self.timeout, 60),
+                )
+                or []
             )
-            or []
-        )
+            if len(messages) < count or count >= limit:
+                return messages
+            count = min(limit, count * 4)
 
     def purge(self, queue: str) -> None:
         self.request("DELETE", self._queue_path(queue) + "/contents")

@@ -136,3 +136,16 @@ def test_without_the_dead_letter_queue_the_same_task_would_be_lost(topology, tmp
     ledger = collect_ledger(records, tmp_path, "s", "samples/s.csv.gz", still_queued=0, max_wait_s=1)
     assert ledger["lost"] == 1 and ledger["dead_lettered_by_broker"] is None
     assert "404" in ledger["dead_letters_error"]
+
+
+def test_a_look_sees_every_message_while_the_depth_statistics_lag(topology):
+    """Right after a burst the queue's statistics still read (nearly) empty: a look whose first
+    count is too small asks again, and sees all of them, twice over (nothing removed)."""
+    api, channel, names = topology
+    n = 2500
+    for i in range(n):
+        channel.basic_publish("", names["dead"], b"{}", pika.BasicProperties(message_id=f"burst-{i}"))
+    records = OutcomeRecords(api, names["done"], names["dead"])
+    for _ in range(2):
+        ids = [m["properties"]["message_id"] for m in records.dead_letters()]
+        assert ids == [f"burst-{i}" for i in range(n)]
