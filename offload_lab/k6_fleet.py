@@ -75,14 +75,19 @@ class K6Fleet:
     def cleanup(self) -> None:
         self._each(lambda g: g.cleanup())
 
-    def run(self, step: PlannedStep) -> dict[str, Any]:
-        """Run the step on every loadgen, started together; returns the merged summary (its
-        http_req_duration percentiles come with the samples: k6_merge.with_sample_trend)."""
+    reports_load_start = True  # run() says when the load began: the sweep's faults count from it
+
+    def run(self, step: PlannedStep, on_start: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Run the step on every loadgen, started together; on_start gets the first resume's
+        time (unix s). Returns the merged summary (its http_req_duration percentiles come with
+        the samples: k6_merge.with_sample_trend)."""
         for g in self.generators:
             g.start(step)
         try:
             self._wait_ready()
             resumed = self._each(lambda g: g.resume())
+            if on_start is not None:
+                on_start(min(resumed))
             summaries = [g.wait() for g in self.generators]
         except KeyboardInterrupt:
             raise  # the sweep stops them and keeps their partial summaries (stop())

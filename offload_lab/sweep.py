@@ -1,132 +1,37 @@
-"""The step loop. Every remote call goes through a collaborator passed in (`SweepServices`), so
-tests can run the loop against fakes; offload_lab.cli builds the real ones (SSH, HTTP, management
-API)."""
+"""The step loop. Every remote call goes through a collaborator passed in (`SweepServices`,
+offload_lab.sweep_services), so tests can run the loop against fakes; offload_lab.cli builds the
+real ones (SSH, HTTP, management API). A step's pieces that need no remote call are in
+offload_lab.step_parts."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from analysis.load import step_from_dict
-from analysis.metrics import StepMetrics, compute_metrics
-
-from .broker import DEAD_LETTER_QUEUE, TASK_QUEUE, QueueDepth, QueueSampler, depth_total
+from .broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
 from .core_settings import effective_core
-from .cpu import cpu_pct
-from .faults import FaultSpec
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .limits import limit_of_step, measured_median_ms
-from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
+from .outcomes import collect_ledger, wait_until_empty, with_effects
 from .results import RunFolder, utcnow
 from .spec import SweepSpec
+from .step_parts import (
+    format_headline,
+    host_cpu,
+    keep_partial_summary,
+    precise_drain,
+    step_start_line,
+    with_load_generators,
+)
 from .steps import PlannedStep
-
-
-class K6Like(Protocol):
-    def run(self, step: PlannedStep) -> dict[str, Any]: ...
-    def stop(self) -> None: ...
-    def pull_samples(self, step: PlannedStep, local_path: Path) -> int | None: ...
-
-
-class CoreLike(Protocol):
-    def reset(self) -> None: ...
-    def read(self) -> dict[str, Any]: ...
-    def idle(self) -> bool: ...
-
-
-class GatewayLike(Protocol):
-    def begin(self) -> None: ...
-    def apply(self, settings: dict[str, str]) -> bool: ...
-    def restore(self) -> bool: ...
-
-
-class TimelineLike(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> dict[str, Any]: ...
-
-
-class FaultsLike(Protocol):
-    def start(self, load_started_unix_s: float) -> None: ...
-    def join(self) -> list[dict[str, Any]]: ...
-    def abort(self) -> None: ...
-
-
-class CpuLike(Protocol):
-    def snapshot(self) -> dict[str, dict[str, int] | None]: ...
-    def timeline(self, t0_unix_s: float, limit_s: float, interval_s: float = 1.0) -> TimelineLike: ...
-
-
-@dataclass
-class SweepServices:
-    """What the sweep drives and reads, one object per remote concern (k6, core, gateway,
-    CPU counters, queue depths); fakes stand in for them in tests."""
-
-    k6: K6Like
-    core: CoreLike
-    gateway: GatewayLike
-    cpu: CpuLike
-    queue_depth: Callable[[str], QueueDepth | int]  # queue name -> its depth
-    host_groups: dict[str, str] = field(default_factory=dict)  # host name -> group, for step files
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    sample_interval_s: float = 1.0
-    task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
-    outcomes: OutcomeQueue | None = None  # the core's outcome records (None: no ledger)
-    faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
-    empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
-    core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
+from .sweep_services import GatewayLike, SweepServices
 
 
 def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
     """What the gateway runs with during a step: documented defaults < gateway.env < the step's."""
     base = {**GATEWAY_DEFAULTS, **{k: v for k, v in provisioned.items() if k in GATEWAY_KEYS}}
     return {**base, **step_settings}
-
-
-# --------------------------------------------------------------------------------------------
-# the line printed after each step: the report's own figures (analysis.metrics), not a copy
-
-
-def headline(step: PlannedStep, data: dict[str, Any]) -> StepMetrics:
-    warnings: list[str] = []
-    record = step_from_dict(data, f"steps/{step.filename}", warnings)
-    if record is None:
-        raise ValueError(f"step {step.filename}: unreadable ({'; '.join(warnings)})")
-    return compute_metrics(record)
-
-
-def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value * scale:.1f}{unit}"
-
-
-def step_start_line(step: PlannedStep, total: int, drain_timeout_s: float) -> str:
-    label = f" [{step.label}]" if step.label != step.mode else ""
-    drain = f", then up to {drain_timeout_s:g} s for the queue to drain" if step.mode == "async" else ""
-    return (
-        f"step {step.index:>2}/{total} {step.mode:<5} {step.rate:>4}/s{label}: "
-        f"{step.duration_s} s of load{drain} ..."
-    )
-
-
-def format_headline(step: PlannedStep, total: int, data: dict[str, Any]) -> str:
-    m = headline(step, data)
-    label = f" [{step.label}]" if step.label != step.mode else ""
-    peak = "-" if m.backlog_peak is None else f"{m.backlog_peak:g}"
-    drain = (
-        "never" if m.drained is False or (m.is_async and m.drain_s is None) else _fmt(m.drain_s, unit=" s")
-    )
-    return (
-        f"step {step.index:>2}/{total} {step.mode:<5} {step.rate:>4}/s{label}: "
-        f"avg {_fmt(m.lat_avg)} ms, p95 {_fmt(m.lat_p95)} ms, throughput {_fmt(m.throughput)}/s, "
-        f"dropped {_fmt(m.drop_rate, 100)} %, errors {_fmt(m.error_rate, 100)} %, backlog peak {peak} "
-        f"(drain {drain})"
-    )
-
-
-# --------------------------------------------------------------------------------------------
 
 
 class Sweep:
@@ -154,6 +59,7 @@ class Sweep:
         self.total = total if total is not None else len(steps)
         self.on_step = on_step
         self.timing: dict[str, Any] = {"steps": []}
+        self.interrupted_step: dict[str, str] | None = None  # its partial k6 summary, if kept
 
     def run(self, run_meta: dict[str, Any]) -> str:
         """Run every step; returns the run's final status (complete, interrupted or failed)."""
@@ -193,6 +99,8 @@ class Sweep:
                 extra["error"] = error
             if restore_error:
                 extra["restore_error"] = restore_error
+            if self.interrupted_step:
+                extra["interrupted_step"] = self.interrupted_step
             self.folder.finish(status, **extra)
         return status
 
@@ -264,18 +172,30 @@ class Sweep:
         t_load = lab.clock()
         load_started_unix_s = time.time()
         faults = lab.faults(step.faults) if (step.faults and lab.faults) else None
-        if faults is not None:
-            faults.start(load_started_unix_s)
+        started: dict[str, float] = {}
+
+        def load_started(unix_s: float) -> None:
+            started["unix_s"] = unix_s
+            if faults is not None:
+                faults.start(unix_s)  # fault times count from the start of the load
+
         try:
-            summary = lab.k6.run(step)
+            if getattr(lab.k6, "reports_load_start", False):  # paused load generators
+                summary = lab.k6.run(step, on_start=load_started)
+            else:
+                load_started(load_started_unix_s)
+                summary = lab.k6.run(step)
         except KeyboardInterrupt:
             sampler.stop()
             cpu_timeline.stop()
             if faults is not None:
                 faults.abort()
-            self.echo(f"Ctrl-C: stopping k6 on the loadgen host (step {step.filename} is dropped)")
+            self.echo(f"Ctrl-C: stopping k6 on the loadgen host(s) (step {step.filename} is dropped)")
             try:
-                lab.k6.stop()
+                partial = lab.k6.stop()
+                if partial is not None:
+                    self.interrupted_step = keep_partial_summary(self.folder.path, step, partial)
+                    self.echo(f"k6's partial summary kept: {self.interrupted_step['k6_summary']}")
             except Exception as exc:
                 self.echo(f"could not stop k6: {exc}")
             raise
@@ -285,6 +205,7 @@ class Sweep:
             if faults is not None:
                 faults.abort()
             raise
+        load_started_unix_s = started.get("unix_s", load_started_unix_s)
         t_load_end = lab.clock()
         load_end_wall_s = time.time()
         load_ended_at = utcnow()
@@ -313,15 +234,11 @@ class Sweep:
         ended_at = utcnow()
         t_end = lab.clock()
 
-        hosts: dict[str, Any] = {}
-        for name, after in cpu_after.items():
-            before = cpu_before.get(name)
-            entry: dict[str, Any] = {"group": lab.host_groups.get(name), "cpu_pct": None, "cpus": None}
-            if after:
-                entry["cpus"] = after["cpus"]
-            if before and after:
-                entry["cpu_pct"] = cpu_pct(before, after)
-            hosts[name] = entry
+        hosts = host_cpu(cpu_before, cpu_after, lab.host_groups)
+        samples_path = self.folder.path / samples_file if samples_file else None
+        flagged = with_load_generators(summary, samples_path, hosts, step)
+        if flagged:
+            self.echo(f"step {step.filename}: load generator(s) flagged: {', '.join(flagged)}")
 
         step_info = step.as_dict()
         step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
@@ -398,15 +315,3 @@ class Sweep:
             self.echo(f"step {step.filename}: per-request samples not kept ({exc})")
             return None
         return None if rows is None else {"file": rel, "rows": rows}
-
-
-def precise_drain(broker: dict[str, Any], core: dict[str, Any], load_end_wall_s: float) -> None:
-    """Replace the sampled drain time by the core's: its last ack/reject after the end of load.
-
-    The queue is sampled once a second from statistics the broker itself refreshes once a
-    second, so the sampled drain time is up to ~2 s late; the core's `last_done_at_ns` is exact
-    (hosts share a clock: the lab's kernel, or chrony on VMs). The sampled value is kept."""
-    broker["drain_observed_s"] = broker.get("drain_s")
-    last_done_ns = core.get("last_done_at_ns") or 0
-    if broker.get("drained") and last_done_ns:
-        broker["drain_s"] = round(max(0.0, last_done_ns / 1e9 - load_end_wall_s), 3)

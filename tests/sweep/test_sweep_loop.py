@@ -12,8 +12,9 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 from offload_lab import spec as spec_mod
 from offload_lab.gateway import SWEEP_ENV, GatewaySettings
 from offload_lab.results import RunFolder, newest_run
+from offload_lab.step_parts import headline
 from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices, effective_gateway, headline
+from offload_lab.sweep import Sweep, SweepServices, effective_gateway
 
 BASE = {
     "name": "t",

@@ -308,7 +308,7 @@ def test_remote_errors_are_wrapped():
 
 
 def test_drain_time_comes_from_the_cores_last_ack():
-    from offload_lab.sweep import precise_drain
+    from offload_lab.step_parts import precise_drain
 
     broker = {"drained": True, "drain_s": 3.0}
     precise_drain(broker, {"last_done_at_ns": 101_250_000_000}, load_end_wall_s=100.0)
