@@ -39,6 +39,8 @@ def k6_for_loadgens(remotes: list[Remote], run_id: str, base_url: str) -> Remote
 
 
 class K6Fleet:
+    reports_load_start = True  # run() says when the load began: the sweep's faults count from it
+
     def __init__(
         self,
         generators: list[RemoteK6],
@@ -46,8 +48,8 @@ class K6Fleet:
         poll_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ):
-        if any(g.segment is None for g in generators):
-            raise ValueError("every generator of a fleet needs its execution segment")
+        if len(generators) < 2 or any(g.segment is None for g in generators):
+            raise ValueError("a fleet is two or more generators, each with its execution segment")
         self.generators = generators
         self.ready_timeout_s = ready_timeout_s
         self.poll_s = poll_s
@@ -74,8 +76,6 @@ class K6Fleet:
 
     def cleanup(self) -> None:
         self._each(lambda g: g.cleanup())
-
-    reports_load_start = True  # run() says when the load began: the sweep's faults count from it
 
     def run(self, step: PlannedStep, on_start: Callable[[float], None] | None = None) -> dict[str, Any]:
         """Run the step on every loadgen, started together; on_start gets the first resume's
