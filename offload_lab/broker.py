@@ -18,9 +18,10 @@ TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
 OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
 TAKE_BATCH = 2000
-# peeking at the dead-letter queue: at most this many messages, payloads cut to this size (the
-# task id is the message_id)
-PEEK_LIMIT = 200_000
+# peeking at the dead-letter queue: at most this many messages (the management API's get took
+# ~2 ms a message on the 2-core test broker, and its HTTP server gives up on a request after
+# 60 s), payloads cut to this size (the task id is the message_id)
+PEEK_LIMIT = 20_000
 PEEK_PAYLOAD_BYTES = 256
 PEEK_FIRST_COUNT = 1000
 
@@ -132,8 +133,13 @@ class ManagementAPI:
                 )
                 or []
             )
-            if len(messages) < count or count >= limit:
+            if len(messages) < count:
                 return messages
+            if count >= limit:
+                raise BrokerError(
+                    f"{queue} holds more than {limit} messages, more than can be looked at in one "
+                    f"request: its newest are not seen. Keep what you need of it and purge it"
+                )
             count = min(limit, count * 4)
 
     def purge(self, queue: str) -> None:

@@ -74,9 +74,9 @@ def collect_ledger(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz` and look at the
-    dead-letter queue (`dead_letters/<stem>.jsonl.gz`: its messages for this step's accepted
-    ids, or all of them when those are not known); returns the ledger.
+    """Take the step's outcome records into `outcomes/<stem>.jsonl.gz` and, for accepted ids
+    without one, look at the dead-letter queue (`dead_letters/<stem>.jsonl.gz`: its messages
+    for this step's accepted ids); returns the ledger.
 
     While accepted ids are accounted for by neither, keep looking: once a second, until none is
     missing, or nothing new came for SETTLE_S, or `max_wait_s` passed. The queue-depth
@@ -87,26 +87,35 @@ def collect_ledger(
     requests = read_requests(folder / samples_file) if samples_file else None
     accepted = accepted_ids(requests) if requests is not None else None
     bodies = queue.take()
-    dead, dead_error = look_at_dead_letters(queue)
+    # the dead-letter queue is looked at only while ids are missing and no records are coming
+    # (a look costs about 2 ms a message in it)
+    dead: list[dict[str, Any]] | None = [] if accepted is not None else None
+    dead_error = None
+    records_came = False
     t0 = last_new = clock()
     waited = 0.0
     while accepted is not None:
         recorded = {r["task_id"] for r in map(parse_outcome, bodies) if r is not None}
-        recorded |= {d["task_id"] for d in dead or []}
-        if not (accepted - recorded) or clock() - last_new >= SETTLE_S or clock() - t0 >= max_wait_s:
+        missing = accepted - recorded - {d["task_id"] for d in dead or []}
+        if missing and not records_came:
+            seen, dead_error = look_at_dead_letters(queue)
+            if seen is not None and len(seen) > len(dead or []):
+                last_new = clock()
+            dead = seen
+            missing -= {d["task_id"] for d in dead or []}
+        if not missing or clock() - last_new >= SETTLE_S or clock() - t0 >= max_wait_s:
             break
         sleep(1.0)
         more = queue.take()
-        more_dead, dead_error = look_at_dead_letters(queue)
-        if more or len(more_dead or []) > len(dead or []):
+        records_came = bool(more)
+        if more:
             bodies += more
-            dead = more_dead
             last_new = clock()
         waited = round(clock() - t0, 3)
     count = write_outcomes(folder / rel, bodies)
     records, unreadable = read_outcomes(folder / rel)
     if dead is not None:
-        dead = [d for d in dead if accepted is None or d["task_id"] in accepted]
+        dead = [d for d in dead if d["task_id"] in accepted]
         write_dead_letters(folder / dead_rel, dead)
     ledger = build_ledger(accepted, records, still_queued, unreadable, dead)
     ledger.update(file=rel, records_taken=count, waited_for_records_s=waited)

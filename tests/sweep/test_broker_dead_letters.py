@@ -18,7 +18,7 @@ import uuid
 import pika
 import pytest
 
-from offload_lab.broker import ManagementAPI, OutcomeRecords
+from offload_lab.broker import BrokerError, ManagementAPI, OutcomeRecords
 from offload_lab.outcomes import collect_ledger
 
 DELIVERY_LIMIT = 2
@@ -149,3 +149,6 @@ def test_a_look_sees_every_message_while_the_depth_statistics_lag(topology):
     for _ in range(2):
         ids = [m["properties"]["message_id"] for m in records.dead_letters()]
         assert ids == [f"burst-{i}" for i in range(n)]
+    # more than a look may take: an error that says so, not the oldest ones passed off as all
+    with pytest.raises(BrokerError, match=f"{names['dead']} holds more than 1000 messages"):
+        api.peek_messages(names["dead"], limit=1000)
