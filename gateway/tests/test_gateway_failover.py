@@ -86,6 +86,7 @@ class CuttableProxy:
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._cut = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -97,6 +98,9 @@ class CuttableProxy:
                 return
             with self._lock:
                 self._sockets += [client, upstream]
+                if self._cut:  # accepted while cut() ran: dies with the rest
+                    self._reset_all()
+                    return
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
@@ -109,10 +113,14 @@ class CuttableProxy:
     def cut(self) -> None:
         self._listener.close()
         with self._lock:
-            for sock in self._sockets:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    sock.close()
+            self._cut = True
+            self._reset_all()
+
+    def _reset_all(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
 
 
 def _via(proxy_port: int, url: str) -> str:

@@ -17,8 +17,8 @@ class PublishTimedOut(Exception):
 class BrokerList:
     """AMQP_URL's brokers as pika connection parameters, in the order to try them. pika's own
     failover does the trying: a BlockingConnection given a list connects to the first that
-    answers. After a lost connection the list starts at the broker after the lost one, so the
-    reconnect goes to the next broker first."""
+    answers. The list then starts at the broker that answered (later connections go straight to
+    it) and, after a lost connection, at the broker after the lost one."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -34,12 +34,17 @@ class BrokerList:
         return [_bounded_parameters(url, attempt_s, self._settings.publish_timeout_s) for url in ordered]
 
     def connect(self, budget_s: float | None = None) -> pika.BlockingConnection:
-        return pika.BlockingConnection(self.parameters(budget_s))
+        connection = pika.BlockingConnection(self.parameters(budget_s))
+        self._start = self._index_of(connection, default=self._start)
+        return connection
 
     def lost(self, connection: pika.BlockingConnection | None) -> None:
         """The connection is gone: the next connect starts at the broker after its one."""
-        if connection is None or len(self._urls) == 1:
-            return
+        if connection is not None:
+            self._start = (self._index_of(connection, default=self._start - 1) + 1) % len(self._urls)
+
+    def _index_of(self, connection: pika.BlockingConnection, default: int) -> int:
+        """Which of the brokers the connection went to (pika keeps a copy of its parameters)."""
         used = connection._impl.params
         for index, url in enumerate(self._urls):
             candidate = pika.URLParameters(url)
@@ -48,8 +53,8 @@ class BrokerList:
                 used.port,
                 used.virtual_host,
             ):
-                self._start = (index + 1) % len(self._urls)
-                return
+                return index
+        return default
 
 
 def _bounded_parameters(url: str, attempt_s: float, publish_timeout_s: float) -> pika.URLParameters:
