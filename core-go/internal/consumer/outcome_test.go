@@ -133,7 +133,8 @@ func TestPanicDeadLettersAndGoesOn(t *testing.T) {
 }
 
 // QUEUE_TYPE classic and quorum: the task queue is declared with that type (quorum with the
-// delivery limit and at-least-once dead-lettering) and tasks flow the same way.
+// delivery limit and at-least-once dead-lettering), the dead-letter and ledger queues too, and
+// tasks flow the same way.
 func TestQueueTypes(t *testing.T) {
 	for _, qt := range []string{"classic", "quorum"} {
 		t.Run(qt, func(t *testing.T) {
@@ -143,6 +144,11 @@ func TestQueueTypes(t *testing.T) {
 			args, _ := q["arguments"].(map[string]any)
 			if q["type"] != qt || q["durable"] != true || args["x-dead-letter-exchange"] != f.DeadExchange {
 				t.Errorf("queue %v", q)
+			}
+			for _, records := range []string{f.cfg.DeadQueue, f.cfg.LedgerQueue} {
+				if got := amqptest.QueueInfo(t, records)["type"]; got != qt {
+					t.Errorf("queue %s is %v, want %s like the task queue", records, got, qt)
+				}
 			}
 			if qt == "quorum" && (args["x-delivery-limit"] != float64(4) ||
 				args["x-dead-letter-strategy"] != "at-least-once" || args["x-overflow"] != "reject-publish") {

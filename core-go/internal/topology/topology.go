@@ -55,9 +55,19 @@ func TaskQueueArgs(n Names) amqp.Table {
 	return args
 }
 
+// RecordQueueArgs are the dead-letter and ledger queues' arguments. With quorum task queues they
+// are quorum queues too: replicated like the tasks, so losing the broker node a classic queue
+// would live on takes neither the ledger nor the dead letters with it. Classic: none, as before.
+func RecordQueueArgs(n Names) amqp.Table {
+	if n.QueueType == QueueQuorum {
+		return amqp.Table{"x-queue-type": QueueQuorum}
+	}
+	return nil
+}
+
 // Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter
-// queue (durable, no arguments) bound to it with the dead-letter routing key, the ledger queue
-// (durable, no arguments) and the task queue (durable, dead-lettering to that exchange and key).
+// queue (durable, RecordQueueArgs) bound to it with the dead-letter routing key, the ledger queue
+// (durable, RecordQueueArgs) and the task queue (durable, dead-lettering to that exchange and key).
 func Declare(ch Declarer, n Names) error {
 	if err := ch.ExchangeDeclare(
 		n.DeadExchange,      // name
@@ -71,12 +81,12 @@ func Declare(ch Declarer, n Names) error {
 		return fmt.Errorf("declare exchange %q: %w", n.DeadExchange, err)
 	}
 	if _, err := ch.QueueDeclare(
-		n.DeadQueue, // name
-		true,        // durable
-		false,       // autoDelete
-		false,       // exclusive
-		false,       // noWait
-		nil,         // arguments: none
+		n.DeadQueue,        // name
+		true,               // durable
+		false,              // autoDelete
+		false,              // exclusive
+		false,              // noWait
+		RecordQueueArgs(n), // arguments: the queue type
 	); err != nil {
 		return fmt.Errorf("declare queue %q: %w", n.DeadQueue, err)
 	}
@@ -90,12 +100,12 @@ func Declare(ch Declarer, n Names) error {
 		return fmt.Errorf("bind queue %q to %q: %w", n.DeadQueue, n.DeadExchange, err)
 	}
 	if _, err := ch.QueueDeclare(
-		n.LedgerQueue, // name
-		true,          // durable
-		false,         // autoDelete
-		false,         // exclusive
-		false,         // noWait
-		nil,           // arguments: none
+		n.LedgerQueue,      // name
+		true,               // durable
+		false,              // autoDelete
+		false,              // exclusive
+		false,              // noWait
+		RecordQueueArgs(n), // arguments: the queue type
 	); err != nil {
 		return fmt.Errorf("declare queue %q: %w", n.LedgerQueue, err)
 	}

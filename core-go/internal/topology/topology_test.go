@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -60,5 +61,22 @@ func TestQuorumTaskQueueArgs(t *testing.T) {
 	}
 	if got := TaskQueueArgs(n); !reflect.DeepEqual(got, want) {
 		t.Fatalf("quorum args %v\nwant %v", got, want)
+	}
+}
+
+func TestQuorumRecordQueues(t *testing.T) {
+	n := defaults
+	n.QueueType = "quorum"
+	var r recorder
+	if err := Declare(&r, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"queue tasks.dead durable=true autoDelete=false exclusive=false args=map[x-queue-type:quorum]",
+		"queue tasks.done durable=true autoDelete=false exclusive=false args=map[x-queue-type:quorum]",
+	} {
+		if !slices.Contains(r.calls, want) {
+			t.Errorf("no %q in\n%q", want, r.calls)
+		}
 	}
 }
