@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from analysis.table_model import Table, md_table
+
 SUITE_KIND = "capacity-suite"
 NOOP_MODE = "noop"
 # the gateway settings a row shows: what tells the subjects apart
@@ -50,6 +52,7 @@ def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         return {**row, "capacity_rps": None, "valid": None, "status": f"{row['status']}, no capacity.json"}
     failure = result.get("first_failure") or {}
+    named = result.get("bottleneck") or {}  # runs before it was recorded: the first failure's
     probes = result.get("probes") or []
     at_capacity = next(
         (p for p in probes if p.get("passed") and p.get("rate") == result.get("capacity_rps")), {}
@@ -60,8 +63,9 @@ def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
         no_failure=not failure,
         first_failure_rps=failure.get("rate"),
         failure_reasons=failure.get("reasons") or [],
-        bottleneck=failure.get("bottleneck"),
-        evidence=failure.get("evidence") or [],
+        bottleneck=named.get("name", failure.get("bottleneck")),
+        bottleneck_rps=named.get("rate", failure.get("rate")),
+        evidence=named.get("evidence", failure.get("evidence")) or [],
         p95_at_capacity_ms=(at_capacity.get("figures") or {}).get("p95_ms"),
         probes=len(probes),
         stopped=result.get("stopped"),
@@ -103,61 +107,86 @@ def capacity_text(row: dict[str, Any]) -> str:
     return f"{rps:,}/s" + (" or more (no probe failed)" if row.get("no_failure") else "")
 
 
+def _bottleneck_cell(r: dict[str, Any]) -> str:
+    if r.get("first_failure_rps") is None:
+        return ""
+    at = r.get("bottleneck_rps")
+    named = r.get("bottleneck") or "not identified"
+    return named + (f" (at {at:,}/s)" if at is not None and at != r["first_failure_rps"] else "")
+
+
 def _num(v: Any, digits: int = 1) -> str:
     return "n/a" if not isinstance(v, int | float) else f"{v:,.{digits}f}"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+HEADERS = [
+    "subject",
+    "mode",
+    "settings",
+    "capacity",
+    "of no-op",
+    "p95 at capacity (ms)",
+    "first failure",
+    "why it failed",
+    "bottleneck",
+    "evidence",
+    "probes",
+    "folder",
+]
 
 
-def table_markdown(suite: dict[str, Any], table: dict[str, Any]) -> str:
-    """The suite's capacity.md: what was held, then one row per subject."""
+def capacity_table(table: dict[str, Any], links: bool = True) -> Table:
+    """The rows as a table model (analysis.table_model): Markdown with a link to each subject's
+    capacity.md, or plain text for HTML."""
+    rows = []
+    for r in table["subjects"]:
+        share = r.get("share_of_noop")
+        failure = r.get("first_failure_rps")
+        folder = f"[{r['folder']}/]({r['report']})" if links else f"{r['folder']}/"
+        rows.append(
+            [
+                r["subject"],
+                r.get("mode") or "",
+                r.get("settings") or "",
+                capacity_text(r),
+                "" if share is None else f"{share:.0%}",
+                _num(r.get("p95_at_capacity_ms")),
+                "none" if failure is None else f"{failure:,}/s",
+                "; ".join(r.get("failure_reasons") or []),
+                _bottleneck_cell(r),
+                "; ".join(r.get("evidence") or []),
+                str(r.get("probes", "")),
+                folder,
+            ]
+        )
+    return Table("Capacity per subject", HEADERS, [[c.replace("\n", " ") for c in row] for row in rows])
+
+
+def table_intro(suite: dict[str, Any], table: dict[str, Any]) -> list[str]:
+    """What the table holds: the SLO, the search, the no-op reference."""
     slo = suite.get("slo") or {}
     out = [
-        f"# Capacity: suite {suite.get('name')}",
-        "",
         f"The highest offered rate each subject sustained with p95 <= {slo.get('p95_ms')} ms "
         "(sync: above its work time), "
         f"errors <= {slo.get('max_error_pct')} %, nothing dropped and k6 never short of VUs; "
         "found by doubling from the subject's start rate, then bisecting to 5 % "
-        "(offload_lab/capacity.py). The bottleneck is named from the first failing probe's evidence; "
-        "a probe the load generator limited makes the result invalid.",
-        "",
+        "(offload_lab/capacity.py). The bottleneck is what the first failing probe's evidence names "
+        "(when it names nothing, the lowest failing rate whose evidence does: 'at N/s'); "
+        "a probe the load generator limited makes the result invalid."
     ]
     if table.get("noop_capacity_rps"):
-        out += [
-            f"No-op (POST /noop, the gateway without the publish): {table['noop_capacity_rps']:,}/s; "
-            "'of no-op' is each capacity as a share of it.",
-            "",
-        ]
-    out += [
-        "| subject | mode | settings | capacity | of no-op | p95 at capacity (ms) | first failure "
-        "| why it failed | bottleneck | evidence | probes | folder |",
-        "|---|---|---|---:|---:|---:|---:|---|---|---|---:|---|",
-    ]
-    for r in table["subjects"]:
-        share = r.get("share_of_noop")
-        failure = r.get("first_failure_rps")
         out.append(
-            "| "
-            + " | ".join(
-                _cell(c)
-                for c in (
-                    r["subject"],
-                    r.get("mode") or "",
-                    r.get("settings") or "",
-                    capacity_text(r),
-                    "" if share is None else f"{share:.0%}",
-                    _num(r.get("p95_at_capacity_ms")),
-                    "none" if failure is None else f"{failure:,}/s",
-                    "; ".join(r.get("failure_reasons") or []),
-                    r.get("bottleneck") or ("" if failure is None else "not identified"),
-                    "; ".join(r.get("evidence") or []),
-                    str(r.get("probes", "")),
-                    f"[{r['folder']}/]({r['report']})",
-                )
-            )
-            + " |"
+            f"No-op (POST /noop, the gateway without the publish): {table['noop_capacity_rps']:,}/s; "
+            "'of no-op' is each capacity as a share of it."
         )
+    return out
+
+
+def table_markdown(suite: dict[str, Any], table: dict[str, Any]) -> str:
+    """The suite's capacity.md: what was held, then one row per subject."""
+    out = [f"# Capacity: suite {suite.get('name')}", ""]
+    for line in table_intro(suite, table):
+        out += [line, ""]
+    t = capacity_table(table)
+    out.append(md_table(t.headers, t.rows, right_from=len(HEADERS)))
     return "\n".join(out) + "\n"

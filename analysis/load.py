@@ -150,8 +150,8 @@ def step_from_dict(
         else:
             warnings.append(f"{file}: step.mode missing; step skipped")
             return None
-    if mode not in ("sync", "async"):
-        warnings.append(f"{file}: unknown mode {mode!r} (expected sync or async); charted as given")
+    if mode not in ("sync", "async", "noop"):  # noop: `fab capacity --mode noop`, POST /noop
+        warnings.append(f"{file}: unknown mode {mode!r} (expected sync, async or noop); charted as given")
     if rate is None or rate <= 0:
         if name_match:
             rate = float(name_match["rate"])

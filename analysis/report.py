@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from analysis.capacity_table import is_suite_folder
 from analysis.charts import write_charts
 from analysis.compare import change_tables, comparison_warnings, run_labels, runs_list
 from analysis.html import HtmlReport, write_html
@@ -106,6 +107,10 @@ def _html(
 
 def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True) -> ReportResult:
     """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable."""
+    if is_suite_folder(Path(run_dir)):  # `fab capacity --suite`: a folder of capacity runs
+        from analysis.capacity_report import make_capacity_report
+
+        return make_capacity_report(run_dir, out_dir, charts)
     run = load_run(run_dir)
     metrics = _metrics(run)
     series = build_series(aggregate_points(metrics), unreadable=run.unreadable)

@@ -282,3 +282,44 @@ def test_a_single_noop_search_plans_noop_probes():
     p = plan({"mode": "noop", "start": "400"})
     assert p.mode == "noop" and p.spec.modes == ["noop"] and p.spec.work_ms == 0
     assert p.spec.name == "capacity-noop"
+
+
+def test_python_m_analysis_reports_the_suite_and_each_subject(tmp_path, inventory_dir, fake_lab):
+    from analysis.cli import main
+
+    assert run_small_suite(tmp_path, inventory_dir) == 0
+    folder = tmp_path / "results" / "suite"
+    # no charts: the fake k6's one sample is years away from its step's clock (no timeline);
+    # the chart itself: tests/analysis/test_capacity_report.py
+    assert main([str(folder), "-q", "--no-charts"]) == 0
+    summary = (folder / "report" / "summary.md").read_text()
+    assert "| noop | noop |" in summary and "- kombu_pool: [../kombu_pool/report/index.html]" in summary
+    for name in ("sync", "noop", "kombu_pool"):
+        assert (folder / name / "report" / "summary.csv").is_file()
+    assert "unknown mode" not in summary  # noop is a mode the analysis knows
+
+
+def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inventory_dir, fake_lab):
+    assert run_small_suite(tmp_path, inventory_dir) == 0
+    folder = tmp_path / "results" / "suite"
+    table = json.loads((folder / "capacity.json").read_text())
+    SuiteConnections.opened = []
+    # judged again by the same rules, nothing changes but the record that it was
+    assert cli.capacity({}, rejudge=str(folder)) == 0
+    again = json.loads((folder / "capacity.json").read_text())
+    assert again["subjects"] == table["subjects"] and "rejudged_at" in again
+    assert SuiteConnections.opened == []  # no lab, no load
+    # a step whose figures now fail the SLO: its verdict changes, the capacity follows
+    step_path = folder / "kombu_pool" / "steps" / "02-async-100.json"
+    step = json.loads(step_path.read_text())
+    step["k6"]["metrics"]["http_req_duration"]["values"]["p(95)"] = 40.0
+    step_path.write_text(json.dumps(step))
+    assert cli.capacity({}, rejudge=str(folder)) == 1
+    rows = {r["subject"]: r for r in json.loads((folder / "capacity.json").read_text())["subjects"]}
+    assert rows["kombu_pool"]["capacity_rps"] == 50 and rows["kombu_pool"]["first_failure_rps"] == 100
+    single = json.loads((folder / "kombu_pool" / "capacity.json").read_text())
+    assert single["rejudged"]["verdicts_changed"] == [100]
+    with pytest.raises(cli.UsageError, match="--rejudge: judges what a run recorded; drop --mode"):
+        cli.capacity({"mode": "async"}, rejudge=str(folder))
+    with pytest.raises(cli.UsageError, match="has no capacity.json"):
+        cli.capacity({}, rejudge=str(tmp_path))

@@ -1,0 +1,150 @@
+"""The capacity table and chart of a suite run, from subject folders holding what `fab capacity`
+writes (CapacityResult.as_dict, run.json): every row's figures come from its subject's files,
+the chart's bars are the table's capacities, a stale capacity.json is called out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis import capacity_chart
+from analysis.capacity_table import SUITE_KIND, build_table, capacity_text, table_markdown
+from analysis.cli import main
+from offload_lab.capacity import CapacityResult
+from offload_lab.capacity_probe import Probe, Slo
+
+SUITE = {
+    "name": "t",
+    "slo": {"p95_ms": 20, "max_error_pct": 0.1, "dropped": 0},
+    "source": "k6/capacity/t.yml",
+}
+NAMES = ["sync", "noop", "kombu_pool", "unbounded", "loadgen", "nothing", "never_ran"]
+
+
+def probe(rate, passed, p95=5.0, bottleneck=None, invalid=False):
+    reasons = [] if passed else ["p95 40.0 ms over the SLO 20 ms"]
+    evidence = [f"{bottleneck} busy"] if bottleneck else []
+    return Probe(rate, passed, reasons, evidence, bottleneck, invalid, None, {"p95_ms": p95})
+
+
+def subject(folder: Path, name, mode, probes, gateway=None, status="complete"):
+    d = folder / name
+    (d / "steps").mkdir(parents=True)
+    spec = {"modes": [mode], "gateway": gateway or {}, "core": {"PREFETCH": "1000"}}
+    (d / "run.json").write_text(json.dumps({"run_id": name, "spec": spec, "status": status, "steps": []}))
+    passed = [p.rate for p in probes if p.passed]
+    failed = sorted((p for p in probes if not p.passed), key=lambda p: p.rate)
+    result = CapacityResult(
+        mode, Slo(), probes, max(passed) if passed else None, failed[0] if failed else None, "x"
+    )
+    (d / "capacity.json").write_text(json.dumps(result.as_dict()))
+
+
+@pytest.fixture
+def suite_dir(tmp_path):
+    folder = tmp_path / "suite"
+    named_higher = probe(200, False, bottleneck="lab-gateway CPU")  # the first failure names nothing
+    subject(
+        folder,
+        "sync",
+        "sync",
+        [probe(25, True, 1008.0), probe(50, True, 1014.0), probe(100, False), named_higher],
+    )
+    subject(folder, "noop", "noop", [probe(400, True, 2.0), probe(800, False, bottleneck="lab-gateway CPU")])
+    confirm = {"PUBLISHER": "kombu_pool", "PUBLISH_CONFIRM": "1", "GUNICORN_WORKER_CLASS": "gevent"}
+    subject(
+        folder,
+        "kombu_pool",
+        "async",
+        [probe(100, True, 12.5), probe(200, False, bottleneck="CPU 0 (shared)")],
+        confirm,
+    )
+    subject(folder, "unbounded", "async", [probe(1000, True), probe(2000, True)])
+    subject(
+        folder, "loadgen", "async", [probe(100, True), probe(200, False, bottleneck="loadgen", invalid=True)]
+    )
+    subject(folder, "nothing", "async", [probe(50, False), probe(25, False)])
+    table = build_table(folder, NAMES)
+    data = {"kind": SUITE_KIND, "suite": SUITE, "run_id": "suite", "status": "complete", **table}
+    (folder / "capacity.json").write_text(json.dumps(data))
+    (folder / "capacity.md").write_text(table_markdown(SUITE, table))
+    return folder
+
+
+def test_each_row_comes_from_its_subject_folder(suite_dir):
+    rows = {r["subject"]: r for r in build_table(suite_dir, NAMES)["subjects"]}
+    k = rows["kombu_pool"]
+    assert (k["capacity_rps"], k["first_failure_rps"], k["bottleneck"]) == (100, 200, "CPU 0 (shared)")
+    assert k["p95_at_capacity_ms"] == 12.5 and k["share_of_noop"] == 0.25  # 100 of the no-op's 400
+    assert (
+        k["settings"] == "PUBLISHER=kombu_pool PUBLISH_CONFIRM=1 GUNICORN_WORKER_CLASS=gevent PREFETCH=1000"
+    )
+    assert k["failure_reasons"] == ["p95 40.0 ms over the SLO 20 ms"] and k["evidence"] == [
+        "CPU 0 (shared) busy"
+    ]
+    assert rows["sync"]["p95_at_capacity_ms"] == 1014.0 and rows["noop"]["share_of_noop"] == 1.0
+    assert (rows["sync"]["bottleneck"], rows["sync"]["bottleneck_rps"]) == ("lab-gateway CPU", 200)
+    assert capacity_text(rows["unbounded"]) == "2,000/s or more (no probe failed)"
+    assert capacity_text(rows["loadgen"]) == "INVALID (the load generator limited it)"
+    assert rows["loadgen"]["share_of_noop"] is None  # an invalid capacity is no share of anything
+    assert capacity_text(rows["nothing"]) == "none (below 25/s)"
+    assert capacity_text(rows["never_ran"]) == "not run"
+
+
+def test_the_markdown_table_links_each_subject(suite_dir):
+    md = (suite_dir / "capacity.md").read_text()
+    assert "No-op (POST /noop, the gateway without the publish): 400/s" in md
+    line = next(x for x in md.splitlines() if x.startswith("| kombu_pool |"))
+    assert "| 100/s | 25% | 12.5 | 200/s | p95 40.0 ms over the SLO 20 ms | CPU 0 (shared) |" in line
+    assert line.endswith("| 2 | [kombu_pool/](kombu_pool/capacity.md) |")
+
+
+def test_the_report_draws_each_capacity_from_capacity_json(suite_dir, monkeypatch, capsys):
+    drawn = {}
+    real_barh = capacity_chart.plt.Axes.barh
+
+    def spy(ax, y, width, *args, **kwargs):
+        drawn[y] = (width, kwargs.get("hatch"))
+        return real_barh(ax, y, width, *args, **kwargs)
+
+    monkeypatch.setattr(capacity_chart.plt.Axes, "barh", spy)
+    assert main([str(suite_dir), "-q"]) == 0
+    report = suite_dir / "report"
+    assert (report / "capacity.png").stat().st_size > 10_000 and (report / "index.html").is_file()
+    rows = json.loads((suite_dir / "capacity.json").read_text())["subjects"]
+    y_of = {r["subject"]: len(rows) - 1 - i for i, r in enumerate(rows)}  # the first at the top
+    for r in rows:
+        if r.get("valid") is False:
+            assert drawn[y_of[r["subject"]]] == (r["first_failure_rps"], "//")
+        elif r.get("capacity_rps"):
+            assert drawn[y_of[r["subject"]]] == (r["capacity_rps"], None)
+        else:
+            assert y_of[r["subject"]] not in drawn  # nothing passed or not run: no bar
+    summary = (report / "summary.md").read_text()
+    assert "![capacity per subject](capacity.png)" in summary
+    assert "| kombu_pool | async |" in summary and "## Warnings" in summary  # subjects without steps
+    csv_lines = (report / "capacity.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("subject,mode,settings,status,capacity_rps,valid")
+    assert any(line.startswith("kombu_pool,async,") and ",100,True," in line for line in csv_lines)
+
+
+def test_a_bottleneck_named_at_a_higher_rate_says_so(suite_dir):
+    md = (suite_dir / "capacity.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| sync |"))
+    assert (
+        "| 100/s | p95 40.0 ms over the SLO 20 ms | lab-gateway CPU (at 200/s) | lab-gateway CPU busy |"
+        in line
+    )
+
+
+def test_a_stale_capacity_json_is_called_out(suite_dir):
+    data = json.loads((suite_dir / "capacity.json").read_text())
+    data["subjects"][2]["capacity_rps"] = 999
+    (suite_dir / "capacity.json").write_text(json.dumps(data))
+    from analysis.report import make_report
+
+    result = make_report(suite_dir, out_dir=suite_dir / "elsewhere", charts=False)
+    assert any("not what the subjects' folders give" in w for w in result.warnings)
+    assert ",100," in (suite_dir / "elsewhere" / "capacity.csv").read_text()  # the rebuilt value
