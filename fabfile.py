@@ -8,6 +8,7 @@ fab report [--run RUN_DIR]                       python -m analysis on a run (de
 fab capacity --mode sync|async|noop [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
           [--core K=V,...] [--start 50] [--max-rate 5000]   the highest rate within the SLO
 fab capacity --suite lab|PATH [--only NAME,...] [--run-id ID]   one search per subject, one table
+fab capacity --rejudge RUN_DIR                   judge a capacity run's probes again (no load)
 """
 
 from fabric import task
@@ -141,6 +142,7 @@ def capacity(
     run_id=None,
     suite=None,
     only=None,
+    rejudge=None,
 ):
     """Find the highest rate one path sustains: p95 within the SLO, 0 dropped, errors at most
     --max-error-pct, k6 never short of VUs (sized by Little's law), async's backlog not growing.
@@ -152,6 +154,7 @@ def capacity(
     and the table of all of them in results/<run-id>/capacity.json and capacity.md; the whole suite
     is checked before any load. --only NAME,... runs those subjects (again) into --run-id's folder.
     Example: fab capacity --mode async --slo-p95-ms 20 --core PREFETCH=2000
+    --rejudge RUN_DIR judges a run's (or a suite's) probes again from their step files, no load.
     Example: fab capacity --suite lab
     """
     options = _options(
@@ -172,4 +175,5 @@ def capacity(
         run_id=run_id,
         suite=suite,
         only=only,
+        rejudge=rejudge,
     )

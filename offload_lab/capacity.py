@@ -105,6 +105,23 @@ class CapacityResult:
     def invalid(self) -> bool:
         return self.first_failure is not None and self.first_failure.invalid
 
+    @property
+    def bottleneck_probe(self) -> Probe | None:
+        """The failed probe whose evidence names the bottleneck: the first failure's, or when its
+        evidence names nothing (a marginal failure), the lowest failing rate whose evidence does."""
+        f = self.first_failure
+        if f is None or f.bottleneck:
+            return f
+        named = sorted((p for p in self.probes if not p.passed and p.bottleneck), key=lambda p: p.rate)
+        return named[0] if named else f
+
+    def bottleneck_text(self) -> str:
+        b = self.bottleneck_probe
+        if b is None:
+            return "none: no probe failed"
+        at = "" if b is self.first_failure else f" (named at {b.rate:,}/s)"
+        return f"{b.bottleneck or 'not identified'}{at}: " + "; ".join(b.evidence)
+
     def headline(self) -> str:
         path = f"{self.mode} capacity"
         slo = f"p95 <= {self.slo.p95_ms:g} ms" + (" above the work" if self.mode == "sync" else "")
@@ -123,13 +140,13 @@ class CapacityResult:
         f = self.first_failure
         if f is not None:
             out.append(f"first failure: {f.rate:,}/s: " + "; ".join(f.reasons))
-            out.append(f"bottleneck: {f.bottleneck or 'not identified'}: " + "; ".join(f.evidence))
+            out.append(f"bottleneck: {self.bottleneck_text()}")
         out.append(f"{len(self.probes)} probes: " + ", ".join(_probe_text(p) for p in self.probes))
         out.append(f"stopped: {self.stopped or 'interrupted'}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        f = self.first_failure
+        f, b = self.first_failure, self.bottleneck_probe
         return {
             "mode": self.mode,
             "slo": {"p95_ms": self.slo.p95_ms, "max_error_pct": self.slo.max_error_pct, "dropped": 0},
@@ -138,6 +155,10 @@ class CapacityResult:
             "first_failure": None
             if f is None
             else {"rate": f.rate, "reasons": f.reasons, "bottleneck": f.bottleneck, "evidence": f.evidence},
+            # what the failing probes' evidence names (the first failure's, or a higher rate's)
+            "bottleneck": None
+            if b is None
+            else {"name": b.bottleneck, "rate": b.rate, "evidence": b.evidence},
             "stopped": self.stopped,
             "headline": self.headline(),
             "probes": [p.as_dict() for p in self.probes],
@@ -149,7 +170,7 @@ class CapacityResult:
         f = self.first_failure
         if f is not None:
             out += [f"**First failure at {f.rate:,}/s:** " + "; ".join(f.reasons) + ".", ""]
-            out += [f"**Bottleneck: {f.bottleneck or 'not identified'}.** " + "; ".join(f.evidence) + ".", ""]
+            out += [f"**Bottleneck:** {self.bottleneck_text()}.", ""]
         out += [f"Search stopped: {self.stopped or 'interrupted'}.", ""]
         out += [
             "| probe | rate (req/s) | verdict | p95 (ms) | throughput (/s) | dropped | errors (%) | step |"

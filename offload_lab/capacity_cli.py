@@ -27,7 +27,8 @@ from .signals import signals_interrupt
 from .spec import NAME_RE, SpecError
 from .sweep import Sweep
 
-SUITE_ONLY_CONFLICTS = (
+# the options of one search: a suite file sets them per subject
+SEARCH_OPTIONS = (
     "mode",
     "slo_p95_ms",
     "max_error_pct",
@@ -47,7 +48,10 @@ def capacity(
     run_id: str | None = None,
     suite: str | None = None,
     only: str | None = None,
+    rejudge: str | None = None,
 ) -> int:
+    if rejudge:
+        return run_rejudge(rejudge, options, suite, only)
     if suite:
         return run_suite(suite, options, only, inventory, results_dir, run_id)
     if only:
@@ -62,6 +66,23 @@ def capacity(
     if status == "interrupted":
         return cli.EXIT_INTERRUPTED
     return cli.EXIT_FAILED if status != "complete" or result.invalid else 0
+
+
+def run_rejudge(path_arg: str, options: dict[str, Any], suite: str | None, only: str | None) -> int:
+    """Judge a run's (or a suite's) probes again from their step files: no lab, no load."""
+    from .capacity_rejudge import RejudgeError, rejudge
+
+    given = [o for o in SEARCH_OPTIONS if options.get(o) not in (None, "")] + (["suite"] if suite else [])
+    given += ["only"] if only else []
+    if given:
+        raise cli.UsageError(f"--rejudge: judges what a run recorded; drop --{', --'.join(given)}")
+    path = Path(path_arg)
+    if not (path / "capacity.json").is_file():
+        raise cli.UsageError(f"--rejudge: {path_arg} has no capacity.json (not a `fab capacity` run)")
+    try:
+        return rejudge(path, cli.echo)
+    except RejudgeError as exc:
+        raise cli.UsageError(f"--rejudge: {exc}") from exc
 
 
 def _usage(exc: SpecError) -> cli.UsageError:
@@ -149,7 +170,7 @@ def run_search(
 
 def plan_suite(suite_arg: str, options: dict[str, Any], only: str | None):
     """The suite and the subjects to run, checked; UsageError naming every problem."""
-    given = [o for o in SUITE_ONLY_CONFLICTS if options.get(o) not in (None, "")]
+    given = [o for o in SEARCH_OPTIONS if options.get(o) not in (None, "")]
     if given:
         flags = ", ".join("--" + o.replace("_", "-") for o in given)
         raise cli.UsageError(f"--suite: the suite file sets every search's options; drop {flags}")
@@ -189,11 +210,12 @@ def _read_suite(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("kind") == SUITE_KIND else None
 
 
-def write_suite_table(path: Path, suite, extra: dict[str, Any]) -> dict[str, Any]:
-    """capacity.json and capacity.md of the suite folder, rebuilt from its subjects' folders."""
-    names = [s.name for s in suite.subjects if (path / s.name / "run.json").is_file()]
+def write_suite_table(path: Path, suite: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """capacity.json and capacity.md of the suite folder, rebuilt from its subjects' folders
+    (`suite`: the suite as recorded, Suite.as_dict)."""
+    names = [s["name"] for s in suite["subjects"] if (path / s["name"] / "run.json").is_file()]
     table = build_table(path, names)
-    data = {"kind": SUITE_KIND, "schema_version": 1, "suite": suite.as_dict(), **extra, **table}
+    data = {"kind": SUITE_KIND, "schema_version": 1, "suite": suite, **extra, **table}
     write_json(path / "capacity.json", data)
     (path / "capacity.md").write_text(table_markdown(data["suite"], table), encoding="utf-8")
     return data
@@ -220,23 +242,23 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
     for s in subjects:
         cli.echo(f"  {describe(s.plan, s.name)}")
     statuses: dict[str, str] = {}
-    for i, subject in enumerate(subjects, start=1):
-        cli.echo(f"== subject {i}/{len(subjects)}: {subject.name}")
-        _move_aside(path, subject.name)
-        folder = RunFolder(path, subject.name)
-        folder.run_id = f"{path.name}.{subject.name}"  # the folder is the subject's; the id is unique
-        status, _ = run_search(subject.plan, lab, folder, folder.run_id, subject.name)
-        statuses[subject.name] = status
-        data = write_suite_table(path, suite, {**extra, "ended_at": None, "status": "running"})
-        if status == "interrupted":
-            break
-    if "interrupted" in statuses.values():
-        status = "interrupted"
-    elif len(statuses) == len(subjects) and all(v == "complete" for v in statuses.values()):
-        status = "complete"
-    else:
-        status = "failed"
-    data = write_suite_table(path, suite, {**extra, "ended_at": utcnow(), "status": status})
+    try:
+        for i, subject in enumerate(subjects, start=1):
+            cli.echo(f"== subject {i}/{len(subjects)}: {subject.name}")
+            _move_aside(path, subject.name)
+            folder = RunFolder(path, subject.name)
+            folder.run_id = f"{path.name}.{subject.name}"  # the folder is the subject's; the id is unique
+            statuses[subject.name] = "failed"  # until its search returns
+            statuses[subject.name], _ = run_search(subject.plan, lab, folder, folder.run_id, subject.name)
+            write_suite_table(path, suite.as_dict(), {**extra, "ended_at": None, "status": "running"})
+            if statuses[subject.name] == "interrupted":
+                break
+    except KeyboardInterrupt:
+        statuses[next(reversed(statuses), "")] = "interrupted"
+        raise
+    finally:  # the table of what finished, also when the lab failed or Ctrl-C came between probes
+        status = suite_status(suite, statuses, path)
+        data = write_suite_table(path, suite.as_dict(), {**extra, "ended_at": utcnow(), "status": status})
     cli.echo(f"suite {suite.name}: {status}")
     for row in data["subjects"]:
         bottleneck = row.get("bottleneck") or "-"
@@ -245,7 +267,19 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
     if status == "interrupted":
         return cli.EXIT_INTERRUPTED
     invalid = any(r.get("valid") is False for r in data["subjects"])
-    return cli.EXIT_FAILED if status != "complete" or invalid else 0
+    return cli.EXIT_FAILED if status == "failed" or invalid else 0
+
+
+def suite_status(suite, statuses: dict[str, str], path: Path) -> str:
+    """interrupted, failed (a search of this run did not complete), complete (every subject of
+    the suite has a complete search in the folder) or partial (some were not run yet)."""
+    if "interrupted" in statuses.values():
+        return "interrupted"
+    if any(v != "complete" for v in statuses.values()):
+        return "failed"
+    names = [s.name for s in suite.subjects]
+    done = {r["subject"] for r in build_table(path, names)["subjects"] if r.get("status") == "complete"}
+    return "complete" if done == set(names) else "partial"
 
 
 def _move_aside(path: Path, name: str) -> None:

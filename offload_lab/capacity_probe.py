@@ -125,21 +125,26 @@ def backlog_growth(broker: Any, rate: float) -> str | None:
     return None
 
 
-def _cpu_during_load(data: dict[str, Any], host: str) -> float | None:
-    """The median of the host's per-second CPU % while k6 ran (hosts_timeline)."""
+def _load_seconds(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each second's CPU % per host while k6 ran (hosts_timeline)."""
     timeline = data.get("hosts_timeline") or {}
     clock = data.get("clock") or {}
     t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
-    values = []
+    out = []
     for sample in timeline.get("samples") or []:
         if not isinstance(sample, list) or len(sample) < 2 or not isinstance(sample[0], int | float):
             continue
         t, per_host = sample[0], sample[1]
         if None not in (t0, start, end) and not (start - t0 <= t <= end - t0 + 1):
             continue
-        v = per_host.get(host) if isinstance(per_host, dict) else None
-        if isinstance(v, int | float):
-            values.append(float(v))
+        if isinstance(per_host, dict):
+            out.append(per_host)
+    return out
+
+
+def _cpu_during_load(data: dict[str, Any], host: str) -> float | None:
+    """The median of the host's per-second CPU % while k6 ran."""
+    values = [float(v) for second in _load_seconds(data) if isinstance(v := second.get(host), int | float)]
     return statistics.median(values) if values else None
 
 
@@ -171,21 +176,33 @@ def shared_cpu_sets(hosts: Any) -> dict[str, list[str]]:
     return {cpus: names for cpus, names in by_list.items() if len(names) > 1}
 
 
-def shared_cpu_use(data: dict[str, Any], shared: dict[str, list[str]]) -> list[tuple[str, list[str], float]]:
-    """(CPU list, hosts, % busy) of each shared CPU set: the sum of its hosts' CPU % (the higher
-    of the step's average and the median during the load), busiest first."""
+def shared_cpu_use(data: dict[str, Any], shared: dict[str, list[str]]) -> list[SharedCpu]:
+    """How busy each shared CPU set was, busiest first: the sum of its hosts' CPU % (each the
+    higher of the step's average and the median during the load), and the highest per-second
+    sum while k6 ran (a tail-latency SLO feels the busiest seconds)."""
     out = []
     hosts = data.get("hosts") or {}
+    seconds = _load_seconds(data)
     for cpus, names in shared.items():
         total = 0.0
         for name in names:
             entry = hosts.get(name) if isinstance(hosts.get(name), dict) else {}
-            values = [
-                v for v in (entry.get("cpu_pct"), _cpu_during_load(data, name)) if isinstance(v, int | float)
-            ]
-            total += max(values, default=0.0)
-        out.append((cpus, names, total))
-    return sorted(out, key=lambda c: -c[2])
+            values = [entry.get("cpu_pct"), _cpu_during_load(data, name)]
+            total += max((v for v in values if isinstance(v, int | float)), default=0.0)
+        sums = [sum(v for n in names if isinstance(v := second.get(n), int | float)) for second in seconds]
+        out.append(SharedCpu(cpus, names, total, max(sums) if sums else None))
+    return sorted(out, key=lambda c: -c.pct)
+
+
+@dataclass(frozen=True)
+class SharedCpu:
+    cpus: str  # the CPU list the hosts are pinned to, e.g. "0"
+    hosts: list[str]
+    pct: float  # over the load
+    peak: float | None  # in the busiest second of the load
+
+    def text(self) -> str:
+        return f"CPU {self.cpus}, shared by {', '.join(self.hosts)}"
 
 
 def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None, bool]:
@@ -203,11 +220,13 @@ def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None
         if group != "loadgen":
             found.append((f"{name} CPU", f"{name} ({group}) CPUs {pct:.0f} % busy"))
     shared_use = shared_cpu_use(data, shared)
-    for cpus, names, pct in shared_use:
-        if pct >= BUSY_CPU_PCT:
-            found.append(
-                (f"CPU {cpus} (shared)", f"CPU {cpus}, shared by {', '.join(names)}, {pct:.0f} % busy")
-            )
+    for c in shared_use:
+        if c.pct >= BUSY_CPU_PCT:
+            found.append((f"CPU {c.cpus} (shared)", f"{c.text()}, {c.pct:.0f} % busy"))
+    for c in shared_use:  # below 90 % on the whole, saturated at times
+        if c.pct < BUSY_CPU_PCT and c.peak is not None and c.peak >= BUSY_CPU_PCT:
+            text = f"{c.text()}, {c.peak:.0f} % busy in its busiest second ({c.pct:.0f} % on the whole)"
+            found.append((f"CPU {c.cpus} (shared, in bursts)", text))
     places = gateway_concurrency((data.get("step") or {}).get("gateway") or {})
     if m.throughput and m.lat_avg is not None:
         held = m.throughput * m.lat_avg / 1000  # Little's law: requests inside the gateway
@@ -220,7 +239,11 @@ def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None
         found.append(("core", str(limit.get("explanation"))))
     if not found:  # only async has a queue whose backlog could have said more
         checked = "no host >= 90 % CPU, no stage saturated" + (", no backlog" if m.mode == "async" else "")
-        busiest = [f"busiest: CPU {c} ({', '.join(n)}) {pct:.0f} %" for c, n, pct in shared_use[:1]]
+        busiest = [
+            f"busiest: CPU {c.cpus} ({', '.join(c.hosts)}) {c.pct:.0f} %"
+            + ("" if c.peak is None else f", {c.peak:.0f} % in its busiest second")
+            for c in shared_use[:1]
+        ]
         return [f"{checked}: not identified", *busiest], None, False
     bottleneck = found[0][0]
     return [text for _, text in found], bottleneck, bottleneck in ("loadgen", "client")

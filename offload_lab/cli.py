@@ -259,11 +259,12 @@ def capacity(
     run_id: str | None = None,
     suite: str | None = None,
     only: str | None = None,
+    rejudge: str | None = None,
 ) -> int:
     """`fab capacity`, one search or a suite of them: offload_lab/capacity_cli.py."""
     from .capacity_cli import capacity as run_capacity  # it uses this module's helpers
 
-    return run_capacity(options, inventory, results_dir, run_id, suite, only)
+    return run_capacity(options, inventory, results_dir, run_id, suite, only, rejudge)
 
 
 def report(run_dir: str | None = None, results_dir: str | None = None) -> int:

@@ -153,6 +153,8 @@ CAPACITY_HELP = {
     "suite": "a capacity suite: a name in k6/capacity/ (lab) or a YAML file; sets every search's options "
     "(name or path; default: none, one search)",
     "only": "with --suite: the subjects to run, again into --run-id's folder if given (list; default: all)",
+    "rejudge": "a capacity run or suite folder whose probes to judge again from their step files with "
+    "today's rules, sending no load (path; default: none)",
 }
 REPORT_HELP = {
     "run": "a run folder (path; default: the newest under --results-dir)",

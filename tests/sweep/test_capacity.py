@@ -207,6 +207,37 @@ def test_a_cpu_several_hosts_share_is_named_from_their_sum():
     )
 
 
+def test_a_shared_cpu_saturated_in_its_busiest_seconds_is_named_in_bursts():
+    shared = {"0": ["lab-gateway", "lab-core"]}
+    data = step_data(p95=110.0)
+    data["clock"] = {"t0_unix_s": 100.0, "load_started_unix_s": 100.0, "load_ended_unix_s": 110.0}
+    busy = [60, 60, 65, 70, 80, 90, 88, 75, 60, 60]  # the gateway's per-second CPU %: one burst
+    data["hosts_timeline"] = {
+        "samples": [[t, {"lab-gateway": g, "lab-core": 3.2}] for t, g in enumerate(busy, start=1)]
+    }
+    data["hosts"]["lab-core"]["cpu_pct"] = 3.2
+    probe = judge(data, Slo(), shared)
+    assert probe.bottleneck == "CPU 0 (shared, in bursts)"
+    assert probe.evidence[0] == (
+        "CPU 0, shared by lab-gateway, lab-core, 93 % busy in its busiest second (71 % on the whole)"
+    )
+
+
+def test_the_bottleneck_comes_from_a_higher_failure_when_the_first_names_nothing():
+    marginal = Probe(550, False, ["p95 20.2 ms over the SLO 20 ms"], ["not identified"])
+    clear = Probe(800, False, ["p95 110 ms over the SLO 20 ms"], ["CPU 0 busy"], "CPU 0 (shared, in bursts)")
+    result = search(lambda rate: {550: marginal, 800: clear}.get(rate, Probe(rate, rate < 550)), 200, 5000)
+    assert result.first_failure is marginal and result.bottleneck_probe is clear
+    assert result.as_dict()["bottleneck"] == {
+        "name": "CPU 0 (shared, in bursts)",
+        "rate": 800,
+        "evidence": ["CPU 0 busy"],
+    }
+    assert "CPU 0 (shared, in bursts) (named at 800/s): CPU 0 busy" in result.markdown()
+    named_first = search(lambda rate: clear if rate >= 800 else Probe(rate, True), 200, 5000)
+    assert named_first.bottleneck_probe is named_first.first_failure
+
+
 def test_saturated_gateway_places_are_named():
     gthread = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
     data = step_data("sync", 50, avg=2000.0, p95=3000.0, max_vus=1000, dropped=0)
