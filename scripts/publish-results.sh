@@ -4,19 +4,52 @@
 #   scripts/publish-results.sh results/<run-id> NAME
 # The folder keeps run.json, every step's JSON (k6 summary, core stats, queue and CPU second by
 # second), every step's per-request samples (samples/*.csv.gz), the core's outcome records
-# (outcomes/*.jsonl.gz, the ledger by task id) and report/ (charts, timelines,
-# summary.md, summary.csv, index.html). `python -m analysis docs/results/NAME` rebuilds report/.
+# (outcomes/*.jsonl.gz, the ledger by task id), a `fab capacity` run's capacity.json and
+# capacity.md, and report/ (charts, timelines, summary.md, summary.csv, index.html).
+# A capacity suite (`fab capacity --suite`: capacity.json of kind capacity-suite, no run.json)
+# is published as its table (capacity.json, capacity.md, suite.yml) and each subject the table
+# lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
+# which is not published); its report/ has the capacity chart, and each subject its own report/.
+# `python -m analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: $0 RUN_DIR NAME}
 name=${2:?usage: $0 RUN_DIR NAME}
-[ -f "$run/run.json" ] || { echo "$run has no run.json" >&2; exit 1; }
 dest=docs/results/$name
-rm -rf "$dest"; mkdir -p "$dest"
-cp "$run/run.json" "$dest/"
-cp -r "$run/steps" "$dest/steps"
-for raw in samples outcomes; do  # per-request samples; the core's outcome records (the ledger)
-  if [ -d "$run/$raw" ]; then cp -r "$run/$raw" "$dest/$raw"; fi
-done
+
+copy_run() {  # copy_run SRC DEST: one run folder's raw data
+  local src=$1 to=$2
+  mkdir -p "$to"
+  cp "$src/run.json" "$to/"
+  cp -r "$src/steps" "$to/steps"
+  for raw in samples outcomes; do  # per-request samples; the core's outcome records (the ledger)
+    if [ -d "$src/$raw" ]; then cp -r "$src/$raw" "$to/$raw"; fi
+  done
+  for result in capacity.json capacity.md; do  # a `fab capacity` run's result
+    if [ -f "$src/$result" ]; then cp "$src/$result" "$to/"; fi
+  done
+}
+
+suite_subjects() {  # the subject folders a suite's capacity.json lists ("" when it is no suite)
+  .venv/bin/python -c 'import json, sys
+data = json.load(open(sys.argv[1]))
+if data.get("kind") == "capacity-suite":
+    print("\n".join(row["folder"] for row in data["subjects"]))' "$1"
+}
+
+if [ -f "$run/run.json" ]; then
+  rm -rf "$dest"
+  copy_run "$run" "$dest"
+elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run/capacity.json") && [ -n "$subjects" ]; then
+  rm -rf "$dest"; mkdir -p "$dest"
+  cp "$run/capacity.json" "$run/capacity.md" "$dest/"
+  if [ -f "$run/suite.yml" ]; then cp "$run/suite.yml" "$dest/"; fi
+  while IFS= read -r subject; do
+    [ -f "$run/$subject/run.json" ] || { echo "$run/$subject: listed in capacity.json, no run.json" >&2; exit 1; }
+    copy_run "$run/$subject" "$dest/$subject"
+  done <<< "$subjects"
+else
+  echo "$run has no run.json (and is no capacity suite)" >&2; exit 1
+fi
 .venv/bin/python -m analysis "$dest" -q >/dev/null
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"

@@ -1,5 +1,7 @@
 """The published results (docs/results/*): every report page renders in a real browser, and its
-tables are exactly what the committed raw data gives today."""
+tables are exactly what the committed raw data gives today. A capacity suite (docs/results/
+capacity: `fab capacity --suite`) is a table over run folders: each subject is checked as a run,
+and the table (capacity.json, capacity.md, report/capacity.csv) is what the subjects give."""
 
 from __future__ import annotations
 
@@ -10,19 +12,22 @@ from pathlib import Path
 import pytest
 from browser_testlib import assert_page_ok, render_page
 
+from analysis.capacity_table import build_table, is_suite_folder, table_markdown
 from analysis.report import make_report
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def published_runs() -> list[Path]:
+def published(name: str) -> list[Path]:
+    """The folders under docs/results holding a tracked file called `name`."""
     tracked = subprocess.run(
         ["git", "ls-files", "docs/results"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    return sorted({(REPO / f).parents[0] for f in tracked if f.endswith("/run.json")})
+    return sorted({(REPO / f).parent for f in tracked if f.endswith(f"/{name}")})
 
 
-RUNS = published_runs()
+RUNS = published("run.json")
+SUITES = [folder for folder in published("capacity.json") if is_suite_folder(folder)]
 
 
 def test_the_seed_and_publisher_runs_are_published():
@@ -53,3 +58,19 @@ def test_published_page_renders_in_a_real_browser(run, tmp_path):
     check = render_page(run / "report" / "index.html", tmp_path / "screenshot.png")
     assert_page_ok(check)
     assert check.images_total >= len(meta["steps"]) + 4  # a timeline per step and the charts
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.name)
+def test_published_capacity_table_is_what_the_subjects_give(suite, tmp_path):
+    data = json.loads((suite / "capacity.json").read_text())
+    names = [row["subject"] for row in data["subjects"]]
+    for name in names:
+        assert suite / name in RUNS, f"{suite.name}: subject {name} is not published as a run"
+    rebuilt = build_table(suite, names)
+    fix = f"{suite.relative_to(REPO)} is stale: publish its run again (scripts/publish-results.sh)"
+    assert {k: data[k] for k in rebuilt} == rebuilt, fix
+    assert (suite / "capacity.md").read_text() == table_markdown(data["suite"], rebuilt), fix
+    report = make_report(suite, out_dir=tmp_path, charts=False)
+    assert (tmp_path / "capacity.csv").read_text() == (suite / "report" / "capacity.csv").read_text(), fix
+    assert not [w for w in report.warnings if "capacity.json" in w]
+    assert (suite / "report" / "capacity.png").is_file() and (suite / "report" / "index.html").is_file()
