@@ -123,7 +123,7 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
         md += [line, ""]
     if chart is not None:
         md += [f"![capacity per subject]({chart.name})", ""]
-    table = capacity_table(rebuilt)
+    table = capacity_table(rebuilt, link_base=Path(os.path.relpath(path, out)).as_posix())
     md += [md_table(table.headers, table.rows, right_from=len(table.headers)), ""]
     md += ["Each subject's report (its probes as steps, with timelines):", ""]
     md += [f"- {name}: [{link}]({link})" for name, link in links] + [""]

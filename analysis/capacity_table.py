@@ -135,14 +135,16 @@ HEADERS = [
 ]
 
 
-def capacity_table(table: dict[str, Any], links: bool = True) -> Table:
+def capacity_table(table: dict[str, Any], links: bool = True, link_base: str = ".") -> Table:
     """The rows as a table model (analysis.table_model): Markdown with a link to each subject's
-    capacity.md, or plain text for HTML."""
+    capacity.md (relative to the suite folder, reached from the document by `link_base`), or
+    plain text for HTML."""
     rows = []
     for r in table["subjects"]:
         share = r.get("share_of_noop")
         failure = r.get("first_failure_rps")
-        folder = f"[{r['folder']}/]({r['report']})" if links else f"{r['folder']}/"
+        target = r["report"] if link_base in ("", ".") else f"{link_base}/{r['report']}"
+        folder = f"[{r['folder']}/]({target})" if links else f"{r['folder']}/"
         rows.append(
             [
                 r["subject"],

@@ -125,6 +125,8 @@ def test_the_report_draws_each_capacity_from_capacity_json(suite_dir, monkeypatc
     summary = (report / "summary.md").read_text()
     assert "![capacity per subject](capacity.png)" in summary
     assert "| kombu_pool | async |" in summary and "## Warnings" in summary  # subjects without steps
+    # the report lives in report/: its links climb back to each subject's capacity.md
+    assert "[kombu_pool/](../kombu_pool/capacity.md)" in summary
     csv_lines = (report / "capacity.csv").read_text().splitlines()
     assert csv_lines[0].startswith("subject,mode,settings,status,capacity_rps,valid")
     assert any(line.startswith("kombu_pool,async,") and ",100,True," in line for line in csv_lines)
