@@ -17,12 +17,14 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/offload-lab/core/internal/topology"
 )
 
 func main() {
 	amqpURL := flag.String("amqp-url", os.Getenv("AMQP_URL"), "broker URL [$AMQP_URL]")
 	core := flag.String("core", "http://127.0.0.1:8080", "core base URL (for /stats); empty: do not wait")
-	queue := flag.String("queue", "tasks", "task queue (must already be declared, e.g. by the core)")
+	queue := flag.String("queue", "tasks", "task queue, and the task exchange's name (both declared by the core)")
 	rate := flag.Float64("rate", 400, "tasks per second")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	workMS := flag.Int("work-ms", -1, "payload work_ms (-1: none, the core's WORK_MS applies)")
@@ -62,6 +64,7 @@ func run(amqpURL, core, queue string, rate float64, duration time.Duration, work
 		payload["work_ms"] = workMS
 	}
 
+	exchange := topology.Names{TaskQueue: queue}.TaskExchange()
 	n := int(rate * duration.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
 	confirms := make([]*amqp.DeferredConfirmation, 0, n)
@@ -73,10 +76,10 @@ func run(amqpURL, core, queue string, rate float64, duration time.Duration, work
 		id := fmt.Sprintf("taskpub-%d-%d", start.UnixNano(), i)
 		body, _ := json.Marshal(map[string]any{"id": id, "enqueued_at_ns": time.Now().UnixNano(), "payload": payload})
 		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(),
-			"",    // exchange: the default one routes by queue name
-			queue, // routing key
-			false, // mandatory
-			false, // immediate
+			exchange, // the task exchange, as the gateway (whose user may publish to it only)
+			queue,    // routing key: the task queue's binding
+			false,    // mandatory
+			false,    // immediate
 			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: id, Body: body},
 		)
 		if err != nil {

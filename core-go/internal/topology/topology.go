@@ -1,6 +1,7 @@
-// Package topology declares the queues and exchange the core and the gateway share. Only the core
-// declares them (the gateway's broker user may only publish), so the core's broker user needs
-// configure on exactly these names (docs/interfaces.md, "Broker users").
+// Package topology declares the queues and exchanges the core and the gateway share. Only the core
+// declares them (the gateway's broker user may only publish, and only to the task exchange), so
+// the core's broker user needs configure on exactly these names (docs/interfaces.md, "Broker
+// users").
 //
 // RabbitMQ refuses a redeclaration with different arguments (PRECONDITION_FAILED) and closes the
 // channel: switching the task queue's type needs the queue deleted first.
@@ -19,7 +20,7 @@ const (
 )
 
 // Names of the shared topology (defaults: tasks, tasks.dlx, tasks.dead, tasks.dead,
-// tasks.done) and the task queue's type.
+// tasks.done) and the task queue's type. The task exchange has no name of its own: TaskExchange.
 type Names struct {
 	TaskQueue      string
 	DeadExchange   string
@@ -36,6 +37,13 @@ type Declarer interface {
 	QueueDeclare(name string, durable, autoDelete, exclusive, noWait bool, args amqp.Table) (amqp.Queue, error)
 	QueueBind(name, key, exchange string, noWait bool, args amqp.Table) error
 }
+
+// TaskExchange is the exchange the gateway publishes tasks to: the task exchange has the task
+// queue's name (RabbitMQ keeps exchange and queue names apart), so that the broker users'
+// permissions, built from the task queue's name, cover both. It is direct, and the task queue is
+// bound to it with its own name as the key. Publishing to it instead of the default exchange
+// lets the gateway's user write to this one exchange only, which routes to the task queue only.
+func (n Names) TaskExchange() string { return n.TaskQueue }
 
 // TaskQueueArgs are the task queue's arguments. A classic queue's explicit
 // x-queue-type=classic is equivalent to none (the broker accepts either on redeclaration). A
@@ -67,7 +75,8 @@ func RecordQueueArgs(n Names) amqp.Table {
 
 // Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter
 // queue (durable, RecordQueueArgs) bound to it with the dead-letter routing key, the ledger queue
-// (durable, RecordQueueArgs) and the task queue (durable, dead-lettering to that exchange and key).
+// (durable, RecordQueueArgs), the task queue (durable, dead-lettering to that exchange and key),
+// and the task exchange (direct, durable) with the task queue bound to it by the queue's name.
 func Declare(ch Declarer, n Names) error {
 	if err := ch.ExchangeDeclare(
 		n.DeadExchange,      // name
@@ -118,6 +127,26 @@ func Declare(ch Declarer, n Names) error {
 		TaskQueueArgs(n), // arguments: dead-lettering
 	); err != nil {
 		return fmt.Errorf("declare queue %q: %w", n.TaskQueue, err)
+	}
+	if err := ch.ExchangeDeclare(
+		n.TaskExchange(),    // name
+		amqp.ExchangeDirect, // kind
+		true,                // durable
+		false,               // autoDelete
+		false,               // internal
+		false,               // noWait
+		nil,                 // arguments
+	); err != nil {
+		return fmt.Errorf("declare exchange %q: %w", n.TaskExchange(), err)
+	}
+	if err := ch.QueueBind(
+		n.TaskQueue,      // queue
+		n.TaskQueue,      // key: the gateway publishes with the queue's name
+		n.TaskExchange(), // exchange
+		false,            // noWait
+		nil,              // arguments
+	); err != nil {
+		return fmt.Errorf("bind queue %q to %q: %w", n.TaskQueue, n.TaskExchange(), err)
 	}
 	return nil
 }

@@ -42,9 +42,31 @@ func TestDeclareDefaults(t *testing.T) {
 		"bind tasks.dead tasks.dead tasks.dlx",
 		"queue tasks.done durable=true autoDelete=false exclusive=false args=map[]",
 		"queue tasks durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks.dlx x-dead-letter-routing-key:tasks.dead x-queue-type:classic]",
+		"exchange tasks direct durable=true autoDelete=false internal=false args=map[]",
+		"bind tasks tasks tasks",
 	}
 	if !reflect.DeepEqual(r.calls, want) {
 		t.Fatalf("declarations\n%q\nwant\n%q", r.calls, want)
+	}
+}
+
+// The task exchange follows the task queue's name, whatever it is.
+func TestTheTaskExchangeHasTheTaskQueuesName(t *testing.T) {
+	n := defaults
+	n.TaskQueue = "jobs"
+	var r recorder
+	if err := Declare(&r, n); err != nil {
+		t.Fatal(err)
+	}
+	if n.TaskExchange() != "jobs" {
+		t.Fatalf("task exchange %q, want jobs", n.TaskExchange())
+	}
+	want := []string{
+		"exchange jobs direct durable=true autoDelete=false internal=false args=map[]",
+		"bind jobs jobs jobs",
+	}
+	if got := r.calls[len(r.calls)-2:]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("last declarations %q, want %q", got, want)
 	}
 }
 
