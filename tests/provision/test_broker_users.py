@@ -48,13 +48,14 @@ def test_one_user_per_part_none_an_administrator():
 @pytest.mark.parametrize(
     "part, permission, resources",
     [
-        # publish through the default exchange, nothing else
+        # publish to the task exchange (named like the task queue), nothing else: not amq.default
         ("gateway", "configure", []),
-        ("gateway", "write", [DEFAULT_EXCHANGE]),
+        ("gateway", "write", ["task_queue"]),
         ("gateway", "read", []),
-        # declare its topology; publish its records, name the DLX, bind the DLQ; consume, bind from the DLX
+        # declare its topology; publish its records, name the DLX, bind the DLQ to it and the task
+        # queue to the task exchange; consume, bind from the DLX and the task exchange
         ("core", "configure", ["task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue"]),
-        ("core", "write", [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue"]),
+        ("core", "write", [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue", "task_queue"]),
         ("core", "read", ["task_queue", "dead_letter_exchange"]),
         # take and purge the ledger, look at the dead letters (queue figures need the tag only)
         ("controller", "configure", []),
@@ -86,11 +87,14 @@ def test_the_regexes_follow_the_names_escaped():
         "offload_broker_ledger_queue": "jobs.done",
     }
     users = render("offload_broker_users", **names)
-    core, controller = users["core"], users["controller"]
+    gateway, core, controller = users["gateway"], users["core"], users["controller"]
     for name in names.values():
         assert allowed(core["configure"], name), name
     assert not allowed(core["configure"], "jobss1") and not allowed(core["configure"], "jobsXdlx")
     assert allowed(core["read"], "jobs+1") and not allowed(core["read"], "jobs.done")
+    assert allowed(core["write"], "jobs+1") and not allowed(core["write"], "jobss1")
+    assert allowed(gateway["write"], "jobs+1") and not allowed(gateway["write"], "jobss1")
+    assert not allowed(gateway["write"], DEFAULT_EXCHANGE) and not allowed(gateway["write"], "jobs.done")
     assert allowed(controller["read"], "jobs.done") and not allowed(controller["read"], "jobsXdone")
     assert allowed(controller["read"], "jobs(dead)") and not allowed(controller["read"], "jobs+1")
 
