@@ -21,13 +21,29 @@ from urllib.parse import quote, urlsplit
 import kombu
 import pytest
 import requests
-from broker_users import role_topology, role_users
+from broker_users import render, role_topology
 from offload_gateway import create_app
+from offload_gateway.topology import task_exchange
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 # a user with the gateway's permissions on the test broker (the role's, for the role's user)
 PUBLISHER_USER = "gw-test-publisher"
+# every task queue of the gateway's tests is named gw-..., without a dot (unlike the dead-letter
+# and ledger queues): the test user's permissions take this regex where the role has the task
+# queue's escaped name
+TEST_TASK_QUEUES = "gw-[A-Za-z0-9-]+"
+_QUEUE_STANDIN = "TASKQUEUE"  # no character that regex_escape would change
+
+
+def gateway_permissions_for_the_tests() -> dict[str, str]:
+    """The role's gateway permissions, built for a task queue named like the tests' ones (write on
+    their task exchanges only: no amq.default)."""
+    gateway = render("offload_broker_users", offload_broker_task_queue=_QUEUE_STANDIN)["gateway"]
+    return {
+        permission: gateway[permission].replace(_QUEUE_STANDIN, TEST_TASK_QUEUES)
+        for permission in ("configure", "write", "read")
+    }
 
 
 class Broker:
@@ -51,12 +67,13 @@ class Broker:
 
     def add_publisher(self) -> None:
         """The user the gateway's apps publish as: the permissions the broker role gives the
-        gateway (write on the default exchange, nothing else), on this broker's vhost."""
+        gateway (write on the task exchange, nothing else) for the tests' task queues, on this
+        broker's vhost."""
         password = uuid.uuid4().hex
         vhost = urlsplit(self.amqp_url).path.lstrip("/") or "/"
         self.api(f"users/{PUBLISHER_USER}", "PUT", {"password": password, "tags": ""})
-        gateway = role_users()["gateway"]
-        self.api(f"permissions/{quote(vhost, safe='')}/{PUBLISHER_USER}", "PUT", gateway.permissions)
+        permissions = gateway_permissions_for_the_tests()
+        self.api(f"permissions/{quote(vhost, safe='')}/{PUBLISHER_USER}", "PUT", permissions)
         url = urlsplit(self.amqp_url)
         self.publisher_url = url._replace(
             netloc=f"{PUBLISHER_USER}:{password}@{url.hostname}:{url.port}"
@@ -68,7 +85,8 @@ class Broker:
 
     def declare_as_the_core(self, task_queue: str) -> None:
         """The core's declarations (core-go/internal/topology), as its own user could make them:
-        the gateway declares nothing. The dead-letter side first; the task queue classic."""
+        the gateway declares nothing. The dead-letter side first; the task queue classic; the
+        task exchange, bound to the task queue."""
         names = role_topology()
         with kombu.Connection(self.amqp_url) as connection:
             channel = connection.channel()
@@ -85,6 +103,15 @@ class Broker:
                     "x-dead-letter-routing-key": names.dead_letter_queue,
                 },
             )
+            self.declare_the_task_exchange(channel, task_queue)
+
+    @staticmethod
+    def declare_the_task_exchange(channel, task_queue: str) -> None:
+        """The task exchange as the core declares it (direct, durable, the task queue's name) and
+        the task queue bound to it by its name, on a channel of the caller's."""
+        exchange = task_exchange(task_queue)
+        channel.exchange_declare(exchange, "direct", durable=True, auto_delete=False)
+        channel.queue_bind(task_queue, exchange, task_queue)
 
     def queue(self, name: str) -> dict:
         return self.api(f"queues/%2F/{quote(name, safe='')}")
@@ -114,6 +141,25 @@ class Broker:
     def delete_queue(self, name: str) -> None:
         with kombu.Connection(self.amqp_url) as connection:
             connection.channel().queue_delete(name)
+
+    def delete_exchange(self, name: str) -> None:
+        with kombu.Connection(self.amqp_url) as connection:
+            connection.channel().exchange_delete(name)
+
+    def exchange_exists(self, name: str) -> bool:
+        try:
+            self.api(f"exchanges/%2F/{quote(name, safe='')}")
+        except requests.HTTPError as exc:
+            assert exc.response.status_code == 404, exc
+            return False
+        return True
+
+    def delete_task_queue(self, name: str) -> None:
+        """The task queue and its task exchange (cleanup)."""
+        with contextlib.suppress(Exception):
+            self.delete_queue(name)
+        with contextlib.suppress(Exception):
+            self.delete_exchange(task_exchange(name))
 
     def control(self, command: str) -> None:
         """scripts/test-broker.sh pause|resume for this broker's node."""
@@ -180,8 +226,7 @@ def task_queue(broker: Broker) -> Iterator[str]:
     broker.declare_as_the_core(name)
     yield name
     # cleanup only; the broker may be down after a failed test
-    with contextlib.suppress(Exception):
-        broker.delete_queue(name)
+    broker.delete_task_queue(name)
 
 
 @pytest.fixture

@@ -53,8 +53,7 @@ def both_nodes(broker, second_broker, task_queue):
     has its own)."""
     second_broker.declare_as_the_core(task_queue)
     yield broker, second_broker
-    with contextlib.suppress(Exception):
-        second_broker.delete_queue(task_queue)
+    second_broker.delete_task_queue(task_queue)
 
 
 def test_a_stopped_first_broker_is_skipped(make_app, both_nodes, task_queue):

@@ -34,7 +34,7 @@ def gateway(request, start_gateway, broker, tmp_path_factory):
     gateway = start_gateway(tmp_path_factory.mktemp(request.param), env)
     gateway.worker_class = request.param
     yield gateway
-    broker.delete_queue(queue)
+    broker.delete_task_queue(queue)
 
 
 def _read_until_closed(sock: socket.socket, timeout_s: float) -> bytes:

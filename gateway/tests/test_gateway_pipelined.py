@@ -28,20 +28,22 @@ WORKERS = {
 
 @pytest.fixture
 def own_queue(broker):
-    """declare(**arguments) -> the name of a queue of this test's own with those arguments."""
+    """declare(**arguments) -> the name of a queue of this test's own with those arguments, bound
+    to its task exchange as the core binds the task queue."""
     names = []
 
     def declare(**arguments) -> str:
         name = f"gw-pipelined-{uuid.uuid4().hex[:10]}"
         names.append(name)
         with kombu.Connection(broker.amqp_url) as connection:
-            connection.channel().queue_declare(name, durable=True, auto_delete=False, arguments=arguments)
+            channel = connection.channel()
+            channel.queue_declare(name, durable=True, auto_delete=False, arguments=arguments)
+            broker.declare_the_task_exchange(channel, name)
         return name
 
     yield declare
     for name in names:
-        with contextlib.suppress(Exception):
-            broker.delete_queue(name)
+        broker.delete_task_queue(name)
 
 
 def _post_at_once(base_url: str, bodies: list[dict]) -> list[tuple[int, dict]]:
@@ -119,15 +121,22 @@ def test_a_full_queue_nacks_and_the_request_gets_503(make_app, broker, own_queue
     assert broker.get_messages(queue, timeout_s=0.3) == []
 
 
-def test_a_task_that_reaches_no_queue_gets_503_and_nothing_is_declared(make_app, broker, own_queue):
+def test_a_task_that_reaches_no_queue_gets_503_and_nothing_is_declared(make_app, broker):
+    """The task exchange is there, the task queue not (deleted with its binding): the broker
+    returns the task."""
     missing = f"gw-pipelined-missing-{uuid.uuid4().hex[:10]}"
+    with kombu.Connection(broker.amqp_url) as connection:
+        connection.channel().exchange_declare(missing, "direct", durable=True, auto_delete=False)
     client = make_app(**PIPELINED, TASK_QUEUE=missing).test_client()
-    for _ in range(2):
-        response = client.post("/async", json={})
-        assert response.status_code == 503
-        assert response.get_json() == {"error": f"broker could not route the task: no queue {missing!r}"}
-    with pytest.raises(requests.HTTPError, match="404"):
-        broker.queue(missing)
+    try:
+        for _ in range(2):
+            response = client.post("/async", json={})
+            assert response.status_code == 503
+            assert response.get_json() == {"error": f"broker could not route the task: no queue {missing!r}"}
+        with pytest.raises(requests.HTTPError, match="404"):
+            broker.queue(missing)
+    finally:
+        broker.delete_exchange(missing)
 
 
 def test_the_task_message_and_its_properties(make_app, broker, task_queue):
@@ -144,7 +153,8 @@ def test_the_task_message_and_its_properties(make_app, broker, task_queue):
     assert message.properties["message_id"] == task_id
     assert message.properties["content_type"] == "application/json"
     assert message.properties["delivery_mode"] == 2
-    assert (message.delivery_info["exchange"], message.delivery_info["routing_key"]) == ("", task_queue)
+    info = message.delivery_info
+    assert (info["exchange"], info["routing_key"]) == (task_queue, task_queue)  # the task exchange
 
 
 def test_without_confirms_tasks_are_published_without_waiting(make_app, broker, task_queue):

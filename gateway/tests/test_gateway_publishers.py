@@ -27,7 +27,7 @@ def test_async_publishes_the_task_message(make_app, broker, task_queue, publishe
     assert message.properties["message_id"] == task_id
     assert message.properties["content_type"] == "application/json"
     assert message.properties["delivery_mode"] == 2
-    assert message.delivery_info["exchange"] == ""
+    assert message.delivery_info["exchange"] == task_queue  # the task exchange has its name
     assert message.delivery_info["routing_key"] == task_queue
 
 
@@ -42,18 +42,20 @@ def test_many_publishes_all_land(make_app, broker, task_queue, publisher):
 @pytest.mark.parametrize("confirm", ["1", "0"])
 @pytest.mark.parametrize("publisher", PUBLISHERS)
 def test_the_gateway_declares_nothing(make_app, broker, publisher, confirm):
-    """The core declares the task queue; the gateway's user may only publish. Before the queue
-    exists: 503 with confirms (the broker returns the task), a lost task without; either way no
-    queue appears."""
+    """The core declares the task queue and its exchange; the gateway's user may only publish.
+    Before they exist: 503 with confirms (the broker closes the channel: no exchange), a lost task
+    without; either way neither appears."""
     queue = f"gw-test-missing-{uuid.uuid4().hex[:10]}"
     client = make_app(PUBLISHER=publisher, PUBLISH_CONFIRM=confirm, TASK_QUEUE=queue).test_client()
     response = client.post("/async", json={})
     if confirm == "1":
         assert response.status_code == 503
-        assert response.get_json() == {"error": f"broker could not route the task: no queue {queue!r}"}
+        assert response.get_json() == {
+            "error": f"broker has no exchange {queue!r}: the core has not declared it (yet)"
+        }
     else:
         assert response.status_code == 202
-    assert not broker.queue_exists(queue)
+    assert not broker.queue_exists(queue) and not broker.exchange_exists(queue)
 
 
 @pytest.mark.parametrize("publisher", PUBLISHERS)

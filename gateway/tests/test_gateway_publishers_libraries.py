@@ -62,7 +62,8 @@ def test_celery_sends_protocol_v2(make_app, broker, task_queue, publisher, confi
     assert set(embed) == {"callbacks", "errbacks", "chain", "chord"}
     assert message.properties["content_type"] == "application/json"
     assert message.properties["delivery_mode"] == 2
-    assert (message.delivery_info["exchange"], message.delivery_info["routing_key"]) == ("", task_queue)
+    info = message.delivery_info
+    assert (info["exchange"], info["routing_key"]) == (task_queue, task_queue)  # the task exchange
 
 
 @pytest.mark.parametrize("confirm", ["1", "0"])
@@ -81,7 +82,8 @@ def test_dramatiq_sends_its_message(make_app, broker, task_queue, confirm):
     assert (document["args"], document["kwargs"]) == ([], {"work_ms": 7, "tag": "dramatiq"})
     assert before_ms <= document["message_timestamp"] <= time.time_ns() // 1_000_000
     assert message.properties["delivery_mode"] == 2
-    assert (message.delivery_info["exchange"], message.delivery_info["routing_key"]) == ("", task_queue)
+    info = message.delivery_info
+    assert (info["exchange"], info["routing_key"]) == (task_queue, task_queue)  # the task exchange
 
 
 @pytest.mark.parametrize("publisher", LIBRARY_PUBLISHERS)
@@ -138,21 +140,27 @@ def test_the_go_tests_samples_are_what_the_library_sends(make_app, broker, task_
 @pytest.mark.parametrize("confirm", ["1", "0"])
 @pytest.mark.parametrize("publisher", LIBRARY_PUBLISHERS)
 def test_the_library_declares_nothing(make_app, broker, publisher, confirm):
-    """Neither library declares the queue it sends to (the core does; the gateway's user may only
-    publish), nor a queue of its own (Dramatiq's `.XQ`, `.DQ`). Before the task queue exists:
-    503 with confirms; Dramatiq checks passively, so even without confirms."""
+    """Neither library declares the queue it sends to or its exchange (the core does; the
+    gateway's user may only publish), nor a queue of its own (Dramatiq's `.XQ`, `.DQ`). Before
+    the task queue and its exchange exist: 503 with confirms (no exchange: the broker closes the
+    channel); Dramatiq checks the queue passively first, so even without confirms."""
     queue = f"gw-test-missing-{uuid.uuid4().hex[:10]}"
     client = make_app(PUBLISHER=publisher, PUBLISH_CONFIRM=confirm, TASK_QUEUE=queue).test_client()
     for _ in range(2):
         response, elapsed = _timed_post(client)
-        if confirm == "1" or publisher == "dramatiq":
+        if publisher == "dramatiq":
             assert response.status_code == 503, response.get_json()
             assert response.get_json() == {"error": f"broker could not route the task: no queue {queue!r}"}
+        elif confirm == "1":
+            assert response.status_code == 503, response.get_json()
+            no_exchange = f"broker has no exchange {queue!r}: the core has not declared it (yet)"
+            assert response.get_json() == {"error": no_exchange}
         else:
             assert response.status_code == 202  # Celery without confirms: the task is lost
         assert elapsed < 1
     for name in (queue, f"{queue}.XQ", f"{queue}.DQ"):
         assert not broker.queue_exists(name), name
+    assert not broker.exchange_exists(queue)
 
 
 def test_stock_dramatiq_cannot_declare_the_shared_queue(broker, task_queue):

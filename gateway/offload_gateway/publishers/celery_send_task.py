@@ -4,9 +4,11 @@ off a Flask request path would write it, with the gateway's bounds.
 The message is Celery's protocol v2 (task name and id in the headers, the body
 [args, kwargs, embed]); the request body travels as the keyword arguments, and the enqueue time
 as one more header, `enqueued_at_ns` (a decimal string), since Celery's headers carry no send
-time. Celery would declare the queue it sends to (kombu's maybe_declare): it declares nothing
-here (`declare=[]`), since the core declares the task queue and the gateway's broker user may only
-publish (topology.py).
+time. It goes to the task exchange (a direct exchange named like the task queue), given to
+send_task explicitly: Celery would turn a direct exchange it takes from the queue into the default
+exchange. Celery would declare the queue it sends to (kombu's maybe_declare): it declares nothing
+here (`declare=[]`), since the core declares the task queue and the task exchange and the
+gateway's broker user may only publish (topology.py).
 
 Per request, as in `kombu_pool` (Celery publishes through kombu's pools): a producer is taken
 from the pool within PUBLISH_TIMEOUT_S, then one basic.publish and, with confirms on, one round
@@ -31,9 +33,10 @@ import kombu
 import kombu.pools
 from celery import Celery
 
+from .. import topology
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
-from .base import Publisher, PublishError, unroutable
+from .base import Publisher, PublishError, closed_for_a_missing_exchange, exchange_missing, unroutable
 from .kombu_pool import FAILOVER_STRATEGY, _drop_if_closed_by_broker, _Returns, failover_options
 
 log = logging.getLogger(__name__)
@@ -51,9 +54,10 @@ class CelerySendTaskPublisher(Publisher):
         """pool_limit: Celery's broker_pool_limit; None keeps Celery's default."""
         self._timeout_s = settings.publish_timeout_s
         self._confirm = settings.publish_confirm
+        # as the core declares them (never declared here: declare=[] below)
         self._task_queue = kombu.Queue(
             settings.task_queue,
-            kombu.Exchange(""),  # the default exchange, as our other publishers: nothing to bind
+            kombu.Exchange(topology.task_exchange(settings.task_queue), type="direct", durable=True),
             routing_key=settings.task_queue,
         )
         # a ";"-separated broker_url is Celery's failover list (kombu's, see failover_options)
@@ -100,6 +104,9 @@ class CelerySendTaskPublisher(Publisher):
                 kwargs=message.payload,
                 task_id=message.id,
                 queue=self._task_queue.name,
+                # explicit: without them Celery publishes to the default exchange (see above)
+                exchange=self._task_queue.exchange.name,
+                routing_key=self._task_queue.routing_key,
                 producer=producer,
                 headers={ENQUEUED_AT_HEADER: str(message.enqueued_at_ns)},
                 declare=[],  # not None, which would make Celery declare the queue
@@ -114,6 +121,8 @@ class CelerySendTaskPublisher(Publisher):
             # the connection's state is unknown after any failure: drop it without I/O
             connection.collect()
             log.warning("publish failed: %r", exc)
+            if closed_for_a_missing_exchange(exc):
+                raise exchange_missing(self._task_queue.exchange.name) from exc
             raise PublishError(_describe(exc)) from exc
         finally:
             producer.release()

@@ -10,7 +10,12 @@ basic.publish (mandatory when confirming, as Dramatiq does) and, with confirm_de
 round trip for the confirm. A broker's first request also pays for its connection, its
 channel, confirm.select and the passive check of the task queue (a channel of its own).
 
-Two of Dramatiq's choices are replaced:
+Three of Dramatiq's choices are replaced:
+- Its exchange: enqueue publishes to the default exchange (`exchange=""`, hard-coded), which the
+  gateway's broker user may not write to. The broker's `channel` is Dramatiq's own (its getter
+  and deleter) seen through a thin proxy whose basic_publish sends to the task exchange
+  (topology.py) instead. A missing task exchange (the broker closes the channel: 404) answers 503
+  at once (TaskExchangeMissing gets through Dramatiq's retries) and drops only that channel.
 - Its queue declarations: it declares the task queue (dead-lettering to its own `<queue>.XQ`
   queue, which RabbitMQ would refuse on the shared queue: 406 PRECONDITION_FAILED), `<queue>.XQ`
   and `<queue>.DQ` for delays. The gateway declares nothing (topology.py): where Dramatiq would
@@ -44,7 +49,7 @@ from .. import topology
 from ..settings import Settings
 from ..task import LIBRARY_TASK_NAME, TaskMessage
 from . import pika_support
-from .base import Publisher, PublishError, unroutable
+from .base import Publisher, PublishError, closed_for_a_missing_exchange, exchange_missing, unroutable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,26 @@ log = logging.getLogger(__name__)
 class DeadlinePassed(Exception):
     """Raised instead of opening a connection past the request's deadline. Not an AMQP error, so
     Dramatiq's retry loops let it through."""
+
+
+class _ToTaskExchange:
+    """A channel of Dramatiq's whose basic_publish goes to the task exchange; anything else is
+    the channel's own."""
+
+    def __init__(self, channel, exchange: str):
+        self._channel = channel
+        self._exchange = exchange
+
+    def basic_publish(self, exchange, routing_key, body, properties=None, mandatory=False):
+        try:
+            return self._channel.basic_publish(self._exchange, routing_key, body, properties, mandatory)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if closed_for_a_missing_exchange(exc):
+                raise topology.TaskExchangeMissing(self._exchange) from exc
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._channel, name)
 
 
 class _PooledRabbitmqBroker(RabbitmqBroker):
@@ -63,6 +88,7 @@ class _PooledRabbitmqBroker(RabbitmqBroker):
         # with the request's time left, starting after the broker of a lost connection
         super().__init__(url=settings.amqp_url, confirm_delivery=settings.publish_confirm)
         self._settings = settings
+        self._exchange = topology.task_exchange(settings.task_queue)
         self._brokers = pika_support.BrokerList(settings)
         self.state = types.SimpleNamespace()  # the pool lends the broker to one request at a time
         self._deadline = math.inf
@@ -110,6 +136,11 @@ class _PooledRabbitmqBroker(RabbitmqBroker):
         RabbitmqBroker.connection.fdel(self)
 
     connection = property(_bounded_connection, None, _drop_connection)
+
+    def _publishing_channel(self) -> _ToTaskExchange:
+        return _ToTaskExchange(RabbitmqBroker.channel.fget(self), self._exchange)
+
+    channel = property(_publishing_channel, None, RabbitmqBroker.channel.fdel)
 
     def _declare_queue(self, queue_name: str) -> None:
         """Declare nothing; a missing task queue fails the request (see the module's docstring)."""
@@ -183,6 +214,10 @@ class DramatiqPublisher(Publisher):
         except topology.TaskQueueMissing as exc:
             log.warning("task %s: no queue %r: answered 503", message.id, self._queue)
             raise unroutable(self._queue) from exc
+        except topology.TaskExchangeMissing as exc:
+            del broker.channel  # closed by the broker; the connection stays
+            log.warning("task %s: no exchange %r: answered 503", message.id, exc.args[0])
+            raise exchange_missing(exc.args[0]) from exc
         except Exception as exc:
             del broker.connection  # Dramatiq's own drop; a wait in it ends at the deadline
             log.warning("publish failed: %r", exc)

@@ -2,8 +2,10 @@
 
 Each producer in the pool holds its own connection, so concurrent requests never share one.
 The pool limit is the process's concurrency (kombu's default of 10 would make requests queue
-for a producer). It declares nothing: the core declares the task queue (topology.py). Several
-brokers in AMQP_URL are kombu's failover list (failover_options).
+for a producer). It publishes to the task exchange and declares nothing: the core declares the
+task queue and the task exchange (topology.py). Several brokers in AMQP_URL are kombu's failover
+list (failover_options). A missing task exchange: the broker closes the channel (404), the
+publish raises and the connection is dropped like any other failure's.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import time
 import kombu
 import kombu.pools
 
+from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
-from .base import Publisher, PublishError, unroutable
+from .base import Publisher, PublishError, closed_for_a_missing_exchange, exchange_missing, unroutable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class _Returns:
 class KombuPoolPublisher(Publisher):
     def __init__(self, settings: Settings):
         self._queue = settings.task_queue
+        self._exchange = topology.task_exchange(settings.task_queue)
         self._confirm = settings.publish_confirm
         self._timeout_s = settings.publish_timeout_s
         kombu.pools.set_limit(settings.worker_concurrency)
@@ -93,7 +97,7 @@ class KombuPoolPublisher(Publisher):
             returns = _Returns.on(producer.channel, self._confirm)
             producer.publish(
                 message.body,
-                exchange="",
+                exchange=self._exchange,
                 routing_key=self._queue,
                 mandatory=True,
                 message_id=message.id,
@@ -109,6 +113,8 @@ class KombuPoolPublisher(Publisher):
             # next request using this pool slot reconnects
             connection.collect()
             log.warning("publish failed: %r", exc)
+            if closed_for_a_missing_exchange(exc):
+                raise exchange_missing(self._exchange) from exc
             raise PublishError(_describe(exc)) from exc
         finally:
             producer.release()

@@ -19,7 +19,7 @@ import pika.exceptions
 from ..settings import Settings
 from ..task import TaskMessage
 from . import pika_support
-from .base import Publisher
+from .base import Publisher, closed_for_a_missing_exchange
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,12 @@ class PikaSharedPublisher(Publisher):
             )
         except Exception as exc:
             log.warning("publish failed: %r", exc)
-            if not isinstance(exc, pika.exceptions.UnroutableError):
+            # a task returned, or the channel closed for want of the task exchange: this broker
+            # is there, so the next connection goes to it again
+            broker_is_there = isinstance(exc, pika.exceptions.UnroutableError) or (
+                closed_for_a_missing_exchange(exc)
+            )
+            if not broker_is_there:
                 self._brokers.lost(self._connection)
             self.close()
             raise pika_support.describe(exc, self._settings.task_queue) from exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pika
 import pika.exceptions
 
+from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
-from .base import PublishError, unroutable
+from .base import PublishError, closed_for_a_missing_exchange, exchange_missing, unroutable
 
 
 class PublishTimedOut(Exception):
@@ -78,8 +79,10 @@ def open_channel(connection: pika.BlockingConnection, settings: Settings):
 
 
 def publish(connection: pika.BlockingConnection, channel, queue: str, message: TaskMessage, timeout_s: float):
-    """basic_publish, mandatory and bounded. With confirms on, pika raises UnroutableError for a
-    task the broker returned (no queue); without, the broker's return only gets logged by pika.
+    """basic_publish to the task exchange, mandatory and bounded. With confirms on, pika raises
+    UnroutableError for a task the broker returned (no queue), ChannelClosedByBroker (404) if
+    there is no task exchange; without, the broker's return only gets logged by pika, and a
+    missing exchange closes the channel, which fails the next publish on it.
     pika's BlockingConnection waits for a confirm without a timeout, so a timer on the
     connection's own I/O loop aborts the stream, which ends the wait with an error (pika calls
     the timer from inside that wait; its public call_later would not)."""
@@ -89,7 +92,7 @@ def publish(connection: pika.BlockingConnection, channel, queue: str, message: T
     )
     try:
         channel.basic_publish(
-            exchange="",
+            exchange=topology.task_exchange(queue),
             routing_key=queue,
             body=message.body,
             properties=pika.BasicProperties(
@@ -118,5 +121,7 @@ def describe(exc: Exception, queue: str) -> PublishError:
     """The PublishError for a failed publish."""
     if isinstance(exc, pika.exceptions.UnroutableError):
         return unroutable(queue)
+    if closed_for_a_missing_exchange(exc):
+        return exchange_missing(topology.task_exchange(queue))
     text = str(exc) or type(exc).__name__
     return PublishError(f"broker unavailable or not confirming: {type(exc).__name__}: {text}")

@@ -10,8 +10,10 @@ a nack settles its tag or, with `multiple`, every outstanding tag up to it; a ba
 that reached no queue, returned before its ack) marks that task's waiter so its ack answers 503.
 A lost connection fails every waiter on it, and the next request connects again: with several
 brokers in AMQP_URL (";"-separated), to the broker after the lost one first, then the others in
-turn (py-amqp has no failover of its own). Nothing is declared (topology.py). py-amqp frames the
-messages: one writer at a time (the lock), one reader.
+turn (py-amqp has no failover of its own). Tasks go to the task exchange; nothing is declared
+(topology.py). A missing task exchange closes the channel (404 NOT_FOUND), which the reader takes
+as a lost connection: every waiter fails (503) and the next request connects again. py-amqp
+frames the messages: one writer at a time (the lock), one reader.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from urllib.parse import unquote, urlsplit
 import amqp
 from amqp import spec
 
+from .. import topology
 from ..settings import Settings
 from ..task import CONTENT_TYPE, PERSISTENT, TaskMessage
-from .base import Publisher, PublishError, unroutable
+from .base import Publisher, PublishError, closed_for_a_missing_exchange, exchange_missing, unroutable
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,7 @@ class _Link:
     def __init__(self, settings: Settings, url: str, deadline: float):
         self.url = url
         self._queue = settings.task_queue
+        self._exchange = topology.task_exchange(settings.task_queue)
         self._confirm = settings.publish_confirm
         self._timeout_s = settings.publish_timeout_s
         self.tracker = ConfirmTracker(settings.task_queue)
@@ -178,7 +182,7 @@ class _Link:
         )
         try:
             self.channel.send_method(
-                spec.Basic.Publish, _PUBLISH_SIGNATURE, (0, "", self._queue, True, False), content
+                spec.Basic.Publish, _PUBLISH_SIGNATURE, (0, self._exchange, self._queue, True, False), content
             )
         except Exception as exc:
             # a frame may be half written: the connection cannot be used any more
@@ -223,7 +227,10 @@ class _Link:
                     continue  # idle; the socket's timeout is there to bound writes
                 self.last_read_at = time.monotonic()
         except Exception as exc:  # noqa: BLE001 - whatever broke, the connection is done
-            self.close(f"broker unavailable: connection lost: {_text(exc)}")
+            if closed_for_a_missing_exchange(exc):
+                self.close(str(exchange_missing(self._exchange)))
+            else:
+                self.close(f"broker unavailable: connection lost: {_text(exc)}")
 
 
 class PipelinedPublisher(Publisher):
