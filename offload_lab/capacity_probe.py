@@ -16,6 +16,15 @@ from .limits import gateway_concurrency
 from .spec import MAX_VUS_LIMIT
 
 BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
+# A latency failure on CPUs that are not saturated is put down to contention for them when the
+# tasks of a host pinned there waited for a CPU at least this share of the load (the median of
+# its seconds, Linux PSI "some"). In the lab (broker, gateway and core on CPU 0), kombu_pool at
+# 60/s (p95 11 ms, CPU 0 32 % busy) had the broker and the gateway waiting 8-16 % of each second;
+# at 250/s (p95 63 ms, 75 % busy) 25-40 %.
+CONTENDED_WAIT_PCT = 20.0
+# A latency failure with every server CPU at most this busy and no waiting is the path's own
+# latency: what one request costs, not what the load does to it.
+IDLE_CPU_PCT = 25.0
 SATURATED_SHARE = 0.9  # a stage (the client's VUs, the gateway's places) this full is saturated
 VU_HEADROOM = 1.5  # VUs = rate x the latency budget x this, + VU_SPARE
 VU_SPARE = 10
@@ -85,7 +94,8 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
-    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {})
+    latency_failed = p95_above_work is not None and p95_above_work > slo.p95_ms
+    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, latency_failed)
     figures = {
         "p95_ms": m.lat_p95,
         "avg_ms": m.lat_avg,
@@ -125,13 +135,14 @@ def backlog_growth(broker: Any, rate: float) -> str | None:
     return None
 
 
-def _load_seconds(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each second's CPU % per host while k6 ran (hosts_timeline)."""
+def _load_seconds(data: dict[str, Any], series: str = "samples") -> list[dict[str, Any]]:
+    """Each second's figure per host while k6 ran, from a series of hosts_timeline: `samples`
+    (CPU %) or `cpu_wait_samples` (% of the second some task waited for a CPU)."""
     timeline = data.get("hosts_timeline") or {}
     clock = data.get("clock") or {}
     t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
     out = []
-    for sample in timeline.get("samples") or []:
+    for sample in timeline.get(series) or []:
         if not isinstance(sample, list) or len(sample) < 2 or not isinstance(sample[0], int | float):
             continue
         t, per_host = sample[0], sample[1]
@@ -142,10 +153,16 @@ def _load_seconds(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _cpu_during_load(data: dict[str, Any], host: str) -> float | None:
-    """The median of the host's per-second CPU % while k6 ran."""
-    values = [float(v) for second in _load_seconds(data) if isinstance(v := second.get(host), int | float)]
+def _cpu_during_load(data: dict[str, Any], host: str, series: str = "samples") -> float | None:
+    """The median of the host's per-second CPU % (or CPU wait %) while k6 ran."""
+    seconds = _load_seconds(data, series)
+    values = [float(v) for second in seconds if isinstance(v := second.get(host), int | float)]
     return statistics.median(values) if values else None
+
+
+def cpu_wait_during_load(data: dict[str, Any], host: str) -> float | None:
+    """The median share of the load's seconds in which some task of the host waited for a CPU."""
+    return _cpu_during_load(data, host, "cpu_wait_samples")
 
 
 def busy_hosts(data: dict[str, Any]) -> list[tuple[str, str, float]]:
@@ -190,7 +207,8 @@ def shared_cpu_use(data: dict[str, Any], shared: dict[str, list[str]]) -> list[S
             values = [entry.get("cpu_pct"), _cpu_during_load(data, name)]
             total += max((v for v in values if isinstance(v, int | float)), default=0.0)
         sums = [sum(v for n in names if isinstance(v := second.get(n), int | float)) for second in seconds]
-        out.append(SharedCpu(cpus, names, total, max(sums) if sums else None))
+        waits = {n: w for n in names if (w := cpu_wait_during_load(data, n)) is not None}
+        out.append(SharedCpu(cpus, names, total, max(sums) if sums else None, waits))
     return sorted(out, key=lambda c: -c.pct)
 
 
@@ -200,15 +218,25 @@ class SharedCpu:
     hosts: list[str]
     pct: float  # over the load
     peak: float | None  # in the busiest second of the load
+    waits: dict[str, float] = field(default_factory=dict)  # host -> its CPU wait % (median second)
 
     def text(self) -> str:
         return f"CPU {self.cpus}, shared by {', '.join(self.hosts)}"
 
+    @property
+    def contended(self) -> bool:
+        return bool(self.waits) and max(self.waits.values()) >= CONTENDED_WAIT_PCT
 
-def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None, bool]:
+    def waits_text(self) -> str:
+        ordered = sorted(self.waits.items(), key=lambda w: -w[1])
+        return ", ".join(f"{name} {pct:.0f} %" for name, pct in ordered)
+
+
+def _evidence(data, m, vus_short, growth, shared, latency_failed=False) -> tuple[list[str], str | None, bool]:
     """What limited the probe, most telling first: the load generator (then the result is
-    invalid), a server host's CPUs, a CPU several hosts share, the gateway's places (Little's
-    law), the core (a backlog)."""
+    invalid), a server host's CPUs, a CPU several hosts share (saturated, in bursts, or, for a
+    latency failure, contended), the gateway's places (Little's law), the core (a backlog), and
+    for a latency failure on idle CPUs, the path itself."""
     found: list[tuple[str, str]] = []
     hosts = busy_hosts(data)
     for name, group, pct in hosts:
@@ -227,6 +255,13 @@ def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None
         if c.pct < BUSY_CPU_PCT and c.peak is not None and c.peak >= BUSY_CPU_PCT:
             text = f"{c.text()}, {c.peak:.0f} % busy in its busiest second ({c.pct:.0f} % on the whole)"
             found.append((f"CPU {c.cpus} (shared, in bursts)", text))
+    for c in shared_use if latency_failed else []:  # latency from waiting for a CPU, not from a full one
+        if c.pct < BUSY_CPU_PCT and (c.peak is None or c.peak < BUSY_CPU_PCT) and c.contended:
+            text = (
+                f"{c.text()}, {c.pct:.0f} % busy; the tasks of its hosts waited for it "
+                f"(share of the load's seconds, median): {c.waits_text()}"
+            )
+            found.append((f"CPU {c.cpus} (shared, contended)", text))
     places = gateway_concurrency((data.get("step") or {}).get("gateway") or {})
     if m.throughput and m.lat_avg is not None:
         held = m.throughput * m.lat_avg / 1000  # Little's law: requests inside the gateway
@@ -237,6 +272,15 @@ def _evidence(data, m, vus_short, growth, shared) -> tuple[list[str], str | None
     limit = data.get("limit") or {}
     if limit.get("label") == "core-capped" and not growth:
         found.append(("core", str(limit.get("explanation"))))
+    idle = all(c.pct <= IDLE_CPU_PCT and not c.contended for c in shared_use)
+    if latency_failed and not found and shared_use and idle and not busy_hosts(data):
+        c = shared_use[0]
+        waited = f", its hosts waiting for it {c.waits_text()} of the load" if c.waits else ""
+        text = (
+            f"p95 over the SLO at {m.rate:g}/s with {c.text()} only {c.pct:.0f} % busy{waited}, "
+            "no stage full: the latency of one request on this path, not the load"
+        )
+        found.append(("the path itself", text))
     if not found:  # only async has a queue whose backlog could have said more
         checked = "no host >= 90 % CPU, no stage saturated" + (", no backlog" if m.mode == "async" else "")
         busiest = [

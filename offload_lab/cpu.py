@@ -1,5 +1,8 @@
 """CPU use of each host: counters read before and after a step (its average), and second by
-second over the step (docs/result-format.md, `hosts_timeline`).
+second over the step (docs/result-format.md, `hosts_timeline`), with the share of each second in
+which some task of the host was ready to run but waited for a CPU (Linux pressure stall
+information, `cpu.pressure` "some"): CPUs that are far from busy on average can still make the
+requests wait, when the hosts pinned to them want them at the same moments.
 
 Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
 (cgroup v2 `cpu.stat` usage_usec, against wall time x its CPUs); on a VM /proc/stat is the host.
@@ -14,12 +17,9 @@ import shlex
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from .remote import Remote, RemoteError
-
-# Inside a container /proc/stat counts the whole machine, so there the host's own cgroup is read
-# (cgroup v2 `cpu.stat` usage_usec, against uptime x its CPUs); on a VM /proc/stat is the host.
 
 
 def parse_cpu(text: str) -> dict[str, Any]:
@@ -51,11 +51,12 @@ def proc_stat_ticks(numbers: list[str]) -> tuple[int, int]:
     return total - ticks[3] - ticks[4], total
 
 
-# sets $src: the host's own cgroup counters inside a container, else /proc/stat
+# sets $src: the host's own cgroup counters inside a container, else /proc/stat; and $psi: its
+# CPU pressure (the cgroup's, else the machine's; unreadable where the kernel has no PSI)
 COUNTER_SOURCE = (
-    "src=/proc/stat; if systemd-detect-virt --container --quiet 2>/dev/null; then"
+    "src=/proc/stat; psi=/proc/pressure/cpu; if systemd-detect-virt --container --quiet 2>/dev/null; then"
     " for c in /sys/fs/cgroup/unified/cpu.stat /sys/fs/cgroup/cpu.stat;"
-    ' do if [ -r "$c" ]; then src=$c; break; fi; done; fi;'
+    ' do if [ -r "$c" ]; then src=$c; psi=${c%/cpu.stat}/cpu.pressure; break; fi; done; fi;'
 )
 
 CPU_COMMAND = (
@@ -104,7 +105,7 @@ class CpuSampler:
             return {name: f.result() for name, f in futures.items()}
 
 
-# after COUNTER_SOURCE: one line per second, "<unix time> <counter line>"
+# after COUNTER_SOURCE: one line per second, "<unix time> <counter line> [<pressure line>]"
 LOOP = r"""
 n=$(nproc)
 fifo=$(mktemp -u); mkfifo "$fifo"; exec 9<>"$fifo"; rm -f "$fifo"
@@ -112,7 +113,8 @@ echo "cpus $n"
 end=$((SECONDS + LIMIT))
 while [ "$SECONDS" -lt "$end" ] && [ ! -e "STOP" ]; do
   read -r line < "$src"
-  echo "$EPOCHREALTIME $line"
+  wait=; [ -r "$psi" ] && read -r wait < "$psi"
+  echo "$EPOCHREALTIME $line $wait"
   read -r -t INTERVAL -u 9 _ || true
 done
 rm -f "STOP"
@@ -128,8 +130,15 @@ def loop_command(stop_file: str, limit_s: int, interval_s: float) -> str:
     return "bash -c " + shlex.quote(script)
 
 
-def parse_readings(text: str) -> tuple[int | None, list[tuple[float, int, int]]]:
-    """The loop's output -> (cpus, [(unix time, busy, total)]) in one unit per host."""
+class Reading(NamedTuple):
+    when: float  # unix time
+    busy: int
+    total: int  # busy and total in one unit per host
+    waited_us: int | None  # PSI "some" total: microseconds some task waited for a CPU (None: unread)
+
+
+def parse_readings(text: str) -> tuple[int | None, list[Reading]]:
+    """The loop's output -> (cpus, readings)."""
     cpus = None
     readings = []
     for line in text.splitlines():
@@ -137,6 +146,8 @@ def parse_readings(text: str) -> tuple[int | None, list[tuple[float, int, int]]]
         if len(fields) == 2 and fields[0] == "cpus":
             cpus = int(fields[1])
             continue
+        pressure = fields.index("some") if "some" in fields else len(fields)
+        fields, waited_us = fields[:pressure], _pressure_total(fields[pressure:])
         try:
             when = float(fields[0].replace(",", "."))
             if fields[1] == "usage_usec" and cpus:
@@ -148,16 +159,35 @@ def parse_readings(text: str) -> tuple[int | None, list[tuple[float, int, int]]]
                 continue
         except (ValueError, IndexError):
             continue
-        readings.append((when, busy, total))
+        readings.append(Reading(when, busy, total, waited_us))
     return cpus, readings
 
 
-def shares(readings: list[tuple[float, int, int]]) -> list[tuple[float, float]]:
+def _pressure_total(fields: list[str]) -> int | None:
+    """`some avg10=.. avg60=.. avg300=.. total=<us>` -> the total."""
+    for field in fields:
+        if field.startswith("total="):
+            with contextlib.suppress(ValueError):
+                return int(field.removeprefix("total="))
+    return None
+
+
+def shares(readings: list[Reading]) -> list[tuple[float, float]]:
     """(unix time, CPU % of the host's CPUs over the interval ending then)."""
     out = []
-    for (_, b0, t0), (when, b1, t1) in zip(readings, readings[1:], strict=False):
-        if t1 > t0:
-            out.append((when, round(100.0 * (b1 - b0) / (t1 - t0), 1)))
+    for a, b in zip(readings, readings[1:], strict=False):
+        if b.total > a.total:
+            out.append((b.when, round(100.0 * (b.busy - a.busy) / (b.total - a.total), 1)))
+    return out
+
+
+def waits(readings: list[Reading]) -> list[tuple[float, float]]:
+    """(unix time, % of the interval ending then in which some task of the host waited for a CPU)."""
+    out = []
+    for a, b in zip(readings, readings[1:], strict=False):
+        if a.waited_us is not None and b.waited_us is not None and b.when > a.when:
+            pct = 100.0 * (b.waited_us - a.waited_us) / ((b.when - a.when) * 1e6)
+            out.append((b.when, round(min(max(pct, 0.0), 100.0), 1)))
     return out
 
 
@@ -202,8 +232,12 @@ class CpuTimeline:
                 remote.run(f"touch {self.stop_file}", check=False, timeout=15)
         for thread in self._threads:
             thread.join(timeout=self.interval_s + 20)
-        per_host = {name: shares(parse_readings(text)[1]) for name, text in self.output.items()}
-        out: dict[str, Any] = {"interval_s": self.interval_s, "samples": merge(per_host, self.t0_unix_s)}
+        readings = {name: parse_readings(text)[1] for name, text in self.output.items()}
+        use = {name: shares(r) for name, r in readings.items()}
+        out: dict[str, Any] = {"interval_s": self.interval_s, "samples": merge(use, self.t0_unix_s)}
+        waited = {name: points for name, r in readings.items() if (points := waits(r))}
+        if waited:
+            out["cpu_wait_samples"] = merge(waited, self.t0_unix_s)
         if self.errors:
             out["errors"] = dict(self.errors)
         return out
