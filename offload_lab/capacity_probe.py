@@ -94,8 +94,11 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
-    latency_failed = p95_above_work is not None and p95_above_work > slo.p95_ms
-    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, latency_failed)
+    failed_on = {
+        "latency": p95_above_work is not None and p95_above_work > slo.p95_ms,
+        "errors": m.error_rate is not None and m.error_rate * 100 > slo.max_error_pct,
+    }
+    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, failed_on)
     figures = {
         "p95_ms": m.lat_p95,
         "avg_ms": m.lat_avg,
@@ -232,11 +235,12 @@ class SharedCpu:
         return ", ".join(f"{name} {pct:.0f} %" for name, pct in ordered)
 
 
-def _evidence(data, m, vus_short, growth, shared, latency_failed=False) -> tuple[list[str], str | None, bool]:
+def _evidence(data, m, vus_short, growth, shared, failed_on=None) -> tuple[list[str], str | None, bool]:
     """What limited the probe, most telling first: the load generator (then the result is
     invalid), a server host's CPUs, a CPU several hosts share (saturated, in bursts, or, for a
     latency failure, contended), the gateway's places (Little's law), the core (a backlog), and
-    for a latency failure on idle CPUs, the path itself."""
+    for a latency failure on idle CPUs or an error failure with nothing full, the path itself."""
+    failed_on = failed_on or {}
     found: list[tuple[str, str]] = []
     hosts = busy_hosts(data)
     for name, group, pct in hosts:
@@ -255,7 +259,9 @@ def _evidence(data, m, vus_short, growth, shared, latency_failed=False) -> tuple
         if c.pct < BUSY_CPU_PCT and c.peak is not None and c.peak >= BUSY_CPU_PCT:
             text = f"{c.text()}, {c.peak:.0f} % busy in its busiest second ({c.pct:.0f} % on the whole)"
             found.append((f"CPU {c.cpus} (shared, in bursts)", text))
-    for c in shared_use if latency_failed else []:  # latency from waiting for a CPU, not from a full one
+    for c in (
+        shared_use if failed_on.get("latency") else []
+    ):  # latency from waiting for a CPU, not from a full one
         if c.pct < BUSY_CPU_PCT and (c.peak is None or c.peak < BUSY_CPU_PCT) and c.contended:
             text = (
                 f"{c.text()}, {c.pct:.0f} % busy; the tasks of its hosts waited for it "
@@ -273,12 +279,15 @@ def _evidence(data, m, vus_short, growth, shared, latency_failed=False) -> tuple
     if limit.get("label") == "core-capped" and not growth:
         found.append(("core", str(limit.get("explanation"))))
     idle = all(c.pct <= IDLE_CPU_PCT and not c.contended for c in shared_use)
-    if latency_failed and not found and shared_use and idle and not busy_hosts(data):
+    slow = failed_on.get("latency") and idle
+    if (slow or failed_on.get("errors")) and not found and shared_use:
         c = shared_use[0]
         waited = f", its hosts waiting for it {c.waits_text()} of the load" if c.waits else ""
+        what = "p95 over the SLO" if slow else f"{(m.error_rate or 0) * 100:.2f} % of requests failed"
+        cost = "the latency of one request" if slow else "requests failing"
         text = (
-            f"p95 over the SLO at {m.rate:g}/s with {c.text()} only {c.pct:.0f} % busy{waited}, "
-            "no stage full: the latency of one request on this path, not the load"
+            f"{what} at {m.rate:g}/s with {c.text()} {c.pct:.0f} % busy{waited}, "
+            f"no stage full: {cost} on this path, not the load"
         )
         found.append(("the path itself", text))
     if not found:  # only async has a queue whose backlog could have said more

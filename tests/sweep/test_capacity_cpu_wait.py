@@ -82,3 +82,16 @@ def test_a_slow_path_on_idle_cpus_is_named_the_path_itself():
     assert probe.evidence[0].startswith("p95 over the SLO at 1/s with CPU 0, shared by lab-gateway")
     busier = _step(36.0, {h: 20.0 for h in use}, {h: 1.0 for h in use})
     assert judge(busier, Slo(), SHARED).bottleneck is None  # 60 % busy is not idle
+
+
+def test_errors_with_nothing_full_are_named_the_path_itself():
+    use = {"lab-gateway": 13.0, "lab-core": 3.0, "lab-broker": 9.0}
+    data = _step(12.0, use, {"lab-gateway": 4.0, "lab-core": 6.0, "lab-broker": 8.0})
+    data["k6"]["metrics"]["http_req_failed"]["values"]["passes"] = 20  # 0.5 % of 4,000
+    probe = judge(data, Slo(), SHARED)
+    assert probe.reasons == ["errors 0.50 % over 0.1 %"]
+    assert probe.bottleneck == "the path itself"
+    assert probe.evidence[0].startswith("0.50 % of requests failed at 400/s with CPU 0")
+    saturated = _step(12.0, {h: 31.0 for h in use}, {h: 4.0 for h in use})
+    saturated["k6"]["metrics"]["http_req_failed"]["values"]["passes"] = 20
+    assert judge(saturated, Slo(), SHARED).bottleneck == "CPU 0 (shared)"  # 93 %: the CPU, not the path

@@ -24,8 +24,9 @@ from offload_lab.sweep import SweepServices
 CONFIRMED = ("kombu_pool", "pika_per_request", "pika_shared", "celery", "celery_default_pool", "dramatiq")
 
 
-def test_the_lab_suite_has_every_subject_the_table_needs():
-    suite = capacity_suite.load("lab")
+@pytest.mark.parametrize("name, slo", [("lab", Slo(20, 0.1)), ("saturation", Slo(500, 0.1))])
+def test_the_lab_suites_have_every_subject_the_table_needs(name, slo):
+    suite = capacity_suite.load(name)
     by_name = {s.name: s.plan for s in suite.subjects}
     assert by_name["sync"].mode == "sync" and by_name["noop"].mode == "noop"
     confirmed = {
@@ -36,7 +37,8 @@ def test_the_lab_suite_has_every_subject_the_table_needs():
     assert confirmed == {*CONFIRMED, "pipelined"} and confirmed <= set(PUBLISHERS)
     reference = by_name["kombu_pool_no_confirm"].spec.gateway
     assert (reference["PUBLISHER"], reference["PUBLISH_CONFIRM"]) == ("kombu_pool", "0")
-    assert suite.slo == Slo(20, 0.1)  # one SLO for every row
+    assert suite.slo == slo  # one SLO for every row
+    assert {s.plan.spec.gateway["GUNICORN_WORKER_CLASS"] for s in suite.subjects} == {"gevent"}
     assert by_name["noop"].spec.work_ms == 0 and by_name["sync"].spec.work_ms == 1000
 
 
