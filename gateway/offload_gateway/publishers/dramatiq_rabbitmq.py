@@ -68,6 +68,7 @@ class _ToTaskExchange:
         self._exchange = exchange
 
     def basic_publish(self, exchange, routing_key, body, properties=None, mandatory=False):
+        """pika's basic_publish, to the task exchange whatever `exchange` (Dramatiq's "") says."""
         try:
             return self._channel.basic_publish(self._exchange, routing_key, body, properties, mandatory)
         except pika.exceptions.ChannelClosedByBroker as exc:
