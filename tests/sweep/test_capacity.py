@@ -153,9 +153,14 @@ def test_each_failure_is_named():
 
 
 def test_the_client_short_of_vus_fails_and_makes_the_result_invalid():
-    probe = judge(step_data(rate=400, avg=240.0, p95=300.0, max_vus=100), Slo())  # ~96 of 100 VUs busy
-    assert "the client was short of VUs (~96 of 100 busy)" in probe.reasons
+    # ~76 of 80 VUs busy with p95 within the 200 ms the VUs are sized for: too few VUs
+    probe = judge(step_data(rate=400, avg=190.0, p95=195.0, max_vus=80), Slo())
+    assert "the client was short of VUs (~76 of 80 busy)" in probe.reasons
     assert probe.bottleneck == "client" and probe.invalid
+    # a collapsing server (p95 10 s) uses up any number of VUs: that probe measured the lab
+    collapse = judge(step_data(rate=400, avg=1500.0, p95=10000.0, max_vus=610), Slo())
+    assert "the client was short of VUs (~600 of 610 busy)" in collapse.reasons
+    assert collapse.bottleneck != "client" and not collapse.invalid
 
 
 def test_a_saturated_loadgen_comes_first_and_invalidates():
