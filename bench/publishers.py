@@ -26,6 +26,7 @@ from pathlib import Path
 
 import kombu
 import requests
+from offload_gateway.topology import task_exchange
 
 from analysis.load import step_from_dict
 from analysis.metrics import compute_metrics
@@ -186,10 +187,15 @@ def summarize(summary: dict, endpoint: str, rate: int, duration_s: float) -> dic
 
 
 def declare_queue_for_the_stub(amqp_url: str, queue: str = "tasks") -> None:
-    """The gateway declares nothing and the stub core consumes nothing: a plain durable queue takes
-    the tasks (the real core declares the real topology when it connects)."""
+    """The gateway declares nothing and the stub core consumes nothing: a plain durable queue,
+    bound to its task exchange as the core binds it, takes the tasks (the real core declares the
+    real topology when it connects)."""
+    exchange = task_exchange(queue)
     with kombu.Connection(amqp_url) as connection:
-        connection.channel().queue_declare(queue, durable=True, auto_delete=False)
+        channel = connection.channel()
+        channel.queue_declare(queue, durable=True, auto_delete=False)
+        channel.exchange_declare(exchange, "direct", durable=True, auto_delete=False)
+        channel.queue_bind(queue, exchange, queue)
 
 
 def purge_queue(amqp_url: str, queue: str = "tasks") -> int:

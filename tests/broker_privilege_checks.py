@@ -71,17 +71,25 @@ def refused(broker: BrokerUnderTest, part: str, operation: Callable[[object], ob
             connection.close()
 
 
-def publish(channel, queue: str, body: bytes, message_id: str) -> None:
-    """Persistent, mandatory, confirmed, through the default exchange (as the gateway publishes):
-    raises if the broker refuses, returns (no queue) or nacks it."""
+def publish(channel, queue: str, body: bytes, message_id: str, exchange: str | None = None) -> None:
+    """Persistent, mandatory, confirmed, to `exchange` with the queue's name as the routing key;
+    by default through the exchange named like the queue, as the gateway publishes a task to the
+    task exchange ("" is the default exchange, amq.default). Raises if the broker refuses,
+    returns (no queue) or nacks it."""
     channel.confirm_delivery()
     properties = pika.BasicProperties(message_id=message_id, content_type="application/json", delivery_mode=2)
-    channel.basic_publish("", queue, body, properties, mandatory=True)
+    exchange = queue if exchange is None else exchange
+    channel.basic_publish(exchange, queue, body, properties, mandatory=True)
 
 
 def _task(task_id: str) -> bytes:
     """A task of the gateway's own format (docs/interfaces.md), no work to do."""
     return json.dumps({"id": task_id, "enqueued_at_ns": time.time_ns(), "payload": {"work_ms": 0}}).encode()
+
+
+def _record(task_id: str) -> bytes:
+    """An outcome record of the core's format (docs/interfaces.md), as a forger would write it."""
+    return json.dumps({"task_id": task_id, "outcome": "done", "completed_at_ns": time.time_ns()}).encode()
 
 
 # ------------------------------------------------------------------------ what each may do
@@ -126,7 +134,8 @@ def the_core_consumes_the_task_queue_as_its_own_user(broker: BrokerUnderTest) ->
 
 
 def the_core_declared_its_topology(broker: BrokerUnderTest) -> None:
-    """Only the core's user may configure these (the rabbitmq role declares nothing)."""
+    """Only the core's user may configure these (the rabbitmq role declares nothing): the task
+    exchange (the task queue's name) routes to the task queue alone."""
     names, api = broker.topology, broker.management("controller")
     task_queue = api.get(_queue_path(broker, names.task_queue))
     assert task_queue["durable"] is True
@@ -143,6 +152,13 @@ def the_core_declared_its_topology(broker: BrokerUnderTest) -> None:
     }
     for queue in (names.dead_letter_queue, names.ledger_queue):
         assert api.get(_queue_path(broker, queue))["durable"] is True
+    task_exchange_path = f"/api/exchanges/{quote(names.vhost, safe='')}/{quote(names.task_queue, safe='')}"
+    task_exchange = api.get(task_exchange_path)
+    assert (task_exchange["type"], task_exchange["durable"]) == ("direct", True)
+    bindings = api.get(f"{task_exchange_path}/bindings/source")
+    assert {(b["destination_type"], b["destination"], b["routing_key"]) for b in bindings} == {
+        ("queue", names.task_queue, names.task_queue)
+    }
 
 
 def the_controller_reads_queue_depths_and_purges_the_ledger(broker: BrokerUnderTest) -> None:
@@ -213,6 +229,34 @@ def _refusals() -> list[tuple[str, str, Callable[[Topology], Callable[[object], 
         ),
         ("gateway", "declare an exchange", lambda n: lambda ch: ch.exchange_declare(f"{own}.x", "direct")),
         ("gateway", "basic.get from the ledger", lambda n: lambda ch: ch.basic_get(n.ledger_queue)),
+        # its write is on the task exchange alone: amq.default would reach every queue
+        (
+            "gateway",
+            "publish a task through the default exchange",
+            lambda n: lambda ch: publish(ch, n.task_queue, _task(own), own, exchange=""),
+        ),
+        (
+            "gateway",
+            "forge a ledger record through the default exchange",
+            lambda n: lambda ch: publish(ch, n.ledger_queue, _record(own), own, exchange=""),
+        ),
+        (
+            "gateway",
+            "put a dead letter in the dead-letter queue through the default exchange",
+            lambda n: lambda ch: publish(ch, n.dead_letter_queue, _task(own), own, exchange=""),
+        ),
+        (
+            "gateway",
+            "publish to the dead-letter exchange",
+            lambda n: (
+                lambda ch: publish(ch, n.dead_letter_queue, _task(own), own, exchange=n.dead_letter_exchange)
+            ),
+        ),
+        (
+            "gateway",
+            "bind a queue to the task exchange",
+            lambda n: lambda ch: ch.queue_bind(n.ledger_queue, n.task_queue, "forged"),
+        ),
         (
             "core",
             "declare an exchange of its choosing",
@@ -227,7 +271,16 @@ def _refusals() -> list[tuple[str, str, Callable[[Topology], Callable[[object], 
         ("core", "basic.get from the ledger", lambda n: lambda ch: ch.basic_get(n.ledger_queue)),
         ("core", "purge the dead-letter queue", lambda n: lambda ch: ch.queue_purge(n.dead_letter_queue)),
         ("controller", "publish a task", lambda n: lambda ch: publish(ch, n.task_queue, _task(own), own)),
-        ("controller", "publish to the ledger", lambda n: lambda ch: publish(ch, n.ledger_queue, b"{}", own)),
+        (
+            "controller",
+            "publish a task through the default exchange",
+            lambda n: lambda ch: publish(ch, n.task_queue, _task(own), own, exchange=""),
+        ),
+        (
+            "controller",
+            "publish to the ledger",
+            lambda n: lambda ch: publish(ch, n.ledger_queue, b"{}", own, exchange=""),
+        ),
         ("controller", "basic.get from the task queue", lambda n: lambda ch: ch.basic_get(n.task_queue)),
         (
             "controller",

@@ -3,7 +3,8 @@ that keeps coming back is dead-lettered by the broker itself past x-delivery-lim
 outcome record; the ledger finds it in the dead-letter queue, leaves it there, and loses nothing.
 
 The task queue is declared with the core's own arguments for QUEUE_TYPE=quorum
-(core-go/internal/topology/topology.go, TaskQueueArgs); a consumer here stands for a core that
+(core-go/internal/topology/topology.go, TaskQueueArgs) and bound to its task exchange, where the
+tasks are published as the gateway publishes them; a consumer here stands for a core that
 dies on the task every time (it returns it to the queue)."""
 
 from __future__ import annotations
@@ -52,17 +53,22 @@ def topology():
             "x-overflow": "reject-publish",
         },
     )
+    # the task exchange: the task queue's name, the queue bound by its name
+    channel.exchange_declare(names["tasks"], "direct", durable=True)
+    channel.queue_bind(names["tasks"], names["tasks"], names["tasks"])
     channel.confirm_delivery()
     yield api, channel, names
     for queue in (names["tasks"], names["dead"], names["done"]):
         channel.queue_delete(queue)
-    channel.exchange_delete(names["dlx"])
+    for exchange in (names["dlx"], names["tasks"]):
+        channel.exchange_delete(exchange)
     conn.close()
 
 
 def publish_task(channel, queue: str, task_id: str) -> None:
+    """As the gateway publishes: to the task exchange (named like the queue)."""
     body = json.dumps({"id": task_id, "enqueued_at_ns": time.time_ns(), "payload": {}}).encode()
-    channel.basic_publish("", queue, body, pika.BasicProperties(message_id=task_id, delivery_mode=2))
+    channel.basic_publish(queue, queue, body, pika.BasicProperties(message_id=task_id, delivery_mode=2))
 
 
 def return_until_dead_lettered(api: ManagementAPI, channel, names: dict[str, str], expected: int) -> int:
