@@ -101,11 +101,13 @@ func newBrokerAt(t testing.TB, amqpURL, name string) *Broker {
 				false, // noWait
 			)
 		}
-		_ = ch.ExchangeDelete(
-			b.DeadExchange,
-			false, // ifUnused
-			false, // noWait
-		)
+		for _, x := range []string{b.DeadExchange, b.Queue} { // the task exchange has the queue's name
+			_ = ch.ExchangeDelete(
+				x,
+				false, // ifUnused
+				false, // noWait
+			)
+		}
 		_ = conn.Close()
 	})
 	return b
