@@ -6,19 +6,17 @@ five panels on one shared time axis (seconds since the step's t0):
 2. client latency p50/p95/p99 of the requests ending in each second;
 3. dropped iterations per second;
 4. the queue: ready (backlog) and unacked (delivered, being worked) messages;
-5. CPU % of each host.
+5. CPU % of each host, and (dashed) the share of each second some task of the host waited for
+   a CPU.
 
 Load start and end are marked on every panel. A panel without data says "no data". Inputs come
-from the parsed step JSON plus the run folder (for the samples file), so this works on any step
-file whether or not analysis.load.StepRecord knows the newer fields. Agg backend only.
+from the parsed step JSON plus the run folder (analysis/timeline_inputs.py), so this works on any
+step file whether or not analysis.load.StepRecord knows the newer fields. Agg backend only.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from analysis.charts import whole_number_ticks  # noqa: E402
-from analysis.samples import PerSecond, SamplesError, per_second, read_samples  # noqa: E402
+from analysis.samples import PerSecond  # noqa: E402
+from analysis.timeline_inputs import TimelineInputs, step_json, timeline_inputs  # noqa: E402
 
 LOG_RATIO = 20.0  # latency panel on a log scale when the values span more than this
 FIGSIZE = (9, 10)
@@ -45,115 +44,6 @@ COUNT_MIN_TOP = 5.0  # a count axis reaches at least this: 0..5 in whole numbers
 HOST_ORDER = ("gateway", "core", "broker", "loadgen")
 HOST_COLORS = {"gateway": "tab:blue", "core": "tab:green", "broker": "tab:orange", "loadgen": "tab:purple"}
 OTHER_COLORS = ["tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
-
-
-@dataclass
-class TimelineInputs:
-    """What the timeline shows; times are seconds since t0."""
-
-    rate: float | None = None
-    duration_s: float | None = None
-    load_start_s: float | None = None
-    load_end_s: float | None = None  # k6 returned (includes the graceful-stop tail)
-    seconds: PerSecond | None = None
-    queue: np.ndarray | None = None  # rows [t, ready, unacked]
-    hosts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (t, cpu %)
-    notes: list[str] = field(default_factory=list)  # why a part is missing
-
-    @property
-    def has_data(self) -> bool:
-        return (
-            (self.seconds is not None and len(self.seconds) > 0) or self.queue is not None or bool(self.hosts)
-        )
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _queue(broker: dict[str, Any]) -> np.ndarray | None:
-    rows = []
-    for sample in broker.get("samples") or []:
-        if not isinstance(sample, (list, tuple)) or len(sample) < 2:
-            continue
-        t, messages = _num(sample[0]), _num(sample[1])
-        ready = _num(sample[2]) if len(sample) > 2 else None
-        if t is None or messages is None:
-            continue
-        unacked = messages - ready if ready is not None else math.nan
-        rows.append((t, ready if ready is not None else messages, unacked))
-    return np.asarray(rows, dtype=np.float64) if rows else None
-
-
-def _hosts(timeline: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    series: dict[str, list[tuple[float, float]]] = {}
-    for sample in timeline.get("samples") or []:
-        if not isinstance(sample, (list, tuple)) or len(sample) < 2 or not isinstance(sample[1], dict):
-            continue
-        t = _num(sample[0])
-        if t is None:
-            continue
-        for host, pct in sample[1].items():
-            v = _num(pct)
-            series.setdefault(str(host), []).append((t, v if v is not None else math.nan))
-    out = {}
-    for host, points in series.items():
-        arr = np.asarray(sorted(points), dtype=np.float64)
-        if np.isfinite(arr[:, 1]).any():
-            out[host] = (arr[:, 0], arr[:, 1])
-    return out
-
-
-def timeline_inputs(step_json: dict[str, Any], run_dir: str | Path) -> TimelineInputs:
-    """Gather the timeline from a parsed step file; missing or unreadable parts become notes."""
-    data = _dict(step_json)
-    params = _dict(data.get("step"))
-    clock = _dict(data.get("clock"))
-    broker = _dict(data.get("broker"))
-    inputs = TimelineInputs(rate=_num(params.get("rate")), duration_s=_num(params.get("duration_s")))
-
-    t0 = _num(clock.get("t0_unix_s"))
-    started = _num(clock.get("load_started_unix_s"))
-    ended = _num(clock.get("load_ended_unix_s"))
-    if t0 is not None:
-        inputs.load_start_s = started - t0 if started is not None else None
-        inputs.load_end_s = ended - t0 if ended is not None else None
-    if inputs.load_end_s is None:
-        inputs.load_end_s = _num(broker.get("load_end_s"))
-
-    samples_ref = _dict(data.get("samples"))
-    rel = samples_ref.get("file")
-    if isinstance(rel, str) and rel:
-        path = Path(run_dir) / rel
-        try:
-            samples = read_samples(path)
-        except (OSError, SamplesError) as exc:
-            inputs.notes.append(f"{rel}: {getattr(exc, 'strerror', None) or exc}")
-            samples = None
-        if samples is not None:
-            if t0 is None:
-                # no clock (should not happen with samples): start the axis at the first request
-                firsts = [x.min() for x in (samples.req_start_s, samples.dropped_s) if x.size]
-                if firsts:
-                    t0 = float(min(firsts))
-                    started = t0
-                    inputs.load_start_s = 0.0
-                    inputs.notes.append("no clock in the step file: time axis starts at the first request")
-            if t0 is not None:
-                inputs.seconds = per_second(samples, t0, started, inputs.duration_s, inputs.rate)
-    else:
-        inputs.notes.append("no per-request samples kept for this step")
-
-    inputs.queue = _queue(broker)
-    inputs.hosts = _hosts(_dict(data.get("hosts_timeline")))
-    return inputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +192,7 @@ def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
 
 
 def _panel_cpu(ax: Axes, inputs: TimelineInputs) -> bool:
-    title = "CPU of each host (% of its own CPUs)"
+    title = "CPU of each host (% of its own CPUs); dashed: % of the time it waited for a CPU"
     if not inputs.hosts:
         _no_data(ax, title)
         _marks(ax, inputs)
@@ -313,7 +203,11 @@ def _panel_cpu(ax: Axes, inputs: TimelineInputs) -> bool:
     others = iter(OTHER_COLORS * 4)
     for host in names:
         t, pct = inputs.hosts[host]
-        ax.plot(t, pct, color=HOST_COLORS.get(host) or next(others), linewidth=1.2, label=host)
+        color = HOST_COLORS.get(host) or next(others)
+        ax.plot(t, pct, color=color, linewidth=1.2, label=host)
+        if host in inputs.cpu_waits:
+            t_wait, waited = inputs.cpu_waits[host]
+            ax.plot(t_wait, waited, color=color, linewidth=0.9, linestyle="--")
     _marks(ax, inputs)
     _style(ax, title, "CPU %")
     top = max(float(np.nanmax(p)) for _, p in inputs.hosts.values())
@@ -377,35 +271,6 @@ def save_small_png(fig: Figure, path: Path) -> None:
             small.save(path, format="PNG", optimize=True)
     except (ImportError, OSError, ValueError, AttributeError):
         path.write_bytes(buf.getvalue())
-
-
-def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
-    """The parsed step file behind an analysis.load.StepRecord (re-read from the run folder), with the
-    StepRecord's own fields on top when it has them; a dict is returned as it is."""
-    if isinstance(step, dict):
-        return step
-    data: dict[str, Any] = {}
-    rel = getattr(step, "file", None)
-    if isinstance(rel, str):
-        try:
-            loaded = json.loads((Path(run_dir) / rel).read_text(encoding="utf-8"))
-            data = loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
-            data = {}
-    for name in ("clock", "samples", "hosts_timeline", "broker"):
-        value = getattr(step, name, None)
-        if isinstance(value, dict):
-            data[name] = value
-    samples_file = getattr(step, "samples_file", None)  # analysis.load.StepRecord keeps only the path
-    if isinstance(samples_file, str) and samples_file:
-        data["samples"] = {**_dict(data.get("samples")), "file": samples_file}
-    params = dict(_dict(data.get("step")))
-    for name in ("rate", "duration_s", "mode", "label", "repeat"):
-        value = getattr(step, name, None)
-        if value is not None:
-            params[name] = value
-    data["step"] = params
-    return data
 
 
 def plot_step_timeline(step: Any, run_dir: str | Path, out_path: str | Path, title: str) -> bool:

@@ -234,3 +234,33 @@ def test_from_a_loaded_step(run_dir, tmp_path):
     )
     inputs_png = tmp_path / "c.png"
     assert plot_step_timeline(bare, run_dir, inputs_png, "t")
+
+
+def test_cpu_waiting_is_drawn_dashed_in_each_hosts_colour(run_dir):
+    data = step_data()
+    data["hosts_timeline"]["cpu_wait_samples"] = [
+        [float(t), {"broker": 20.0 + t, "gateway": 5.0}] for t in range(1, 16)
+    ]
+    inputs = timeline_inputs(data, run_dir)
+    assert set(inputs.cpu_waits) == {"broker", "gateway"}
+    assert inputs.cpu_waits["broker"][1][:3].tolist() == [21.0, 22.0, 23.0]
+    assert timeline_inputs(step_data(), run_dir).cpu_waits == {}  # steps from before have none
+    fig = build_timeline_figure(inputs, "01 async 20/s")
+    try:
+        cpu = fig.axes[4]
+        solid = {
+            line.get_label(): line
+            for line in cpu.lines
+            if line.get_linestyle() == "-" and line.get_label() in inputs.hosts
+        }
+        dashed = [
+            line for line in cpu.lines if line.get_linestyle() == "--" and len(set(line.get_xdata())) > 1
+        ]
+        assert len(dashed) == 2
+        assert {line.get_color() for line in dashed} == {
+            solid["broker"].get_color(),
+            solid["gateway"].get_color(),
+        }
+        assert sorted(line.get_ydata()[0] for line in dashed) == [5.0, 21.0]
+    finally:
+        plt.close(fig)
