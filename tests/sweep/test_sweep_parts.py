@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import threading
 import time
 from types import SimpleNamespace
@@ -169,11 +170,18 @@ def test_sampler_waits_for_idle_core():
 
 
 def test_ctrl_c_reaches_a_blocking_call():
-    threading.Timer(0.2, _thread.interrupt_main).start()
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        call_interruptibly(time.sleep, 5)
-    assert time.monotonic() - start < 2
+    # Python's own Ctrl-C handler, whatever this process inherited: a shell starts background jobs
+    # with SIGINT ignored, and interrupt_main() then does nothing (fab sets it back itself:
+    # test_sweep_signals.py)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.2, _thread.interrupt_main).start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            call_interruptibly(time.sleep, 5)
+        assert time.monotonic() - start < 2
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_newest_run(tmp_path):
