@@ -84,14 +84,18 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     work_ms = m.work_ms or 0
     reasons = []
     p95_above_work = None if m.lat_p95 is None else m.lat_p95 - (work_ms if m.mode == "sync" else 0)
+    failed_on = {
+        "latency": p95_above_work is not None and p95_above_work > slo.p95_ms,
+        "errors": m.error_rate is not None and m.error_rate * 100 > slo.max_error_pct,
+    }
     if p95_above_work is None:
         reasons.append("no latency measured")
-    elif p95_above_work > slo.p95_ms:
+    elif failed_on["latency"]:
         above = " above the work time" if m.mode == "sync" else ""
         reasons.append(f"p95 {_fmt(p95_above_work)} ms{above} over the SLO {slo.p95_ms:g} ms")
     if m.dropped:
         reasons.append(f"{m.dropped:,} iterations dropped ({_fmt((m.drop_rate or 0) * 100, 2)} %)")
-    if m.error_rate is not None and m.error_rate * 100 > slo.max_error_pct:
+    if failed_on["errors"]:
         reasons.append(f"errors {_fmt(m.error_rate * 100, 2)} % over {slo.max_error_pct:g} %")
     short = _vus_short(m.busy_vus, m.max_vus)
     if short:
@@ -103,10 +107,6 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
-    failed_on = {
-        "latency": p95_above_work is not None and p95_above_work > slo.p95_ms,
-        "errors": m.error_rate is not None and m.error_rate * 100 > slo.max_error_pct,
-    }
     evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, failed_on)
     figures = {
         "p95_ms": m.lat_p95,
