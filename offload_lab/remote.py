@@ -11,6 +11,7 @@ import io
 import re
 import shlex
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from .inventory import InventoryHost
 
 KEEPALIVE_S = 15  # SSH keepalive interval: a dead peer or path is noticed, idle NATs keep the flow
 DEFAULT_TIMEOUT_S = 60.0  # a command given no timeout of its own
+NO_EXIT_STATUS = -1  # what invoke reports for a channel closed without one
 SFTP_TIMEOUT_S = 60.0  # an upload or download that stalls this long fails
 # opening the connection: TCP (connect_timeout), the server's banner, authentication, a channel
 BANNER_TIMEOUT_S = AUTH_TIMEOUT_S = CHANNEL_TIMEOUT_S = 30
@@ -147,12 +149,17 @@ class Remote:
 
     def _exec(self, command: str, timeout: float | None) -> Result:
         timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
+        started = time.monotonic()
         try:
             r = self._open().run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
         except HostKeyRefused:
             raise
         except Exception as exc:  # socket errors, auth failures, timeouts
             raise RemoteError(f"{self.where}: {command!r}: {exc}") from exc
+        if r.exited == NO_EXIT_STATUS and time.monotonic() - started >= timeout:
+            # the channel closed without an exit status as the timeout stopped it: invoke then
+            # returns instead of raising its CommandTimedOut
+            raise RemoteError(f"{self.where}: {command!r}: did not complete within {timeout:g} s")
         return Result(r.stdout, r.stderr, r.exited)
 
     def _check_sudo(self) -> None:
