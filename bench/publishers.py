@@ -1,13 +1,21 @@
-"""Benchmark: the gateway's publishers (/async) and /sync under real gunicorn and k6, on loopback.
+"""Benchmark: the gateway's publishers under real gunicorn and k6, on loopback, in two modes.
 
-Run through bench/publishers.sh, which provides a throwaway broker (AMQP_URL). Each scenario
-starts gunicorn with its settings, runs one k6 constant-arrival-rate step per --rate (400/s,
-100 VUs, 15 s by default), and the script prints one table row per scenario and rate (with
-several rates, also the highest that held --p95-ms with nothing failed or dropped). Not a test:
-the figures depend on the machine; compare them with docs/measurement.md.
+- publish: the publish path alone. No consumer competes for the CPU; the task queue (declared
+  with the task exchange, as the core declares them) is purged after every step.
+- system: the whole system on one box. The real core (build/bench/offload-core) consumes, does
+  its 1 s of work per task and writes its ledger; the next step starts once it has drained.
 
-`publishers.py stub-core PORT` runs the stand-in core used when build/offload-core is absent:
-POST /work sleeps work_ms (default 1000) per request, with unbounded concurrency (gevent).
+Run through bench/publishers.sh, which provides a throwaway broker (AMQP_URL) and builds the
+core. Each mode runs every subject rate by rate (the subjects interleaved, their order rotated
+every repeat and every rate), --repeats times; each step starts its own gunicorn, so each subject
+starts from the same state. A subject that failed a step (p95 over --p95-ms, or anything failed
+or dropped) is not run at the higher rates of that repeat. The folder of each mode (--out/MODE)
+gets bench.json, the raw k6 summary of every step (k6/) and bench.md, the table
+analysis/publisher_bench.py makes from them: each subject's capacity and its ratios to kombu_pool
+without confirms and to the no-op, with their spread over the repeats.
+
+`publishers.py readme README.md FOLDER...` rewrites the README's generated blocks from published
+benchmark folders.
 """
 
 from __future__ import annotations
@@ -22,52 +30,51 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import kombu
 import requests
 from offload_gateway.topology import task_exchange
 
-from analysis.load import step_from_dict
-from analysis.metrics import compute_metrics
+from analysis import publisher_bench as pb
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-GO_CORE = REPO / "build" / "offload-core"
-RESULTS = REPO / "build" / "bench" / "publishers.json"
+GO_CORE = REPO / "build" / "bench" / "offload-core"
+TASK_QUEUE = "tasks"
+LEDGER_QUEUE = "tasks.done"  # the core's default
+DRAIN_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Subject:
     name: str
     endpoint: str
     gateway_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in self.name).strip("-").replace("--", "-")
 
-GEVENT = {"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_WORKERS": "2"}
-GTHREAD_2X8 = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
 
-SCENARIOS = [
-    Scenario("kombu_pool confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "kombu_pool"}),
-    Scenario(
-        "kombu_pool no confirms, gevent x2",
-        "/async",
-        {**GEVENT, "PUBLISHER": "kombu_pool", "PUBLISH_CONFIRM": "0"},
-    ),
-    Scenario("kombu_pool confirms, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "kombu_pool"}),
-    Scenario("pika_per_request, gevent x2", "/async", {**GEVENT, "PUBLISHER": "pika_per_request"}),
-    Scenario("pika_shared, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "pika_shared"}),
-    Scenario("celery confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "celery"}),
-    Scenario(
-        "celery_default_pool confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "celery_default_pool"}
-    ),
-    Scenario("dramatiq confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "dramatiq"}),
-    Scenario("pipelined confirms, gevent x2", "/async", {**GEVENT, "PUBLISHER": "pipelined"}),
-    Scenario("pipelined confirms, gthread 2x8", "/async", {**GTHREAD_2X8, "PUBLISHER": "pipelined"}),
+GEVENT = {"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_WORKERS": "2", "GUNICORN_WORKER_CONNECTIONS": "1000"}
+GATEWAY_TEXT = "gevent, 2 workers x 1000 connections"
+
+SUBJECTS = [
     # /async's parsing and answer without the publish: the framework's ceiling
-    Scenario("noop, gevent x2", "/noop", {**GEVENT}),
-    Scenario("sync, gevent x2", "/sync", {**GEVENT}),
+    Subject(pb.NO_OP, "/noop", GEVENT),
+    Subject(pb.NO_CONFIRM, "/async", {**GEVENT, "PUBLISHER": "kombu_pool", "PUBLISH_CONFIRM": "0"}),
+    Subject("pipelined", "/async", {**GEVENT, "PUBLISHER": "pipelined"}),
+    Subject("kombu_pool", "/async", {**GEVENT, "PUBLISHER": "kombu_pool"}),
+    Subject("celery", "/async", {**GEVENT, "PUBLISHER": "celery"}),
+    Subject("dramatiq", "/async", {**GEVENT, "PUBLISHER": "dramatiq"}),
 ]
+DEFAULT_RATES = {
+    "publish": [400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000],
+    "system": [200, 400, 600, 800, 1000, 1200],
+}
+MAX_RATE, MAX_VUS, MAX_DURATION_S, MAX_REPEATS = 2000, 1000, 300, 10
 
 
 def free_port() -> int:
@@ -99,35 +106,30 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def start_core(amqp_url: str, log_dir: Path) -> tuple[subprocess.Popen, str, str]:
-    """The real core if it was built, else the stub; returns (process, base URL, kind)."""
+def start_core(amqp_url: str, log_path: Path) -> subprocess.Popen:
+    if not GO_CORE.exists():
+        raise SystemExit(f"{GO_CORE} is missing: run bench/publishers.sh, which builds it")
     port = free_port()
-    log = open(log_dir / "core.log", "w")  # noqa: SIM115 - lives as long as the process
-    if GO_CORE.exists():
-        env = dict(os.environ, AMQP_URL=amqp_url, HTTP_ADDR=f"127.0.0.1:{port}", WORK_MS="1000")
-        process = subprocess.Popen([str(GO_CORE)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        if wait_healthy(f"http://127.0.0.1:{port}/healthz", process):
-            return process, f"http://127.0.0.1:{port}", "offload-core"
-        stop(process)
-        print("build/offload-core did not become healthy; using the stub core", file=sys.stderr)
-        port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "stub-core", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
+    # PREFETCH 2000: 1 s of work at the highest rate tried is the tasks in flight; the core's
+    # prefetch must not be what fails first
+    env = dict(os.environ, AMQP_URL=amqp_url, HTTP_ADDR=f"127.0.0.1:{port}", WORK_MS="1000", PREFETCH="2000")
+    log = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen([str(GO_CORE)], env=env, stdout=log, stderr=subprocess.STDOUT)
     if not wait_healthy(f"http://127.0.0.1:{port}/healthz", process):
-        raise SystemExit("the stub core did not start; see " + str(log_dir / "core.log"))
-    return process, f"http://127.0.0.1:{port}", "stub"
+        stop(process)
+        raise SystemExit(f"the core did not become healthy; see {log_path}")
+    return process
 
 
-def start_gateway(scenario: Scenario, amqp_url: str, core_url: str, log_path: Path):
+def start_gateway(subject: Subject, amqp_url: str, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GUNICORN_", "PUBLISH"))}
     env.update(
         AMQP_URL=amqp_url,
-        CORE_URL=core_url,
+        CORE_URL="http://127.0.0.1:9",  # /sync is not benchmarked here
         GUNICORN_BIND=f"127.0.0.1:{port}",
         GUNICORN_LOGLEVEL="warning",
-        **scenario.gateway_env,
+        **subject.gateway_env,
     )
     command = [str(VENV_BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "offload_gateway.wsgi:app"]
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
@@ -135,17 +137,17 @@ def start_gateway(scenario: Scenario, amqp_url: str, core_url: str, log_path: Pa
     base_url = f"http://127.0.0.1:{port}"
     if not wait_healthy(f"{base_url}/healthz", process):
         stop(process)
-        raise SystemExit(f"gunicorn did not start for {scenario.name}; see {log_path}")
+        raise SystemExit(f"gunicorn did not start for {subject.name}; see {log_path}")
     return process, base_url
 
 
-def run_k6(base_url: str, endpoint: str, rate: int, args, summary_path: Path) -> dict:
+def run_k6(base_url: str, subject: Subject, rate: int, args, summary_path: Path) -> dict:
     env = dict(
         os.environ,
         BASE_URL=base_url,
-        ENDPOINT=endpoint,
+        ENDPOINT=subject.endpoint,
         RATE=str(rate),
-        DURATION=args.duration,
+        DURATION=f"{args.duration_s:g}s",
         VUS=str(args.vus),
         WORK_MS="1000",
         SUMMARY_PATH=str(summary_path),
@@ -161,173 +163,202 @@ def run_k6(base_url: str, endpoint: str, rate: int, args, summary_path: Path) ->
     return json.loads(summary_path.read_text())
 
 
-def duration_seconds(duration: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60}
-    for unit in sorted(units, key=len, reverse=True):
-        if duration.endswith(unit):
-            return float(duration[: -len(unit)]) * units[unit]
-    return float(duration)
-
-
-def summarize(summary: dict, endpoint: str, rate: int, duration_s: float) -> dict:
-    """The report's own figures (analysis.metrics) for one k6 summary."""
-    warnings: list[str] = []
-    mode = "sync" if endpoint == "/sync" else "async"  # /noop answers like /async
-    step = {"step": {"mode": mode, "rate": rate, "duration_s": duration_s}, "k6": summary}
-    m = compute_metrics(step_from_dict(step, "bench", warnings))
-    return {
-        "avg_ms": m.lat_avg,
-        "p95_ms": m.lat_p95,
-        "p99_ms": m.lat_p99,
-        "requests": m.requests,
-        "failed_pct": 100 * (m.error_rate or 0.0),
-        "dropped": m.dropped,
-        "throughput": m.throughput,
-    }
-
-
-def declare_queue_for_the_stub(amqp_url: str, queue: str = "tasks") -> None:
-    """The gateway declares nothing and the stub core consumes nothing: a plain durable queue,
-    bound to its task exchange as the core binds it, takes the tasks (the real core declares the
-    real topology when it connects)."""
-    exchange = task_exchange(queue)
+def delete_task_queue(amqp_url: str) -> None:
+    """Each mode declares its own: a plain queue in publish mode, the core's (with its
+    arguments, which a queue of the same name without them would refuse) in system mode."""
     with kombu.Connection(amqp_url) as connection:
         channel = connection.channel()
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.exchange_declare(exchange, "direct", durable=True, auto_delete=False)
-        channel.queue_bind(queue, exchange, queue)
+        channel.queue_delete(TASK_QUEUE)
+        channel.exchange_delete(task_exchange(TASK_QUEUE))
 
 
-def purge_queue(amqp_url: str, queue: str = "tasks") -> int:
+def declare_task_queue(amqp_url: str) -> None:
+    """The task queue bound to its task exchange, as the core binds them (publish mode has no
+    core)."""
     with kombu.Connection(amqp_url) as connection:
-        try:
-            return connection.channel().queue_purge(queue) or 0
-        except Exception:  # noqa: BLE001 - the queue may not exist yet
-            return 0
+        channel = connection.channel()
+        channel.queue_declare(TASK_QUEUE, durable=True, auto_delete=False)
+        channel.exchange_declare(task_exchange(TASK_QUEUE), "direct", durable=True, auto_delete=False)
+        channel.queue_bind(TASK_QUEUE, task_exchange(TASK_QUEUE), TASK_QUEUE)
 
 
-def print_table(rows: list[dict], header: str) -> None:
-    print(f"\n{header}\n")
-    print("| scenario | rate /s | avg ms | p95 ms | p99 ms | failed % | dropped | throughput /s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['scenario']} | {row['rate']} | {row['avg_ms']:.2f} | {row['p95_ms']:.2f} "
-            f"| {row['p99_ms']:.2f} | {row['failed_pct']:.2f} | {row['dropped']} | {row['throughput']:.1f} |"
-        )
+def ready_messages(amqp_url: str, queue: str) -> int:
+    with kombu.Connection(amqp_url) as connection:
+        return connection.channel().queue_declare(queue, passive=True).message_count
 
 
-def print_highest_rates(rows: list[dict], p95_ms: float) -> None:
-    """Per scenario, the highest rate tried that held p95 <= p95_ms with nothing failed or dropped."""
-    print(f"\nhighest rate tried with p95 <= {p95_ms:g} ms, 0 failed, 0 dropped:\n")
-    for scenario in dict.fromkeys(row["scenario"] for row in rows):
-        held = [
-            row["rate"]
-            for row in rows
-            if row["scenario"] == scenario
-            and row["p95_ms"] <= p95_ms
-            and row["failed_pct"] == 0
-            and row["dropped"] == 0
-        ]
-        print(f"- {scenario}: {max(held) if held else 'none'}")
+def purge(amqp_url: str, queue: str) -> None:
+    with kombu.Connection(amqp_url) as connection:
+        connection.channel().queue_purge(queue)
 
 
-def bench(args) -> None:
+def settle(mode: str, amqp_url: str, cooldown_s: float) -> None:
+    """Bring the broker back to an empty task queue before the next step."""
+    if mode == "publish":
+        purge(amqp_url, TASK_QUEUE)
+    else:
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while ready_messages(amqp_url, TASK_QUEUE) > 0:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the core did not drain {TASK_QUEUE} within {DRAIN_TIMEOUT_S} s")
+            time.sleep(0.5)
+        time.sleep(1.5)  # the last deliveries' 1 s of work, and their ledger records
+        purge(amqp_url, LEDGER_QUEUE)  # nobody reads the ledger here: it would only grow
+    time.sleep(cooldown_s)
+
+
+def run_order(subjects: list[Subject], repeat: int, rate_index: int) -> list[Subject]:
+    """The subjects rotated by repeat and rate, so no subject always runs first (right after a
+    purge or a higher-rate step) or last."""
+    if not subjects:
+        return []
+    shift = (repeat - 1 + rate_index) % len(subjects)
+    return subjects[shift:] + subjects[:shift]
+
+
+def git_state(folder: Path) -> dict:
+    def git(*words: str) -> str:
+        return subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True, check=False).stdout
+
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    if dirty:
+        (folder / "git.diff").write_text(git("diff", "HEAD"))
+    return {"git_commit": git("rev-parse", "HEAD").strip(), "git_dirty": dirty}
+
+
+def run_mode(mode: str, subjects: list[Subject], rates: list[int], args, amqp_url: str, folder: Path) -> None:
+    logs = Path(tempfile.mkdtemp(prefix=f"offload-bench-{mode}-"))
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "k6").mkdir(parents=True)
+    settings = {
+        "duration_s": args.duration_s,
+        "vus": args.vus,
+        "p95_ms": args.p95_ms,
+        "rates": rates,
+        "repeats": args.repeats,
+        "gateway": GATEWAY_TEXT,
+        "cpus": os.cpu_count(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_before": round(os.getloadavg()[0], 2),
+        **git_state(folder),
+    }
+    core = None
+    delete_task_queue(amqp_url)
+    if mode == "publish":
+        declare_task_queue(amqp_url)
+    else:
+        core = start_core(amqp_url, logs / "core.log")
+    purge(amqp_url, TASK_QUEUE)
+    entries = []
+    try:
+        for repeat in range(1, args.repeats + 1):
+            failed: set[str] = set()
+            for rate_index, rate in enumerate(rates):
+                live = [s for s in subjects if s.name not in failed]
+                for position, subject in enumerate(run_order(live, repeat, rate_index)):
+                    print(f"-- {mode} repeat {repeat}: {subject.name} at {rate}/s", flush=True)
+                    summary_name = f"k6/r{repeat}-{rate:04d}-{subject.slug}.json"
+                    log = logs / f"{Path(summary_name).stem}.log"
+                    gateway, base_url = start_gateway(subject, amqp_url, log)
+                    try:
+                        summary = run_k6(base_url, subject, rate, args, folder / summary_name)
+                    finally:
+                        stop(gateway)
+                    entry = {"repeat": repeat, "rate": rate, "subject": subject.name, "position": position}
+                    entries.append({**entry, "summary": summary_name})
+                    figures = pb.step_figures(summary, subject.endpoint, rate, args.duration_s)
+                    step = pb.BenchStep(repeat, rate, subject.name, position, figures)
+                    if not step.held(args.p95_ms):
+                        failed.add(subject.name)
+                    print(
+                        f"   p95 {figures.p95_ms or float('nan'):.2f} ms, failed {figures.failed_pct:.2f} %, "
+                        f"dropped {figures.dropped}",
+                        flush=True,
+                    )
+                    settle(mode, amqp_url, args.cooldown)
+    finally:
+        if core is not None:
+            stop(core)
+    settings["load_average_after"] = round(os.getloadavg()[0], 2)
+    data = {
+        "schema_version": pb.SCHEMA_VERSION,
+        "mode": mode,
+        "settings": settings,
+        "subjects": [{"name": s.name, "endpoint": s.endpoint, "gateway": s.gateway_env} for s in subjects],
+        "steps": entries,
+    }
+    (folder / pb.BENCH_FILE).write_text(json.dumps(data, indent=1) + "\n")
+    table = pb.table_markdown(pb.load_bench(folder))
+    (folder / pb.TABLE_FILE).write_text(table)
+    print(f"\n{table}\n{folder / pb.TABLE_FILE}; gateway and core logs: {logs}")
+    if not args.keep_logs:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mode", nargs="+", choices=list(pb.MODES), default=list(pb.MODES))
+    parser.add_argument(
+        "--rate", type=int, nargs="+", help="the rates, ascending [per mode: see DEFAULT_RATES]"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--p95-ms", type=float, default=20, help="the p95 a step must hold")
+    parser.add_argument("--vus", type=int, default=100)
+    parser.add_argument("--duration-s", type=float, default=10)
+    parser.add_argument("--cooldown", type=float, default=2, help="seconds between steps")
+    parser.add_argument("--only", nargs="+", help="these subjects only (names as in bench.md)")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench", help="a folder per mode in it")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args(argv)
+    # every load bounded: loopback benchmarks, not soak tests; checked before anything starts
+    rates = args.rate or []
+    problems = []
+    if any(not 1 <= r <= MAX_RATE for r in rates) or rates != sorted(set(rates)):
+        problems.append(f"--rate: distinct rates in increasing order within 1..{MAX_RATE}")
+    if not 1 <= args.vus <= MAX_VUS:
+        problems.append(f"--vus: within 1..{MAX_VUS}")
+    if not 1 <= args.duration_s <= MAX_DURATION_S:
+        problems.append(f"--duration-s: within 1..{MAX_DURATION_S}")
+    if not 1 <= args.repeats <= MAX_REPEATS:
+        problems.append(f"--repeats: within 1..{MAX_REPEATS}")
+    if not args.p95_ms > 0:
+        problems.append("--p95-ms: above 0")
+    known = [s.name for s in SUBJECTS]
+    unknown = sorted(set(args.only or []) - set(known))
+    if unknown:
+        problems.append(f"--only: unknown subject(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    if problems:
+        parser.error("; ".join(problems))
+    return args
+
+
+def bench(args: argparse.Namespace) -> None:
     amqp_url = os.environ.get("AMQP_URL")
     if not amqp_url:
         raise SystemExit("AMQP_URL is not set: run bench/publishers.sh (it starts a broker)")
     if not (VENV_BIN / "k6").exists():
         raise SystemExit(f"k6 not found in {VENV_BIN}: run scripts/install-deps.sh")
-    scenarios = [s for s in SCENARIOS if not args.only or any(word in s.name for word in args.only)]
-    load_before = os.getloadavg()[0]
-    work_dir = Path(tempfile.mkdtemp(prefix="offload-bench-"))
-    core, core_url, core_kind = start_core(amqp_url, work_dir)
-    if core_kind == "stub":
-        declare_queue_for_the_stub(amqp_url)
-    rows = []
-    try:
-        # rate by rate, every scenario at each: a busy spell on the machine hits one rate, not
-        # one scenario; one gunicorn per step, so each starts from the same state
-        for rate in args.rate:
-            for scenario in scenarios:
-                print(f"-- {scenario.name} ({scenario.endpoint}) at {rate}/s", flush=True)
-                log_path = work_dir / f"gunicorn-{len(rows)}.log"
-                gateway, base_url = start_gateway(scenario, amqp_url, core_url, log_path)
-                try:
-                    summary = run_k6(
-                        base_url, scenario.endpoint, rate, args, work_dir / f"k6-{len(rows)}.json"
-                    )
-                finally:
-                    stop(gateway)
-                row = {"scenario": scenario.name, "endpoint": scenario.endpoint, "rate": rate}
-                row.update(scenario.gateway_env)
-                row.update(summarize(summary, scenario.endpoint, rate, duration_seconds(args.duration)))
-                row["publish_failures_logged"] = log_path.read_text().count("publish failed")
-                rows.append(row)
-                purge_queue(amqp_url)
-                time.sleep(args.cooldown)
-    finally:
-        stop(core)
-    header = (
-        f"{'/'.join(map(str, args.rate))} RPS, {args.vus} VUs (pre-allocated = max), {args.duration}, "
-        f"constant-arrival-rate; core: {core_kind}; {os.cpu_count()} CPUs; "
-        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
-    )
-    rows.sort(key=lambda row: [s.name for s in scenarios].index(row["scenario"]))
-    print_table(rows, header)
-    if len(args.rate) > 1:
-        print_highest_rates(rows, args.p95_ms)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"header": header, "rows": rows}, indent=2))
-    print(f"\nrows as JSON: {RESULTS.relative_to(REPO)}; logs: {work_dir}")
-    if not args.keep_logs:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    subjects = [s for s in SUBJECTS if not args.only or s.name in args.only]
+    for mode in args.mode:
+        run_mode(mode, subjects, args.rate or DEFAULT_RATES[mode], args, amqp_url, args.out / mode)
 
 
-def stub_core(port: int) -> None:
-    # gevent's own sleep and server: nothing to monkey-patch
-    import gevent
-    from gevent.pywsgi import WSGIServer
-
-    def app(environ, start_response):
-        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [b'{"status":"ok"}']
-        if path != "/work" or method != "POST":
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [b'{"error":"not found"}']
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        work_ms = body.get("work_ms", 1000)
-        gevent.sleep(work_ms / 1000)
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({"worked_ms": work_ms}).encode()]
-
-    WSGIServer(("127.0.0.1", port), app, log=None, spawn=10000).serve_forever()
+def rewrite_readme(readme: Path, folders: list[Path]) -> None:
+    text = readme.read_text()
+    for folder in folders:
+        text = pb.replace_readme_block(text, pb.load_bench(folder))
+    readme.write_text(text)
 
 
-def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "stub-core":
-        stub_core(int(sys.argv[2]))
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["readme"]:
+        rewrite_readme(Path(argv[1]), [Path(f) for f in argv[2:]])
         return
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rate", type=int, nargs="+", default=[400], help="one step per rate")
-    parser.add_argument("--p95-ms", type=float, default=20, help="the p95 a rate must hold (rate sweep)")
-    parser.add_argument("--vus", type=int, default=100)
-    parser.add_argument("--duration", default="15s")
-    parser.add_argument("--cooldown", type=float, default=3)
-    parser.add_argument("--only", nargs="*", help="run scenarios whose name contains any of these")
-    parser.add_argument("--keep-logs", action="store_true")
-    args = parser.parse_args()
-    # keep every load bounded: loopback benchmarks, not soak tests
-    rates_ok = all(1 <= rate <= 2000 for rate in args.rate)
-    if not rates_ok or not 1 <= args.vus <= 1000 or duration_seconds(args.duration) > 300:
-        parser.error("keep --rate within 1..2000, --vus within 1..1000 and --duration within 5m")
-    bench(args)
+    bench(parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
