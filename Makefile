@@ -50,6 +50,11 @@ lab-status:
 lab-down:
 	lab/labctl down
 
+# the publisher benchmark on loopback, both modes, 3 repeats (about 45 minutes on 2 cores; keep
+# the machine otherwise idle): docs/results/bench/README.md. BENCH_ARGS go to bench/publishers.py
+bench-publishers: deps
+	bench/publishers.sh $(BENCH_ARGS)
+
 provision: deps
 	ansible-playbook site.yml
 

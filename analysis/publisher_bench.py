@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,19 +168,35 @@ def _ratio_text(bench: Bench, subject: str, reference: str) -> str:
     return spread(values) + (" *" if bound and values else "")
 
 
+def _subject_table(bench: Bench, columns: list[tuple[str, Callable[[str], str]]]) -> list[str]:
+    """A markdown table with one row per subject: columns are (header, cell of a subject)."""
+    lines = [
+        "| subject | " + " | ".join(header for header, _ in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    lines += [
+        f"| {subject} | " + " | ".join(cell(subject) for _, cell in columns) + " |"
+        for subject in bench.subjects
+    ]
+    return lines
+
+
+def _ratio_columns(bench: Bench) -> list[tuple[str, Callable[[str], str]]]:
+    return [
+        (f"ratio to {ref}", lambda subject, ref=ref: _ratio_text(bench, subject, ref))
+        for ref in (NO_CONFIRM, NO_OP)
+    ]
+
+
 def capacity_table(bench: Bench) -> str:
     """Per subject: capacity, its ratios to the references, p95 at the lowest rate."""
     lowest = min(s.rate for s in bench.steps)
-    lines = [
-        f"| subject | capacity /s | ratio to {NO_CONFIRM} | ratio to {NO_OP} | p95 ms at {lowest}/s |",
-        "|---|---|---|---|---|",
+    columns = [
+        ("capacity /s", lambda subject: _capacity_text(bench, subject)),
+        *_ratio_columns(bench),
+        (f"p95 ms at {lowest}/s", lambda subject: spread(bench.p95_at(subject, lowest))),
     ]
-    for subject in bench.subjects:
-        lines.append(
-            f"| {subject} | {_capacity_text(bench, subject)} | {_ratio_text(bench, subject, NO_CONFIRM)} "
-            f"| {_ratio_text(bench, subject, NO_OP)} | {spread(bench.p95_at(subject, lowest))} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(_subject_table(bench, columns))
 
 
 def readme_block(bench: Bench) -> str:
@@ -192,14 +208,10 @@ def readme_block(bench: Bench) -> str:
         f"{bench.p95_bound_ms:g} ms with nothing failed or dropped; median [min-max] of the repeats; "
         f"[data](docs/results/bench/{bench.mode}/{TABLE_FILE}), {s['git_commit'][:7]}):",
         "",
-        f"| subject | ratio to {NO_CONFIRM} | ratio to {NO_OP} |",
-        "|---|---|---|",
+        *_subject_table(bench, _ratio_columns(bench)),
+        "",
+        "\\* a bound: one side of the ratio held every rate tried in some repeat.",
     ]
-    for subject in bench.subjects:
-        lines.append(
-            f"| {subject} | {_ratio_text(bench, subject, NO_CONFIRM)} "
-            f"| {_ratio_text(bench, subject, NO_OP)} |"
-        )
     return "\n".join(lines)
 
 

@@ -71,10 +71,10 @@ SUBJECTS = [
     Subject("dramatiq", "/async", {**GEVENT, "PUBLISHER": "dramatiq"}),
 ]
 DEFAULT_RATES = {
-    "publish": [400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000],
-    "system": [200, 400, 600, 800, 1000, 1200],
+    "publish": [400, 600, 800, 1000, 1200, 1400, 1600, 2000, 2400, 2800],
+    "system": [200, 400, 600, 800, 1000, 1200, 1600, 2000],
 }
-MAX_RATE, MAX_VUS, MAX_DURATION_S, MAX_REPEATS = 2000, 1000, 300, 10
+MAX_RATE, MAX_VUS, MAX_DURATION_S, MAX_REPEATS = 3000, 1000, 300, 10
 
 
 def free_port() -> int:
@@ -216,21 +216,33 @@ def run_order(subjects: list[Subject], repeat: int, rate_index: int) -> list[Sub
     return subjects[shift:] + subjects[:shift]
 
 
-def git_state(folder: Path) -> dict:
+def git_state() -> tuple[dict, str]:
+    """The commit, whether the tracked files differ from it, and that difference (read before
+    any output is written: republishing replaces tracked files)."""
+
     def git(*words: str) -> str:
         return subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True, check=False).stdout
 
     dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
-    if dirty:
-        (folder / "git.diff").write_text(git("diff", "HEAD"))
-    return {"git_commit": git("rev-parse", "HEAD").strip(), "git_dirty": dirty}
+    state = {"git_commit": git("rev-parse", "HEAD").strip(), "git_dirty": dirty}
+    return state, git("diff", "HEAD") if dirty else ""
 
 
-def run_mode(mode: str, subjects: list[Subject], rates: list[int], args, amqp_url: str, folder: Path) -> None:
+def run_mode(
+    mode: str,
+    subjects: list[Subject],
+    rates: list[int],
+    args,
+    amqp_url: str,
+    folder: Path,
+    git: tuple[dict, str],
+) -> None:
     logs = Path(tempfile.mkdtemp(prefix=f"offload-bench-{mode}-"))
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "k6").mkdir(parents=True)
+    if git[1]:
+        (folder / "git.diff").write_text(git[1])
     settings = {
         "duration_s": args.duration_s,
         "vus": args.vus,
@@ -241,7 +253,7 @@ def run_mode(mode: str, subjects: list[Subject], rates: list[int], args, amqp_ur
         "cpus": os.cpu_count(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_before": round(os.getloadavg()[0], 2),
-        **git_state(folder),
+        **git[0],
     }
     core = None
     delete_task_queue(amqp_url)
@@ -342,8 +354,9 @@ def bench(args: argparse.Namespace) -> None:
     if not (VENV_BIN / "k6").exists():
         raise SystemExit(f"k6 not found in {VENV_BIN}: run scripts/install-deps.sh")
     subjects = [s for s in SUBJECTS if not args.only or s.name in args.only]
+    git = git_state()
     for mode in args.mode:
-        run_mode(mode, subjects, args.rate or DEFAULT_RATES[mode], args, amqp_url, args.out / mode)
+        run_mode(mode, subjects, args.rate or DEFAULT_RATES[mode], args, amqp_url, args.out / mode, git)
 
 
 def rewrite_readme(readme: Path, folders: list[Path]) -> None:

@@ -125,14 +125,12 @@ def run_search(
         provisioned = real.settings()
         recorded = provisioned.recorded()
         recorded["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
-        commit, dirty = cli.git_info()
         real.k6.prepare()
         meta = {
             "spec_name": p.spec.name,
             "spec": p.spec.as_dict(),
             "capacity_search": {"start": p.start, "max_rate": p.max_rate, "slo": vars(p.slo)},
-            "git_commit": commit,
-            "git_dirty": dirty,
+            **cli.git_info(),
             "versions": {"k6": real.k6.version(), **cli.local_versions(), "rabbitmq": real.mgmt.version()},
             "inventory": lab.source,
             "hosts": real.hosts_with_cpus(),

@@ -121,18 +121,24 @@ def changed_overrides(spec_arg: str, spec: SweepSpec, overrides: dict[str, Any])
     return {key: value for key, value in overrides.items() if after.get(key) != before.get(key)}
 
 
-def git_info() -> tuple[str | None, bool | None]:
+def git_info() -> dict[str, Any]:
+    """The run's git_commit and git_dirty (tracked files differ from the commit), and when dirty
+    that difference as git_diff, which the run folder keeps beside run.json (results.py)."""
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
 
     try:
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        state: dict[str, Any] = {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+        if state["git_dirty"]:
+            state["git_diff"] = git("diff", "HEAD").stdout
     except (OSError, subprocess.SubprocessError):
-        return None, None
-    if commit.returncode != 0:
-        return None, None
-    return commit.stdout.strip(), bool(dirty.stdout.strip())
+        return {"git_commit": None, "git_dirty": None}
+    return state
 
 
 def local_versions() -> dict[str, str | None]:
@@ -201,15 +207,13 @@ def sweep(
         echo("\n".join(plan_limits(steps, provisioned)))
         settings = provisioned.recorded()
         settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
-        commit, dirty = git_info()
         versions = {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()}
         real.k6.prepare()
         meta = {
             "spec_name": spec.name,
             "spec": spec.as_dict(),
             "overrides": overrides,
-            "git_commit": commit,
-            "git_dirty": dirty,
+            **git_info(),
             "versions": versions,
             "inventory": lab.source,
             "hosts": real.hosts_with_cpus(),

@@ -88,6 +88,9 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+GIT_DIFF_FILE = "git.diff"  # in a run folder: what a dirty tree differed from its commit by
+
+
 class RunFolder:
     def __init__(self, results_dir: Path, run_id: str):
         self.path = Path(results_dir) / run_id
@@ -99,9 +102,16 @@ class RunFolder:
         return self.path / "steps"
 
     def create(self, run: dict[str, Any]) -> None:
+        """run: the run's meta; its git_diff (what a dirty tree differed by) goes to GIT_DIFF_FILE,
+        which run.json then names."""
         if self.path.exists() and any(self.path.iterdir()):
             raise FileExistsError(f"results folder {self.path} already exists and is not empty")
         self.steps_dir.mkdir(parents=True, exist_ok=True)
+        run = dict(run)
+        diff = run.pop("git_diff", None)
+        if diff:
+            (self.path / GIT_DIFF_FILE).write_text(diff)
+            run["git_diff_file"] = GIT_DIFF_FILE
         self.run = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,

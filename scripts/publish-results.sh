@@ -11,11 +11,22 @@
 # lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
 # which is not published); its report/ has the capacity chart, and each subject its own report/.
 # `python -m analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
+# A run that ran with uncommitted changes (run.json git_dirty, its git.diff beside it) is refused:
+# a publication describes one commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: $0 RUN_DIR NAME}
 name=${2:?usage: $0 RUN_DIR NAME}
 dest=docs/results/$name
+
+refuse_dirty() {  # refuse_dirty RUN_DIR: exit unless run.json names a clean commit
+  .venv/bin/python -c 'import json, sys
+meta = json.load(open(sys.argv[1] + "/run.json"))
+dirty = meta.get("git_dirty")
+if dirty is not False or not meta.get("git_commit"):
+    sys.exit(f"{sys.argv[1]}: not published: git_dirty is {dirty!r} (uncommitted changes: see its "
+             "git.diff; or no known commit). Commit, then run it again.")' "$1"
+}
 
 copy_run() {  # copy_run SRC DEST: one run folder's raw data
   local src=$1 to=$2
@@ -37,15 +48,20 @@ if data.get("kind") == "capacity-suite":
     print("\n".join(row["folder"] for row in data["subjects"]))' "$1"
 }
 
+# every run is checked before the old publication is removed
 if [ -f "$run/run.json" ]; then
+  refuse_dirty "$run"
   rm -rf "$dest"
   copy_run "$run" "$dest"
 elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run/capacity.json") && [ -n "$subjects" ]; then
+  while IFS= read -r subject; do
+    [ -f "$run/$subject/run.json" ] || { echo "$run/$subject: listed in capacity.json, no run.json" >&2; exit 1; }
+    refuse_dirty "$run/$subject"
+  done <<< "$subjects"
   rm -rf "$dest"; mkdir -p "$dest"
   cp "$run/capacity.json" "$run/capacity.md" "$dest/"
   if [ -f "$run/suite.yml" ]; then cp "$run/suite.yml" "$dest/"; fi
   while IFS= read -r subject; do
-    [ -f "$run/$subject/run.json" ] || { echo "$run/$subject: listed in capacity.json, no run.json" >&2; exit 1; }
     copy_run "$run/$subject" "$dest/$subject"
   done <<< "$subjects"
 else

@@ -74,16 +74,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PUBLISHER",
         "choice",
-        "kombu_pool",
+        "pipelined",
         "How /async publishes (gateway/offload_gateway/publishers/).",
         choices=(
+            "pipelined",
             "kombu_pool",
             "pika_per_request",
             "pika_shared",
             "celery",
             "celery_default_pool",
             "dramatiq",
-            "pipelined",
         ),
         sweep=True,
         provisioned=True,

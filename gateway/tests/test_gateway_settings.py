@@ -8,7 +8,7 @@ AMQP = "amqp://u:secret@127.0.0.1:5672/"
 def test_defaults_follow_the_design():
     settings = Settings.from_env({"AMQP_URL": AMQP})
     assert settings.core_url == "http://127.0.0.1:8080"
-    assert settings.publisher == "kombu_pool"
+    assert settings.publisher == "pipelined"
     assert settings.publish_confirm is True
     assert settings.publish_timeout_s == 1.0
     assert settings.task_queue == "tasks"
@@ -42,7 +42,7 @@ def test_values_are_read_from_the_environment():
         ({"AMQP_URL": "http://x/"}, "AMQP_URL="),
         ({"AMQP_URL": "amqp://h:notaport/"}, "invalid port"),
         ({"AMQP_URL": AMQP, "CORE_URL": "core:8080"}, "CORE_URL="),
-        ({"AMQP_URL": AMQP, "PUBLISHER": "rabbit"}, "PUBLISHER='rabbit' is not one of kombu_pool"),
+        ({"AMQP_URL": AMQP, "PUBLISHER": "rabbit"}, "PUBLISHER='rabbit' is not one of pipelined, kombu_pool"),
         ({"AMQP_URL": AMQP, "PUBLISH_CONFIRM": "maybe"}, "PUBLISH_CONFIRM='maybe' is not a flag"),
         ({"AMQP_URL": AMQP, "PUBLISH_TIMEOUT_S": "soon"}, "is not a number of seconds"),
         ({"AMQP_URL": AMQP, "PUBLISH_TIMEOUT_S": "0"}, "must be a positive number"),

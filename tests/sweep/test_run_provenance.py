@@ -1,0 +1,65 @@
+"""A run says which code it ran: its commit, whether the tree was dirty and, if so, the diff
+(git.diff beside run.json); publishing refuses a dirty run (scripts/publish-results.sh)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from offload_lab import cli
+from offload_lab.results import GIT_DIFF_FILE, RunFolder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_dirty_run_keeps_its_diff_beside_run_json_not_inside_it(tmp_path):
+    folder = RunFolder(tmp_path, "r1")
+    folder.create({"git_commit": "abc", "git_dirty": True, "git_diff": "--- a/x\n+++ b/x\n"})
+    meta = json.loads((folder.path / "run.json").read_text())
+    assert (folder.path / GIT_DIFF_FILE).read_text() == "--- a/x\n+++ b/x\n"
+    assert meta["git_diff_file"] == GIT_DIFF_FILE and "git_diff" not in meta and meta["git_dirty"] is True
+
+
+def test_a_clean_run_has_no_diff_file(tmp_path):
+    folder = RunFolder(tmp_path, "r2")
+    folder.create({"git_commit": "abc", "git_dirty": False})
+    assert not (folder.path / GIT_DIFF_FILE).exists()
+    assert "git_diff_file" not in json.loads((folder.path / "run.json").read_text())
+
+
+def test_git_info_reads_this_checkout():
+    state = cli.git_info()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    assert state["git_commit"] == head and isinstance(state["git_dirty"], bool)
+    assert ("git_diff" in state) == state["git_dirty"]
+
+
+def publish(run_dir: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["scripts/publish-results.sh", str(run_dir), name],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_publishing_refuses_a_dirty_run_and_keeps_the_old_publication(tmp_path):
+    name = "test-refused-dirty-run"
+    run_dir = tmp_path / "run"
+    (run_dir / "steps").mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"git_commit": "abc", "git_dirty": True, "steps": []}))
+    published = REPO / "docs" / "results" / name
+    published.mkdir()
+    try:
+        (published / "run.json").write_text("the earlier publication")
+        result = publish(run_dir, name)
+        assert result.returncode != 0
+        assert "not published: git_dirty is True" in result.stderr
+        assert (published / "run.json").read_text() == "the earlier publication"
+    finally:
+        shutil.rmtree(published)
