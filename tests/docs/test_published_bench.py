@@ -73,3 +73,18 @@ def test_the_default_publisher_is_the_fastest_confirmed_one_in_both_modes():
         median = {s: statistics.median(bench.ratios(s, pb.NO_CONFIRM)[0]) for s in confirmed}
         assert median[default] == max(median.values()), (mode, median)
         assert median[default] > median["kombu_pool"], (mode, median)
+
+
+@pytest.mark.parametrize("mode", list(pb.MODES))
+def test_kombu_pool_is_no_slower_than_celery_as_the_readme_says(mode):
+    """The README's reading of the kombu_pool/Celery question: in every repeat of both modes,
+    kombu_pool's capacity is at least Celery's and its p95 at 400/s is lower."""
+    bench = pb.load_bench(BENCH / mode)
+
+    def p95_at_400(subject: str) -> dict[int, float]:
+        return {s.repeat: s.figures.p95_ms for s in bench.steps if s.subject == subject and s.rate == 400}
+
+    kombu, celery = p95_at_400("kombu_pool"), p95_at_400("celery")
+    for repeat in bench.repeats:
+        assert bench.capacity("kombu_pool", repeat).rate >= bench.capacity("celery", repeat).rate, repeat
+        assert kombu[repeat] < celery[repeat], (repeat, kombu, celery)
