@@ -23,7 +23,7 @@ def test_gunicorn_gevent_serves_healthz_and_async(start_gateway, broker, task_qu
     try:
         health = gateway.health
         assert health.status_code == 200
-        assert health.json()["publisher"] == "kombu_pool"
+        assert health.json()["publisher"] == "pipelined"  # the default
         ids = set()
         for n in range(5):
             response = requests.post(f"{base_url}/async", json={"n": n}, timeout=5)

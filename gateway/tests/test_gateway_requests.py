@@ -88,4 +88,4 @@ def test_healthz_is_cheap_and_does_not_touch_the_broker(make_app):
     client = make_app(AMQP_URL="amqp://u:p@127.0.0.1:9/").test_client()
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "publisher": "kombu_pool"}
+    assert response.get_json() == {"status": "ok", "publisher": "pipelined"}

@@ -51,6 +51,10 @@ def test_a_zombie_counts_as_gone():
 def test_pids_where_finds_a_process_by_its_command_line():
     child = subprocess.Popen(["sleep", "29.5"])
     try:
+        # until the child has exec'd, /proc shows the forking Python's command line (seen in CI)
+        deadline = time.monotonic() + 5
+        while processes.cmdline(child.pid) != ["sleep", "29.5"] and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert processes.pids_where(lambda args: args == ["sleep", "29.5"]) == [child.pid]
         assert processes.cmdline(child.pid) == ["sleep", "29.5"]
     finally:
