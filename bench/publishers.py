@@ -38,6 +38,8 @@ import requests
 from offload_gateway.topology import task_exchange
 
 from analysis import publisher_bench as pb
+from offload_lab.cli import git_info
+from offload_lab.results import GIT_DIFF_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -216,18 +218,6 @@ def run_order(subjects: list[Subject], repeat: int, rate_index: int) -> list[Sub
     return subjects[shift:] + subjects[:shift]
 
 
-def git_state() -> tuple[dict, str]:
-    """The commit, whether the tracked files differ from it, and that difference (read before
-    any output is written: republishing replaces tracked files)."""
-
-    def git(*words: str) -> str:
-        return subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True, check=False).stdout
-
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
-    state = {"git_commit": git("rev-parse", "HEAD").strip(), "git_dirty": dirty}
-    return state, git("diff", "HEAD") if dirty else ""
-
-
 def run_mode(
     mode: str,
     subjects: list[Subject],
@@ -241,8 +231,8 @@ def run_mode(
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "k6").mkdir(parents=True)
-    if git[1]:
-        (folder / "git.diff").write_text(git[1])
+    if git.get("git_diff"):
+        (folder / GIT_DIFF_FILE).write_text(git["git_diff"])
     settings = {
         "duration_s": args.duration_s,
         "vus": args.vus,
@@ -253,7 +243,8 @@ def run_mode(
         "cpus": os.cpu_count(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_before": round(os.getloadavg()[0], 2),
-        **git[0],
+        "git_commit": git["git_commit"],
+        "git_dirty": git["git_dirty"],
     }
     core = None
     delete_task_queue(amqp_url)
@@ -354,7 +345,7 @@ def bench(args: argparse.Namespace) -> None:
     if not (VENV_BIN / "k6").exists():
         raise SystemExit(f"k6 not found in {VENV_BIN}: run scripts/install-deps.sh")
     subjects = [s for s in SUBJECTS if not args.only or s.name in args.only]
-    git = git_state()
+    git = git_info()  # read once, before any output is written: republishing replaces tracked files
     for mode in args.mode:
         run_mode(mode, subjects, args.rate or DEFAULT_RATES[mode], args, amqp_url, args.out / mode, git)
 
