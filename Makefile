@@ -35,6 +35,11 @@ e2e: deps
 e2e-cluster: deps
 	scripts/e2e-cluster.sh
 
+# the same end to end on Debian 12 hosts (RabbitMQ 3.10), the compared release (docs/brokers.md)
+.PHONY: e2e-bookworm
+e2e-bookworm: deps
+	E2E_RELEASE=bookworm scripts/e2e.sh
+
 test: lint unit e2e
 
 demo: deps
@@ -54,6 +59,12 @@ lab-down:
 # the machine otherwise idle): docs/results/bench/README.md. BENCH_ARGS go to bench/publishers.py
 bench-publishers: deps
 	bench/publishers.sh $(BENCH_ARGS)
+
+# RabbitMQ 4.0 (Debian 13) against 3.10 (Debian 12) on the lab, back to back (about 55 minutes;
+# keep the machine otherwise idle): docs/brokers.md. COMPARE_RUN names the results folder.
+.PHONY: compare-brokers
+compare-brokers: deps
+	scripts/compare-brokers.sh $(COMPARE_RUN)
 
 provision: deps
 	ansible-playbook site.yml

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 
 from analysis.metrics import StepMetrics
 
@@ -54,3 +55,13 @@ def spread_text(p: StepMetrics, attr: str, fmt: Callable[[float | None], str]) -
     """max - min of a figure over a point's repeats ("" for a single step)."""
     spread = p.spread(attr)
     return "" if spread is None else fmt(spread[1] - spread[0])
+
+
+def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    """median [min-max] of the repeats, or the one value."""
+    if not values:
+        return "n/a"
+    median = fmt.format(statistics.median(values))
+    if len(values) == 1 or min(values) == max(values):
+        return median
+    return f"{median} [{fmt.format(min(values))}-{fmt.format(max(values))}]"

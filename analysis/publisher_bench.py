@@ -14,11 +14,11 @@ which the machine is slower moves both sides of the ratio.
 from __future__ import annotations
 
 import json
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.fmt import spread
 from analysis.load import step_from_dict
 from analysis.metrics import compute_metrics
 
@@ -141,16 +141,6 @@ def load_bench(folder: Path) -> Bench:
         figures = step_figures(summary, endpoints[entry["subject"]], entry["rate"], settings["duration_s"])
         steps.append(BenchStep(entry["repeat"], entry["rate"], entry["subject"], entry["position"], figures))
     return Bench(data["mode"], settings, [s["name"] for s in data["subjects"]], steps)
-
-
-def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
-    """median [min-max] of the repeats, or the one value."""
-    if not values:
-        return "n/a"
-    median = fmt.format(statistics.median(values))
-    if len(values) == 1 or min(values) == max(values):
-        return median
-    return f"{median} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
 
 
 def _capacity_text(bench: Bench, subject: str) -> str:

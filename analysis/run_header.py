@@ -56,6 +56,33 @@ def _settings_text(settings: Any) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
+def broker_line(facts: Any) -> str:
+    """A step's broker facts (offload_lab/broker_facts.py) in words:
+    'RabbitMQ 4.0.5 (Erlang 27.3.4.1); tasks: classic v2, tasks.done: classic v2'."""
+    if not isinstance(facts, dict) or not facts.get("rabbitmq_version"):
+        return "not recorded"
+    parts = []
+    for name, queue in (facts.get("queues") or {}).items():
+        if not isinstance(queue, dict) or "error" in queue:
+            continue
+        if queue.get("type") == "classic":
+            version = queue.get("classic_version")
+            parts.append(f"{name}: classic v{version}" if version else f"{name}: classic")
+        elif queue.get("type") == "quorum":
+            limit = queue.get("delivery_limit")
+            parts.append(f"{name}: quorum, delivery limit {limit if limit is not None else 'none'}")
+        else:
+            parts.append(f"{name}: {queue.get('type')}")
+    head = f"RabbitMQ {facts['rabbitmq_version']} (Erlang {facts.get('erlang_version') or '?'})"
+    return head + ("; " + ", ".join(parts) if parts else "")
+
+
+def brokers_text(run: Run) -> str:
+    """The distinct broker lines of the run's steps (one, unless the broker changed mid-run)."""
+    lines = dict.fromkeys(broker_line((s.broker or {}).get("facts")) for s in run.steps)
+    return "\n".join(lines) or NA
+
+
 def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]]:
     meta = run.meta
     listed = meta.get("steps") if isinstance(meta.get("steps"), list) else None
@@ -88,6 +115,7 @@ def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]
         ("repeats per point", _distinct(Counter((m.label, m.mode, m.rate) for m in metrics).values())),
         ("git commit", commit),
         ("versions", ", ".join(f"{k}: {v}" for k, v in versions.items()) or NA),
+        ("broker and queues", brokers_text(run)),
         ("hosts", _hosts_text(meta.get("hosts"))),
         ("gateway settings", _settings_text(settings.get("gateway"))),
         ("core settings", _settings_text(settings.get("core"))),

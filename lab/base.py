@@ -21,7 +21,6 @@ from lab.plan import (
     LOGIN_UID,
     LOGIN_USER,
     SUDOERS_FILE,
-    SUITE,
     VARIANT,
     base_files,
     base_recipe,
@@ -42,7 +41,8 @@ def mirror() -> str:
 
 
 def base_path(lab: LocalLab) -> Path:
-    return lab.cache / f"base-{recipe_hash(base_recipe(mirror()))}"
+    """base-RELEASE-HASH: one cached base per release, so that switching releases rebuilds nothing."""
+    return lab.cache / f"base-{lab.release}-{recipe_hash(base_recipe(mirror(), lab.release))}"
 
 
 def is_built(base: Path) -> bool:
@@ -81,7 +81,7 @@ def run_debootstrap(lab: LocalLab, target: Path, source: str, log: Path) -> int:
         "debootstrap",
         f"--variant={VARIANT}",
         f"--include={','.join(INCLUDE)}",
-        SUITE,
+        lab.release,
         str(target),
         source,
     ]
@@ -112,16 +112,16 @@ def ensure_base(lab: LocalLab) -> Path:
         shutil.rmtree(tmp)
     source = mirror()
     log = lab.cache / "debootstrap.log"
-    lab.log(f"    debootstrap {SUITE} from {source} into {base} (a few minutes; log {log})")
+    lab.log(f"    debootstrap {lab.release} from {source} into {base} (a few minutes; log {log})")
     returncode = run_debootstrap(lab, tmp, source, log)
     if returncode != 0:
         tail = log.read_text()[-2000:]
         raise StepFailed(f"debootstrap exited {returncode} (log {log}):\n{tail}")
     configure_base(lab, tmp)
-    (tmp / COMPLETE).write_text(json.dumps(base_recipe(source), sort_keys=True, indent=1))
+    (tmp / COMPLETE).write_text(json.dumps(base_recipe(source, lab.release), sort_keys=True, indent=1))
     tmp.rename(base)
-    # older bases (another recipe) are not used by anything running: drop them
-    for old in lab.cache.glob("base-*"):
+    # older bases of this release (another recipe) are not used by anything running: drop them
+    for old in lab.cache.glob(f"base-{lab.release}-*"):
         if old != base and not in_use(old):
             shutil.rmtree(old, ignore_errors=True)
     return base
@@ -132,7 +132,7 @@ def configure_base(lab: LocalLab, root: Path) -> None:
     each host's: hosts.configure_host), enable networkd, drop apt's caches."""
     for key in Path(root, "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # made by openssh-server's postinst; each host makes its own at first boot
-    for rel, content in base_files().items():
+    for rel, content in base_files(lab.release).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.exists():

@@ -1,4 +1,5 @@
-"""lab/labctl: up [--profile P] | status | down [--purge] | clean | inventory (see lab/README.md).
+"""lab/labctl: up [--profile P] [--release R] | status | down [--purge] | clean | inventory
+(see lab/README.md).
 
 `up` and `down` are sequences of named steps (LocalLab.step); a failed step ends the command
 with `labctl CMD: step 'NAME' failed: WHY` and exit status 1.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from lab import base, cgroups, hosts, network, processes
 from lab.locallab import REPO, LocalLab, StepFailed
-from lab.plan import BRIDGE, DEFAULT_PROFILE, PROFILES, LabHost, inventory_text
+from lab.plan import BRIDGE, DEFAULT_PROFILE, DEFAULT_RELEASE, PROFILES, RELEASES, LabHost, inventory_text
 from lab.status import status
 
 PREREQUISITES = ("debootstrap", "systemd-nspawn", "ip", "apt-cacher-ng", "ssh", "ssh-keygen")
@@ -38,7 +39,7 @@ def check_prereqs() -> None:
 
 def write_inventory(lab: LocalLab) -> None:
     """inventory/lab/hosts.yml (rewritten only if it changed)."""
-    text = inventory_text(lab.hosts, lab.key, lab.known_hosts, lab.profile)
+    text = inventory_text(lab.hosts, lab.key, lab.known_hosts, lab.profile, lab.release)
     lab.inventory.parent.mkdir(parents=True, exist_ok=True)
     if not lab.inventory.exists() or lab.inventory.read_text() != text:
         lab.inventory.write_text(text)
@@ -60,6 +61,17 @@ def check_one_profile(lab: LocalLab) -> None:
         )
 
 
+def check_one_release(lab: LocalLab) -> None:
+    """One release at a time: a host's disk is an overlay on its release's base."""
+    recorded = lab.recorded_release()
+    hosts_there = [h.name for h in lab.hosts if present(lab, h)]
+    if recorded and recorded != lab.release and hosts_there:
+        raise StepFailed(
+            f"the lab's hosts run {recorded} ({', '.join(hosts_there)}): run `lab/labctl down` "
+            f"first to switch to {lab.release} (one release at a time)"
+        )
+
+
 def up(lab: LocalLab) -> None:
     """Bring up whatever is missing; running hosts are left alone, stopped ones restart with their disk."""
     t0 = time.monotonic()
@@ -69,6 +81,9 @@ def up(lab: LocalLab) -> None:
         with lab.step(f"profile {lab.profile}"):
             check_one_profile(lab)
             lab.record_profile()
+        with lab.step(f"release {lab.release} ({RELEASES[lab.release]})"):
+            check_one_release(lab)
+            lab.record_release()
         with lab.step("ssh key"):
             hosts.ensure_key(lab)
         with lab.step("base image"):
@@ -101,7 +116,7 @@ def up(lab: LocalLab) -> None:
         with lab.step("inventory"):
             write_inventory(lab)
     lab.log(
-        f"lab up ({lab.profile} profile): {len(lab.hosts)} hosts on {BRIDGE} "
+        f"lab up ({lab.profile} profile, {lab.release}): {len(lab.hosts)} hosts on {BRIDGE} "
         f"in {time.monotonic() - t0:.0f} s (inventory {lab.inventory.relative_to(REPO)})"
     )
 
@@ -131,6 +146,7 @@ def down(lab: LocalLab, purge: bool = False) -> None:
             lab.known_hosts.unlink(missing_ok=True)
             shutil.rmtree(lab.state / "hosts", ignore_errors=True)
             lab.profile_file.unlink(missing_ok=True)
+            lab.release_file.unlink(missing_ok=True)
         if purge:
             with lab.step("purge: base and apt cache"):
                 for p in lab.cache.glob("base-*"):
@@ -152,6 +168,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PROFILE,
         help="which hosts: default (one per group) or cluster (3 brokers, 2 of each other part)",
     )
+    u.add_argument(
+        "--release",
+        choices=list(RELEASES),
+        default=DEFAULT_RELEASE,
+        help="the hosts' Debian release: trixie (Debian 13, RabbitMQ 4.0) or bookworm "
+        "(Debian 12, RabbitMQ 3.10)",
+    )
     sub.add_parser("status", help="show the lab's state; exit 0 only if all of it is up")
     d = sub.add_parser("down", help="stop and remove the hosts, bridge and apt-cacher-ng")
     d.add_argument("--purge", action="store_true", help="also remove the cached base and apt cache")
@@ -163,7 +186,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # up brings up the profile it is given; the other commands act on the profile that is up
-    lab = LocalLab(verbose=args.verbose, profile=args.profile if args.cmd == "up" else None)
+    up_cmd = args.cmd == "up"
+    lab = LocalLab(
+        verbose=args.verbose,
+        profile=args.profile if up_cmd else None,
+        release=args.release if up_cmd else None,
+    )
     try:
         if args.cmd == "up":
             up(lab)

@@ -12,7 +12,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab.plan import DEFAULT_PROFILE, PROFILES, LabHost, address_plan
+from lab.plan import (
+    DEFAULT_PROFILE,
+    DEFAULT_RELEASE,
+    PROFILES,
+    RELEASES,
+    LabHost,
+    address_plan,
+    check_release,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,14 +36,18 @@ class LocalLab:
         cache: Path | None = None,
         verbose: bool = False,
         profile: str | None = None,
+        release: str | None = None,
     ):
-        """`profile`: the lab's hosts (lab.plan.PROFILES); None: the profile that is up (see
-        recorded_profile), else the default one."""
+        """`profile`: the lab's hosts (lab.plan.PROFILES); `release`: their Debian release
+        (lab.plan.RELEASES). None: the one that is up (recorded_profile, recorded_release), else
+        the default."""
         self.state = Path(state or os.environ.get("OFFLAB_STATE") or REPO / ".lab").resolve()
         self.cache = Path(cache or os.environ.get("OFFLAB_CACHE") or "/var/cache/offload-lab")
         self.verbose = verbose
         self.profile_file = self.state / "profile"
         self.profile = profile or self.recorded_profile() or DEFAULT_PROFILE
+        self.release_file = self.state / "release"
+        self.release = check_release(release or self.recorded_release() or DEFAULT_RELEASE)
         self.hosts = address_plan(profile=self.profile)
         self.ssh_dir = self.state / "ssh"
         self.key = self.ssh_dir / "id_ed25519"
@@ -54,6 +66,18 @@ class LocalLab:
     def record_profile(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         self.profile_file.write_text(self.profile + "\n")
+
+    def recorded_release(self) -> str | None:
+        """The release `up` brought up last (.lab/release), until `down` removes it; None if none."""
+        try:
+            name = self.release_file.read_text().strip()
+        except OSError:
+            return None
+        return name if name in RELEASES else None
+
+    def record_release(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.release_file.write_text(self.release + "\n")
 
     def other_profiles_hosts(self) -> list[LabHost]:
         """Hosts of the other profiles (a lab brought up with another profile is stopped by `down`

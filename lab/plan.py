@@ -36,7 +36,11 @@ PROFILES = {
 }  # fmt: skip
 HOST_OCTETS = PROFILES[DEFAULT_PROFILE]
 
-SUITE = "bookworm"
+# Debian releases the lab can run (codename -> what it is); one release per lab, recorded in
+# .lab/release like the profile. trixie (Debian 13, RabbitMQ 4.0) is what a team installs today;
+# bookworm (Debian 12, RabbitMQ 3.10, out of RabbitMQ's support since 2023) is the compared target.
+RELEASES = {"trixie": "Debian 13", "bookworm": "Debian 12"}
+DEFAULT_RELEASE = "trixie"
 VARIANT = "minbase"
 INCLUDE = ("openssh-server", "python3", "systemd", "systemd-sysv", "dbus", "iproute2", "sudo")
 # bump when the base configuration below changes in a way the file contents do not show
@@ -143,16 +147,23 @@ def profile_group(profile: str) -> str:
 
 
 def inventory_text(
-    hosts: list[LabHost], key_file: Path, known_hosts: Path, profile: str = DEFAULT_PROFILE
+    hosts: list[LabHost],
+    key_file: Path,
+    known_hosts: Path,
+    profile: str = DEFAULT_PROFILE,
+    release: str = DEFAULT_RELEASE,
 ) -> str:
     """inventory/lab/hosts.yml: the four groups (a host's group is its name without its number;
     host order in a group is the index), real SSH as LOGIN_USER with the lab key, checking host
     keys against the lab's known_hosts (labctl writes each host's keys there). A profile other
-    than the default also puts the four groups into its own group (profile_group)."""
+    than the default also puts the four groups into its own group (profile_group).
+    offload_os_release names the hosts' release, which the roles' preflight checks."""
     common = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     lines = [
         "# Written by `lab/labctl up` (git-ignored); do not edit, it is rewritten on every up.",
         "all:",
+        "  vars:",
+        f"    offload_os_release: {check_release(release)}",
         "  children:",
     ]
     for group in GROUPS:
@@ -250,8 +261,15 @@ def mirror_from_sources(text: str) -> str:
     return DEFAULT_MIRROR
 
 
-def base_files() -> dict[str, str]:
+def check_release(release: str) -> str:
+    if release not in RELEASES:
+        raise ValueError(f"no lab release {release!r} (releases: {', '.join(RELEASES)})")
+    return release
+
+
+def base_files(release: str = DEFAULT_RELEASE) -> dict[str, str]:
     """Files written into the base (path -> content; content '->X' makes a symlink to X)."""
+    suite = check_release(release)
     return {
         "etc/machine-id": "",
         "var/lib/dbus/machine-id": "->/etc/machine-id",
@@ -268,9 +286,9 @@ def base_files() -> dict[str, str]:
         ),
         "etc/apt/sources.list": "# offload-lab: see sources.list.d/debian.sources\n",
         "etc/apt/sources.list.d/debian.sources": (
-            f"Types: deb\nURIs: {HOST_DEBIAN_URI}\nSuites: {SUITE} {SUITE}-updates\nComponents: main\n"
+            f"Types: deb\nURIs: {HOST_DEBIAN_URI}\nSuites: {suite} {suite}-updates\nComponents: main\n"
             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-            f"Types: deb\nURIs: {HOST_SECURITY_URI}\nSuites: {SUITE}-security\nComponents: main\n"
+            f"Types: deb\nURIs: {HOST_SECURITY_URI}\nSuites: {suite}-security\nComponents: main\n"
             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
         ),
         "etc/resolv.conf": "# offload-lab: no DNS inside the lab; names are in /etc/hosts\n",
@@ -291,15 +309,15 @@ def base_files() -> dict[str, str]:
 BASE_FILE_MODES = {SUDOERS_FILE: 0o440}
 
 
-def base_recipe(mirror: str) -> dict:
+def base_recipe(mirror: str, release: str = DEFAULT_RELEASE) -> dict:
     """Everything the base image is made from; its hash names the cached base."""
     return {
         "version": BASE_RECIPE_VERSION,
-        "suite": SUITE,
+        "suite": check_release(release),
         "variant": VARIANT,
         "include": list(INCLUDE),
         "mirror": mirror,
-        "files": base_files(),
+        "files": base_files(release),
         "modes": {path: oct(mode) for path, mode in BASE_FILE_MODES.items()},
         "login_user": {"name": LOGIN_USER, "uid": LOGIN_UID},
         "enable": ["systemd-networkd"],

@@ -10,19 +10,37 @@ from pathlib import Path
 
 from lab import base, cgroups, hosts, network
 from lab.locallab import LocalLab
-from lab.plan import ACNG_PORT, BRIDGE, BRIDGE_ADDRESS, DEFAULT_PROFILE, PREFIX_LEN, LabHost
+from lab.plan import (
+    ACNG_PORT,
+    BRIDGE,
+    BRIDGE_ADDRESS,
+    DEFAULT_PROFILE,
+    DEFAULT_RELEASE,
+    PREFIX_LEN,
+    RELEASES,
+    LabHost,
+)
 
 FIX = "`lab/labctl up` fixes it"
 SSH_NO_ANSWER = 255  # ssh's own exit status when it cannot connect or log in
 
 
-def fix_for(profile: str) -> str:
-    """What fixes a part of the lab that is not up: `up` with the profile that is up."""
-    return FIX if profile == DEFAULT_PROFILE else f"`lab/labctl up --profile {profile}` fixes it"
+def fix_for(profile: str, release: str = DEFAULT_RELEASE) -> str:
+    """What fixes a part of the lab that is not up: `up` with the profile and release that are up."""
+    options = "".join(
+        [
+            f" --profile {profile}" if profile != DEFAULT_PROFILE else "",
+            f" --release {release}" if release != DEFAULT_RELEASE else "",
+        ]
+    )
+    return FIX if not options else f"`lab/labctl up{options}` fixes it"
 
 
-def profile_line(profile: str, hosts: list[LabHost]) -> str:
-    return f"profile: {profile} ({len(hosts)} hosts: {', '.join(h.name for h in hosts)})"
+def profile_line(profile: str, hosts: list[LabHost], release: str = DEFAULT_RELEASE) -> str:
+    return (
+        f"profile: {profile} ({len(hosts)} hosts: {', '.join(h.name for h in hosts)}); "
+        f"release: {release} ({RELEASES[release]})"
+    )
 
 
 def bridge_line(up: bool, fix: str = FIX) -> str:
@@ -80,8 +98,8 @@ def systemd_state(lab: LocalLab, h: LabHost) -> str | None:
 def status(lab: LocalLab) -> int:
     """Print the lab's state; 0 only if the bridge, apt-cacher-ng and every host (of the profile
     that is up, else the default one) are up."""
-    fix = fix_for(lab.profile)
-    print(profile_line(lab.profile, lab.hosts))
+    fix = fix_for(lab.profile, lab.release)
+    print(profile_line(lab.profile, lab.hosts, lab.release))
     bridge = network.bridge_up(lab)
     print(bridge_line(bridge, fix))
     apid = network.acng_pid(lab)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .broker_facts import broker_facts
+
 TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
 OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
@@ -152,6 +154,10 @@ class ManagementAPI:
         if ready is None and unacked is None:  # before the first statistics tick
             return QueueDepth(ready=int(q.get("messages") or 0), unacked=0)
         return QueueDepth(ready=int(ready or 0), unacked=int(unacked or 0))
+
+    def facts(self, queues: Sequence[str]) -> dict[str, Any]:
+        """The broker's version and these queues' settings (offload_lab.broker_facts)."""
+        return broker_facts(self.get, {q: self._queue_path(q) for q in queues})
 
     def version(self) -> str | None:
         try:

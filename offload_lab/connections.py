@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import preflight
-from .broker import TASK_QUEUE, ManagementAPI, OutcomeRecords
+from .broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
 from .core import CoreStats
 from .core_settings import CoreSettings
 from .cpu import CpuSampler
@@ -139,6 +139,7 @@ class LabConnections:
             outcomes=self.outcomes if self.outcomes.exists() else None,
             faults=self.fault_runner,
             core_settings=self.core_settings,
+            broker_facts=lambda: self.mgmt.facts([self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE]),
         )
 
     def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:

@@ -221,6 +221,7 @@ class Sweep:
             broker["dead_letter_depth"] = depth_total(lab.queue_depth(DEAD_LETTER_QUEUE))
         except Exception:
             broker["dead_letter_depth"] = None
+        broker["facts"] = self._broker_facts()
         core = lab.core.read()
         precise_drain(broker, core, load_end_wall_s)
         cpu_after = lab.cpu.snapshot()
@@ -280,6 +281,15 @@ class Sweep:
             "waited_for_empty_queue_s": waited_empty_s,
             "outcome_records_left_before": leftover_records,
         }
+
+    def _broker_facts(self) -> dict[str, Any] | None:
+        """The broker's version and queue settings, read after the step (None: no way to read them)."""
+        if self.lab.broker_facts is None:
+            return None
+        try:
+            return self.lab.broker_facts()
+        except Exception as exc:  # noqa: BLE001 - a step is not lost for want of its broker facts
+            return {"error": str(exc)}
 
     def _ledger(self, step: PlannedStep, samples_file: str | None, broker: dict[str, Any]):
         """The step's ledger by task id (async only: sync tasks never reach the queue)."""

@@ -72,3 +72,4 @@ class SweepServices:
     faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
     empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
     core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
+    broker_facts: Callable[[], dict[str, Any]] | None = None  # the broker's version and queue settings

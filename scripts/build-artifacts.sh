@@ -12,9 +12,10 @@
 # with that word. Exit status != 0 with a clear message naming the part that failed to build.
 #
 # Environment:
-#   PYTHON       interpreter for `pip wheel` [.venv/bin/python]; the wheelhouse targets its
-#                Python version, which must be the hosts' (Debian 12: 3.11) - the gateway
-#                role checks this before installing
+#   PYTHON       interpreter for `pip wheel` [.venv/bin/python]; the wheelhouse has wheels for
+#                its Python version and for each of HOST_PYTHONS (binary wheels from the index
+#                for those), so that one wheelhouse installs on every supported host release
+#   HOST_PYTHONS the hosts' Python versions [3.11 3.13: Debian 12 and Debian 13]
 #   GO           go binary [go on PATH, else /usr/local/go/bin/go]
 #   SOURCE_DATE_EPOCH  timestamp inside the gateway wheel [315532800 = 1980-01-01]
 set -euo pipefail
@@ -27,6 +28,10 @@ note() { printf 'build-artifacts: %s\n' "$*" >&2; }
 PYTHON=${PYTHON:-$root/.venv/bin/python}
 [ -x "$PYTHON" ] || die "no Python at $PYTHON (run scripts/install-deps.sh / make deps first)"
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+HOST_PYTHONS=${HOST_PYTHONS:-3.11 3.13}
+# the glibc of Debian 12 (2.36) and 13 (2.41) runs any of these
+MANYLINUX_TAGS=(manylinux2014_x86_64 manylinux_2_17_x86_64 manylinux_2_24_x86_64 manylinux_2_28_x86_64
+  manylinux_2_31_x86_64 manylinux_2_34_x86_64)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONHASHSEED=0
 
@@ -66,12 +71,27 @@ build_wheelhouse() {
   mkdir -p "$wh"
   note "pip wheel requirements/gateway.txt"
   # offline from the previous wheelhouse when it already has every pin, else from the index
+  local pins=(-r requirements/gateway.txt -c requirements/constraints.txt)
   if ! "$PYTHON" -m pip wheel -q --no-index --find-links build/wheelhouse --wheel-dir "$wh" \
-        -r requirements/gateway.txt >/dev/null 2>&1; then
+        "${pins[@]}" >/dev/null 2>&1; then
     rm -rf "$wh" && mkdir -p "$wh"
-    "$PYTHON" -m pip wheel -q --wheel-dir "$wh" -r requirements/gateway.txt \
+    "$PYTHON" -m pip wheel -q --wheel-dir "$wh" "${pins[@]}" \
       || die "pip wheel -r requirements/gateway.txt failed (see above)"
   fi
+  # the other hosts' Pythons: their binary wheels (the pure ones above serve every version)
+  local version abi platforms=()
+  for tag in "${MANYLINUX_TAGS[@]}"; do platforms+=(--platform "$tag"); done
+  for version in $HOST_PYTHONS; do
+    abi=cp${version//./}
+    note "pip download binary wheels for CPython $version"
+    if ! "$PYTHON" -m pip download -q --no-index --find-links build/wheelhouse --find-links "$wh" \
+          --dest "$wh" --only-binary=:all: --python-version "$version" --implementation cp \
+          --abi "$abi" "${platforms[@]}" "${pins[@]}" >/dev/null 2>&1; then
+      "$PYTHON" -m pip download -q --find-links "$wh" --dest "$wh" --only-binary=:all: \
+          --python-version "$version" --implementation cp --abi "$abi" "${platforms[@]}" "${pins[@]}" \
+        || die "pip download of the gateway's wheels for CPython $version failed (see above)"
+    fi
+  done
   note "pip wheel gateway/ (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
   # a copy of the source tree, so that the build leaves no build/ or *.egg-info in gateway/
   local src=$scratch/gateway-src

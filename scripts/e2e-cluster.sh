@@ -4,7 +4,7 @@
 # second time), the cluster sweep (k6/sweeps/cluster.yml: quick's rates split over both load
 # generators, then async with broker node 2 killed mid-step), its report, and the assertions of
 # tests/e2e/test_e2e_cluster.py; the lab goes down at the end (E2E_KEEP_LAB=1 keeps it).
-# Built like scripts/e2e.sh; every step is timed into $E2E_DIR/timings.txt.
+# E2E_RELEASE as in scripts/e2e.sh. Built like scripts/e2e.sh; every step is timed into $E2E_DIR/timings.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
@@ -25,6 +25,7 @@ step() {
 }
 
 keep_lab=${E2E_KEEP_LAB:-0}
+release=${E2E_RELEASE:-trixie}  # the hosts' Debian release (lab/labctl up --release)
 hosts=$(python3 -c 'from lab.plan import PROFILES; print(" ".join(PROFILES["cluster"]))')
 # on failure the services' journals are kept (and their tails printed) before the lab goes
 collect_logs() {
@@ -48,7 +49,7 @@ playbook_logged() { ansible-playbook site.yml 2>&1 | tee "$E2E_DIR/$1"; }
 
 run_id="e2e-cluster-$(date -u +%Y%m%d-%H%M%S)"
 step "lab down (any profile)" lab/labctl down
-step "lab up --profile cluster" lab/labctl up --profile cluster
+step "lab up --profile cluster ($release)" lab/labctl up --profile cluster --release "$release"
 step "provision (site.yml)" playbook_logged provision-1.log
 step "provision again" playbook_logged provision-2.log
 step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"

@@ -79,3 +79,23 @@ def test_up_takes_a_profile():
     assert cli.parse_args(["up", "--profile", "cluster"]).profile == "cluster"
     with pytest.raises(SystemExit):
         cli.parse_args(["up", "--profile", "nosuch"])
+
+
+def test_one_release_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.hosts, "nspawn_pids", lambda h: [])
+    assert LocalLab(state=tmp_path).release == "trixie"  # Debian 13 by default
+    old = LocalLab(state=tmp_path, release="bookworm")
+    old.record_release()
+    assert LocalLab(state=tmp_path).release == "bookworm"  # status, down: the recorded one
+    cli.check_one_release(LocalLab(state=tmp_path, release="trixie"))  # no host yet: fine
+    old.host_dir(old.hosts[0]).mkdir(parents=True)
+    with pytest.raises(StepFailed, match=r"hosts run bookworm \(broker\): run `lab/labctl down` first"):
+        cli.check_one_release(LocalLab(state=tmp_path, release="trixie"))
+    cli.check_one_release(old)
+
+
+def test_up_takes_a_release():
+    assert cli.parse_args(["up"]).release == "trixie"
+    assert cli.parse_args(["up", "--release", "bookworm"]).release == "bookworm"
+    with pytest.raises(SystemExit):
+        cli.parse_args(["up", "--release", "sid"])

@@ -267,3 +267,22 @@ def test_cluster_etc_hosts_names_every_other_host():
     text = plan.etc_hosts_text(plan.address_plan(profile="cluster"), "broker2")
     assert "10.77.77.21\tbroker1" in text and "10.77.77.23\tbroker3" in text
     assert "10.77.77.52\tloadgen2" in text and "10.77.77.22\tbroker2" not in text
+
+
+def test_each_release_has_its_own_base_and_sources():
+    trixie = plan.base_recipe("http://deb.debian.org/debian", "trixie")
+    bookworm = plan.base_recipe("http://deb.debian.org/debian", "bookworm")
+    assert plan.recipe_hash(trixie) != plan.recipe_hash(bookworm)
+    assert plan.base_recipe("http://deb.debian.org/debian") == trixie  # Debian 13 by default
+    sources = plan.base_files("bookworm")["etc/apt/sources.list.d/debian.sources"]
+    assert "Suites: bookworm bookworm-updates" in sources and "Suites: bookworm-security" in sources
+    assert "trixie" not in sources
+    with pytest.raises(ValueError, match="no lab release 'sid'"):
+        plan.base_recipe("http://deb.debian.org/debian", "sid")
+
+
+def test_the_inventory_names_the_release():
+    hosts = plan.address_plan()
+    text = plan.inventory_text(hosts, Path("/k"), Path("/kh"), release="bookworm")
+    assert "  vars:\n    offload_os_release: bookworm\n" in text
+    assert "offload_os_release: trixie" in plan.inventory_text(hosts, Path("/k"), Path("/kh"))

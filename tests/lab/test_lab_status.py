@@ -71,3 +71,14 @@ def test_status_names_the_profile_and_its_up_command():
     line = status.host_line(hosts[0], None, None, "-", Path("c"), fix)
     assert "`lab/labctl up --profile cluster` fixes it" in line
     assert status.verdict_line(False, status.fix_for("default")).endswith("`lab/labctl up` fixes it")
+
+
+def test_status_names_the_release_and_its_up_command():
+    hosts = plan.address_plan()
+    assert status.profile_line("default", hosts, "bookworm").endswith("; release: bookworm (Debian 12)")
+    assert status.fix_for("default", "bookworm") == "`lab/labctl up --release bookworm` fixes it"
+    assert (
+        status.fix_for("cluster", "bookworm")
+        == "`lab/labctl up --profile cluster --release bookworm` fixes it"
+    )
+    assert status.fix_for("default", "trixie") == "`lab/labctl up` fixes it"

@@ -162,6 +162,7 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 		LedgerQueue:    c.cfg.LedgerQueue,
 		QueueType:      c.cfg.QueueType,
 		DeliveryLimit:  c.cfg.DeliveryLimit,
+		BrokerMajor:    topology.BrokerMajor(conn.Properties),
 	}); err != nil {
 		return false, err
 	}

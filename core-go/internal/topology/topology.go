@@ -9,6 +9,8 @@ package topology
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -29,6 +31,18 @@ type Names struct {
 	LedgerQueue    string
 	QueueType      string // "classic" or "quorum"
 	DeliveryLimit  int    // quorum only: x-delivery-limit
+	BrokerMajor    int    // the broker's major version (BrokerMajor of its server properties); 0: unknown
+}
+
+// BrokerMajor is the major version in a broker's connection properties ("4.0.5" -> 4), 0 if
+// they do not say.
+func BrokerMajor(serverProperties amqp.Table) int {
+	version, _ := serverProperties["version"].(string)
+	major, err := strconv.Atoi(strings.SplitN(version, ".", 2)[0])
+	if err != nil {
+		return 0
+	}
+	return major
 }
 
 // Declarer is the part of *amqp.Channel that Declare uses.
@@ -66,11 +80,20 @@ func TaskQueueArgs(n Names) amqp.Table {
 // RecordQueueArgs are the dead-letter and ledger queues' arguments. With quorum task queues they
 // are quorum queues too: replicated like the tasks, so losing the broker node a classic queue
 // would live on takes neither the ledger nor the dead letters with it. Classic: none, as before.
+//
+// RabbitMQ 4 gives every quorum queue a delivery limit of 20, and every requeue counts, including
+// the controller's look at the dead letters (a management-API get that requeues): the 21st look
+// would drop them, since these queues dead-letter nowhere. -1 turns the limit off on 4.x; 3.x has
+// no default limit, and there -1 would drop a message at its first requeue, so it is left out.
 func RecordQueueArgs(n Names) amqp.Table {
-	if n.QueueType == QueueQuorum {
-		return amqp.Table{"x-queue-type": QueueQuorum}
+	if n.QueueType != QueueQuorum {
+		return nil
 	}
-	return nil
+	args := amqp.Table{"x-queue-type": QueueQuorum}
+	if n.BrokerMajor >= 4 {
+		args["x-delivery-limit"] = int64(-1)
+	}
+	return args
 }
 
 // Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter

@@ -102,3 +102,34 @@ func TestQuorumRecordQueues(t *testing.T) {
 		}
 	}
 }
+
+func TestQuorumRecordQueuesHaveNoDeliveryLimitOnRabbitMQ4(t *testing.T) {
+	for _, tc := range []struct {
+		major int
+		want  amqp.Table
+	}{
+		{3, amqp.Table{"x-queue-type": "quorum"}},
+		{0, amqp.Table{"x-queue-type": "quorum"}},
+		{4, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int64(-1)}},
+	} {
+		n := defaults
+		n.QueueType = "quorum"
+		n.BrokerMajor = tc.major
+		if got := RecordQueueArgs(n); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("broker %d: record queue args %v, want %v", tc.major, got, tc.want)
+		}
+	}
+	n := defaults
+	n.BrokerMajor = 4
+	if got := RecordQueueArgs(n); got != nil {
+		t.Errorf("classic record queues on 4.x: args %v, want none", got)
+	}
+}
+
+func TestBrokerMajorFromServerProperties(t *testing.T) {
+	for version, want := range map[any]int{"4.0.5": 4, "3.10.8": 3, "": 0, "x": 0, nil: 0} {
+		if got := BrokerMajor(amqp.Table{"version": version}); got != want {
+			t.Errorf("BrokerMajor(%v) = %d, want %d", version, got, want)
+		}
+	}
+}
