@@ -97,7 +97,7 @@ def load_comparison(out: Path) -> list[dict[str, Any]]:
     return sorted(releases, key=version_key, reverse=True)
 
 
-def _values(release: dict[str, Any], rate: float, figure: str) -> list[float]:
+def figure_values(release: dict[str, Any], rate: float, figure: str) -> list[float]:
     rows = [s for s in release["steps"] if s["rate"] == rate and s["mode"] == "async"]
     return [s[figure] for s in rows if s[figure] is not None]
 
@@ -129,8 +129,8 @@ def headline_table(releases: list[dict[str, Any]], figure: str = "p95_ms", fmt: 
     head = ["rate (req/s)", *(f"{figure} {_label(r)}" for r in releases), f"{_label(new)} / {_label(old)}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rate in rates(releases):
-        cells = [spread(_values(r, rate, figure), fmt) for r in releases]
-        ratio = ratio_text(_values(new, rate, figure), _values(old, rate, figure))
+        cells = [spread(figure_values(r, rate, figure), fmt) for r in releases]
+        ratio = ratio_text(figure_values(new, rate, figure), figure_values(old, rate, figure))
         lines.append(f"| {rate:g} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
 
@@ -165,7 +165,7 @@ def cluster_table(releases: list[dict[str, Any]]) -> str:
 
 def readme_block(releases: list[dict[str, Any]]) -> str:
     """The README's few lines: p95 by rate, capacity and the ledger, with the data's address."""
-    repeats = len(_values(releases[0], rates(releases)[0], "p95_ms"))
+    repeats = len(figure_values(releases[0], rates(releases)[0], "p95_ms"))
     lines = [
         f"Async p95 (ms) at the seed's rates, {repeats} repeats, "
         "median [min-max] ([data](docs/results/brokers/comparison.md)):",

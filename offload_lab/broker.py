@@ -18,7 +18,8 @@ from .broker_facts import broker_facts
 
 TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
-OUTCOME_QUEUE = "tasks.done"  # the core's outcome records: the ledger (offload_lab/ledger.py)
+# the core's outcome records: the ledger (offload_lab/outcomes.py takes them, analysis/ledger.py reads them)
+OUTCOME_QUEUE = "tasks.done"
 TAKE_BATCH = 2000
 # peeking at the dead-letter queue: at most this many messages (the management API's get took
 # ~2 ms a message on the 2-core test broker, and its HTTP server gives up on a request after

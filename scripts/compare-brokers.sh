@@ -10,7 +10,7 @@
 # comparison.json there. The lab goes down at the end. About 55 minutes on the 2-vCPU VM.
 #   scripts/compare-brokers.sh [RUN]   RUN defaults to YYYYmmdd-HHMMSS-brokers
 # Environment: COMPARE_RELEASES [trixie bookworm], COMPARE_CAPACITY_REPEATS [3],
-# COMPARE_CLUSTER [1] (0: no cluster profile).
+# COMPARE_PARTS [default cluster] (which of 1. and 2. to run; RUN may then exist already).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
@@ -18,7 +18,7 @@ export PATH="$PWD/.venv/bin:/usr/local/go/bin:$PATH"
 run=${1:-$(date -u +%Y%m%d-%H%M%S)-brokers}
 releases=${COMPARE_RELEASES:-trixie bookworm}
 capacity_repeats=${COMPARE_CAPACITY_REPEATS:-3}
-cluster=${COMPARE_CLUSTER:-1}
+parts=${COMPARE_PARTS:-default cluster}
 out=results/$run
 
 die() { printf 'compare-brokers: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -26,13 +26,20 @@ note() { printf '\n==> compare-brokers: %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; 
 
 # bad settings stop here, before any lab is touched or any load sent
 [[ $capacity_repeats =~ ^[1-9][0-9]?$ ]] || die "COMPARE_CAPACITY_REPEATS must be 1-99, not '$capacity_repeats'"
-[[ $cluster =~ ^[01]$ ]] || die "COMPARE_CLUSTER must be 0 or 1, not '$cluster'"
+for part in $parts; do
+  [[ $part =~ ^(default|cluster)$ ]] || die "COMPARE_PARTS: no part '$part' (default, cluster)"
+done
 [[ $run =~ ^[A-Za-z0-9._-]+$ ]] || die "RUN must be a plain folder name, not '$run'"
 for release in $releases; do
   python3 -c 'import sys; from lab.plan import RELEASES; sys.exit(sys.argv[1] not in RELEASES)' "$release" \
     || die "no lab release '$release' (lab/plan.py RELEASES)"
 done
-[ -e "$out" ] && die "$out exists: give another RUN"
+for release in $releases; do
+  for part in $parts; do
+    folder=$out/$release/$([ "$part" = default ] && echo brokers || echo cluster)
+    [ -e "$folder" ] && die "$folder exists: give another RUN"
+  done
+done
 fab check --spec brokers --spec-only >/dev/null
 fab check --spec cluster --spec-only >/dev/null
 mkdir -p "$out"
@@ -42,7 +49,10 @@ provision() {  # $1 release, $2 log name
   ansible-playbook site.yml >"$out/$1/$2" 2>&1 || die "site.yml failed on $1 (log $out/$1/$2)"
 }
 
+wants() { [[ " $parts " == *" $1 "* ]]; }
+
 for release in $releases; do
+  wants default || break
   mkdir -p "$out/$release"
   note "$release: lab up"
   lab/labctl down >/dev/null
@@ -55,8 +65,9 @@ for release in $releases; do
     fab capacity --mode async --results-dir "$out/$release" --run-id "capacity-r$r"
   done
 done
-if [ "$cluster" = 1 ]; then
+if wants cluster; then
   for release in $releases; do
+    mkdir -p "$out/$release"
     note "$release: cluster profile"
     lab/labctl down >/dev/null
     lab/labctl up --profile cluster --release "$release"
@@ -67,5 +78,7 @@ fi
 for folder in "$out"/*/brokers "$out"/*/cluster; do
   [ -d "$folder" ] && python -m analysis "$folder" -q
 done
-python -m analysis.broker_comparison "$out"
-note "done: $out/comparison.md"
+if compgen -G "$out/*/brokers/run.json" >/dev/null; then
+  python -m analysis.broker_comparison "$out"
+fi
+note "done: $out"
