@@ -68,10 +68,11 @@ def load_release(folder: Path) -> dict[str, Any]:
         data = json.loads(cap.read_text())
         capacities.append({"run": cap.parent.name, "capacity_rps": data.get("capacity_rps"),
                            "headline": data.get("headline")})  # fmt: skip
-    cluster = None
+    cluster, cluster_commit = None, None
     if (folder / CLUSTER_RUN / "run.json").exists():
         run = load_run(folder / CLUSTER_RUN)
         cluster = [_step_row(s, run.path) for s in run.steps]
+        cluster_commit = (run.meta.get("git_commit"), run.meta.get("git_dirty"))
     return {
         "release": folder.name,
         "rabbitmq_version": (facts or {}).get("rabbitmq_version"),
@@ -81,6 +82,8 @@ def load_release(folder: Path) -> dict[str, Any]:
         "steps": steps,
         "capacity": capacities,
         "cluster": cluster,
+        "cluster_git_commit": cluster_commit[0] if cluster_commit else None,
+        "cluster_git_dirty": cluster_commit[1] if cluster_commit else None,
     }
 
 
@@ -185,7 +188,11 @@ def readme_block(releases: list[dict[str, Any]]) -> str:
 
 
 def _commit(release: dict[str, Any]) -> str:
-    return str(release["git_commit"])[:7] + (" (dirty)" if release["git_dirty"] else "")
+    text = str(release["git_commit"])[:7] + (" (dirty)" if release["git_dirty"] else "")
+    if release.get("cluster_git_commit"):
+        dirty = " (dirty)" if release.get("cluster_git_dirty") else ""
+        text += f"; cluster {str(release['cluster_git_commit'])[:7]}{dirty}"
+    return text
 
 
 def comparison_markdown(releases: list[dict[str, Any]]) -> str:
