@@ -55,25 +55,26 @@ class LocalLab:
         self.acng_dir = self.state / "acng"
         self.inventory = REPO / "inventory" / "lab" / "hosts.yml"
 
-    def recorded_profile(self) -> str | None:
-        """The profile `up` brought up last (.lab/profile), until `down` removes it; None if none."""
+    @staticmethod
+    def _recorded(path: Path, known) -> str | None:
+        """The name `up` wrote into `path`, until `down` removes it; None if none or unknown."""
         try:
-            name = self.profile_file.read_text().strip()
+            name = path.read_text().strip()
         except OSError:
             return None
-        return name if name in PROFILES else None
+        return name if name in known else None
+
+    def recorded_profile(self) -> str | None:
+        """The profile `up` brought up last (.lab/profile)."""
+        return self._recorded(self.profile_file, PROFILES)
 
     def record_profile(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         self.profile_file.write_text(self.profile + "\n")
 
     def recorded_release(self) -> str | None:
-        """The release `up` brought up last (.lab/release), until `down` removes it; None if none."""
-        try:
-            name = self.release_file.read_text().strip()
-        except OSError:
-            return None
-        return name if name in RELEASES else None
+        """The release `up` brought up last (.lab/release)."""
+        return self._recorded(self.release_file, RELEASES)
 
     def record_release(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)

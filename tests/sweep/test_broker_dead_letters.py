@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import time
-import urllib.parse
 import uuid
 
 import pika
 import pytest
+from real_broker import real_broker
 
 from offload_lab.broker import BrokerError, ManagementAPI, OutcomeRecords
 from offload_lab.outcomes import collect_ledger
@@ -28,12 +27,7 @@ DEAD_LETTER_WAIT_S = 30
 
 @pytest.fixture
 def topology():
-    amqp_url, mgmt_url = os.environ.get("AMQP_URL"), os.environ.get("RABBITMQ_MGMT_URL")
-    if not amqp_url or not mgmt_url:
-        pytest.fail("run under scripts/with-test-broker.sh (as `make unit` does)", pytrace=False)
-    u = urllib.parse.urlsplit(mgmt_url)
-    api = ManagementAPI(f"{u.scheme}://{u.hostname}:{u.port}", u.username, u.password, vhost="/")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    api, conn = real_broker()
     channel = conn.channel()
     base = f"test.quorum.{uuid.uuid4().hex[:8]}"
     names = {"tasks": base, "dlx": f"{base}.dlx", "dead": f"{base}.dead", "done": f"{base}.done"}

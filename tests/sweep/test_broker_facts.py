@@ -4,15 +4,11 @@ read from the real test broker (scripts/with-test-broker.sh)."""
 
 from __future__ import annotations
 
-import os
-import urllib.parse
 import uuid
 
-import pika
-import pytest
+from real_broker import real_broker
 
 from analysis.run_header import broker_line
-from offload_lab.broker import ManagementAPI
 from offload_lab.broker_facts import broker_facts, queue_facts
 
 # GET /api/queues/VHOST/NAME, trimmed to what matters: 3.10 shows the classic queue's version in
@@ -67,12 +63,7 @@ def test_broker_facts_keep_a_queue_that_cannot_be_read():
 
 
 def test_broker_facts_from_the_real_broker():
-    amqp_url, mgmt_url = os.environ.get("AMQP_URL"), os.environ.get("RABBITMQ_MGMT_URL")
-    if not amqp_url or not mgmt_url:
-        pytest.fail("run under scripts/with-test-broker.sh (as `make unit` does)", pytrace=False)
-    u = urllib.parse.urlsplit(mgmt_url)
-    api = ManagementAPI(f"{u.scheme}://{u.hostname}:{u.port}", u.username, u.password, vhost="/")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    api, conn = real_broker()
     channel = conn.channel()
     base = f"test.facts.{uuid.uuid4().hex[:8]}"
     classic, quorum = f"{base}.classic", f"{base}.quorum"

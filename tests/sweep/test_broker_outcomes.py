@@ -4,23 +4,17 @@ broker of scripts/with-test-broker.sh): every message, in batches, and nothing l
 from __future__ import annotations
 
 import os
-import urllib.parse
 import uuid
 
-import pika
 import pytest
+from real_broker import real_broker
 
-from offload_lab.broker import TAKE_BATCH, ManagementAPI, OutcomeRecords
+from offload_lab.broker import TAKE_BATCH, OutcomeRecords
 
 
 @pytest.fixture
 def broker():
-    amqp_url, mgmt_url = os.environ.get("AMQP_URL"), os.environ.get("RABBITMQ_MGMT_URL")
-    if not amqp_url or not mgmt_url:
-        pytest.fail("run under scripts/with-test-broker.sh (as `make unit` does)", pytrace=False)
-    u = urllib.parse.urlsplit(mgmt_url)
-    api = ManagementAPI(f"{u.scheme}://{u.hostname}:{u.port}", u.username, u.password, vhost="/")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    api, conn = real_broker()
     channel = conn.channel()
     queue = f"test.done.{uuid.uuid4().hex[:8]}"
     channel.queue_declare(queue, durable=True)
