@@ -153,6 +153,12 @@ def lost_text(release: dict[str, Any], key: str = "steps") -> str:
     return f"{sum(counted)} lost in {len(counted)} async steps"
 
 
+def cluster_p95_text(release: dict[str, Any]) -> str:
+    """The range of the cluster run's async p95s (one run: each step once)."""
+    p95s = [s["p95_ms"] for s in release["cluster"] or [] if s["mode"] == "async" and s["p95_ms"] is not None]
+    return f"async p95 {min(p95s):.1f}-{max(p95s):.1f} ms" if p95s else "async p95 n/a"
+
+
 def cluster_table(releases: list[dict[str, Any]]) -> str:
     head = ["release", "series", "mode", "rate", "p95 ms", "dropped %", "lost (ledger)", "broker and queues"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -180,8 +186,12 @@ def readme_block(releases: list[dict[str, Any]]) -> str:
     ]
     if any(r["cluster"] for r in releases):
         lines.append(
-            "- Cluster (quorum queues, a node killed): "
-            + "; ".join(f"{_label(r)} {lost_text(r, 'cluster')}" for r in releases if r["cluster"])
+            "- Cluster (quorum queues on 3 nodes, a node killed; one run each): "
+            + "; ".join(
+                f"{_label(r)} {lost_text(r, 'cluster')}, {cluster_p95_text(r)}"
+                for r in releases
+                if r["cluster"]
+            )
             + "."
         )
     return "\n".join(lines)

@@ -29,17 +29,17 @@ def test_both_releases_are_published_with_their_runs(releases):
     for r in releases:
         assert r["rabbitmq_version"].startswith(EXPECTED[r["release"]]), r["release"]
         assert len(r["capacity"]) >= 3 and all(c["capacity_rps"] for c in r["capacity"]), r["capacity"]
-        # the cluster profile's part (quorum queues) is not published yet: docs/brokers.md
-        for run in ("brokers", *(c["run"] for c in r["capacity"])):
+        assert r["cluster"], r["release"]  # the cluster profile's part: quorum queues on 3 nodes
+        for run in ("brokers", "cluster", *(c["run"] for c in r["capacity"])):
             assert f"docs/results/brokers/{r['release']}/{run}/run.json" in tracked, (r["release"], run)
     assert f"docs/results/brokers/{bc.TABLE_FILE}" in tracked
 
 
 def test_every_run_is_from_a_clean_commit_one_per_profile():
-    """The default profile's runs share one commit, and the cluster's runs, once published, another
-    (a RabbitMQ 4 cluster's nodes start together since; docs/brokers.md)."""
+    """The default profile's runs share one commit, and the cluster's runs another (a RabbitMQ 4
+    cluster's nodes start together since; docs/brokers.md)."""
     metas = {p: json.loads(p.read_text()) for p in sorted(OUT.glob("*/*/run.json"))}
-    assert len(metas) >= 2 * 4  # per release: the brokers run and 3 capacity searches
+    assert len(metas) >= 2 * 5  # per release: the brokers run, 3 capacity searches, the cluster run
     assert not any(m["git_dirty"] for m in metas.values())
     for profile in ("cluster", "default"):
         commits = {
@@ -47,7 +47,7 @@ def test_every_run_is_from_a_clean_commit_one_per_profile():
             for p, m in metas.items()
             if (p.parent.name == "cluster") == (profile == "cluster")
         }
-        assert len(commits) == 1 if profile == "default" else len(commits) <= 1, (profile, commits)
+        assert len(commits) == 1, (profile, commits)
 
 
 def test_every_step_file_names_its_broker_and_queues():
