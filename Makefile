@@ -60,6 +60,12 @@ lab-down:
 bench-publishers: deps
 	bench/publishers.sh $(BENCH_ARGS)
 
+# what the sweep's own instruments cost, on the provisioned lab (about 30 minutes; keep the
+# machine otherwise idle): docs/measurement.md. OVERHEAD_RUN names the results folder.
+.PHONY: overhead
+overhead: deps
+	scripts/overhead.sh $(OVERHEAD_RUN)
+
 # RabbitMQ 4.0 (Debian 13) against 3.10 (Debian 12) on the lab, back to back (about 55 minutes;
 # keep the machine otherwise idle): docs/brokers.md. COMPARE_RUN names the results folder.
 .PHONY: compare-brokers

@@ -3,6 +3,7 @@ options' help in offload_lab/cli_options.py. `fab --help TASK` lists a task's op
 
 fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--results-dir DIR]
           [--run-id ID]                          run a sweep into results/<run-id>/
+          (overrides include --instruments ledger=off,samples=off: the sweep's own instruments)
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
 fab capacity --mode sync|async|noop [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
@@ -48,6 +49,7 @@ def sweep(
     drain_timeout=None,
     gateway=None,
     core=None,
+    instruments=None,
     repeat=None,
     inventory=None,
     results_dir=None,
@@ -70,6 +72,7 @@ def sweep(
         drain_timeout=drain_timeout,
         gateway=gateway,
         core=core,
+        instruments=instruments,
         repeat=repeat,
     )
     _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
@@ -90,6 +93,7 @@ def check(
     drain_timeout=None,
     gateway=None,
     core=None,
+    instruments=None,
     repeat=None,
     inventory=None,
     preflight=False,
@@ -112,6 +116,7 @@ def check(
         drain_timeout=drain_timeout,
         gateway=gateway,
         core=core,
+        instruments=instruments,
         repeat=repeat,
     )
     _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)

@@ -60,6 +60,9 @@ class StepRecord:
     ledger: dict[str, Any] | None = None  # async: the ledger by task id (analysis/ledger.py)
     faults: list[dict[str, Any]] = field(default_factory=list)  # faults performed during the load
     limit: dict[str, Any] | None = None  # which stage limited it (offload_lab/limits.py); None: older runs
+    instruments: dict[str, Any] | None = (
+        None  # the sweep's own (offload_lab/instruments.py); None: older runs
+    )
 
     def k6_metric(self, name: str) -> dict[str, Any] | None:
         """The `values` dict of a k6 metric, or None if the summary lacks it."""
@@ -213,6 +216,7 @@ def step_from_dict(
         else None,
         hosts_timeline=data.get("hosts_timeline") if isinstance(data.get("hosts_timeline"), dict) else None,
         ledger=data.get("ledger") if isinstance(data.get("ledger"), dict) else None,
+        instruments=params.get("instruments") if isinstance(params.get("instruments"), dict) else None,
         faults=data.get("faults") if isinstance(data.get("faults"), list) else [],
         limit=data.get("limit") if isinstance(data.get("limit"), dict) else None,
     )

@@ -83,6 +83,53 @@ def brokers_text(run: Run) -> str:
     return "\n".join(lines) or NA
 
 
+def instruments_line(instruments: Any) -> str:
+    """A step's instruments (offload_lab/instruments.py) in words."""
+    if not isinstance(instruments, dict):
+        return "not recorded (before instruments were settings: all on, ledger on the broker)"
+    host, queue = instruments.get("host_sampling_s"), instruments.get("queue_sampling_s")
+    return (
+        f"ledger {instruments.get('ledger') or '?'}; "
+        f"samples {'on' if instruments.get('samples') else 'off'}; "
+        f"host sampling {f'every {host:g} s' if host else 'off'}; "
+        f"queue depth every {f'{queue:g}' if isinstance(queue, int | float) else '?'} s"
+    )
+
+
+def instruments_text(run: Run) -> str:
+    """The distinct instrument lines of the run's steps, each with the series that used it."""
+    lines: dict[str, list[str]] = {}
+    for s in run.steps:
+        labels = lines.setdefault(instruments_line(s.instruments), [])
+        if s.label not in labels:
+            labels.append(s.label)
+    if len(lines) == 1:
+        return next(iter(lines))
+    return "\n".join(f"{', '.join(labels)}: {line}" for line, labels in lines.items()) or NA
+
+
+def calibration_line(calibration: Any) -> str:
+    """A run's calibration point (offload_lab/calibration.py), e.g.
+    'POST /noop at 200/s for 10 s: avg 1.2 ms, p95 2.0 ms, p99 3.1 ms'."""
+    if not isinstance(calibration, dict):
+        return "not recorded (runs before calibration existed)"
+    endpoint = calibration.get("endpoint", "POST /noop")
+    head = f"{endpoint} at {calibration.get('rate')}/s for {calibration.get('duration_s')} s"
+    if calibration.get("error"):
+        return f"{head}: failed ({calibration['error']})"
+    figures = ", ".join(
+        f"{name} {calibration[key]:g} ms"
+        for name, key in (("avg", "avg_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
+        if isinstance(calibration.get(key), int | float)
+    )
+    extra = "".join(
+        f", {name} {calibration[key]:g} %"
+        for name, key in (("dropped", "dropped_pct"), ("failed", "failed_pct"))
+        if calibration.get(key)
+    )
+    return f"{head}: {figures}{extra}"
+
+
 def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]]:
     meta = run.meta
     listed = meta.get("steps") if isinstance(meta.get("steps"), list) else None
@@ -116,6 +163,8 @@ def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]
         ("git commit", commit),
         ("versions", ", ".join(f"{k}: {v}" for k, v in versions.items()) or NA),
         ("broker and queues", brokers_text(run)),
+        ("instruments", instruments_text(run)),
+        ("calibration", calibration_line(meta.get("calibration"))),
         ("hosts", _hosts_text(meta.get("hosts"))),
         ("gateway settings", _settings_text(settings.get("gateway"))),
         ("core settings", _settings_text(settings.get("core"))),

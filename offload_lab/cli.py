@@ -17,6 +17,7 @@ from .cli_options import OPTION_FOR_KEY, parse_overrides
 from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
 from .core_settings import effective_core
 from .faults import fault_host_problems
+from .instruments import describe as describe_instruments
 from .limits import describe_limits, limit_of_step
 from .paths import REPO_ROOT, RESULTS_DIR
 from .remote import RemoteError
@@ -81,6 +82,14 @@ def plan_limits(steps, provisioned: ProvisionedSettings | None = None) -> list[s
     return [f"limits (Little's law, {source}):", *describe_limits(steps, limits)]
 
 
+def plan_instruments(steps) -> list[str]:
+    """The sweep's own instruments (offload_lab.instruments): one line, or one per series."""
+    by_label = {s.label: s.instruments for s in steps}
+    if len(set(by_label.values())) <= 1:
+        return [f"instruments: {describe_instruments(steps[0].instruments)}"] if steps else []
+    return [f"instruments [{label}]: {describe_instruments(i)}" for label, i in by_label.items()]
+
+
 def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
     """The plan; `limits` False leaves the limits out (printed once the provisioned settings are read)."""
     lines = [
@@ -93,6 +102,7 @@ def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
     ]
+    lines += plan_instruments(steps)
     if limits:
         lines += plan_limits(steps)
     if lab is not None:

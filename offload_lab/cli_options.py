@@ -103,6 +103,13 @@ OVERRIDES = {
         _parse_settings,
         "core settings for every step, e.g. MAX_IN_FLIGHT=100 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT)",
     ),
+    "instruments": Override(
+        "instruments",
+        "KEY=VALUE,...",
+        _parse_settings,
+        "the sweep's instruments for every step, e.g. ledger=off,samples=off,host_sampling_s=0 "
+        "(ledger file|broker|off, samples on|off, host_sampling_s, queue_sampling_s)",
+    ),
     "repeat": Override("repeat", "integer", parse_int, "run every point N times, interleaved"),
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import preflight
 from .broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
+from .calibration import calibrate
 from .core import CoreStats
 from .core_settings import CoreSettings
 from .cpu import CpuSampler
@@ -19,6 +20,8 @@ from .faults import FaultRunner, FaultSpec
 from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
 from .inventory import Inventory
 from .k6_fleet import k6_for_loadgens
+from .ledger_files import DEFAULT_LEDGER_FILE, LedgerFiles
+from .outcomes import OutcomeQueue
 from .paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
 from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
@@ -136,11 +139,24 @@ class LabConnections:
             queue_depth=self.mgmt.queue_depth,
             host_groups={h.name: h.group for h in self.inv.all_hosts()},
             task_queue=self.task_queue,
-            outcomes=self.outcomes if self.outcomes.exists() else None,
+            ledgers=self.ledgers(),
+            calibrate=lambda: calibrate(self.k6),
             faults=self.fault_runner,
             core_settings=self.core_settings,
             broker_facts=lambda: self.mgmt.facts([self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE]),
         )
+
+    def ledgers(self) -> dict[str, OutcomeQueue]:
+        """Where each ledger mode's records are read: the cores' files and the broker's queue."""
+        paths = {
+            h.name: self._env_file(h.name, CORE_ENV).get("LEDGER_FILE") or DEFAULT_LEDGER_FILE
+            for h in self.inv.cores
+        }
+        remotes = {h.name: self.remotes[h.name] for h in self.inv.cores}
+        ledgers: dict[str, OutcomeQueue] = {"file": LedgerFiles(remotes, paths, self.outcomes.dead_letters)}
+        if self.outcomes.exists():
+            ledgers["broker"] = self.outcomes
+        return ledgers
 
     def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:
         """Performs a step's faults on the first host of each group, or the one a fault picks."""

@@ -73,9 +73,16 @@ def _maybe_int(v: Any) -> Any:
     return v
 
 
+# the ledger's destination, switched through the spec's `instruments:` (offload_lab.instruments),
+# with the binary's default
+LEDGER = "LEDGER"
+LEDGER_DEFAULT = "broker"
+
+
 def effective_core(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
     """What one core runs with during a step: the core's defaults < core.env < the step's."""
-    base = {**CORE_DEFAULTS, **{k: v for k, v in provisioned.items() if k in CORE_KEYS}}
+    base = {**CORE_DEFAULTS, LEDGER: LEDGER_DEFAULT}
+    base.update({k: v for k, v in provisioned.items() if k in CORE_KEYS or k == LEDGER})
     return {**base, **step_settings}
 
 

@@ -173,7 +173,10 @@ class RemoteK6:
         raw, gz = self.sample_paths(step)
         env = k6_env(step, self.base_url, summary, self.run_id)
         env_str = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        args = " ".join(shlex.quote(a) for a in k6_args("loadtest.js", csv_path=raw, segment=self.segment))
+        csv_path = raw if step.instruments.samples else None
+        args = " ".join(
+            shlex.quote(a) for a in k6_args("loadtest.js", csv_path=csv_path, segment=self.segment)
+        )
         d = shlex.quote(self.dir)
         return (
             f"cd {d} && rm -f {shlex.quote(summary)} {shlex.quote(raw)} {shlex.quote(gz)} && "

@@ -19,6 +19,7 @@ from .checks import int_in, is_int, num_in
 from .core_settings import validate_core
 from .faults import FaultSpec, validate_faults
 from .gateway_spec import validate_gateway
+from .instruments import validate_instruments
 from .paths import SWEEPS_DIR
 
 MODES = ("sync", "async")
@@ -47,11 +48,12 @@ TOP_KEYS = (
     "request_timeout_s",
     "gateway",
     "core",
+    "instruments",
     "series",
     "repeat",
 )
 REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
-SERIES_KEYS = ("label", "modes", "gateway", "core", "faults")
+SERIES_KEYS = ("label", "modes", "gateway", "core", "faults", "instruments")
 DEFAULTS: dict[str, Any] = {
     "description": "",
     "modes": ["sync", "async"],
@@ -62,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout_s": 10,
     "gateway": {},
     "core": {},
+    "instruments": {},
     "repeat": 1,
 }
 
@@ -85,6 +88,7 @@ class SeriesSpec:
     gateway: dict[str, str] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()
     core: dict[str, str] = field(default_factory=dict)  # core settings (core.sweep.env)
+    instruments: dict[str, Any] = field(default_factory=dict)  # over the sweep's (instruments.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class SweepSpec:
     request_timeout_s: float = 10
     gateway: dict[str, str] = field(default_factory=dict)
     core: dict[str, str] = field(default_factory=dict)
+    instruments: dict[str, Any] = field(default_factory=dict)  # set keys only (instruments.py)
     series: list[SeriesSpec] | None = None
     repeat: int = 1
 
@@ -256,6 +261,9 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
         )
     spec["gateway"] = validate_gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
     spec["core"] = validate_core(problems, named("core"), raw.get("core", DEFAULTS["core"]))
+    spec["instruments"] = validate_instruments(
+        problems, named("instruments"), raw.get("instruments", DEFAULTS["instruments"])
+    )
     spec["repeat"] = int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
 
     series = raw.get("series")
@@ -303,7 +311,12 @@ def _series(
         gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
         core = validate_core(problems, f"{key}.core", item.get("core", {}))
         faults = validate_faults(problems, f"{key}.faults", item.get("faults", []), duration_s)
-        out.append(SeriesSpec(label=label, modes=modes, gateway=gateway, faults=faults, core=core))
+        instruments = validate_instruments(problems, f"{key}.instruments", item.get("instruments", {}))
+        out.append(
+            SeriesSpec(
+                label=label, modes=modes, gateway=gateway, faults=faults, core=core, instruments=instruments
+            )
+        )
     return out
 
 
@@ -353,7 +366,7 @@ def apply_overrides(
     origin = {}
     for key, value in overrides.items():
         origin[key] = (option_names or {}).get(key, "--" + key.replace("_", "-"))
-        if key in ("gateway", "core"):
+        if key in ("gateway", "core", "instruments"):
             merged[key] = {**(merged.get(key) or {}), **value}
         else:
             merged[key] = value

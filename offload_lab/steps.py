@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .faults import FaultSpec
+from .instruments import DEFAULT_INSTRUMENTS, Instruments
 from .spec import SeriesSpec, SweepSpec
 
 
@@ -28,6 +29,7 @@ class PlannedStep:
     repeats: int = 1  # how many times the spec repeats every point
     faults: tuple[FaultSpec, ...] = ()  # performed during the load, at their at_s
     core: dict[str, str] = field(default_factory=dict)  # core settings the sweep switches
+    instruments: Instruments = DEFAULT_INSTRUMENTS  # the sweep's own, for this step
 
     @property
     def filename(self) -> str:
@@ -62,6 +64,9 @@ def expand_steps(spec: SweepSpec) -> list[PlannedStep]:
     else:
         combos = [(s, m, r) for s in series for r in rates for m in s.modes]
     rounds = [(r, combo) for r in range(1, spec.repeat + 1) for combo in combos]
+    instruments = {
+        id(s): DEFAULT_INSTRUMENTS.with_overrides({**spec.instruments, **s.instruments}) for s in series
+    }
     return [
         PlannedStep(
             index=i,
@@ -77,7 +82,8 @@ def expand_steps(spec: SweepSpec) -> list[PlannedStep]:
             repeat=repeat,
             repeats=spec.repeat,
             faults=s.faults,
-            core={**spec.core, **s.core},
+            core={**spec.core, **s.core, **instruments[id(s)].core_settings()},
+            instruments=instruments[id(s)],
         )
         for i, (repeat, (s, mode, rate)) in enumerate(rounds, start=1)
     ]

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
-from .core_settings import effective_core
+from .core_settings import LEDGER, effective_core
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .limits import limit_of_step, measured_median_ms
-from .outcomes import collect_ledger, wait_until_empty, with_effects
+from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
 from .results import RunFolder, utcnow
 from .spec import SweepSpec
 from .step_parts import (
@@ -25,7 +25,7 @@ from .step_parts import (
     with_load_generators,
 )
 from .steps import PlannedStep
-from .sweep_services import GatewayLike, SweepServices
+from .sweep_services import NO_TIMELINE, GatewayLike, SweepServices
 
 
 def effective_gateway(provisioned: dict[str, str], step_settings: dict[str, str]) -> dict[str, str]:
@@ -72,6 +72,10 @@ class Sweep:
             lab.gateway.begin()
             if lab.core_settings is not None:
                 lab.core_settings.begin()
+            if lab.calibrate is not None:
+                self.echo("calibration: POST /noop, a short fixed load (offload_lab/calibration.py)")
+                self.folder.run["calibration"] = lab.calibrate()
+                self.folder.save()
             for i, step in enumerate(self.steps):
                 if i > 0 and self.spec.cooldown_s:
                     t = lab.clock()
@@ -152,12 +156,14 @@ class Sweep:
             sleep=lab.sleep,
         )
         # records left from before (a step the sweep gave up on): counted, then out of the way
-        leftover_records = len(lab.outcomes.take()) if lab.outcomes is not None else None
+        ledger_reader = self._ledger_reader(step)
+        leftover_records = len(ledger_reader.take()) if ledger_reader is not None else None
         lab.core.reset()
         cpu_before = lab.cpu.snapshot()
+        instruments = step.instruments
         sampler = QueueSampler(
             lambda: lab.queue_depth(lab.task_queue),
-            interval_s=lab.sample_interval_s,
+            interval_s=lab.sample_interval_s or instruments.queue_sampling_s,
             clock=lab.clock,
             idle=lab.core.idle,
             queue=lab.task_queue,
@@ -167,7 +173,11 @@ class Sweep:
         sampler.start()
         # long enough for the load, k6's graceful stop and the longest drain
         limit_s = step.duration_s + step.request_timeout_s + self.spec.drain_timeout_s + 60
-        cpu_timeline = lab.cpu.timeline(t0_unix_s, limit_s, lab.sample_interval_s)
+        cpu_timeline = (
+            lab.cpu.timeline(t0_unix_s, limit_s, lab.sample_interval_s or instruments.host_sampling_s)
+            if instruments.host_sampling_s
+            else NO_TIMELINE
+        )
         cpu_timeline.start()
         t_load = lab.clock()
         load_started_unix_s = time.time()
@@ -225,13 +235,15 @@ class Sweep:
         core = lab.core.read()
         precise_drain(broker, core, load_end_wall_s)
         cpu_after = lab.cpu.snapshot()
-        samples = self._pull_samples(step)  # after the CPU reading: filtering costs loadgen CPU
+        # after the CPU reading: filtering costs loadgen CPU
+        samples = self._pull_samples(step) if instruments.samples else None
         fault_records = faults.join() if faults is not None else []
         samples_file = samples["file"] if samples else None
         fault_records = with_effects(
             fault_records, self.folder.path, samples_file, load_end_wall_s, step.mode
         )
-        ledger = self._ledger(step, samples_file, broker)
+        cores = [effective_core(provisioned, step.core) for provisioned in self.provisioned_cores]
+        ledger = self._ledger(step, ledger_reader, samples_file, broker)
         ended_at = utcnow()
         t_end = lab.clock()
 
@@ -244,8 +256,8 @@ class Sweep:
         step_info = step.as_dict()
         step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
         step_info["gateway_overrides"] = dict(step.gateway)
-        cores = [effective_core(provisioned, step.core) for provisioned in self.provisioned_cores]
         step_info["core"] = cores[0]
+        step_info["instruments"] = {**instruments.as_dict(), "ledger": cores[0][LEDGER]}
         step_info["core_overrides"] = dict(step.core)
         limit = limit_of_step(step, step_info["gateway"], cores, measured_median_ms(summary))
         self.timing["steps"].append(
@@ -291,9 +303,18 @@ class Sweep:
         except Exception as exc:  # noqa: BLE001 - a step is not lost for want of its broker facts
             return {"error": str(exc)}
 
-    def _ledger(self, step: PlannedStep, samples_file: str | None, broker: dict[str, Any]):
+    def _ledger_reader(self, step: PlannedStep):
+        """Where the step's outcome records are read (None: sync, or the ledger is off)."""
+        if step.mode != "async":
+            return None
+        mode = effective_core(self.provisioned_cores[0], step.core)[LEDGER]
+        return self.lab.ledgers.get(mode)
+
+    def _ledger(
+        self, step: PlannedStep, reader: OutcomeQueue | None, samples_file: str | None, broker: dict[str, Any]
+    ):
         """The step's ledger by task id (async only: sync tasks never reach the queue)."""
-        if step.mode != "async" or self.lab.outcomes is None:
+        if reader is None:
             return None
         still_queued = 0 if broker.get("drained") else None
         if still_queued is None:
@@ -303,7 +324,7 @@ class Sweep:
                 still_queued = None
         try:
             return collect_ledger(
-                self.lab.outcomes,
+                reader,
                 self.folder.path,
                 step.stem,
                 samples_file,

@@ -53,6 +53,19 @@ class CpuLike(Protocol):
     def timeline(self, t0_unix_s: float, limit_s: float, interval_s: float = 1.0) -> TimelineLike: ...
 
 
+class _NoTimeline:
+    """Host sampling switched off: a step's hosts_timeline is None."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        return None
+
+
+NO_TIMELINE = _NoTimeline()
+
+
 @dataclass
 class SweepServices:
     """What the sweep drives and reads, one object per remote concern (k6, core, gateway,
@@ -66,10 +79,13 @@ class SweepServices:
     host_groups: dict[str, str] = field(default_factory=dict)  # host name -> group, for step files
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    sample_interval_s: float = 1.0
+    sample_interval_s: float | None = None  # None: each step's instruments (tests set a short one)
     task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
-    outcomes: OutcomeQueue | None = None  # the core's outcome records (None: no ledger)
+    # where the cores' outcome records are read, by ledger mode (offload_lab.instruments):
+    # file and broker; a mode without one (off) has no ledger
+    ledgers: dict[str, OutcomeQueue] = field(default_factory=dict)
     faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
     empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
     core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
     broker_facts: Callable[[], dict[str, Any]] | None = None  # the broker's version and queue settings
+    calibrate: Callable[[], dict[str, Any]] | None = None  # the run's calibration point (calibration.py)

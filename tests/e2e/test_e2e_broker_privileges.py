@@ -5,7 +5,10 @@ core consuming. Needs the lab up and provisioned (site.yml), no sweep:
 
     .venv/bin/pytest -q -m e2e tests/e2e/test_e2e_broker_privileges.py
 
-It takes every record in the ledger (tasks.done) on the way, as fab does before a step."""
+It takes every record in the ledger (tasks.done) on the way, as fab does before a step. The lab's
+cores record to a local file by default (core_go_ledger: file); for these checks they are
+switched to the broker ledger (LEDGER=broker, as a sweep's `instruments: {ledger: broker}` does),
+and back afterwards."""
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from broker_privilege_checks import CHECKS, BrokerUnderTest, check_id
 from broker_users import render, role_topology, role_users
 
 from offload_lab import inventory
-from offload_lab.connections import MGMT_PORT
+from offload_lab.connections import CORE_PORT, MGMT_PORT
+from offload_lab.core_settings import CoreSettings
+from offload_lab.remote import Remote
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +36,23 @@ SSH_CONFIG = REPO / ".lab" / "ssh" / "config"
 
 
 @pytest.fixture(scope="module")
-def broker() -> BrokerUnderTest:
+def broker_ledger():
+    """The lab's cores on the broker ledger for the module, then as provisioned again."""
+    lab = inventory.load()
+    remotes = {h.name: Remote(h) for h in lab.cores}
+    cores = CoreSettings(remotes, {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
+    cores.begin()
+    cores.apply({"LEDGER": "broker"})
+    try:
+        yield
+    finally:
+        cores.restore()
+        for remote in remotes.values():
+            remote.close()
+
+
+@pytest.fixture(scope="module")
+def broker(broker_ledger) -> BrokerUnderTest:
     lab = inventory.load()
     users = role_users()
     missing = [str(u.password_file) for u in users.values() if not u.password_file.is_file()]

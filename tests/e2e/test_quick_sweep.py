@@ -61,6 +61,24 @@ def test_nothing_accepted_is_lost(steps):
         assert core["completion_latency_ms"]["p50"] >= step["step"]["work_ms"]
 
 
+def test_the_ledger_came_from_the_cores_files_and_proves_every_task_done(steps):
+    """The lab's default ledger (core_go_ledger: file): read over SSH from the core's own file,
+    nothing through the broker under test; every accepted id has its record."""
+    for step in by_mode(steps, "async"):
+        assert step["step"]["instruments"]["ledger"] == "file", step["step"]
+        ledger = step["ledger"]
+        assert "error" not in ledger, ledger
+        assert ledger["accepted"] > 0 and ledger["lost"] == 0, ledger
+        assert ledger["dead_lettered"] == 0 and ledger["done"] >= ledger["accepted"], ledger
+
+
+def test_the_run_recorded_its_calibration_point(run):
+    calibration = run["calibration"]
+    assert "error" not in calibration, calibration
+    assert calibration["endpoint"] == "POST /noop" and calibration["requests"] > 0, calibration
+    assert 0 < calibration["p95_ms"] < 1000, calibration
+
+
 def test_sync_is_capped_by_vus_over_work_time(steps):
     for step in by_mode(steps, "sync"):
         cap = step["step"]["max_vus"] / (step["step"]["work_ms"] / 1000)

@@ -182,7 +182,7 @@ class SuiteConnections:
             ),
             cpu=FakeCpu(),
             queue_depth=lambda queue: 0,
-            outcomes=Outcomes(),
+            ledgers={"broker": Outcomes()},
             sample_interval_s=0.02,
             sleep=lambda s: time.sleep(min(s, 0.01)),
         )

@@ -104,10 +104,18 @@ def test_the_core_option_merges_over_the_spec_and_names_itself():
 
 
 def test_effective_settings_and_the_consumers_concurrency():
-    assert effective_core({}, {}) == {"PREFETCH": "500", "MAX_IN_FLIGHT": "0", "WORK_MAX_CONCURRENT": "1000"}
-    provisioned = {"PREFETCH": "300", "AMQP_URL": "amqp://u:secret@h/v"}
+    defaults = {"PREFETCH": "500", "MAX_IN_FLIGHT": "0", "WORK_MAX_CONCURRENT": "1000", "LEDGER": "broker"}
+    assert effective_core({}, {}) == defaults
+    provisioned = {"PREFETCH": "300", "AMQP_URL": "amqp://u:secret@h/v", "LEDGER": "file"}
     mine = effective_core(provisioned, {"MAX_IN_FLIGHT": "100"})
-    assert mine == {"PREFETCH": "300", "MAX_IN_FLIGHT": "100", "WORK_MAX_CONCURRENT": "1000"}  # no secrets
+    # no secrets
+    assert mine == {
+        "PREFETCH": "300",
+        "MAX_IN_FLIGHT": "100",
+        "WORK_MAX_CONCURRENT": "1000",
+        "LEDGER": "file",
+    }
+    assert effective_core(provisioned, {"LEDGER": "off"})["LEDGER"] == "off"  # the step's instruments
     assert consumer_concurrency(mine) == 100
     assert consumer_concurrency(effective_core({}, {})) == 500  # MAX_IN_FLIGHT 0 = PREFETCH
     assert consumer_concurrency({"PREFETCH": "50", "MAX_IN_FLIGHT": "400"}) == 50  # never beyond prefetch
@@ -246,7 +254,12 @@ def test_each_step_records_the_cores_effective_settings_and_the_sweep_restores_t
     status, folder = run_sweep(tmp_path, raw, remote)
     assert status == "complete"
     narrow = json.loads((folder.path / "steps" / "01-async-50.json").read_text())["step"]
-    assert narrow["core"] == {"PREFETCH": "500", "MAX_IN_FLIGHT": "100", "WORK_MAX_CONCURRENT": "1000"}
+    assert narrow["core"] == {
+        "PREFETCH": "500",
+        "MAX_IN_FLIGHT": "100",
+        "WORK_MAX_CONCURRENT": "1000",
+        "LEDGER": "broker",
+    }
     assert narrow["core_overrides"] == {"MAX_IN_FLIGHT": "100"}
     default = json.loads((folder.path / "steps" / "02-async-50.json").read_text())["step"]
     assert default["core"]["MAX_IN_FLIGHT"] == "0" and default["core_overrides"] == {}

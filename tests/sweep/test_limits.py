@@ -4,6 +4,7 @@ plan prints the labels and every step file records them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -145,9 +146,7 @@ def test_every_step_file_records_its_limit(tmp_path, mode, label, source):
     steps = expand_steps(s)
     k6 = FakeK6(load_s=0.05)  # its summary's median is 1001 ms: 50/s x 1.001 s fits 60 VUs
     if mode == "async":
-        steps = [
-            step.__class__(**{**step.as_dict(), "max_vus": 40, "pre_allocated_vus": 40}) for step in steps
-        ]
+        steps = [dataclasses.replace(step, max_vus=40, pre_allocated_vus=40) for step in steps]
     lab = SweepServices(
         k6=k6,
         core=FakeCore(),

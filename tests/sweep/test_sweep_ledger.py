@@ -98,7 +98,7 @@ def run_sweep(tmp_path, outcomes):
         cpu=FakeCpu(),
         queue_depth=FakeQueue(k6),
         sample_interval_s=0.05,
-        outcomes=outcomes,
+        ledgers={"broker": outcomes},
         faults=faults,
     )
     folder = RunFolder(tmp_path, "r")

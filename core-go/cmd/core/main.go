@@ -14,13 +14,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/offload-lab/core/internal/config"
 	"github.com/offload-lab/core/internal/consumer"
 	"github.com/offload-lab/core/internal/httpapi"
+	"github.com/offload-lab/core/internal/ledger"
 	"github.com/offload-lab/core/internal/stats"
 )
 
@@ -44,6 +44,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	defer stop()
 
 	st := stats.New(0)
+	st.SetLedger(cfg.Ledger, ledgerQueue(cfg), ledgerFile(cfg))
 	var cons *consumer.Consumer
 	if cfg.AMQPURL != "" {
 		cons = consumer.New(cfg, st, log)
@@ -70,22 +71,20 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Warn("STATS_RESET_TOKEN is empty: POST /stats/reset is refused (403)")
 	}
 	log.Info("offload-core starting", "http", ln.Addr().String(), "amqp", config.Redacted(cfg.AMQPURL),
-		"queue", cfg.TaskQueue, "queue_type", cfg.QueueType, "ledger", cfg.LedgerQueue, "work_ms", cfg.WorkMS,
+		"queue", cfg.TaskQueue, "queue_type", cfg.QueueType, "ledger", cfg.Ledger,
+		"ledger_queue", ledgerQueue(cfg), "ledger_file", ledgerFile(cfg), "work_ms", cfg.WorkMS,
 		"prefetch", cfg.Prefetch, "max_in_flight", cfg.MaxInFlight, "fail_rate", cfg.FailRate,
 		"work_max_concurrent", cfg.WorkMaxConcurrent, "shutdown_grace", cfg.ShutdownGrace)
 
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 
-	var wg sync.WaitGroup
+	// the consumer returns before a signal only when it cannot run at all (its ledger file);
+	// without a consumer the channel stays nil, never ready
+	var consumerDone chan error
 	if cons != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cons.Run(ctx); err != nil {
-				log.Warn("consumer", "error", err)
-			}
-		}()
+		consumerDone = make(chan error, 1)
+		go func() { consumerDone <- cons.Run(ctx) }()
 	}
 
 	code := 0
@@ -95,11 +94,19 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	case err := <-httpErr:
 		log.Error("HTTP server failed", "error", err)
 		code = 1
-		stop()
+	case err := <-consumerDone:
+		log.Error("consumer failed", "error", err)
+		code = 1
+		consumerDone = nil
 	}
 	stop() // a second signal now kills the process the default way
 
-	wg.Wait() // the consumer stops taking tasks and finishes or requeues the in-flight ones
+	if consumerDone != nil {
+		// the consumer stops taking tasks and finishes or requeues the in-flight ones
+		if err := <-consumerDone; err != nil {
+			log.Warn("consumer", "error", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownGrace, time.Second))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -110,6 +117,22 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	log.Info("offload-core stopped", "received", snap.Received, "redelivered", snap.Redelivered,
 		"completed", snap.Completed,
 		"failed", snap.Failed, "dead_lettered", snap.DeadLettered, "in_flight", snap.InFlight,
-		"work_requests", snap.WorkRequests)
+		"work_requests", snap.WorkRequests, "ledger_records", snap.Ledger.Records)
 	return code
+}
+
+// ledgerQueue is LEDGER_QUEUE when the records go there, else empty.
+func ledgerQueue(cfg config.Config) string {
+	if cfg.Ledger != ledger.ModeBroker {
+		return ""
+	}
+	return cfg.LedgerQueue
+}
+
+// ledgerFile is LEDGER_FILE when the records go there, else empty.
+func ledgerFile(cfg config.Config) string {
+	if cfg.Ledger != ledger.ModeFile {
+		return ""
+	}
+	return cfg.LedgerFile
 }

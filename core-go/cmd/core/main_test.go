@@ -122,7 +122,8 @@ func coreEnv(b *amqptest.Broker) []string {
 }
 
 func TestInvalidSettingsExitNonZero(t *testing.T) {
-	for _, env := range [][]string{{"WORK_MS=soon"}, {"FAIL_RATE=2"}, {"PREFETCH=0"}, {"AMQP_URL=http://x"}} {
+	for _, env := range [][]string{{"WORK_MS=soon"}, {"FAIL_RATE=2"}, {"PREFETCH=0"}, {"AMQP_URL=http://x"},
+		{"LEDGER=queue"}, {"LEDGER_FILE=ledger.jsonl", "LEDGER=file"}} {
 		var out bytes.Buffer
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append([]string{"OFFLOAD_CORE_TEST_MAIN=1", "HTTP_ADDR=127.0.0.1:0"}, env...)

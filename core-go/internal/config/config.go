@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/offload-lab/core/internal/ledger"
 	"github.com/offload-lab/core/internal/topology"
 	"github.com/offload-lab/core/internal/work"
 )
@@ -38,6 +40,8 @@ type Config struct {
 	QueueType      string        // QUEUE_TYPE: classic | quorum, the task queue's x-queue-type
 	DeliveryLimit  int           // DELIVERY_LIMIT: quorum only, returns after which the broker dead-letters
 	LedgerQueue    string        // LEDGER_QUEUE: durable queue of outcome records (docs/interfaces.md)
+	Ledger         string        // LEDGER: where the outcome records go: broker (LEDGER_QUEUE) | file | off
+	LedgerFile     string        // LEDGER_FILE: the file of LEDGER=file, an absolute path
 	// STATS_RESET_TOKEN: bearer token POST /stats/reset requires; empty = reset refused. Only
 	// from the environment: a flag would show it in the process list.
 	StatsResetToken   string
@@ -67,6 +71,8 @@ func Defaults() Config {
 		QueueType:      topology.QueueClassic,
 		DeliveryLimit:  5,
 		LedgerQueue:    "tasks.done",
+		Ledger:         ledger.ModeBroker,
+		LedgerFile:     "/var/lib/offload-core/ledger.jsonl",
 
 		WorkMaxConcurrent: 1000,
 	}
@@ -137,6 +143,8 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	env("QUEUE_TYPE", str(&c.QueueType))
 	env("DELIVERY_LIMIT", integer(&c.DeliveryLimit))
 	env("LEDGER_QUEUE", str(&c.LedgerQueue))
+	env("LEDGER", str(&c.Ledger))
+	env("LEDGER_FILE", str(&c.LedgerFile))
 	env("STATS_RESET_TOKEN", str(&c.StatsResetToken))
 	env("WORK_MAX_CONCURRENT", integer(&c.WorkMaxConcurrent))
 	if len(errs) > 0 {
@@ -159,7 +167,9 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.StringVar(&c.ConnectionName, "connection-name", c.ConnectionName, "CONNECTION_NAME: AMQP connection_name client property")
 	fs.StringVar(&c.QueueType, "queue-type", c.QueueType, "QUEUE_TYPE: task queue type, classic or quorum")
 	fs.IntVar(&c.DeliveryLimit, "delivery-limit", c.DeliveryLimit, "DELIVERY_LIMIT: quorum x-delivery-limit, returns to the queue after which the broker dead-letters a task")
-	fs.StringVar(&c.LedgerQueue, "ledger-queue", c.LedgerQueue, "LEDGER_QUEUE: durable queue the outcome records go to before each ack")
+	fs.StringVar(&c.LedgerQueue, "ledger-queue", c.LedgerQueue, "LEDGER_QUEUE: durable queue the outcome records go to before each ack (LEDGER=broker)")
+	fs.StringVar(&c.Ledger, "ledger", c.Ledger, "LEDGER: where the outcome records go before each ack: broker (LEDGER_QUEUE), file (LEDGER_FILE) or off")
+	fs.StringVar(&c.LedgerFile, "ledger-file", c.LedgerFile, "LEDGER_FILE: absolute path of the file LEDGER=file appends the outcome records to")
 	fs.IntVar(&c.WorkMaxConcurrent, "work-max-concurrent", c.WorkMaxConcurrent, "WORK_MAX_CONCURRENT: POST /work served at once; beyond it 503")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -226,6 +236,15 @@ func (c Config) Validate() error {
 	}
 	if c.QueueType != topology.QueueClassic && c.QueueType != topology.QueueQuorum {
 		bad("QUEUE_TYPE=%q must be %s or %s", c.QueueType, topology.QueueClassic, topology.QueueQuorum)
+	}
+	switch c.Ledger {
+	case ledger.ModeBroker, ledger.ModeOff:
+	case ledger.ModeFile:
+		if !filepath.IsAbs(c.LedgerFile) {
+			bad("LEDGER_FILE=%q must be an absolute path (LEDGER=file)", c.LedgerFile)
+		}
+	default:
+		bad("LEDGER=%q must be %s, %s or %s", c.Ledger, ledger.ModeBroker, ledger.ModeFile, ledger.ModeOff)
 	}
 	if c.DeliveryLimit < 1 {
 		bad("DELIVERY_LIMIT=%d must be at least 1", c.DeliveryLimit)

@@ -18,7 +18,8 @@ func TestDefaults(t *testing.T) {
 		c.MaxInFlight != 500 || c.FailRate != 0 || c.TaskQueue != "tasks" || c.DeadExchange != "tasks.dlx" ||
 		c.DeadQueue != "tasks.dead" || c.DeadRoutingKey != "tasks.dead" || c.ShutdownGrace != 30*time.Second ||
 		c.QueueType != "classic" || c.DeliveryLimit != 5 || c.LedgerQueue != "tasks.done" ||
-		c.StatsResetToken != "" || c.WorkMaxConcurrent != 1000 {
+		c.StatsResetToken != "" || c.WorkMaxConcurrent != 1000 || c.Ledger != "broker" ||
+		c.LedgerFile != "/var/lib/offload-core/ledger.jsonl" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -28,7 +29,7 @@ func TestEnvAndFlags(t *testing.T) {
 		"AMQP_URL": "amqp://u:p@127.0.0.1:5672/", "WORK_MS": "10", "PREFETCH": "50",
 		"TASK_QUEUE": "q1", "DEAD_QUEUE": "q1.dead", "SHUTDOWN_GRACE": "2s", "FAIL_RATE": "0.1",
 		"QUEUE_TYPE": "quorum", "DELIVERY_LIMIT": "3", "LEDGER_QUEUE": "q1.done", "STATS_RESET_TOKEN": "t0k",
-		"WORK_MAX_CONCURRENT": "7",
+		"WORK_MAX_CONCURRENT": "7", "LEDGER": "broker", "LEDGER_FILE": "/srv/l.jsonl",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +37,30 @@ func TestEnvAndFlags(t *testing.T) {
 	if c.WorkMS != 250 || c.FailRate != 0.5 || c.Prefetch != 50 || c.MaxInFlight != 50 ||
 		c.TaskQueue != "q1" || c.DeadRoutingKey != "q1.dead" || c.ShutdownGrace != 2*time.Second ||
 		c.QueueType != "quorum" || c.DeliveryLimit != 3 || c.LedgerQueue != "q1.done" ||
-		c.StatsResetToken != "t0k" || c.WorkMaxConcurrent != 7 {
+		c.StatsResetToken != "t0k" || c.WorkMaxConcurrent != 7 || c.Ledger != "broker" ||
+		c.LedgerFile != "/srv/l.jsonl" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestLedgerModes(t *testing.T) {
+	for _, tc := range []struct {
+		env        map[string]string
+		args       []string
+		mode, file string
+	}{
+		{map[string]string{"LEDGER": "file"}, nil, "file", "/var/lib/offload-core/ledger.jsonl"},
+		{map[string]string{"LEDGER": "file", "LEDGER_FILE": "/tmp/x/ledger.jsonl"}, nil, "file", "/tmp/x/ledger.jsonl"},
+		{map[string]string{"LEDGER": "off"}, nil, "off", "/var/lib/offload-core/ledger.jsonl"},
+		{map[string]string{"LEDGER": "off"}, []string{"-ledger", "file", "-ledger-file", "/a/b"}, "file", "/a/b"},
+		// the file's path matters only to LEDGER=file
+		{map[string]string{"LEDGER_FILE": "relative.jsonl"}, nil, "broker", "relative.jsonl"},
+	} {
+		c, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil || c.Ledger != tc.mode || c.LedgerFile != tc.file {
+			t.Errorf("%v %v: %q %q (%v), want %q %q", tc.env, tc.args, c.Ledger, c.LedgerFile, err,
+				tc.mode, tc.file)
+		}
 	}
 }
 
@@ -63,6 +86,11 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"QUEUE_TYPE": "stream"}, nil, "QUEUE_TYPE"},
 		{map[string]string{"DELIVERY_LIMIT": "0"}, nil, "DELIVERY_LIMIT"},
 		{map[string]string{"WORK_MAX_CONCURRENT": "0"}, nil, "WORK_MAX_CONCURRENT"},
+		{map[string]string{"LEDGER": "queue"}, nil, "LEDGER="},
+		{map[string]string{"LEDGER": "File"}, nil, "LEDGER="},
+		{nil, []string{"-ledger", ""}, "LEDGER="},
+		{map[string]string{"LEDGER": "file", "LEDGER_FILE": "ledger.jsonl"}, nil, "LEDGER_FILE"},
+		{nil, []string{"-ledger", "file", "-ledger-file", ""}, "LEDGER_FILE"},
 		{nil, []string{"-stats-reset-token", "x"}, "not defined"},
 		{nil, []string{"-prefetch", "x"}, "prefetch"},
 		{nil, []string{"extra"}, "unexpected"},

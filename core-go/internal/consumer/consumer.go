@@ -1,7 +1,8 @@
 // Package consumer is the core's AMQP consumer: it declares the topology, sets the prefetch,
-// works each task on its own goroutine, records each outcome in the broker's ledger queue
-// before it acks (done) or rejects (dead-letters failed, poison and panicking messages),
-// reconnects with capped backoff and shuts down without losing a task.
+// works each task on its own goroutine, records each outcome in the ledger (LEDGER: the
+// broker's ledger queue, a file, or none) before it acks (done) or rejects (dead-letters
+// failed, poison and panicking messages), reconnects with capped backoff and shuts down
+// without losing a task.
 package consumer
 
 import (
@@ -49,6 +50,8 @@ type Consumer struct {
 	beforeWork func(Task)
 	// confirmTimeout bounds the wait for an outcome record's confirm.
 	confirmTimeout time.Duration
+	// file is the process's ledger file (LEDGER=file), open while Run runs.
+	file *ledger.File
 
 	mu        sync.Mutex
 	connected bool
@@ -106,6 +109,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	urls := c.cfg.AMQPURLs()
 	if len(urls) == 0 {
 		return errors.New("no broker: AMQP_URL is empty")
+	}
+	if c.cfg.Ledger == ledger.ModeFile {
+		f, err := ledger.OpenFile(c.cfg.LedgerFile, c.host)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		c.file = f
 	}
 	backoff := c.cfg.ReconnectMin
 	for i := 0; ; i = (i + 1) % len(urls) {
@@ -166,11 +177,11 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 	}); err != nil {
 		return false, err
 	}
-	led, err := ledger.Open(conn, c.cfg.LedgerQueue, c.host, c.confirmTimeout)
+	led, releaseLedger, err := c.sessionLedger(conn)
 	if err != nil {
 		return false, err
 	}
-	defer led.Close()
+	defer releaseLedger()
 	sess := &session{ledger: led, conn: conn}
 	// QoS before Consume: per-consumer prefetch applies only to consumers created after it
 	if err := ch.Qos(
@@ -198,7 +209,7 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 	c.mu.Unlock()
 	c.setConnected(true, nil)
 	c.log.Info("consuming", "broker", config.Redacted(url), "prefetch", c.cfg.Prefetch, "tag", tag,
-		"queue_type", c.cfg.QueueType, "ledger", c.cfg.LedgerQueue)
+		"queue_type", c.cfg.QueueType, "ledger", c.cfg.Ledger)
 
 	// work of this session stops when the connection is gone (the broker has requeued its
 	// deliveries: an ack is impossible) or when the shutdown grace runs out
@@ -238,9 +249,25 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 	}
 }
 
+// sessionLedger is the recorder of a session on conn and what ends the session's use of it: a
+// broker ledger is a channel of the connection, the file is the process's.
+func (c *Consumer) sessionLedger(conn *amqp.Connection) (ledger.Recorder, func(), error) {
+	switch c.cfg.Ledger {
+	case ledger.ModeFile:
+		return c.file, func() {}, nil
+	case ledger.ModeOff:
+		return ledger.Off{}, func() {}, nil
+	}
+	led, err := ledger.Open(conn, c.cfg.LedgerQueue, c.host, c.confirmTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return led, led.Close, nil
+}
+
 // session is what the handlers of one connection share.
 type session struct {
-	ledger *ledger.Ledger
+	ledger ledger.Recorder
 	conn   *amqp.Connection
 	mu     sync.Mutex
 	err    error // why a handler ended the session

@@ -12,10 +12,10 @@ import (
 	"github.com/offload-lab/core/internal/work"
 )
 
-// handle works one delivery and settles it: acked after its "done" outcome record is
-// confirmed by the broker, rejected without requeue (dead-lettered) after its
-// "dead_lettered" record is, requeued when neither can be. A panic on a message dead-letters
-// it: a message that crashes the handler must not come back forever.
+// handle works one delivery and settles it: acked after its "done" outcome record is safely
+// written (confirmed by the broker, or in the ledger file), rejected without requeue
+// (dead-lettered) after its "dead_lettered" record is, requeued when neither can be. A panic
+// on a message dead-letters it: a message that crashes the handler must not come back forever.
 func (c *Consumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 	rec := ledger.Outcome{TaskID: messageID(d), Redelivered: d.Redelivered}
 	settling := false
@@ -87,10 +87,11 @@ func (c *Consumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 	}
 }
 
-// settle records rec in the ledger and, once the broker has confirmed the record, acks (done)
-// or rejects without requeue (dead-lettered) the delivery; it tells whether both went through.
-// Without a confirmed record the session ends, and with it the channel: the broker requeues
-// the delivery (a duplicate at worst, counted as redelivered); it is never settled unrecorded.
+// settle records rec in the ledger and, once the record is safely written (confirmed by the
+// broker, or written to the ledger file), acks (done) or rejects without requeue
+// (dead-lettered) the delivery; it tells whether both went through. Without a written record
+// the session ends, and with it the channel: the broker requeues the delivery (a duplicate at
+// worst, counted as redelivered); it is never settled unrecorded. LEDGER=off records nothing.
 // (A nack would have the broker redeliver it at once into the dying session.)
 func (c *Consumer) settle(ctx context.Context, s *session, d amqp.Delivery, rec ledger.Outcome) bool {
 	rec.CompletedAtNS = time.Now().UnixNano()
@@ -102,6 +103,9 @@ func (c *Consumer) settle(ctx context.Context, s *session, d amqp.Delivery, rec 
 			idForLog(rec.TaskID), "outcome", rec.Outcome, "error", err)
 		s.fail(err)
 		return false
+	}
+	if c.cfg.Ledger != ledger.ModeOff {
+		c.stats.Recorded()
 	}
 	var err error
 	if rec.Outcome == ledger.Done {

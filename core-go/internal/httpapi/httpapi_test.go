@@ -128,7 +128,7 @@ func TestStatsAndReset(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, k := range []string{"received", "redelivered", "completed", "failed", "dead_lettered", "in_flight",
-		"work_requests", "completion_latency_ms", "since"} {
+		"work_requests", "completion_latency_ms", "ledger", "since"} {
 		if _, ok := out[k]; !ok {
 			t.Errorf("/stats lacks %q: %v", k, out)
 		}
@@ -272,5 +272,32 @@ func TestServerReadHeaderTimeout(t *testing.T) {
 	}
 	if d := DefaultTimeouts; d.ReadHeader <= 0 || d.Read <= 0 || d.Idle <= 0 {
 		t.Errorf("default timeouts %+v", d)
+	}
+}
+
+// /stats names the ledger's mode and destination, with the records written since the reset.
+func TestStatsLedger(t *testing.T) {
+	for _, tc := range []struct {
+		mode, queue, file string
+		want              string
+	}{
+		{"file", "", "/var/lib/offload-core/ledger.jsonl",
+			`{"mode":"file","file":"/var/lib/offload-core/ledger.jsonl","records":2}`},
+		{"broker", "tasks.done", "", `{"mode":"broker","queue":"tasks.done","records":2}`},
+		{"off", "", "", `{"mode":"off","records":2}`},
+	} {
+		st := stats.New(0)
+		st.SetLedger(tc.mode, tc.queue, tc.file)
+		st.Recorded()
+		st.Recorded()
+		rec := httptest.NewRecorder()
+		New(Options{Stats: st}).ServeHTTP(rec, httptest.NewRequest("GET", "/stats", nil))
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(out["ledger"]); got != tc.want {
+			t.Errorf("ledger %s, want %s", got, tc.want)
+		}
 	}
 }

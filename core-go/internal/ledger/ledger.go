@@ -1,13 +1,7 @@
-// Package ledger publishes the core's outcome records: before the core acks (or dead-letters)
-// a task it publishes what became of it to a durable queue on the broker (LEDGER_QUEUE,
-// default tasks.done) and waits for the broker's publisher confirm. A task is settled only
-// once its record is safely on the broker, so the broker's own queue is a ledger of every task
-// the core finished (docs/interfaces.md, "Outcome records").
 package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,30 +11,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
-
-// Outcomes of a record.
-const (
-	Done         = "done"
-	DeadLettered = "dead_lettered"
-)
-
-// Reasons a task is dead-lettered.
-const (
-	ReasonPoison = "poison" // not a task: not JSON, no id, ...
-	ReasonFailed = "failed" // FAIL_RATE or a bad payload
-	ReasonPanic  = "panic"  // the handler panicked on it
-)
-
-// Outcome is one record, the JSON body published to the ledger queue.
-type Outcome struct {
-	TaskID        *string `json:"task_id"` // null: the message was not a task and had no message_id
-	Outcome       string  `json:"outcome"` // Done or DeadLettered
-	Reason        string  `json:"reason,omitempty"`
-	CompletedAtNS int64   `json:"completed_at_ns"`          // when the record was made, just before the ack/reject
-	EnqueuedAtNS  int64   `json:"enqueued_at_ns,omitempty"` // the task's, when it is a task
-	Redelivered   bool    `json:"redelivered"`              // the broker had delivered it before
-	CoreHost      string  `json:"core_host"`
-}
 
 // DefaultConfirmTimeout bounds the wait for a record's publisher confirm.
 const DefaultConfirmTimeout = 10 * time.Second
@@ -52,7 +22,10 @@ const (
 	drainEvery    = 20 * time.Millisecond
 )
 
-// Ledger publishes records on its own channel in confirm mode. Safe for concurrent use.
+// Ledger is the broker recorder (LEDGER=broker): it publishes each record on its own channel in
+// confirm mode to a durable queue (LEDGER_QUEUE, default tasks.done) and waits for the broker's
+// confirm, so that the queue holds a record of every task the core settled. Safe for
+// concurrent use.
 type Ledger struct {
 	ch             *amqp.Channel
 	queue          string
@@ -95,10 +68,9 @@ func Open(conn *amqp.Connection, queue, host string, confirmTimeout time.Duratio
 // broker's confirm. An error means the record may not be on the broker: the caller must not
 // settle the task.
 func (l *Ledger) Record(ctx context.Context, o Outcome) error {
-	o.CoreHost = l.host
-	body, err := json.Marshal(o)
+	body, err := encode(o, l.host)
 	if err != nil {
-		return fmt.Errorf("ledger: encode record: %w", err)
+		return err
 	}
 	id := strconv.FormatUint(l.seq.Add(1), 10)
 	dc, err := l.ch.PublishWithDeferredConfirmWithContext(ctx,

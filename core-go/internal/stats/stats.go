@@ -23,6 +23,15 @@ type Latency struct {
 	Max   float64 `json:"max"`
 }
 
+// Ledger says where the core records the outcomes (its LEDGER setting) and how many records it
+// has written since the reset.
+type Ledger struct {
+	Mode    string `json:"mode"`            // broker | file | off
+	Queue   string `json:"queue,omitempty"` // broker: LEDGER_QUEUE
+	File    string `json:"file,omitempty"`  // file: LEDGER_FILE
+	Records int64  `json:"records"`
+}
+
 // Snapshot is the JSON body of GET /stats (docs/interfaces.md).
 type Snapshot struct {
 	Received          int64   `json:"received"`
@@ -36,6 +45,7 @@ type Snapshot struct {
 	// LastDoneAtNs is the wall clock (Unix ns) when the latest task was acked or rejected since
 	// the reset, 0 if none: a sweep measures the backlog's drain time from it.
 	LastDoneAtNs int64  `json:"last_done_at_ns"`
+	Ledger       Ledger `json:"ledger"`
 	Since        string `json:"since"`
 }
 
@@ -49,6 +59,7 @@ type Stats struct {
 	deadLettered int64
 	inFlight     int64 // a gauge: not zeroed by Reset
 	workRequests int64
+	ledger       Ledger
 	lastDoneAt   time.Time
 	since        time.Time
 
@@ -100,6 +111,16 @@ func (s *Stats) Poison() {
 	s.mu.Unlock()
 }
 
+// SetLedger names the ledger's mode and destination (queue or file) for the snapshots.
+func (s *Stats) SetLedger(mode, queue, file string) {
+	s.mu.Lock()
+	s.ledger.Mode, s.ledger.Queue, s.ledger.File = mode, queue, file
+	s.mu.Unlock()
+}
+
+// Recorded counts one outcome record written.
+func (s *Stats) Recorded() { s.add(&s.ledger.Records, 1) }
+
 // WorkRequest counts one POST /work served.
 func (s *Stats) WorkRequest() { s.add(&s.workRequests, 1) }
 
@@ -129,6 +150,7 @@ func (s *Stats) Completed(latency time.Duration) {
 func (s *Stats) Reset() Snapshot {
 	s.mu.Lock()
 	s.received, s.redelivered, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0, 0
+	s.ledger.Records = 0
 	s.samples = nil
 	s.seen, s.sum, s.max = 0, 0, 0
 	s.lastDoneAt = time.Time{}
@@ -148,6 +170,7 @@ func (s *Stats) Snapshot() Snapshot {
 		DeadLettered: s.deadLettered,
 		InFlight:     s.inFlight,
 		WorkRequests: s.workRequests,
+		Ledger:       s.ledger,
 		Since:        s.since.UTC().Format(time.RFC3339Nano),
 	}
 	if !s.lastDoneAt.IsZero() {

@@ -166,3 +166,20 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("percentiles not ordered: %+v", snap.CompletionLatency)
 	}
 }
+
+// The ledger's mode and destination stay across a reset; its record count is zeroed like the
+// other counters.
+func TestLedgerRecords(t *testing.T) {
+	s := New(0)
+	s.SetLedger("file", "", "/var/lib/offload-core/ledger.jsonl")
+	s.Recorded()
+	s.Recorded()
+	want := Ledger{Mode: "file", File: "/var/lib/offload-core/ledger.jsonl", Records: 2}
+	if got := s.Snapshot().Ledger; got != want {
+		t.Fatalf("ledger %+v, want %+v", got, want)
+	}
+	want.Records = 0
+	if got := s.Reset().Ledger; got != want {
+		t.Errorf("after reset %+v, want %+v", got, want)
+	}
+}

@@ -1,0 +1,75 @@
+"""The instruments' cost table (analysis/overhead.py) from an overhead run given as data."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.overhead import (
+    README_BEGIN,
+    README_END,
+    effect_text,
+    point_table,
+    replace_readme_block,
+    target_text,
+)
+
+
+def point(figures_by_series):
+    steps = [
+        {"series": series, "repeat": i + 1, "instruments": f"{series} line", **row}
+        for series, rows in figures_by_series.items()
+        for i, row in enumerate(rows)
+    ]
+    return {"run": "r", "mode": "async", "rate": 400, "git_commit": "abc", "git_dirty": False,
+            "calibration": None, "steps": steps}  # fmt: skip
+
+
+def rows(p95s, cpus, avg=2.0):
+    return [
+        {"avg_ms": avg, "p95_ms": p, "p99_ms": 2 * p, "dropped_pct": 0.0, "servers_cpu_pct": c}
+        for p, c in zip(p95s, cpus, strict=True)
+    ]
+
+
+POINT = point(
+    {
+        "all_off": rows([5.0, 6.0, 7.0], [50.0, 51.0, 52.0]),
+        "ledger_broker": rows([9.0, 10.0, 12.0], [60.0, 61.0, 63.0]),
+        "samples": rows([5.5, 6.5, 8.0], [50.5, 51.0, 52.5]),
+        "all_on": rows([6.0, 6.3, 7.5], [52.0, 53.0, 53.5]),
+    }
+)
+
+
+def test_an_effect_is_read_against_all_off_and_marked_when_the_repeats_cannot_tell():
+    assert effect_text(POINT, "ledger_broker", "p95_ms") == "x1.67"
+    assert effect_text(POINT, "ledger_broker", "servers_cpu_pct") == "+10.0 pts"
+    assert effect_text(POINT, "samples", "p95_ms") == "x1.08 (within noise)"
+    assert effect_text(POINT, "missing", "p95_ms") == "n/a"
+
+
+def test_the_table_has_a_row_per_series_with_spread_and_effect():
+    table = point_table(POINT).splitlines()
+    assert table[2].startswith("| all_off | all_off line | 2.0 | 6.0 [5.0-7.0] | 12.0 [10.0-14.0] | 0.00 |")
+    assert "10.0 [9.0-12.0]<br>x1.67" in table[3] and "61.0 [60.0-63.0]<br>+10.0 pts" in table[3]
+    assert len(table) == 6
+
+
+def test_all_on_is_read_against_the_targets():
+    assert target_text(POINT) == (
+        "all on against all off: p95 x1.05 (target at most x1.10: met, ranges overlap); "
+        "servers' CPU +2.0 points (target at most +3: met)"
+    )
+    worse = point({"all_off": rows([5.0], [50.0]), "all_on": rows([6.0], [54.0])})
+    assert "x1.20 (target at most x1.10: missed)" in target_text(worse)
+    assert "+4.0 points (target at most +3: missed)" in target_text(worse)
+    assert target_text(point({"all_on": rows([6.0], [54.0])})).endswith("not measured in this run")
+
+
+def test_the_readme_block_is_replaced_and_only_it():
+    readme = f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n"
+    out = replace_readme_block(readme, [POINT])
+    assert out.startswith("intro\n" + README_BEGIN + "\n- async at 400/s: all on against all off: p95 x1.05")
+    assert out.endswith(README_END + "\nrest\n")
+    with pytest.raises(ValueError, match="no block"):
+        replace_readme_block("no markers", [POINT])
