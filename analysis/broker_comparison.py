@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.fmt import spread
+from analysis.fmt import replace_block, spread
 from analysis.load import LoadError, load_run
 from analysis.metrics import compute_metrics
 from analysis.run_header import broker_line
@@ -239,10 +239,7 @@ def comparison_markdown(releases: list[dict[str, Any]]) -> str:
 
 
 def replace_readme_block(readme: str, releases: list[dict[str, Any]]) -> str:
-    head, found, rest = readme.partition(README_BEGIN)
-    if not found or README_END not in rest:
-        raise ValueError(f"the README has no block {README_BEGIN} ... {README_END}")
-    return f"{head}{README_BEGIN}\n{readme_block(releases)}\n{README_END}{rest.partition(README_END)[2]}"
+    return replace_block(readme, README_BEGIN, README_END, readme_block(releases))
 
 
 def main(argv: list[str] | None = None) -> int:

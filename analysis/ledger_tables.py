@@ -101,7 +101,8 @@ def ledger_table(run: Run) -> Table | None:
         rows,
         notes=[
             "Accepted: the task ids k6 got a 202 for (samples). Done, dead-lettered: distinct ids in "
-            "the core's outcome records (tasks.done, published with confirms before each ack). "
+            "the core's outcome records, written before each ack (to its ledger file, or confirmed "
+            "to tasks.done on the broker: the step's instruments). "
             "Dead-lettered by broker: accepted ids without a record found in the dead-letter queue "
             "(tasks.dead), e.g. a quorum queue's delivery limit reached, with the x-death reason. Lost: "
             "accepted, never done or dead-lettered, and more than what is still queued. Duplicated: "

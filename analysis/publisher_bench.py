@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.fmt import spread
+from analysis.fmt import replace_block, spread
 from analysis.load import step_from_dict
 from analysis.metrics import compute_metrics
 
@@ -256,7 +256,4 @@ def table_markdown(bench: Bench) -> str:
 
 def replace_readme_block(readme: str, bench: Bench) -> str:
     begin, end = README_BEGIN.format(mode=bench.mode), README_END.format(mode=bench.mode)
-    head, found, rest = readme.partition(begin)
-    if not found or end not in rest:
-        raise ValueError(f"the README has no block {begin} ... {end}")
-    return f"{head}{begin}\n{readme_block(bench)}\n{end}{rest.partition(end)[2]}"
+    return replace_block(readme, begin, end, readme_block(bench))

@@ -88,11 +88,13 @@ def instruments_line(instruments: Any) -> str:
     if not isinstance(instruments, dict):
         return "not recorded (before instruments were settings: all on, ledger on the broker)"
     host, queue = instruments.get("host_sampling_s"), instruments.get("queue_sampling_s")
+    stats = instruments.get("broker_stats_s")
     return (
         f"ledger {instruments.get('ledger') or '?'}; "
         f"samples {'on' if instruments.get('samples') else 'off'}; "
         f"host sampling {f'every {host:g} s' if host else 'off'}; "
         f"queue depth every {f'{queue:g}' if isinstance(queue, int | float) else '?'} s"
+        + (f"; broker statistics every {stats:g} s" if isinstance(stats, int | float) else "")
     )
 
 

@@ -50,6 +50,17 @@ OTHER_COLORS = ["tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
 # drawing
 
 
+OFF_TEXT = {
+    "samples": "not recorded: per-request samples off (the step's instruments)",
+    "hosts": "not recorded: host sampling off (the step's instruments)",
+}
+
+
+def _missing(ax: Axes, title: str, inputs: TimelineInputs, part: str) -> None:
+    """An empty panel: why, when the step's instruments left its data out on purpose."""
+    _no_data(ax, title, OFF_TEXT[part] if part in inputs.switched_off else "no data")
+
+
 def _no_data(ax: Axes, title: str, text: str = "no data") -> None:
     ax.set_title(title, fontsize="medium", loc="left")
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
@@ -105,7 +116,7 @@ def _panel_rates(ax: Axes, inputs: TimelineInputs) -> bool:
     title = "Requests per second: offered vs achieved"
     s = inputs.seconds
     if s is None or len(s) == 0:
-        _no_data(ax, title)
+        _missing(ax, title, inputs, "samples")
         _marks(ax, inputs)
         return False
     edges = _edges(s)
@@ -129,7 +140,7 @@ def _panel_latency(ax: Axes, inputs: TimelineInputs) -> bool:
     values = np.concatenate([s.p50, s.p95, s.p99]) if s is not None else np.array([])
     values = values[np.isfinite(values)]
     if values.size == 0:
-        _no_data(ax, title)
+        _missing(ax, title, inputs, "samples")
         _marks(ax, inputs)
         return False
     mid = s.t + 0.5
@@ -156,7 +167,7 @@ def _panel_dropped(ax: Axes, inputs: TimelineInputs) -> bool:
     title = "Dropped iterations per second (no free VU)"
     s = inputs.seconds
     if s is None or len(s) == 0:
-        _no_data(ax, title)
+        _missing(ax, title, inputs, "samples")
         _marks(ax, inputs)
         return False
     ax.stairs(s.dropped, _edges(s), color="tab:red", fill=True, alpha=0.5)
@@ -194,7 +205,7 @@ def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
 def _panel_cpu(ax: Axes, inputs: TimelineInputs) -> bool:
     title = "CPU of each host (% of its own CPUs); dashed: % of the time it waited for a CPU"
     if not inputs.hosts:
-        _no_data(ax, title)
+        _missing(ax, title, inputs, "hosts")
         _marks(ax, inputs)
         return False
     names = [h for h in HOST_ORDER if h in inputs.hosts] + sorted(

@@ -30,6 +30,8 @@ class TimelineInputs:
     # name -> (t, % of each second some task of the host waited for a CPU); absent in older steps
     cpu_waits: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why a part is missing
+    # what the step's instruments left out on purpose, "samples" and/or "hosts" (instruments.py)
+    switched_off: set[str] = field(default_factory=set)
 
     @property
     def has_data(self) -> bool:
@@ -100,6 +102,11 @@ def timeline_inputs(step_json: dict[str, Any], run_dir: str | Path) -> TimelineI
     if inputs.load_end_s is None:
         inputs.load_end_s = _num(broker.get("load_end_s"))
 
+    instruments = _dict(_dict(data.get("step")).get("instruments"))
+    if instruments.get("samples") is False:
+        inputs.switched_off.add("samples")
+    if instruments.get("host_sampling_s") == 0:
+        inputs.switched_off.add("hosts")
     samples_ref = _dict(data.get("samples"))
     rel = samples_ref.get("file")
     if isinstance(rel, str) and rel:

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import preflight
 from .broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
+from .broker_settings import BrokerSettings
 from .calibration import calibrate
 from .core import CoreStats
 from .core_settings import CoreSettings
@@ -92,6 +93,9 @@ class EveryGateway:
     def restore(self) -> bool:
         return any(self._each(lambda g: g.restore()))
 
+    def restart(self) -> None:
+        self._each(lambda g: g.restart())
+
 
 class LabConnections:
     """SSH connections and service clients for the hosts of one inventory."""
@@ -123,6 +127,11 @@ class LabConnections:
             {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
         )
         self.cpu = CpuSampler(self.remotes)
+        self.broker_settings = BrokerSettings(
+            {h.name: self.remotes[h.name] for h in lab.brokers},
+            lambda name: self._node_api(name).version() is not None,
+            lambda: (self.core_settings.restart(), self.gateway.restart()),
+        )
         self._task_queue: str | None = None
 
     def preflight(self) -> list[str]:
@@ -141,10 +150,16 @@ class LabConnections:
             task_queue=self.task_queue,
             ledgers=self.ledgers(),
             calibrate=lambda: calibrate(self.k6),
+            broker_settings=self.broker_settings,
             faults=self.fault_runner,
             core_settings=self.core_settings,
             broker_facts=lambda: self.mgmt.facts([self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE]),
         )
+
+    def _node_api(self, name: str) -> ManagementAPI:
+        """One broker node's own management API (ManagementAPI moves on to the next node)."""
+        host = next(h for h in self.inv.brokers if h.name == name)
+        return ManagementAPI(f"http://{host.address}:{MGMT_PORT}", MGMT_USER, self.password or "", VHOST)
 
     def ledgers(self) -> dict[str, OutcomeQueue]:
         """Where each ledger mode's records are read: the cores' files and the broker's queue."""

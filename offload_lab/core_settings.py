@@ -170,6 +170,11 @@ class CoreSettings:
     def restore(self) -> bool:
         return self.apply({})
 
+    def restart(self) -> None:
+        """Restart every core with the current settings (fresh connections after a broker restart)."""
+        for name in self.remotes:
+            self._restart(name)
+
     def _check_unit_reads_sweep_env(self, name: str) -> None:
         """A unit provisioned before core.sweep.env existed would ignore the file: say so instead."""
         shown = self.remotes[name].run(f"systemctl show {UNIT} -p EnvironmentFiles", check=False)

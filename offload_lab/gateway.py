@@ -70,6 +70,10 @@ class GatewaySettings:
     def restore(self) -> bool:
         return self.apply({})
 
+    def restart(self) -> None:
+        """Restart with the current settings (fresh broker connections after a broker restart)."""
+        self._restart()
+
     def _restart(self) -> None:
         self.remote.run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
         self.wait_healthy()

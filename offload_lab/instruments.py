@@ -13,6 +13,10 @@ gives what each one costs on the lab (docs/results/overhead).
   SSH loop per host); 0 = off.
 - queue_sampling_s: seconds between readings of the task queue's depth (the management API),
   which also end the drain wait.
+- broker_stats_s: seconds between the broker's statistics emissions (RabbitMQ's
+  collect_statistics_interval), which the management API's queue figures come from. Unset: as
+  provisioned (roles/rabbitmq: rabbitmq_stats_interval_ms); switching it restarts the broker and
+  its clients (offload_lab/broker_settings.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Instruments:
     samples: bool = True
     host_sampling_s: float = 1.0
     queue_sampling_s: float = 1.0
+    broker_stats_s: float | None = None  # None: as provisioned
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,6 +46,10 @@ class Instruments:
     def core_settings(self) -> dict[str, str]:
         """The core settings a step switches for its ledger ({}: the provisioned one)."""
         return {LEDGER: self.ledger} if self.ledger is not None else {}
+
+    def broker_stats_ms(self) -> int | None:
+        """collect_statistics_interval for the step's broker (None: as provisioned)."""
+        return None if self.broker_stats_s is None else round(self.broker_stats_s * 1000)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Instruments:
         return replace(self, **overrides)
@@ -84,6 +93,9 @@ def _check_one(problems: list[str], key: str, name: str, value: Any) -> Any:
             problems.append(f"{key}: must be on or off, got {value!r}")
             return _BAD
         return flag
+    if name == "broker_stats_s":
+        seconds = num_in(problems, key, _number(value), 0.1, MAX_SAMPLING_S)
+        return _BAD if seconds is None else float(seconds)
     if name in ("host_sampling_s", "queue_sampling_s"):
         if name == "host_sampling_s" and _on_off(value) is False:
             return 0.0
@@ -122,7 +134,11 @@ def describe(instruments: Instruments, provisioned_ledger: str | None = None) ->
         f"{provisioned_ledger} (as provisioned)" if provisioned_ledger else "as provisioned"
     )
     host = f"every {instruments.host_sampling_s:g} s" if instruments.host_sampling_s else "off"
+    stats = (
+        "as provisioned" if instruments.broker_stats_s is None else f"every {instruments.broker_stats_s:g} s"
+    )
     return (
         f"ledger {ledger}; samples {'on' if instruments.samples else 'off'}; "
-        f"host sampling {host}; queue depth every {instruments.queue_sampling_s:g} s"
+        f"host sampling {host}; queue depth every {instruments.queue_sampling_s:g} s; "
+        f"broker statistics {stats}"
     )

@@ -22,6 +22,7 @@ from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
 from .steps import PlannedStep
 
+CSV_SAVE_INTERVAL = "100ms"
 REMOTE_BASE = "/tmp/offload-k6"  # + "-<login user>": another user's folder is not ours
 MARKER = "==OFFLOAD-K6-SUMMARY=="
 FILTER_TIMEOUT_S = 600
@@ -61,6 +62,9 @@ def k6_env(step: PlannedStep, base_url: str, summary_path: str, run_id: str = "r
         "GRACEFUL_STOP": f"{graceful_stop_s(step)}s",
         "K6_NO_USAGE_REPORT": "true",
         "K6_CSV_TIME_FORMAT": "unix_milli",  # samples CSV: timestamp = unix ms
+        # k6 writes its CSV every saveInterval (1 s by default): each write stalled k6 and added
+        # a burst of slow requests once a second (docs/measurement.md, "Instruments and their cost")
+        "K6_CSV_SAVE_INTERVAL": CSV_SAVE_INTERVAL,
         "TASK_ID_PREFIX": task_id_prefix(run_id, step),
     }
 

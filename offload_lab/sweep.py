@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
+from .broker_settings import SWEEP_CONF
 from .core_settings import LEDGER, effective_core
 from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .limits import limit_of_step, measured_median_ms
@@ -69,6 +70,8 @@ class Sweep:
         status, error = "failed", None
         cooldowns = 0.0
         try:
+            if lab.broker_settings is not None:
+                lab.broker_settings.begin()
             lab.gateway.begin()
             if lab.core_settings is not None:
                 lab.core_settings.begin()
@@ -109,7 +112,10 @@ class Sweep:
         return status
 
     def _restore(self) -> str | None:
-        errors = [self._restore_one("gateway", self.lab.gateway)]
+        errors = []
+        if self.lab.broker_settings is not None:  # first: it restarts the gateway and cores too
+            errors.append(self._restore_one("broker", self.lab.broker_settings))
+        errors.append(self._restore_one("gateway", self.lab.gateway))
         if self.lab.core_settings is not None:
             errors.append(self._restore_one("core", self.lab.core_settings))
         return "; ".join(e for e in errors if e) or None
@@ -119,7 +125,8 @@ class Sweep:
             settings.restore()
             return None
         except KeyboardInterrupt:
-            return f"{name} restore interrupted: remove /etc/offload/{name}.sweep.env and restart by hand"
+            where = SWEEP_CONF if name == "broker" else f"/etc/offload/{name}.sweep.env"
+            return f"{name} restore interrupted: remove {where} and restart by hand"
         except Exception as exc:
             msg = f"{name} restore failed: {exc}"
             self.echo(msg)
@@ -143,7 +150,9 @@ class Sweep:
     def run_step(self, step: PlannedStep) -> dict[str, Any]:
         lab = self.lab
         t_begin = lab.clock()
-        restarted = lab.gateway.apply(step.gateway)
+        broker_stats_ms = step.instruments.broker_stats_ms()
+        restarted = lab.broker_settings.apply(broker_stats_ms) if lab.broker_settings is not None else False
+        restarted = lab.gateway.apply(step.gateway) or restarted
         if lab.core_settings is not None:
             restarted = lab.core_settings.apply(step.core) or restarted
         t_ready = lab.clock()
@@ -257,7 +266,13 @@ class Sweep:
         step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
         step_info["gateway_overrides"] = dict(step.gateway)
         step_info["core"] = cores[0]
-        step_info["instruments"] = {**instruments.as_dict(), "ledger": cores[0][LEDGER]}
+        step_info["instruments"] = {
+            **instruments.as_dict(),
+            "ledger": cores[0][LEDGER],
+            "broker_stats_s": lab.broker_settings.effective_s(broker_stats_ms)
+            if lab.broker_settings is not None
+            else instruments.broker_stats_s,
+        }
         step_info["core_overrides"] = dict(step.core)
         limit = limit_of_step(step, step_info["gateway"], cores, measured_median_ms(summary))
         self.timing["steps"].append(

@@ -161,6 +161,24 @@ def test_missing_parts_say_no_data(run_dir):
         plt.close(fig)
 
 
+def test_panels_left_out_by_the_instruments_say_so(run_dir):
+    data = step_data()
+    data["samples"], data["hosts_timeline"] = None, None
+    data["step"]["instruments"] = {
+        "ledger": "off",
+        "samples": False,
+        "host_sampling_s": 0,
+        "queue_sampling_s": 1,
+    }
+    fig = build_timeline_figure(timeline_inputs(data, run_dir), "t")
+    try:
+        said = [" ".join(texts(ax)) for ax in fig.axes]
+        assert ["per-request samples off" in t for t in said] == [True, True, True, False, False]
+        assert "host sampling off" in said[4] and "no data" not in said[4]
+    finally:
+        plt.close(fig)
+
+
 def test_missing_or_broken_samples_file(run_dir, tmp_path):
     data = step_data()
     data["samples"]["file"] = "samples/nope.csv.gz"

@@ -63,13 +63,16 @@ def test_all_on_is_read_against_the_targets():
     worse = point({"all_off": rows([5.0], [50.0]), "all_on": rows([6.0], [54.0])})
     assert "x1.20 (target at most x1.10: missed)" in target_text(worse)
     assert "+4.0 points (target at most +3: missed)" in target_text(worse)
-    assert target_text(point({"all_on": rows([6.0], [54.0])})).endswith("not measured in this run")
+    stats = point({"stats_1s": rows([6.0, 6.5], [54.0, 55.0]), "stats_5s": rows([5.0, 5.5], [50.0, 51.0])})
+    assert target_text(stats) == "each series against stats_1s: see the table"
+    assert effect_text(stats, "stats_5s", "servers_cpu_pct") == "-4.0 pts"  # against the run's first
 
 
 def test_the_readme_block_is_replaced_and_only_it():
     readme = f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n"
     out = replace_readme_block(readme, [POINT])
-    assert out.startswith("intro\n" + README_BEGIN + "\n- async at 400/s: all on against all off: p95 x1.05")
+    first = "- async at 400/s (r): all on against all off: p95 x1.05"
+    assert out.startswith(f"intro\n{README_BEGIN}\n{first}")
     assert out.endswith(README_END + "\nrest\n")
     with pytest.raises(ValueError, match="no block"):
         replace_readme_block("no markers", [POINT])

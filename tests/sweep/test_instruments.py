@@ -43,18 +43,24 @@ def test_a_spec_sets_instruments_per_sweep_and_per_series():
     assert plain.instruments == Instruments(ledger=None, samples=False, host_sampling_s=2.0)
     assert bare.core == {"LEDGER": "off"} and plain.core == {}  # unset: the provisioned ledger
     plan = describe_plan(spec_mod.apply_overrides(raw, {}), [bare, plain])
-    assert "instruments [bare]: ledger off; samples off; host sampling off; queue depth every 1 s" in plan
+    assert (
+        "instruments [bare]: ledger off; samples off; host sampling off; queue depth every 1 s; "
+        "broker statistics as provisioned"
+    ) in plan
     assert "instruments [plain]: ledger as provisioned; samples off; host sampling every 2 s" in plan
 
 
 def test_bad_instrument_settings_stop_before_any_load_naming_the_setting():
-    overrides = cli_options.parse_overrides({"instruments": "ledger=disk,samples=maybe,queue_sampling_s=0"})
+    overrides = cli_options.parse_overrides(
+        {"instruments": "ledger=disk,samples=maybe,queue_sampling_s=0,broker_stats_s=fast"}
+    )
     with pytest.raises(SpecError) as info:
         spec_mod.apply_overrides({**RAW, "series": [{"label": "x", "instruments": {"pace": 1}}]}, overrides)
     problems = "\n".join(info.value.problems)
     assert "instruments (--instruments).ledger: must be one of file, broker, off, got 'disk'" in problems
     assert "instruments (--instruments).samples: must be on or off, got 'maybe'" in problems
     assert "instruments (--instruments).queue_sampling_s: must be between 0.1 and 60.0, got 0.0" in problems
+    assert "instruments (--instruments).broker_stats_s: must be a number, got 'fast'" in problems
     assert "series[0].instruments.pace: unknown instrument" in problems
 
 
@@ -116,7 +122,8 @@ def test_each_step_switches_and_records_its_instruments(tmp_path):
     steps, k6, readers, folder = run_sweep(tmp_path, raw)
     on, off = steps["01-async-50.json"], steps["02-async-50.json"]
     assert on["step"]["instruments"] == {
-        "ledger": "file", "samples": True, "host_sampling_s": 1.0, "queue_sampling_s": 1.0
+        "ledger": "file", "samples": True, "host_sampling_s": 1.0, "queue_sampling_s": 1.0,
+        "broker_stats_s": None,  # no broker settings here: as provisioned, unknown
     }  # fmt: skip
     assert on["ledger"]["accepted"] == 3 and on["ledger"]["lost"] == 0  # read from the core's files
     assert on["samples"]["rows"] == 4 and on["hosts_timeline"]["samples"] is not None
