@@ -170,7 +170,16 @@ def overhead_markdown(points: list[dict[str, Any]]) -> str:
 
 
 def readme_block(points: list[dict[str, Any]]) -> str:
-    return "\n".join(f"- {_title(point)} ({point['run']}): {target_text(point)}." for point in points)
+    """Per run: the targets' reading, then each series' p95 and servers' CPU against the first."""
+    lines = []
+    for point in points:
+        lines.append(
+            f"- {_title(point)} ([{point['run']}](docs/results/overhead/overhead.md)): {target_text(point)}."
+        )
+        for series in series_of(point)[1:]:
+            p95, cpu = effect_text(point, series, "p95_ms"), effect_text(point, series, "servers_cpu_pct")
+            lines.append(f"  - {series}: p95 {p95}, servers' CPU {cpu}")
+    return "\n".join(lines)
 
 
 def replace_readme_block(readme: str, points: list[dict[str, Any]]) -> str:

@@ -71,8 +71,9 @@ def test_all_on_is_read_against_the_targets():
 def test_the_readme_block_is_replaced_and_only_it():
     readme = f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n"
     out = replace_readme_block(readme, [POINT])
-    first = "- async at 400/s (r): all on against all off: p95 x1.05"
+    first = "- async at 400/s ([r](docs/results/overhead/overhead.md)): all on against all off: p95 x1.05"
     assert out.startswith(f"intro\n{README_BEGIN}\n{first}")
+    assert "\n  - ledger_broker: p95 x1.67, servers' CPU +10.0 pts\n" in out
     assert out.endswith(README_END + "\nrest\n")
     with pytest.raises(ValueError, match="no block"):
         replace_readme_block("no markers", [POINT])

@@ -65,8 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def http_target():
+def _serve_target():
     """A tiny gateway stand-in on 127.0.0.1: /sync -> 200, /async -> 202 (changeable)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
@@ -78,3 +77,14 @@ def http_target():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def http_target():
+    yield from _serve_target()
+
+
+@pytest.fixture
+def second_target():
+    """Another stand-in, for tests of several gateways."""
+    yield from _serve_target()

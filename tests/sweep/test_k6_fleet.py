@@ -179,24 +179,6 @@ def test_an_interrupted_fleet_hands_back_its_partial_summaries(http_target, remo
     assert sum(counts) < 40 * 10
 
 
-@pytest.fixture
-def second_target():
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from conftest import _Handler
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.bodies = []
-    server.status = {"/sync": 200, "/async": 202}
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def test_requests_are_spread_over_the_gateways(http_target, second_target, remote_base):
     k6 = fleet(f"{http_target.base_url},{second_target.base_url}")
     k6.prepare()
