@@ -143,7 +143,8 @@ def test_the_library_declares_nothing(make_app, broker, publisher, confirm):
     """Neither library declares the queue it sends to or its exchange (the core does; the
     gateway's user may only publish), nor a queue of its own (Dramatiq's `.XQ`, `.DQ`). Before
     the task queue and its exchange exist: 503 with confirms (no exchange: the broker closes the
-    channel); Dramatiq checks the queue passively first, so even without confirms."""
+    channel); Dramatiq checks the queue passively first, so even without confirms. Celery
+    without confirms mostly answers 202 for a task the broker drops."""
     queue = f"gw-test-missing-{uuid.uuid4().hex[:10]}"
     client = make_app(PUBLISHER=publisher, PUBLISH_CONFIRM=confirm, TASK_QUEUE=queue).test_client()
     for _ in range(2):
@@ -156,7 +157,12 @@ def test_the_library_declares_nothing(make_app, broker, publisher, confirm):
             no_exchange = f"broker has no exchange {queue!r}: the core has not declared it (yet)"
             assert response.get_json() == {"error": no_exchange}
         else:
-            assert response.status_code == 202  # Celery without confirms: the task is lost
+            # Celery without confirms: the task is lost, and the client told 202, unless the
+            # broker's channel close (no exchange) reached the gateway before it answered: a race
+            assert response.status_code in (202, 503), response.get_json()
+            if response.status_code == 503:
+                no_exchange = f"broker has no exchange {queue!r}: the core has not declared it (yet)"
+                assert response.get_json() == {"error": no_exchange}
         assert elapsed < 1
     for name in (queue, f"{queue}.XQ", f"{queue}.DQ"):
         assert not broker.queue_exists(name), name

@@ -66,7 +66,9 @@ class LoopbackSSHServer:
         try:
             channel.sendall(out)
             channel.sendall_stderr(err)
-            channel.send_exit_status(process.returncode)
+            # killed by a signal: a shell's 128 + signal, as sshd reports it (no negative status)
+            status = process.returncode if process.returncode >= 0 else 128 - process.returncode
+            channel.send_exit_status(status)
             channel.close()
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the client gave up on it (its timeout)
