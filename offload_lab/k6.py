@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .k6_samples import count_rows, filter_command
+from .k6_samples import SYSTEM_TAGS, count_rows, filter_command
 from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
 from .steps import PlannedStep
@@ -65,6 +65,7 @@ def k6_env(step: PlannedStep, base_url: str, summary_path: str, run_id: str = "r
         # k6 writes its CSV every saveInterval (1 s by default): each write stalled k6 and added
         # a burst of slow requests once a second (docs/measurement.md, "Instruments and their cost")
         "K6_CSV_SAVE_INTERVAL": CSV_SAVE_INTERVAL,
+        "K6_SYSTEM_TAGS": ",".join(SYSTEM_TAGS),
         "TASK_ID_PREFIX": task_id_prefix(run_id, step),
     }
 

@@ -18,6 +18,10 @@ SAMPLE_COLUMNS = ("metric_name", "timestamp", "metric_value", "expected_response
 TASK_ID_COLUMN = "task_id"
 # the first: one row per request (value ms, as k6 wrote it); the others: counts, value as a number
 SAMPLE_METRICS = ("http_req_duration", "dropped_iterations", "vus")
+# the only system tags k6 attaches to a sample (K6_SYSTEM_TAGS): the two SAMPLE_COLUMNS that are
+# tags. k6's default dozen made each CSV row twice as long, and its writes stall k6 (measured:
+# docs/measurement.md, "Instruments and their cost")
+SYSTEM_TAGS = ("expected_response", "status")
 
 # Filters k6's CSV (columns located by header name) to SAMPLE_COLUMNS for SAMPLE_METRICS. Plain
 # POSIX awk (mawk on Debian). A line with a double quote holds a quoted field (an error message
