@@ -4,8 +4,9 @@
 #   scripts/publish-results.sh results/<run-id> NAME
 # The folder keeps run.json, every step's JSON (k6 summary, core stats, queue and CPU second by
 # second), every step's per-request samples (samples/*.csv.gz), the core's outcome records
-# (outcomes/*.jsonl.gz, the ledger by task id), a `fab capacity` run's capacity.json and
-# capacity.md, and report/ (charts, timelines, summary.md, summary.csv, index.html).
+# (outcomes/*.jsonl.gz, the ledger by task id), the dead letters a step looked at
+# (dead_letters/*.jsonl.gz), a `fab capacity` run's capacity.json and capacity.md, and report/
+# (charts, timelines, summary.md, summary.csv, index.html).
 # A capacity suite (`fab capacity --suite`: capacity.json of kind capacity-suite, no run.json)
 # is published as its table (capacity.json, capacity.md, suite.yml) and each subject the table
 # lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
@@ -33,7 +34,7 @@ copy_run() {  # copy_run SRC DEST: one run folder's raw data
   mkdir -p "$to"
   cp "$src/run.json" "$to/"
   cp -r "$src/steps" "$to/steps"
-  for raw in samples outcomes; do  # per-request samples; the core's outcome records (the ledger)
+  for raw in samples outcomes dead_letters; do  # per-request samples; the ledger; the dead letters
     if [ -d "$src/$raw" ]; then cp -r "$src/$raw" "$to/$raw"; fi
   done
   for result in capacity.json capacity.md; do  # a `fab capacity` run's result

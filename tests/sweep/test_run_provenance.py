@@ -63,3 +63,25 @@ def test_publishing_refuses_a_dirty_run_and_keeps_the_old_publication(tmp_path):
         assert (published / "run.json").read_text() == "the earlier publication"
     finally:
         shutil.rmtree(published)
+
+
+def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):
+    """The ledger's outcome records and the dead letters a step looked at travel with the run,
+    so that the published ledger tables trace back to them."""
+    name = "test-published-raw-folders"
+    run_dir = tmp_path / "run"
+    shutil.copytree(REPO / "tests" / "analysis" / "fixtures" / "sweep", run_dir)
+    meta = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**meta, "git_commit": "abc", "git_dirty": False}))
+    for raw in ("samples", "outcomes", "dead_letters"):
+        (run_dir / raw).mkdir()
+        (run_dir / raw / "02-async-50.jsonl.gz").write_bytes(b"raw " + raw.encode())
+    published = REPO / "docs" / "results" / name
+    try:
+        result = publish(run_dir, name)
+        assert result.returncode == 0, result.stderr
+        for raw in ("samples", "outcomes", "dead_letters"):
+            assert (published / raw / "02-async-50.jsonl.gz").read_bytes() == b"raw " + raw.encode()
+        assert (published / "report" / "summary.md").is_file()
+    finally:
+        shutil.rmtree(published, ignore_errors=True)
