@@ -35,7 +35,7 @@ FIGURES = (*LATENCY, "dropped_pct", "servers_cpu_pct")
 TARGET_P95_RATIO, TARGET_CPU_POINTS = 1.10, 3.0
 
 
-def _servers_cpu(hosts: dict[str, Any] | None) -> float | None:
+def servers_cpu(hosts: dict[str, Any] | None) -> float | None:
     values = [h.get("cpu_pct") for h in (hosts or {}).values() if h.get("group") in SERVER_GROUPS]
     values = [v for v in values if isinstance(v, int | float)]
     return round(sum(values), 1) if values else None
@@ -52,7 +52,7 @@ def _step_row(step, run_dir: Path) -> dict[str, Any]:
         "p95_ms": m.lat_p95,
         "p99_ms": m.lat_p99,
         "dropped_pct": None if m.drop_rate is None else round(100 * m.drop_rate, 3),
-        "servers_cpu_pct": _servers_cpu(step.hosts),
+        "servers_cpu_pct": servers_cpu(step.hosts),
     }
 
 
