@@ -5,7 +5,13 @@ what sits in the dead-letter queue `tasks.dead` without a record: a quorum queue
 task past its x-delivery-limit itself (x-death reason `delivery_limit`), and the core never
 sees it again (kept as `dead_letters/<step>.jsonl.gz`).
 
+A task may have several records: one `retried` per failed attempt that went to a delay queue
+(not terminal: the task is under way), then one `done` or `dead_lettered` (terminal). Each
+record names its `attempt` (1, 2, ...; records written before retries existed have none: 1).
+
 - lost: accepted, and neither done, dead-lettered (by the core or the broker) nor still queued;
+  a task with only `retried` records (still waiting for an attempt when the step ended) counts
+  as lost too, beyond what is still queued;
 - duplicated: done (or dead-lettered) more than once, e.g. redelivered after a core died
   between its work and its ack;
 - done but not accepted: the core did it, the client was not told 202 (a timeout, an error, a
@@ -23,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("done", "dead_lettered")
+TERMINAL = ("done", "dead_lettered")
+RETRIED = "retried"  # a failed attempt sent to a delay queue: the task goes on
+OUTCOMES = (*TERMINAL, RETRIED)
 EXAMPLES = 5  # ids listed per category, so a reader can grep for them
 ACCEPTED_STATUS = 202
 
@@ -97,6 +105,56 @@ def parse_outcome(body: str | bytes) -> dict[str, Any] | None:
     return record
 
 
+def attempt_of(record: dict[str, Any]) -> int:
+    """The record's attempt: 1 when it has none (before retries) or a value that is no count."""
+    attempt = record.get("attempt")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        return 1
+    return attempt
+
+
+def settled_ids(records: Iterable[dict[str, Any]]) -> set[str]:
+    """The ids with a terminal record (done or dead-lettered): a task with only `retried`
+    records is still under way."""
+    return {r["task_id"] for r in records if r.get("outcome") in TERMINAL}
+
+
+def by_attempt(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the records say attempt by attempt, each task counted once by its first terminal
+    record: `done_by_attempt` {attempt: tasks}, `dead_lettered_by_reason` {reason: {attempt:
+    tasks}} (a record without a reason: `unknown`), `retries` (distinct (task, attempt) retried
+    records: the retries the broker held), `retried_tasks`, `attempts` {attempts a task took:
+    tasks} over the settled ones, `under_way` (retried, never settled)."""
+    first: dict[str, dict[str, Any]] = {}
+    retried: set[tuple[str, int]] = set()
+    for r in records:
+        if r["outcome"] == RETRIED:
+            retried.add((r["task_id"], attempt_of(r)))
+        else:
+            first.setdefault(r["task_id"], r)
+    done: Counter[int] = Counter()
+    dead: dict[str, Counter[int]] = {}
+    for r in first.values():
+        if r["outcome"] == "done":
+            done[attempt_of(r)] += 1
+        else:
+            dead.setdefault(str(r.get("reason") or "unknown"), Counter())[attempt_of(r)] += 1
+    retried_tasks = {task_id for task_id, _ in retried}
+    return {
+        "done_by_attempt": _keyed(done),
+        "dead_lettered_by_reason": {reason: _keyed(n) for reason, n in sorted(dead.items())},
+        "retries": len(retried),
+        "retried_tasks": len(retried_tasks),
+        "attempts": _keyed(Counter(attempt_of(r) for r in first.values())),
+        "under_way": len(retried_tasks - set(first)),
+    }
+
+
+def _keyed(counts: Counter[int]) -> dict[str, int]:
+    """{"1": n, "2": n, ...} by attempt, as JSON keeps it."""
+    return {str(k): counts[k] for k in sorted(counts)}
+
+
 def parse_dead_letter(message: dict[str, Any]) -> dict[str, Any] | None:
     """One message of the dead-letter queue, as the management API's get gives it, as
     {task_id, reason, queue}: the id is the message_id (every publisher sets it to the task id),
@@ -141,17 +199,26 @@ def build_ledger(
     then only duplicates and totals can be said. `dead_letters`: the dead-letter queue's
     messages (parse_dead_letter); None when it was not looked at (the broker's own
     dead-lettering then cannot be told from a loss)."""
-    counts = Counter(o["task_id"] for o in outcomes)
-    by_outcome = {name: {o["task_id"] for o in outcomes if o["outcome"] == name} for name in OUTCOMES}
-    recorded = set(counts)
+    terminal = [o for o in outcomes if o["outcome"] in TERMINAL]
+    counts = Counter(o["task_id"] for o in terminal)
+    retried_records = Counter((o["task_id"], attempt_of(o)) for o in outcomes if o["outcome"] == RETRIED)
+    by_outcome = {name: {o["task_id"] for o in terminal if o["outcome"] == name} for name in TERMINAL}
+    recorded = set(counts)  # settled: a terminal record
     duplicated = sorted(i for i, n in counts.items() if n > 1)
+    attempts = by_attempt(outcomes)
     ledger: dict[str, Any] = {
         "outcome_records": len(outcomes),
         "unreadable_records": unreadable,
         "done": len(by_outcome["done"]),
         "dead_lettered": len(by_outcome["dead_lettered"]),
+        "retried_records": sum(retried_records.values()),
+        "retried_tasks": attempts["retried_tasks"],
+        "under_way": attempts["under_way"],
+        "done_by_attempt": attempts["done_by_attempt"],
+        "dead_lettered_by_reason": attempts["dead_lettered_by_reason"],
         "duplicated": len(duplicated),
-        "duplicate_records": sum(n - 1 for n in counts.values() if n > 1),
+        # a terminal record beyond a task's first, or a retried one beyond its attempt's first
+        "duplicate_records": sum(n - 1 for n in [*counts.values(), *retried_records.values()] if n > 1),
         "redelivered_records": sum(1 for o in outcomes if o.get("redelivered")),
         "still_queued": still_queued,
         "examples": {"duplicated": duplicated[:EXAMPLES]},
@@ -166,6 +233,9 @@ def build_ledger(
         by_broker.pop(task_id, None)  # the core recorded it (its own dead-lettering: rejected)
     missing = sorted(accepted_ids - recorded - set(by_broker))
     not_accepted = sorted(recorded - accepted_ids)
+    retried_ids = {task_id for task_id, _ in retried_records}
+    under_way = sorted(retried_ids - recorded - set(by_broker))
+    ledger["under_way"] = len(under_way)
     queued = still_queued or 0
     # ids still in the queue are not known one by one: only what exceeds the queue is lost
     lost = max(0, len(missing) - queued)
@@ -181,6 +251,7 @@ def build_ledger(
         lost=missing[:EXAMPLES] if lost else [],
         done_not_accepted=not_accepted[:EXAMPLES],
         dead_lettered_by_broker=sorted(by_broker)[:EXAMPLES],
+        under_way=under_way[:EXAMPLES],
     )
     return ledger
 

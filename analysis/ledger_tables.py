@@ -29,18 +29,24 @@ def _step_name(step: StepRecord) -> str:
 
 def step_ledger(run_dir: Path, step: StepRecord) -> dict[str, Any] | None:
     """The step's ledger from its raw files, or as the step JSON recorded it."""
+    rebuilt = rebuild_ledger(run_dir, step)
+    return step.ledger if rebuilt is None else rebuilt[0]
+
+
+def rebuild_ledger(run_dir: Path, step: StepRecord) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """(the ledger, the outcome records) from the step's raw files; None when it has none."""
     recorded = step.ledger
     if not isinstance(recorded, dict) or "error" in recorded:
-        return recorded
+        return None
     outcomes = run_dir / str(recorded.get("file") or "")
     if not recorded.get("file") or not outcomes.is_file():
-        return recorded
+        return None
     records, unreadable = read_outcomes(outcomes)
     samples = run_dir / step.samples_file if step.samples_file else None
     accepted = accepted_ids(read_requests(samples)) if samples and samples.is_file() else None
     dead_file = run_dir / str(recorded.get("dead_letters_file") or "")
     dead = read_dead_letters(dead_file) if recorded.get("dead_letters_file") and dead_file.is_file() else None
-    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable, dead)
+    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable, dead), records
 
 
 def step_faults(run_dir: Path, step: StepRecord) -> list[dict[str, Any]]:
@@ -64,16 +70,19 @@ def ledger_table(run: Run) -> Table | None:
             continue
         ledger = step_ledger(run.path, step)
         if "error" in ledger:
-            rows.append([_step_name(step), *([NA] * 8), f"no ledger: {ledger['error']}"])
+            rows.append([_step_name(step), *([NA] * 9), f"no ledger: {ledger['error']}"])
             continue
         lost = ledger.get("lost")
         verdict = NA if lost is None else ("nothing lost" if lost == 0 else f"{lost:,} LOST")
+        if lost and ledger.get("under_way"):
+            verdict += f" ({ledger['under_way']:,} still waiting for a retry)"
         rows.append(
             [
                 _step_name(step),
                 _n(ledger.get("accepted")),
                 _n(ledger.get("done")),
                 _n(ledger.get("dead_lettered")),
+                _n(ledger.get("retried_tasks")),
                 _by_broker(ledger),
                 _n(ledger.get("still_queued")),
                 _n(lost),
@@ -91,6 +100,7 @@ def ledger_table(run: Run) -> Table | None:
             "accepted (202)",
             "done",
             "dead-lettered",
+            "retried",
             "dead-lettered by broker",
             "still queued",
             "lost",
@@ -102,10 +112,12 @@ def ledger_table(run: Run) -> Table | None:
         notes=[
             "Accepted: the task ids k6 got a 202 for (samples). Done, dead-lettered: distinct ids in "
             "the core's outcome records, written before each ack (to its ledger file, or confirmed "
-            "to tasks.done on the broker: the step's instruments). "
+            "to tasks.done on the broker: the step's instruments). Retried: distinct ids with a failed "
+            "attempt sent to a delay queue (not an outcome: the task went on; older runs: n/a). "
             "Dead-lettered by broker: accepted ids without a record found in the dead-letter queue "
             "(tasks.dead), e.g. a quorum queue's delivery limit reached, with the x-death reason. Lost: "
-            "accepted, never done or dead-lettered, and more than what is still queued. Duplicated: "
+            "accepted, never done or dead-lettered (a task still waiting for a retry included), and more "
+            "than what is still queued. Duplicated: "
             "ids recorded more than once (redeliveries). Done, not accepted: done without a 202 (a "
             "timeout or error at the client)."
         ],

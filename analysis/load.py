@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.delay_queues import DelayQueue, find_delay_queues
+
 SCHEMA_VERSION = 1
 STEP_NAME = re.compile(
     r"^(?P<index>\d+)-(?P<mode>[A-Za-z0-9_]+)-(?P<rate>\d+(?:\.\d+)?)(?:-r(?P<repeat>\d+))?\.json$"
@@ -63,6 +65,9 @@ class StepRecord:
     instruments: dict[str, Any] | None = (
         None  # the sweep's own (offload_lab/instruments.py); None: older runs
     )
+    core_settings: dict[str, Any] = field(default_factory=dict)  # step.core: the core's effective settings
+    # the delay queues' depth as the step sampled it (analysis/delay_queues.py); {}: none
+    delay_queues: dict[str, DelayQueue] = field(default_factory=dict)
 
     def k6_metric(self, name: str) -> dict[str, Any] | None:
         """The `values` dict of a k6 metric, or None if the summary lacks it."""
@@ -219,7 +224,9 @@ def step_from_dict(
         instruments=params.get("instruments") if isinstance(params.get("instruments"), dict) else None,
         faults=data.get("faults") if isinstance(data.get("faults"), list) else [],
         limit=data.get("limit") if isinstance(data.get("limit"), dict) else None,
+        core_settings=params.get("core") if isinstance(params.get("core"), dict) else {},
     )
+    step.delay_queues = find_delay_queues(data, (step.broker or {}).get("queue"))
 
     if k6 is not None:
         for metric in REQUIRED_K6_METRICS:

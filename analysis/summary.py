@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis.failures_tables import failures_tables
 from analysis.ledger_tables import faults_table, ledger_table
 from analysis.load import Run
 from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
@@ -68,13 +69,15 @@ CSV_COLUMNS: list[tuple[str, str]] = [
 
 
 def report_tables(series: Sequence[Series], run: Run | None = None) -> list[Table]:
-    """The point tables, then (for a run with them) the ledger and faults tables per step."""
+    """The point tables, then (for a run with them) the ledger, faults and failures tables per
+    step."""
     tables = [study_table(series), client_table(series)]
     at = async_table(series)
     if at:
         tables.append(at)
     if run is not None:
         tables += [t for t in (ledger_table(run), faults_table(run)) if t is not None]
+        tables += failures_tables(run)
     return tables
 
 

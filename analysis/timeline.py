@@ -5,7 +5,8 @@ five panels on one shared time axis (seconds since the step's t0):
    achieved (ok responses) and failed responses per second;
 2. client latency p50/p95/p99 of the requests ending in each second;
 3. dropped iterations per second;
-4. the queue: ready (backlog) and unacked (delivered, being worked) messages;
+4. the queue: ready (backlog) and unacked (delivered, being worked) messages, and (dashed) the
+   retries waiting in each delay queue when the step sampled them;
 5. CPU % of each host, and (dashed) the share of each second some task of the host waited for
    a CPU.
 
@@ -181,9 +182,14 @@ def _panel_dropped(ax: Axes, inputs: TimelineInputs) -> bool:
     return True
 
 
+DELAY_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
 def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
     title = "Queue: ready (backlog) and unacked (being worked)"
     q = inputs.queue
+    if inputs.delay_queues:
+        title += "; dashed: retries in each delay queue"
     if q is None:
         _no_data(ax, title)
         _marks(ax, inputs)
@@ -194,10 +200,13 @@ def _panel_queue(ax: Axes, inputs: TimelineInputs) -> bool:
         ax.plot(
             q[:, 0], q[:, 2], color="tab:green", linewidth=1.2, marker=marker, markersize=3, label="unacked"
         )
+    top = float(np.nanmax(q[:, 1:])) if np.isfinite(q[:, 1:]).any() else 0.0
+    for (name, d), color in zip(inputs.delay_queues.items(), DELAY_COLORS * 4, strict=False):
+        ax.plot(d[:, 0], d[:, 1], color=color, linewidth=1.0, linestyle="--", label=name)
+        top = max(top, float(d[:, 1].max()))
     _marks(ax, inputs)
     _style(ax, title, "messages")
-    top = np.nanmax(q[:, 1:]) if np.isfinite(q[:, 1:]).any() else 0
-    ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, float(top) * 1.1))
+    ax.set_ylim(bottom=0, top=max(COUNT_MIN_TOP, top * 1.1))
     whole_number_ticks(ax)
     return True
 
@@ -232,6 +241,7 @@ def _x_end(inputs: TimelineInputs) -> float:
         ends.append(float(len(inputs.seconds)))
     if inputs.queue is not None:
         ends.append(float(inputs.queue[:, 0].max()))
+    ends += [float(d[:, 0].max()) for d in inputs.delay_queues.values()]
     ends += [float(t.max()) for t, _ in inputs.hosts.values()]
     ends += [x for x in (inputs.load_end_s, inputs.load_start_s) if x is not None]
     return max(ends)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.delay_queues import find_delay_queues
 from analysis.samples import PerSecond, SamplesError, per_second, read_samples
 
 
@@ -26,6 +27,8 @@ class TimelineInputs:
     load_end_s: float | None = None  # k6 returned (includes the graceful-stop tail)
     seconds: PerSecond | None = None
     queue: np.ndarray | None = None  # rows [t, ready, unacked]
+    # retries waiting for their backoff: delay queue name -> rows [t, messages] (delay_queues.py)
+    delay_queues: dict[str, np.ndarray] = field(default_factory=dict)
     hosts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (t, cpu %)
     # name -> (t, % of each second some task of the host waited for a CPU); absent in older steps
     cpu_waits: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -131,6 +134,10 @@ def timeline_inputs(step_json: dict[str, Any], run_dir: str | Path) -> TimelineI
         inputs.notes.append("no per-request samples kept for this step")
 
     inputs.queue = _queue(broker)
+    for name, delay_queue in find_delay_queues(data, broker.get("queue")).items():
+        rows = [(t, n) for t, n in delay_queue.samples if n is not None]
+        if rows:
+            inputs.delay_queues[name] = np.asarray(rows, dtype=np.float64)
     inputs.hosts = _hosts(_dict(data.get("hosts_timeline")))
     inputs.cpu_waits = _hosts(_dict(data.get("hosts_timeline")), "cpu_wait_samples")
     return inputs

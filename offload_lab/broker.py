@@ -156,6 +156,22 @@ class ManagementAPI:
             return QueueDepth(ready=int(q.get("messages") or 0), unacked=0)
         return QueueDepth(ready=int(ready or 0), unacked=int(unacked or 0))
 
+    def queue_depths(self) -> dict[str, int]:
+        """Every queue of the vhost and its messages (ready + unacked), in one request: the
+        delay queues' depths each second cost one request however many there are."""
+        vhost = urllib.parse.quote(self.vhost, safe="")
+        listing = self.get(
+            f"/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged"
+        )
+        out: dict[str, int] = {}
+        for q in listing or []:
+            ready, unacked = q.get("messages_ready"), q.get("messages_unacknowledged")
+            if ready is None and unacked is None:  # before the first statistics tick
+                out[q["name"]] = int(q.get("messages") or 0)
+            else:
+                out[q["name"]] = int(ready or 0) + int(unacked or 0)
+        return out
+
     def facts(self, queues: Sequence[str]) -> dict[str, Any]:
         """The broker's version and these queues' settings (offload_lab.broker_facts)."""
         return broker_facts(self.get, {q: self._queue_path(q) for q in queues})
@@ -185,6 +201,10 @@ class QueueSampler:
     an immediate sample so that a queue that is already empty counts as drained at once.
     Drained = first sample at or after the end of load with 0 messages (and, if given, the
     `idle` check passing, e.g. the core has nothing in flight).
+
+    `others`, if given, reads more queues at the same moments ({queue: messages or None}, e.g.
+    the delay queues of retries): kept in `other_samples` as `[seconds, {queue: n} or None]`,
+    and drained also needs every one of them empty.
     """
 
     def __init__(
@@ -194,8 +214,12 @@ class QueueSampler:
         clock: Callable[[], float] = time.monotonic,
         idle: Callable[[], bool] | None = None,
         queue: str = TASK_QUEUE,
+        others: Callable[[], dict[str, int | None]] | None = None,
     ):
         self.depth = depth
+        self.others = others
+        self.other_samples: list[list[Any]] = []
+        self.other_errors = 0
         self.queue = queue
         self.interval_s = interval_s
         self.clock = clock
@@ -231,12 +255,27 @@ class QueueSampler:
             self.errors += 1
             n = None
             sample = [t, None]
+        others_empty = self._sample_others(t)
         with self._lock:
             self.samples.append(sample)
             ended = self.load_end_s is not None and t >= self.load_end_s
-            if ended and n == 0 and not self._drained.is_set() and (self.idle is None or self._safe_idle()):
+            empty = n == 0 and others_empty
+            if ended and empty and not self._drained.is_set() and (self.idle is None or self._safe_idle()):
                 self.drain_s = round(t - self.load_end_s, 3)
                 self._drained.set()
+
+    def _sample_others(self, t: float) -> bool:
+        """Reads the other queues (if any); whether they are all empty (unread: not known to be)."""
+        if self.others is None:
+            return True
+        try:
+            depths: dict[str, int | None] | None = dict(self.others())
+        except Exception:
+            self.other_errors += 1
+            depths = None
+        with self._lock:
+            self.other_samples.append([t, depths])
+        return depths is not None and not any(depths.values())
 
     def _safe_idle(self) -> bool:
         try:

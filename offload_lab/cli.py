@@ -90,6 +90,18 @@ def plan_instruments(steps) -> list[str]:
     return [f"instruments [{label}]: {describe_instruments(i)}" for label, i in by_label.items()]
 
 
+def plan_core(steps) -> list[str]:
+    """Each series' core settings, when the series switch different ones (the spec line shows
+    the sweep's own): e.g. the failure rates of k6/sweeps/failures.yml."""
+    by_label = {s.label: s.core for s in steps}
+    if len({tuple(sorted(c.items())) for c in by_label.values()}) <= 1:
+        return []
+    return [
+        f"core [{label}]: " + (" ".join(f"{k}={v}" for k, v in c.items()) or "as provisioned")
+        for label, c in by_label.items()
+    ]
+
+
 def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
     """The plan; `limits` False leaves the limits out (printed once the provisioned settings are read)."""
     lines = [
@@ -102,7 +114,7 @@ def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
         "  "
         + ", ".join(f"{s.rate} {s.mode}" + (f" [{s.label}]" if s.label != s.mode else "") for s in steps),
     ]
-    lines += plan_instruments(steps)
+    lines += plan_core(steps) + plan_instruments(steps)
     if limits:
         lines += plan_limits(steps)
     if lab is not None:

@@ -66,6 +66,25 @@ def _parse_settings(text: str) -> dict[str, str]:
     return out
 
 
+def _parse_core_settings(text: str) -> dict[str, str]:
+    """Like the gateway's KEY=VALUE,... where a list value keeps its commas: an item without `=`
+    continues the value before it (`RETRY_DELAYS_MS=1000,4000,PREFETCH=100`)."""
+    out: dict[str, str] = {}
+    last = None
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item and last is not None:
+            out[last] += "," + item.strip()
+            continue
+        if "=" not in item:
+            raise ValueError(f"settings are KEY=VALUE[,KEY=VALUE], got {item!r}")
+        k, v = item.split("=", 1)
+        last = k.strip()
+        out[last] = v.strip()
+    return out
+
+
 @dataclass(frozen=True)
 class Override:
     """A command-line option that overrides one key of the spec."""
@@ -100,8 +119,10 @@ OVERRIDES = {
     "core": Override(
         "core",
         "KEY=VALUE,...",
-        _parse_settings,
-        "core settings for every step, e.g. MAX_IN_FLIGHT=100 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT)",
+        _parse_core_settings,
+        "core settings for every step, e.g. MAX_IN_FLIGHT=100 or TRANSIENT_FAIL_RATE=0.1,"
+        "RETRY_DELAYS_MS=500,2000 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT, TRANSIENT_FAIL_RATE, "
+        "PERMANENT_FAIL_RATE, RETRY_DELAYS_MS, RETRY_QUEUE_MAX_LENGTH)",
     ),
     "instruments": Override(
         "instruments",

@@ -153,7 +153,10 @@ class LabConnections:
             broker_settings=self.broker_settings,
             faults=self.fault_runner,
             core_settings=self.core_settings,
-            broker_facts=lambda: self.mgmt.facts([self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE]),
+            broker_facts=lambda delay_queues: self.mgmt.facts(
+                [self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE, *delay_queues]
+            ),
+            queue_depths=self.mgmt.queue_depths,
         )
 
     def _node_api(self, name: str) -> ManagementAPI:

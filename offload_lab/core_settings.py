@@ -2,8 +2,10 @@
 and ranges, the check of a spec's `core:` mapping, and the switcher that writes them to
 /etc/offload/core.sweep.env on every core host and restarts the core.
 
-The names, defaults and limits are the core's own (core-go/internal/config/config.go: Defaults,
-MaxPrefetch, Validate); tests/sweep/test_core_settings.py checks that they agree."""
+The names, defaults and limits are the core's own (core-go/internal/config: Defaults,
+MaxPrefetch, MaxRetryDelays, MaxRetryDelayMS, MaxRetryQueueLength, Validate);
+tests/sweep/test_core_settings.py and test_core_failure_settings.py check that they agree. The
+kinds of value (an integer range, a fraction, a list of delays) are in offload_lab.core_values."""
 
 from __future__ import annotations
 
@@ -14,29 +16,53 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import int_in
+from .core_values import Delays, Fraction, IntRange, Kind
 from .remote import Remote, format_env_file
 
 SWEEP_ENV = "/etc/offload/core.sweep.env"
 UNIT = "offload-core"
 
+# RETRY_DELAYS_MS: each delay 1 ms .. 1 h, at most 10 of them (so at most 11 attempts)
+MAX_RETRY_DELAY_MS = 3_600_000
+MAX_RETRY_DELAYS = 10
+
 
 @dataclass(frozen=True)
 class CoreSetting:
     name: str  # the environment variable
-    default: int  # the core's own default (config.Defaults)
-    lo: int  # inclusive bounds a spec may set
-    hi: int
+    default: str  # the core's own default (config.Defaults), as the environment spells it
+    kind: Kind  # what values a spec may set (offload_lab.core_values)
     doc: str
 
 
 CORE_SETTINGS: tuple[CoreSetting, ...] = (
-    CoreSetting("PREFETCH", 500, 1, 65535, "unacked deliveries the consumer holds (basic.qos)"),
-    CoreSetting("MAX_IN_FLIGHT", 0, 0, 65535, "tasks worked at once; 0 = PREFETCH"),
-    CoreSetting("WORK_MAX_CONCURRENT", 1000, 1, 100000, "POST /work served at once; beyond it 503"),
+    CoreSetting("PREFETCH", "500", IntRange(1, 65535), "unacked deliveries the consumer holds (basic.qos)"),
+    CoreSetting("MAX_IN_FLIGHT", "0", IntRange(0, 65535), "tasks worked at once; 0 = PREFETCH"),
+    CoreSetting(
+        "WORK_MAX_CONCURRENT", "1000", IntRange(1, 100000), "POST /work served at once; beyond it 503"
+    ),
+    CoreSetting(
+        "TRANSIENT_FAIL_RATE",
+        "0",
+        Fraction(),
+        "chance that one attempt of a task fails transiently (a later attempt may succeed)",
+    ),
+    CoreSetting("PERMANENT_FAIL_RATE", "0", Fraction(), "chance that a task can never succeed"),
+    CoreSetting(
+        "RETRY_DELAYS_MS",
+        "1000,4000,16000",
+        Delays(1, MAX_RETRY_DELAY_MS, MAX_RETRY_DELAYS),
+        "backoff before attempt 2, 3, ... (a delay queue each); attempts = delays + 1; empty = no retry",
+    ),
+    CoreSetting(
+        "RETRY_QUEUE_MAX_LENGTH",
+        "100000",
+        IntRange(1, 10_000_000),
+        "x-max-length of each delay queue; a full one refuses the retry, the task is dead-lettered",
+    ),
 )
 CORE_KEYS = tuple(s.name for s in CORE_SETTINGS)
-CORE_DEFAULTS = {s.name: str(s.default) for s in CORE_SETTINGS}
+CORE_DEFAULTS = {s.name: s.default for s in CORE_SETTINGS}
 _BY_NAME = {s.name: s for s in CORE_SETTINGS}
 
 
@@ -55,22 +81,12 @@ def validate_core(problems: list[str], key: str, value: Any) -> dict[str, str] |
             problems.append(f"{key}.{name}: unknown core setting (known: {', '.join(CORE_KEYS)})")
             ok = False
             continue
-        n = int_in(problems, f"{key}.{name}", _maybe_int(v), setting.lo, setting.hi)
-        if n is None:
+        text = setting.kind.check(problems, f"{key}.{name}", v)
+        if text is None:
             ok = False
         else:
-            out[name] = str(n)
+            out[name] = text
     return out if ok else None
-
-
-def _maybe_int(v: Any) -> Any:
-    """Values from the command line are strings ("100"); a YAML number is already an int."""
-    if isinstance(v, str):
-        try:
-            return int(v.strip())
-        except ValueError:
-            return v
-    return v
 
 
 # the ledger's destination, switched through the spec's `instruments:` (offload_lab.instruments),
@@ -87,10 +103,29 @@ def effective_core(provisioned: dict[str, str], step_settings: dict[str, str]) -
 
 
 def _int(settings: dict[str, str], name: str) -> int:
+    """An integer setting's value (its default when unset or unreadable)."""
+    default = _BY_NAME[name].default
     try:
-        return int(settings.get(name) or _BY_NAME[name].default)
+        return int(settings.get(name) or default)
     except ValueError:
-        return _BY_NAME[name].default
+        return int(default)
+
+
+def retry_delays_ms(settings: dict[str, str]) -> list[int]:
+    """The backoff a core runs with (RETRY_DELAYS_MS; [] = no retry)."""
+    return Delays.parse(settings.get("RETRY_DELAYS_MS", CORE_DEFAULTS["RETRY_DELAYS_MS"]))
+
+
+def fail_rate(settings: dict[str, str], name: str) -> float:
+    """TRANSIENT_FAIL_RATE or PERMANENT_FAIL_RATE as a number (0 when unreadable)."""
+    try:
+        return float(settings.get(name) or CORE_DEFAULTS[name])
+    except ValueError:
+        return 0.0
+
+
+def retry_queue_max_length(settings: dict[str, str]) -> int:
+    return _int(settings, "RETRY_QUEUE_MAX_LENGTH")
 
 
 def consumer_concurrency(settings: dict[str, str]) -> int:

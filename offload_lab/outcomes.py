@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from analysis.ledger import (
+    RETRIED,
     accepted_ids,
     build_ledger,
     fault_effects,
@@ -18,6 +19,7 @@ from analysis.ledger import (
     parse_outcome,
     read_outcomes,
     read_requests,
+    settled_ids,
     write_dead_letters,
     write_outcomes,
 )
@@ -73,6 +75,7 @@ def collect_ledger(
     max_wait_s: float = 60.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    wall: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """Take the step's outcome records into `outcomes/<stem>.jsonl.gz` and, for accepted ids
     without one, look at the dead-letter queue (`dead_letters/<stem>.jsonl.gz`: its messages
@@ -82,7 +85,9 @@ def collect_ledger(
     missing, or nothing new came for SETTLE_S, or `max_wait_s` passed. The queue-depth
     statistics that end the drain wait can be stale (right after a broker restart they read 0
     while a consumer is only reconnecting); the records themselves are the ground truth, and
-    they are still on their way then."""
+    they are still on their way then. An id whose last record is `retried` waits in a delay
+    queue: its next attempt is due `delay_ms` after that record, and the wait lasts until
+    SETTLE_S past the last such due time (within `max_wait_s`)."""
     rel, dead_rel = f"outcomes/{stem}.jsonl.gz", f"dead_letters/{stem}.jsonl.gz"
     requests = read_requests(folder / samples_file) if samples_file else None
     accepted = accepted_ids(requests) if requests is not None else None
@@ -95,7 +100,8 @@ def collect_ledger(
     t0 = last_new = clock()
     waited = 0.0
     while accepted is not None:
-        recorded = {r["task_id"] for r in map(parse_outcome, bodies) if r is not None}
+        taken = [r for r in map(parse_outcome, bodies) if r is not None]
+        recorded = settled_ids(taken)  # done or dead-lettered: `retried` goes on
         missing = accepted - recorded - {d["task_id"] for d in dead or []}
         if missing and not records_came:
             seen, dead_error = look_at_dead_letters(queue)
@@ -103,7 +109,9 @@ def collect_ledger(
                 last_new = clock()
             dead = seen
             missing -= {d["task_id"] for d in dead or []}
-        if not missing or clock() - last_new >= SETTLE_S or clock() - t0 >= max_wait_s:
+        retry_due = retries_due_unix_s(taken, missing)
+        settled = clock() - last_new >= SETTLE_S and (retry_due is None or wall() >= retry_due + SETTLE_S)
+        if not missing or settled or clock() - t0 >= max_wait_s:
             break
         sleep(1.0)
         more = queue.take()
@@ -123,6 +131,19 @@ def collect_ledger(
     if dead_error:
         ledger["dead_letters_error"] = dead_error
     return ledger
+
+
+def retries_due_unix_s(records: list[dict[str, Any]], ids: set[str]) -> float | None:
+    """When the last of these ids' next attempts is due (Unix s, the core's clock): the latest
+    `retried` record's time plus its delay; None when none of them is waiting for a retry."""
+    due = []
+    for r in records:
+        if r.get("outcome") == RETRIED and r["task_id"] in ids:
+            try:
+                due.append(int(r.get("completed_at_ns") or 0) / 1e9 + int(r.get("delay_ms") or 0) / 1000)
+            except (TypeError, ValueError):
+                continue
+    return max(due) if due else None
 
 
 def look_at_dead_letters(queue: OutcomeQueue) -> tuple[list[dict[str, Any]] | None, str | None]:

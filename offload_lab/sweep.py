@@ -16,6 +16,7 @@ from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from .limits import limit_of_step, measured_median_ms
 from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
 from .results import RunFolder, utcnow
+from .retry_queues import RetryQueues, samples_retries, waiting_retries
 from .spec import SweepSpec
 from .step_parts import (
     format_headline,
@@ -157,13 +158,17 @@ class Sweep:
             restarted = lab.core_settings.apply(step.core) or restarted
         t_ready = lab.clock()
         waited_empty_s = wait_until_empty(
-            lambda: lab.queue_depth(lab.task_queue),
+            self._queued,
             lab.core.idle,
             lab.empty_timeout_s,
-            lab.task_queue,
+            lab.task_queue if lab.queue_depths is None else f"{lab.task_queue} and its delay queues",
             clock=lab.clock,
             sleep=lab.sleep,
         )
+        # retries wait in delay queues (retry_queues.py): sampled with the task queue when used
+        step_core = effective_core(self.provisioned_cores[0], step.core)
+        retry = RetryQueues.of(step_core, lab.task_queue)
+        sampled = retry if retry and samples_retries(step.mode, step_core) else None  # used
         # records left from before (a step the sweep gave up on): counted, then out of the way
         ledger_reader = self._ledger_reader(step)
         leftover_records = len(ledger_reader.take()) if ledger_reader is not None else None
@@ -176,6 +181,7 @@ class Sweep:
             clock=lab.clock,
             idle=lab.core.idle,
             queue=lab.task_queue,
+            others=self._retry_depths(sampled),
         )
         started_at = utcnow()
         t0_unix_s = time.time()
@@ -240,7 +246,9 @@ class Sweep:
             broker["dead_letter_depth"] = depth_total(lab.queue_depth(DEAD_LETTER_QUEUE))
         except Exception:
             broker["dead_letter_depth"] = None
-        broker["facts"] = self._broker_facts()
+        if sampled is not None and sampler.others is not None:
+            broker["retry_queues"] = sampled.report(sampler.other_samples, sampler.other_errors)
+        broker["facts"] = self._broker_facts(sampled.names if sampled else [])  # + their settings
         core = lab.core.read()
         precise_drain(broker, core, load_end_wall_s)
         cpu_after = lab.cpu.snapshot()
@@ -309,12 +317,29 @@ class Sweep:
             "outcome_records_left_before": leftover_records,
         }
 
-    def _broker_facts(self) -> dict[str, Any] | None:
+    def _retry_depths(self, retry: RetryQueues | None):
+        """What the queue sampler reads of the delay queues each time (None: nothing)."""
+        listing = self.lab.queue_depths
+        if retry is None or listing is None:
+            return None
+        return lambda: retry.depths(listing())
+
+    def _queued(self) -> int:
+        """Messages in the task queue, and in its delay queues where they can be read (a listing
+        that fails counts none: the task queue's depth alone, as before retries)."""
+        lab = self.lab
+        queued = depth_total(lab.queue_depth(lab.task_queue))
+        try:
+            return queued + (waiting_retries(lab.queue_depths(), lab.task_queue) if lab.queue_depths else 0)
+        except Exception:  # noqa: BLE001
+            return queued
+
+    def _broker_facts(self, delay_queues: list[str]) -> dict[str, Any] | None:
         """The broker's version and queue settings, read after the step (None: no way to read them)."""
         if self.lab.broker_facts is None:
             return None
         try:
-            return self.lab.broker_facts()
+            return self.lab.broker_facts(delay_queues)
         except Exception as exc:  # noqa: BLE001 - a step is not lost for want of its broker facts
             return {"error": str(exc)}
 
@@ -334,7 +359,7 @@ class Sweep:
         still_queued = 0 if broker.get("drained") else None
         if still_queued is None:
             try:
-                still_queued = depth_total(self.lab.queue_depth(self.lab.task_queue))
+                still_queued = self._queued()  # retries waiting in delay queues too
             except Exception:
                 still_queued = None
         try:

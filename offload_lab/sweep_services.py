@@ -4,7 +4,7 @@ protocols: offload_lab.connections builds the real ones, tests pass fakes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,6 +94,10 @@ class SweepServices:
     faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
     empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
     core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
-    broker_facts: Callable[[], dict[str, Any]] | None = None  # the broker's version and queue settings
+    # the broker's version and the settings of its queues (these delay queues too)
+    broker_facts: Callable[[Sequence[str]], dict[str, Any]] | None = None
     calibrate: Callable[[], dict[str, Any]] | None = None  # the run's calibration point (calibration.py)
     broker_settings: BrokerSettingsLike | None = None  # the broker's statistics emission (broker_settings.py)
+    # every queue of the vhost and its messages, in one request: the retries' delay queues
+    # (retry_queues.py) are read from it; None: not read (no retry sampling, no wait for them)
+    queue_depths: Callable[[], dict[str, int]] | None = None

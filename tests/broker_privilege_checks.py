@@ -1,96 +1,45 @@
 """What each broker user may and may not do, checked on a real broker with a core running as its
 own user: the test broker (tests/provision/test_broker_privileges.py: users made by the rabbitmq
 role's own tasks, the real core built from core-go/) and the lab's (tests/e2e/
-test_e2e_broker_privileges.py). One list of checks, CHECKS, which both run.
+test_e2e_broker_privileges.py). One list of checks, CHECKS, which both run; those of the core's
+retries are in broker_retry_checks.py, the broker as each user sees it in broker_under_test.py.
 
 A refused AMQP operation closes the channel it was tried on (403 ACCESS_REFUSED), before it has
 any effect: every refusal is tried on a channel of its own, and none changes the broker."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import quote
 
-import pika
-import pika.exceptions
-import pytest
 import requests
-from broker_users import BrokerUser, Topology
+from broker_retry_checks import (
+    a_failed_attempt_goes_through_a_delay_queue_and_the_next_one_is_done,
+    a_task_that_can_never_succeed_is_dead_lettered_by_the_core,
+    retry_refusals,
+    the_core_declared_its_retry_topology,
+)
+from broker_under_test import (
+    LEDGER_WAIT_S,
+    MANAGEMENT_REFUSED,
+    STATISTICS_WAIT_S,
+    BrokerUnderTest,
+    publish,
+    publish_task,
+    queue_path,
+    records_of,
+    refused,
+)
+from broker_under_test import forged_record as _record
+from broker_under_test import task_body as _task
+from broker_users import Topology
 
-from offload_lab.broker import ManagementAPI, OutcomeRecords
+from offload_lab.broker import OutcomeRecords
 
-ACCESS_REFUSED = 403
-# the management API's answer when the broker refuses what it does as the user
-MANAGEMENT_REFUSED = 401
-LEDGER_WAIT_S = 30
-STATISTICS_WAIT_S = 15
-
-
-@dataclass(frozen=True)
-class BrokerUnderTest:
-    host: str
-    amqp_port: int
-    management_url: str  # http://host:port
-    users: dict[str, BrokerUser]  # by part: gateway, core, controller
-    passwords: dict[str, str]
-    topology: Topology
-
-    def amqp_url(self, part: str) -> str:
-        user, password = quote(self.users[part].name, safe=""), quote(self.passwords[part], safe="")
-        return f"amqp://{user}:{password}@{self.host}:{self.amqp_port}/{quote(self.topology.vhost, safe='')}"
-
-    def connect(self, part: str) -> pika.BlockingConnection:
-        parameters = pika.URLParameters(self.amqp_url(part))
-        parameters.connection_attempts = 1
-        parameters.socket_timeout = parameters.blocked_connection_timeout = 10
-        return pika.BlockingConnection(parameters)
-
-    def management(self, part: str) -> ManagementAPI:
-        """The management API as this user, through fab's own client."""
-        return ManagementAPI(
-            self.management_url, self.users[part].name, self.passwords[part], self.topology.vhost
-        )
-
-
-def refused(broker: BrokerUnderTest, part: str, operation: Callable[[object], object]) -> str:
-    """Tries operation(channel) as `part`: the broker must refuse it (the channel closed with 403
-    ACCESS_REFUSED). The broker's reason."""
-    connection = broker.connect(part)
-    try:
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as caught:
-            operation(connection.channel())
-        assert caught.value.reply_code == ACCESS_REFUSED, caught.value
-        return caught.value.reply_text
-    finally:
-        if connection.is_open:
-            connection.close()
-
-
-def publish(channel, queue: str, body: bytes, message_id: str, exchange: str | None = None) -> None:
-    """Persistent, mandatory, confirmed, to `exchange` with the queue's name as the routing key;
-    by default through the exchange named like the queue, as the gateway publishes a task to the
-    task exchange ("" is the default exchange, amq.default). Raises if the broker refuses,
-    returns (no queue) or nacks it."""
-    channel.confirm_delivery()
-    properties = pika.BasicProperties(message_id=message_id, content_type="application/json", delivery_mode=2)
-    exchange = queue if exchange is None else exchange
-    channel.basic_publish(exchange, queue, body, properties, mandatory=True)
-
-
-def _task(task_id: str) -> bytes:
-    """A task of the gateway's own format (docs/interfaces.md), no work to do."""
-    return json.dumps({"id": task_id, "enqueued_at_ns": time.time_ns(), "payload": {"work_ms": 0}}).encode()
-
-
-def _record(task_id: str) -> bytes:
-    """An outcome record of the core's format (docs/interfaces.md), as a forger would write it."""
-    return json.dumps({"task_id": task_id, "outcome": "done", "completed_at_ns": time.time_ns()}).encode()
-
+__all__ = ["CHECKS", "BrokerUnderTest", "check_id"]  # for the tests that run them
 
 # ------------------------------------------------------------------------ what each may do
 
@@ -99,21 +48,9 @@ def a_task_goes_from_the_gateway_through_the_core_into_the_ledger_fab_takes(brok
     """The three users' whole job: the gateway publishes a task, the core works it and records
     it, the controller takes the record (fab's OutcomeRecords.take: get with ack, through the
     management API). Takes every record in the ledger on the way."""
-    names = broker.topology
     task_id = f"privileges-{uuid.uuid4().hex}"
-    connection = broker.connect("gateway")
-    try:
-        publish(connection.channel(), names.task_queue, _task(task_id), task_id)
-    finally:
-        connection.close()
-    ledger = OutcomeRecords(broker.management("controller"), names.ledger_queue)
-    records: list[dict] = []
-    deadline = time.monotonic() + LEDGER_WAIT_S
-    while not any(r.get("task_id") == task_id for r in records):
-        assert time.monotonic() < deadline, f"no record of {task_id} in {names.ledger_queue}: {records[-5:]}"
-        time.sleep(0.2)
-        records += [json.loads(body) for body in ledger.take()]
-    [record] = [r for r in records if r.get("task_id") == task_id]
+    publish_task(broker, task_id)
+    [record] = records_of(broker, task_id)
     assert record["outcome"] == "done", record
 
 
@@ -121,7 +58,7 @@ def the_core_consumes_the_task_queue_as_its_own_user(broker: BrokerUnderTest) ->
     """Seen as the controller sees it. The management API's figures lag by up to a statistics
     interval (5 s by default, 1 s on the lab): until then a consumer may have no channel details
     (an empty list)."""
-    api, path = broker.management("controller"), _queue_path(broker, broker.topology.task_queue)
+    api, path = broker.management("controller"), queue_path(broker, broker.topology.task_queue)
     deadline = time.monotonic() + STATISTICS_WAIT_S
     while True:
         consumers = api.get(path).get("consumer_details") or []
@@ -137,7 +74,7 @@ def the_core_declared_its_topology(broker: BrokerUnderTest) -> None:
     """Only the core's user may configure these (the rabbitmq role declares nothing): the task
     exchange (the task queue's name) routes to the task queue alone."""
     names, api = broker.topology, broker.management("controller")
-    task_queue = api.get(_queue_path(broker, names.task_queue))
+    task_queue = api.get(queue_path(broker, names.task_queue))
     assert task_queue["durable"] is True
     assert task_queue["arguments"]["x-dead-letter-exchange"] == names.dead_letter_exchange
     assert task_queue["arguments"]["x-dead-letter-routing-key"] == names.dead_letter_queue
@@ -151,7 +88,7 @@ def the_core_declared_its_topology(broker: BrokerUnderTest) -> None:
         (b["destination"], b["routing_key"]) for b in bindings
     }
     for queue in (names.dead_letter_queue, names.ledger_queue):
-        assert api.get(_queue_path(broker, queue))["durable"] is True
+        assert api.get(queue_path(broker, queue))["durable"] is True
     task_exchange_path = f"/api/exchanges/{quote(names.vhost, safe='')}/{quote(names.task_queue, safe='')}"
     task_exchange = api.get(task_exchange_path)
     assert (task_exchange["type"], task_exchange["durable"]) == ("direct", True)
@@ -162,10 +99,12 @@ def the_core_declared_its_topology(broker: BrokerUnderTest) -> None:
 
 
 def the_controller_reads_queue_depths_and_purges_the_ledger(broker: BrokerUnderTest) -> None:
-    """What fab asks of the management API: each queue's depth, the version, the ledger purged."""
+    """What fab asks of the management API: each queue's depth, the delay queues' in one
+    listing, the version, the ledger purged."""
     names, api = broker.topology, broker.management("controller")
     for queue in (names.task_queue, names.dead_letter_queue, names.ledger_queue):
         api.queue_depth(queue)
+    assert set(broker.delay_queues) <= set(api.queue_depths())
     assert api.version()
     ledger = OutcomeRecords(api, names.ledger_queue)
     assert ledger.exists()
@@ -270,6 +209,7 @@ def _refusals() -> list[tuple[str, str, Callable[[Topology], Callable[[object], 
         ("core", "delete a queue not its own", lambda n: lambda ch: ch.queue_delete(f"{own}.q")),
         ("core", "basic.get from the ledger", lambda n: lambda ch: ch.basic_get(n.ledger_queue)),
         ("core", "purge the dead-letter queue", lambda n: lambda ch: ch.queue_purge(n.dead_letter_queue)),
+        *retry_refusals(own),
         ("controller", "publish a task", lambda n: lambda ch: publish(ch, n.task_queue, _task(own), own)),
         (
             "controller",
@@ -312,7 +252,7 @@ def the_controller_cannot_take_or_purge_the_task_queue_through_the_management_ap
     names, controller = broker.topology, broker.users["controller"]
     auth = (controller.name, broker.passwords["controller"])
     for queue in (names.task_queue,):
-        url = broker.management_url + _queue_path(broker, queue)
+        url = broker.management_url + queue_path(broker, queue)
         get = {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"}
         for response in (
             requests.post(f"{url}/get", json=get, auth=auth, timeout=10),
@@ -323,14 +263,13 @@ def the_controller_cannot_take_or_purge_the_task_queue_through_the_management_ap
             assert re.match(r"(?i)access.refused", response.json()["reason"]), response.text
 
 
-def _queue_path(broker: BrokerUnderTest, queue: str) -> str:
-    return f"/api/queues/{quote(broker.topology.vhost, safe='')}/{quote(queue, safe='')}"
-
-
 CHECKS: list[Callable[[BrokerUnderTest], None]] = [
     a_task_goes_from_the_gateway_through_the_core_into_the_ledger_fab_takes,
     the_core_consumes_the_task_queue_as_its_own_user,
     the_core_declared_its_topology,
+    the_core_declared_its_retry_topology,
+    a_failed_attempt_goes_through_a_delay_queue_and_the_next_one_is_done,
+    a_task_that_can_never_succeed_is_dead_lettered_by_the_core,
     the_controller_reads_queue_depths_and_purges_the_ledger,
     the_controller_looks_at_the_dead_letters_without_removing_them,
     no_user_is_an_administrator,

@@ -10,6 +10,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ROLE_DEFAULTS = REPO / "roles" / "offload_broker" / "defaults" / "main.yml"
+CORE_ROLE_DEFAULTS = REPO / "roles" / "core_go" / "defaults" / "main.yml"
 PARTS = ("gateway", "core", "controller")
 
 
@@ -79,3 +80,13 @@ def role_topology() -> Topology:
         dead_letter_queue=render("offload_broker_dead_letter_queue"),
         ledger_queue=render("offload_broker_ledger_queue"),
     )
+
+
+@cache
+def role_retries() -> tuple[tuple[int, ...], int]:
+    """The core_go role's RETRY_DELAYS_MS and RETRY_QUEUE_MAX_LENGTH (plain values): the delay
+    queues a provisioned core declares."""
+    import yaml
+
+    defaults = yaml.safe_load(CORE_ROLE_DEFAULTS.read_text())
+    return tuple(defaults["core_go_retry_delays_ms"]), int(defaults["core_go_retry_queue_max_length"])

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from itertools import accumulate
 
 MAX_WORK_MS = 60000
+# /sync's `attempt`: the client's attempt number, which the core draws its failures from
+MAX_ATTEMPT = 1_000_000
 # deeper JSON is refused before parsing: Python's parser would hit its recursion limit (a 500)
 MAX_NESTING = 64
 TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -113,6 +115,19 @@ def task_id_of(body: dict) -> str | None:
     if not isinstance(task_id, str) or not TASK_ID.fullmatch(task_id):
         raise InvalidBody("id must be a string of 1 to 64 characters from A-Z, a-z, 0-9, _ and -")
     return task_id
+
+
+def check_sync_keys(body: dict) -> None:
+    """The /sync body's `task_id` and `attempt`, when present: the core draws a task's failures
+    from them (docs/interfaces.md, "Requests"); the body is forwarded as it is."""
+    if "task_id" in body:
+        task_id = body["task_id"]
+        if not isinstance(task_id, str) or not TASK_ID.fullmatch(task_id):
+            raise InvalidBody("task_id must be a string of 1 to 64 characters from A-Z, a-z, 0-9, _ and -")
+    if "attempt" in body:
+        attempt = body["attempt"]
+        if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= MAX_ATTEMPT:
+            raise InvalidBody(f"attempt must be an integer between 1 and {MAX_ATTEMPT}")
 
 
 def _nesting(raw: bytes) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import requests
@@ -14,6 +15,16 @@ class CoreUnreachable(Exception):
 
 class CoreTimeout(Exception):
     """The core did not answer in time (-> 504)."""
+
+
+class CoreFailed(CoreUnreachable):
+    """The core answered a 5xx: it failed the task (a transient or permanent failure, or it was
+    too busy). The message is the gateway's answer, `core failed the task: <the core's error>`
+    (-> 502)."""
+
+
+# the core's error is carried into the answer, cut to this many characters
+MAX_CORE_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class CoreClient:
             raise CoreTimeout(f"core did not answer within {self._timeouts[1]:g} s") from exc
         except requests.RequestException as exc:
             raise CoreUnreachable(f"core unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise CoreFailed(f"core failed the task: {core_error(response)}")
         if response.status_code != 200:
             raise CoreUnreachable(f"core answered {response.status_code}")
         return CoreAnswer(
@@ -53,3 +66,14 @@ class CoreClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def core_error(response: requests.Response) -> str:
+    """The `error` of the core's JSON answer, else `HTTP <status>`."""
+    try:
+        error = json.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if not isinstance(error, str) or not error.strip():
+        return f"HTTP {response.status_code}"
+    return error.strip()[:MAX_CORE_ERROR_CHARS]

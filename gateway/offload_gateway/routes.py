@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .body import BodyError, parse_task_body, read_body, task_id_of
+from .body import BodyError, check_sync_keys, parse_task_body, read_body, task_id_of
 from .core_client import CoreTimeout, CoreUnreachable
 from .publishers import PublishError
 from .task import new_task_message
@@ -36,14 +36,14 @@ def _request_body() -> bytes:
 def sync():
     try:
         raw = _request_body()
-        parse_task_body(raw)
+        check_sync_keys(parse_task_body(raw))
     except BodyError as exc:
         return _error(exc.status, str(exc))
     try:
         answer = _services().core.get().work(raw if raw.strip() else b"{}")
     except CoreTimeout as exc:
         return _error(504, str(exc))
-    except CoreUnreachable as exc:
+    except CoreUnreachable as exc:  # CoreFailed too: "core failed the task: <the core's error>"
         return _error(502, str(exc))
     return Response(answer.body, status=200, content_type=answer.content_type)
 

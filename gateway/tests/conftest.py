@@ -331,11 +331,13 @@ def start_gateway(broker: Broker) -> Iterator:
 
 
 class FakeCore:
-    """POST /work: waits `delay_s`, answers `status` with {"worked": true, "request": body}."""
+    """POST /work: waits `delay_s`, answers `status` with {"worked": true, "request": body}, or
+    with `answer` (bytes) when set."""
 
     def __init__(self):
         self.delay_s = 0.0
         self.status = 200
+        self.answer: bytes | None = None
         self.requests: list[bytes] = []
         core = self
 
@@ -344,7 +346,9 @@ class FakeCore:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 core.requests.append(body)
                 time.sleep(core.delay_s)
-                answer = json.dumps({"worked": True, "request": json.loads(body or b"null")}).encode()
+                answer = core.answer
+                if answer is None:
+                    answer = json.dumps({"worked": True, "request": json.loads(body or b"null")}).encode()
                 self.send_response(core.status if self.path == "/work" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

@@ -34,10 +34,10 @@ def test_unreachable_core_gets_502_quickly(make_app, free_port):
 
 
 def test_core_error_status_gets_502(make_app, fake_core):
-    fake_core.status = 500
+    fake_core.status = 404  # not a 5xx: not the core failing a task
     response = make_app(CORE_URL=fake_core.url).test_client().post("/sync", json={})
     assert response.status_code == 502
-    assert response.get_json() == {"error": "core answered 500"}
+    assert response.get_json() == {"error": "core answered 404"}
 
 
 def test_slow_core_gets_504_within_the_timeout(make_app, fake_core):

@@ -85,10 +85,12 @@ def now_iso() -> str:
 class StandIn:
     """The fake gateway + core. Behaviour per step is set through `configure`."""
 
-    def __init__(self, core_workers: int, work_ms: int, fail_rate: float):
+    def __init__(self, core_workers: int, work_ms: int, permanent_fail_rate: float):
         self.core_workers = core_workers
         self.work_ms = work_ms
-        self.fail_rate = fail_rate
+        # the share of tasks that can never succeed (the core's PERMANENT_FAIL_RATE); the stand-in
+        # does not retry, so it has no transient failures
+        self.permanent_fail_rate = permanent_fail_rate
         self.tasks: queue.Queue = queue.Queue()
         self.lock = threading.Lock()
         self.in_flight = 0
@@ -116,7 +118,7 @@ class StandIn:
             with self.lock:
                 self.in_flight += 1
                 self.received += 1
-                fail = self.rng.random() < self.fail_rate
+                fail = self.rng.random() < self.permanent_fail_rate
             time.sleep(self.work_ms / 1000)
             ack_ns = time.time_ns()
             with self.lock:
@@ -301,7 +303,7 @@ FIXTURE_SPECS = {
         "vus": 5,
         "work_ms": 200,
         "core_workers": 3,
-        "fail_rate": 0.0,
+        "permanent_fail_rate": 0.0,
         "steps": None,
     },
     # the publisher story: three async labels; pika_per_request answers slowly, pika_shared
@@ -313,7 +315,7 @@ FIXTURE_SPECS = {
         "vus": 5,
         "work_ms": 200,
         "core_workers": 8,
-        "fail_rate": 0.05,
+        "permanent_fail_rate": 0.05,
         "steps": [
             ("kombu_pool", {"PUBLISHER": "kombu_pool"}, 0, 0),
             ("pika_per_request", {"PUBLISHER": "pika_per_request"}, 120, 0),
@@ -325,7 +327,7 @@ FIXTURE_SPECS = {
 
 def build(name: str) -> Path:
     spec = FIXTURE_SPECS[name]
-    standin = StandIn(spec["core_workers"], spec["work_ms"], spec["fail_rate"])
+    standin = StandIn(spec["core_workers"], spec["work_ms"], spec["permanent_fail_rate"])
     server = ThreadingHTTPServer(("127.0.0.1", 0), standin.handler())
     server.daemon_threads = True
     port = server.server_address[1]
@@ -395,7 +397,8 @@ def build(name: str) -> Path:
             "core": {
                 "WORK_MS": str(spec["work_ms"]),
                 "PREFETCH": str(spec["core_workers"]),
-                "FAIL_RATE": str(spec["fail_rate"]),
+                "TRANSIENT_FAIL_RATE": "0.0",
+                "PERMANENT_FAIL_RATE": str(spec["permanent_fail_rate"]),
             },
         },
         "started_at": started_at,

@@ -14,6 +14,9 @@ from offload_lab import broker as fab_broker
 from offload_lab import connections, paths
 
 DEFAULT_EXCHANGE = "amq.default"
+# delays the core may be given (RETRY_DELAYS_MS: 1..3600000 ms), each a delay queue
+DELAYS_MS = (1, 1000, 4000, 16000, 3600000)
+RETRY = ["retry_exchange", *(f"delay_queue_{ms}" for ms in DELAYS_MS)]
 
 
 def allowed(regex: str, resource: str) -> bool:
@@ -53,10 +56,21 @@ def test_one_user_per_part_none_an_administrator():
         ("gateway", "write", ["task_queue"]),
         ("gateway", "read", []),
         # declare its topology; publish its records, name the DLX, bind the DLQ to it and the task
-        # queue to the task exchange; consume, bind from the DLX and the task exchange
-        ("core", "configure", ["task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue"]),
-        ("core", "write", [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue", "task_queue"]),
-        ("core", "read", ["task_queue", "dead_letter_exchange"]),
+        # queue to the task exchange; consume, bind from the DLX and the task exchange. Retries:
+        # declare the retry exchange and the delay queues, publish to the retry exchange (and a
+        # task that gives up to the DLX), bind each delay queue to it; bind from the retry
+        # exchange, declare each delay queue with the task exchange as its dead-letter exchange
+        (
+            "core",
+            "configure",
+            ["task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue", *RETRY],
+        ),
+        (
+            "core",
+            "write",
+            [DEFAULT_EXCHANGE, "dead_letter_exchange", "dead_letter_queue", "task_queue", *RETRY],
+        ),
+        ("core", "read", ["task_queue", "dead_letter_exchange", *RETRY]),
         # take and purge the ledger, look at the dead letters (queue figures need the tag only)
         ("controller", "configure", []),
         ("controller", "write", []),
@@ -69,10 +83,16 @@ def test_each_permission_matches_exactly_what_the_part_needs(part, permission, r
         field: getattr(names, field)
         for field in ("task_queue", "dead_letter_exchange", "dead_letter_queue", "ledger_queue")
     }
+    # the core derives its retry exchange and delay queues from the task queue's name
+    named |= {"retry_exchange": f"{names.task_queue}.retry"}
+    named |= {f"delay_queue_{ms}": f"{names.task_queue}.retry.{ms}" for ms in DELAYS_MS}
     everything = [*named.values(), DEFAULT_EXCHANGE, "amq.direct", "amq.topic", "other", ""]
     # near misses: a prefix, a suffix, the dot as any character
     everything += [f"{n}x" for n in named.values()] + [f"x{n}" for n in named.values()]
     everything += [n.replace(".", "X") for n in named.values() if "." in n]
+    # a delay is digits only: no other queue or exchange under the retry exchange's name
+    retry = named["retry_exchange"]
+    everything += [f"{retry}.", f"{retry}.x", f"{retry}.1x", f"{retry}.-1", f"{retry}.1.2", f"{retry}..1"]
     regex = getattr(role_users()[part], permission)
     wanted = {named.get(r, r) for r in resources}
     assert {r for r in everything if allowed(regex, r)} - {""} == wanted, regex
@@ -97,6 +117,16 @@ def test_the_regexes_follow_the_names_escaped():
     assert not allowed(gateway["write"], DEFAULT_EXCHANGE) and not allowed(gateway["write"], "jobs.done")
     assert allowed(controller["read"], "jobs.done") and not allowed(controller["read"], "jobsXdone")
     assert allowed(controller["read"], "jobs(dead)") and not allowed(controller["read"], "jobs+1")
+    # the retry names follow the task queue's, escaped too
+    for permission in ("configure", "write", "read"):
+        assert allowed(core[permission], "jobs+1.retry") and allowed(core[permission], "jobs+1.retry.250")
+        assert not allowed(core[permission], "jobss1.retry.250") and not allowed(
+            core[permission], "jobs+1XretryX250"
+        )
+        assert not allowed(core[permission], "tasks.retry.250")
+    for user in (gateway, controller):
+        assert not any(allowed(user[p], "jobs+1.retry.250") for p in ("configure", "write", "read"))
+        assert not any(allowed(user[p], "jobs+1.retry") for p in ("configure", "write", "read"))
 
 
 def _role_defaults(role: str) -> dict:

@@ -45,10 +45,12 @@ def test_the_table_agrees_with_the_cores_config():
     assert "if c.MaxInFlight == 0 {\n\t\tc.MaxInFlight = c.Prefetch" in CONFIG_GO
     max_prefetch = int(re.search(r"const MaxPrefetch = (\d+)", CONFIG_GO)[1])
     by_name = {s.name: s for s in CORE_SETTINGS}
-    assert (by_name["PREFETCH"].lo, by_name["PREFETCH"].hi) == (1, max_prefetch)
-    assert by_name["WORK_MAX_CONCURRENT"].lo == 1 and by_name["MAX_IN_FLIGHT"].lo == 0
+    assert (by_name["PREFETCH"].kind.lo, by_name["PREFETCH"].kind.hi) == (1, max_prefetch)
+    assert by_name["WORK_MAX_CONCURRENT"].kind.lo == 1 and by_name["MAX_IN_FLIGHT"].kind.lo == 0
     for s in CORE_SETTINGS:
-        assert f'env("{s.name}", integer(' in CONFIG_GO, s.name
+        assert f'("{s.name}"' in CONFIG_GO, s.name  # the core reads it (failure settings:
+    for name in ("PREFETCH", "MAX_IN_FLIGHT", "WORK_MAX_CONCURRENT"):  # test_core_failure_settings)
+        assert f'env("{name}", integer(' in CONFIG_GO, name
 
 
 def test_the_unit_reads_the_sweep_file_after_core_env_and_may_lack_it():
@@ -82,6 +84,7 @@ def test_a_spec_switches_core_settings_per_sweep_and_per_series():
         ({"MAX_IN_FLIGHT": "many"}, "core.MAX_IN_FLIGHT: must be an integer, got 'many'"),
         ({"WORK_MAX_CONCURRENT": 0}, "core.WORK_MAX_CONCURRENT: must be between 1 and 100000"),
         ({"WORK_MS": 5}, "core.WORK_MS: unknown core setting (known: PREFETCH, MAX_IN_FLIGHT, WORK_MAX"),
+        ({"FAIL_RATE": 0.1}, "core.FAIL_RATE: unknown core setting (known: "),
         ([1], "core: must be a mapping of core settings"),
     ],
 )
@@ -103,8 +106,22 @@ def test_the_core_option_merges_over_the_spec_and_names_itself():
     assert make_run_id("t", {"core": {"PREFETCH": "100"}}).endswith("-t-core")
 
 
+FAILURE_DEFAULTS = {
+    "TRANSIENT_FAIL_RATE": "0",
+    "PERMANENT_FAIL_RATE": "0",
+    "RETRY_DELAYS_MS": "1000,4000,16000",
+    "RETRY_QUEUE_MAX_LENGTH": "100000",
+}
+
+
 def test_effective_settings_and_the_consumers_concurrency():
-    defaults = {"PREFETCH": "500", "MAX_IN_FLIGHT": "0", "WORK_MAX_CONCURRENT": "1000", "LEDGER": "broker"}
+    defaults = {
+        "PREFETCH": "500",
+        "MAX_IN_FLIGHT": "0",
+        "WORK_MAX_CONCURRENT": "1000",
+        **FAILURE_DEFAULTS,
+        "LEDGER": "broker",
+    }
     assert effective_core({}, {}) == defaults
     provisioned = {"PREFETCH": "300", "AMQP_URL": "amqp://u:secret@h/v", "LEDGER": "file"}
     mine = effective_core(provisioned, {"MAX_IN_FLIGHT": "100"})
@@ -113,6 +130,7 @@ def test_effective_settings_and_the_consumers_concurrency():
         "PREFETCH": "300",
         "MAX_IN_FLIGHT": "100",
         "WORK_MAX_CONCURRENT": "1000",
+        **FAILURE_DEFAULTS,
         "LEDGER": "file",
     }
     assert effective_core(provisioned, {"LEDGER": "off"})["LEDGER"] == "off"  # the step's instruments
@@ -258,6 +276,7 @@ def test_each_step_records_the_cores_effective_settings_and_the_sweep_restores_t
         "PREFETCH": "500",
         "MAX_IN_FLIGHT": "100",
         "WORK_MAX_CONCURRENT": "1000",
+        **FAILURE_DEFAULTS,
         "LEDGER": "broker",
     }
     assert narrow["core_overrides"] == {"MAX_IN_FLIGHT": "100"}

@@ -19,19 +19,20 @@ import (
 
 	"github.com/offload-lab/core/internal/config"
 	"github.com/offload-lab/core/internal/consumer"
+	"github.com/offload-lab/core/internal/failure"
 	"github.com/offload-lab/core/internal/httpapi"
 	"github.com/offload-lab/core/internal/ledger"
 	"github.com/offload-lab/core/internal/stats"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 
 // run is main without the process: it returns the exit code.
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
+func run(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg, err := config.Load(args, getenv, stderr)
+	cfg, err := config.Load(args, lookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -66,14 +67,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 1
 	}
 	srv := httpapi.NewServer(httpapi.New(httpapi.Options{WorkMS: cfg.WorkMS, Stats: st, Health: health,
-		ResetToken: cfg.StatsResetToken, WorkMaxConcurrent: cfg.WorkMaxConcurrent}), httpapi.DefaultTimeouts)
+		ResetToken: cfg.StatsResetToken, WorkMaxConcurrent: cfg.WorkMaxConcurrent,
+		Failures: failure.Rates{Transient: cfg.TransientFailRate, Permanent: cfg.PermanentFailRate}}),
+		httpapi.DefaultTimeouts)
 	if cfg.StatsResetToken == "" {
 		log.Warn("STATS_RESET_TOKEN is empty: POST /stats/reset is refused (403)")
 	}
 	log.Info("offload-core starting", "http", ln.Addr().String(), "amqp", config.Redacted(cfg.AMQPURL),
 		"queue", cfg.TaskQueue, "queue_type", cfg.QueueType, "ledger", cfg.Ledger,
 		"ledger_queue", ledgerQueue(cfg), "ledger_file", ledgerFile(cfg), "work_ms", cfg.WorkMS,
-		"prefetch", cfg.Prefetch, "max_in_flight", cfg.MaxInFlight, "fail_rate", cfg.FailRate,
+		"prefetch", cfg.Prefetch, "max_in_flight", cfg.MaxInFlight,
+		"transient_fail_rate", cfg.TransientFailRate, "permanent_fail_rate", cfg.PermanentFailRate,
+		"retry_delays_ms", config.FormatDelays(cfg.RetryDelaysMS), "retry_queue_max_length", cfg.RetryQueueMaxLength,
 		"work_max_concurrent", cfg.WorkMaxConcurrent, "shutdown_grace", cfg.ShutdownGrace)
 
 	httpErr := make(chan error, 1)
@@ -115,7 +120,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	snap := st.Snapshot()
 	log.Info("offload-core stopped", "received", snap.Received, "redelivered", snap.Redelivered,
-		"completed", snap.Completed,
+		"completed", snap.Completed, "retried", snap.Retried,
 		"failed", snap.Failed, "dead_lettered", snap.DeadLettered, "in_flight", snap.InFlight,
 		"work_requests", snap.WorkRequests, "ledger_records", snap.Ledger.Records)
 	return code

@@ -19,7 +19,7 @@ import (
 // The test binary doubles as offload-core: with OFFLOAD_CORE_TEST_MAIN=1 it runs main's run().
 func TestMain(m *testing.M) {
 	if os.Getenv("OFFLOAD_CORE_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+		os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -122,8 +122,9 @@ func coreEnv(b *amqptest.Broker) []string {
 }
 
 func TestInvalidSettingsExitNonZero(t *testing.T) {
-	for _, env := range [][]string{{"WORK_MS=soon"}, {"FAIL_RATE=2"}, {"PREFETCH=0"}, {"AMQP_URL=http://x"},
-		{"LEDGER=queue"}, {"LEDGER_FILE=ledger.jsonl", "LEDGER=file"}} {
+	for _, env := range [][]string{{"WORK_MS=soon"}, {"TRANSIENT_FAIL_RATE=2"}, {"PREFETCH=0"}, {"AMQP_URL=http://x"},
+		{"LEDGER=queue"}, {"LEDGER_FILE=ledger.jsonl", "LEDGER=file"}, {"FAIL_RATE=0"}, {"PERMANENT_FAIL_RATE=-1"},
+		{"RETRY_DELAYS_MS=4000,1000"}, {"RETRY_DELAYS_MS=1s"}, {"RETRY_QUEUE_MAX_LENGTH=0"}} {
 		var out bytes.Buffer
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append([]string{"OFFLOAD_CORE_TEST_MAIN=1", "HTTP_ADDR=127.0.0.1:0"}, env...)

@@ -49,7 +49,8 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // Broker is a test's own topology on the test broker and a channel to publish and inspect it.
 // The names are those of the core's settings: TASK_QUEUE = Queue, DEAD_EXCHANGE = DeadExchange,
 // DEAD_QUEUE = DeadQueue (also the dead-letter routing key), LEDGER_QUEUE = LedgerQueue; Name
-// is unique to the test and serves as CONNECTION_NAME.
+// is unique to the test and serves as CONNECTION_NAME. The core names its retry exchange
+// Queue+".retry" and its delay queues Queue+".retry.<ms>".
 type Broker struct {
 	t            testing.TB
 	URL          string // AMQP_URL
@@ -93,7 +94,7 @@ func newBrokerAt(t testing.TB, amqpURL, name string) *Broker {
 	b := &Broker{t: t, URL: amqpURL, Ch: ch, Name: name, Queue: name, DeadExchange: name + ".dlx",
 		DeadQueue: name + ".dead", LedgerQueue: name + ".done"}
 	t.Cleanup(func() {
-		for _, q := range []string{b.Queue, b.DeadQueue, b.LedgerQueue} {
+		for _, q := range append([]string{b.Queue, b.DeadQueue, b.LedgerQueue}, delayQueues(b.Queue)...) {
 			_, _ = ch.QueueDelete(
 				q,
 				false, // ifUnused
@@ -101,7 +102,8 @@ func newBrokerAt(t testing.TB, amqpURL, name string) *Broker {
 				false, // noWait
 			)
 		}
-		for _, x := range []string{b.DeadExchange, b.Queue} { // the task exchange has the queue's name
+		// the task exchange has the queue's name
+		for _, x := range []string{b.DeadExchange, b.Queue, b.Queue + ".retry"} {
 			_ = ch.ExchangeDelete(
 				x,
 				false, // ifUnused
@@ -172,6 +174,8 @@ type Outcome struct {
 	EnqueuedAtNS  int64   `json:"enqueued_at_ns"`
 	Redelivered   bool    `json:"redelivered"`
 	CoreHost      string  `json:"core_host"`
+	Attempt       int     `json:"attempt"`
+	DelayMS       int     `json:"delay_ms"`
 }
 
 // TakeOutcomes removes every record from the ledger queue and returns them, failing the test
@@ -193,6 +197,33 @@ func (b *Broker) TakeOutcomes() []Outcome {
 		}
 		out = append(out, o)
 	}
+}
+
+// delayQueues lists the queues named <queue>.retry.<anything> on the test broker (the core's
+// delay queues of the task queue queue), through the management API; none without it.
+func delayQueues(queue string) []string {
+	base := strings.TrimRight(os.Getenv("RABBITMQ_MGMT_URL"), "/")
+	if base == "" {
+		return nil
+	}
+	resp, err := http.Get(base + "/api/queues/%2F?columns=name")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var queues []struct {
+		Name string `json:"name"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&queues) != nil {
+		return nil
+	}
+	var names []string
+	for _, q := range queues {
+		if strings.HasPrefix(q.Name, queue+".retry.") {
+			names = append(names, q.Name)
+		}
+	}
+	return names
 }
 
 // QueueInfo is the management API's view of queue (in the test broker's vhost "/"): its type

@@ -28,7 +28,6 @@ type Config struct {
 	WorkMS         int           // WORK_MS: default simulated work per task / request
 	Prefetch       int           // PREFETCH: basic.qos prefetch count of the consumer
 	MaxInFlight    int           // MAX_IN_FLIGHT: tasks worked at once (0 = PREFETCH)
-	FailRate       float64       // FAIL_RATE: fraction 0..1 of tasks that fail (dead-lettered)
 	TaskQueue      string        // TASK_QUEUE
 	DeadExchange   string        // DEAD_EXCHANGE: the task queue's x-dead-letter-exchange
 	DeadQueue      string        // DEAD_QUEUE: queue bound to DEAD_EXCHANGE
@@ -46,6 +45,15 @@ type Config struct {
 	// from the environment: a flag would show it in the process list.
 	StatsResetToken   string
 	WorkMaxConcurrent int // WORK_MAX_CONCURRENT: POST /work served at once; beyond, 503
+
+	// TRANSIENT_FAIL_RATE, PERMANENT_FAIL_RATE: the simulated failures (package failure)
+	TransientFailRate float64
+	PermanentFailRate float64
+	// RETRY_DELAYS_MS: the backoff before attempt 2, 3, ... (ms, strictly ascending); a task
+	// has len+1 attempts. Empty: no retry.
+	RetryDelaysMS []int
+	// RETRY_QUEUE_MAX_LENGTH: x-max-length of each delay queue (beyond: retry_overflow)
+	RetryQueueMaxLength int
 }
 
 // MaxPrefetch is the largest PREFETCH: basic.qos prefetch-count is a 16-bit field. The largest
@@ -59,7 +67,6 @@ func Defaults() Config {
 		HTTPAddr:       "127.0.0.1:8080",
 		WorkMS:         1000,
 		Prefetch:       500,
-		FailRate:       0,
 		TaskQueue:      "tasks",
 		DeadExchange:   "tasks.dlx",
 		DeadQueue:      "tasks.dead",
@@ -75,19 +82,24 @@ func Defaults() Config {
 		LedgerFile:     "/var/lib/offload-core/ledger.jsonl",
 
 		WorkMaxConcurrent: 1000,
+
+		RetryDelaysMS:       []int{1000, 4000, 16000},
+		RetryQueueMaxLength: 100000,
 	}
 }
 
-// Load parses args (without the program name) and the environment (getenv) into a Config.
-// A bad value or an inconsistent combination gives an error naming the setting.
-func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+// Load parses args (without the program name) and the environment (lookupEnv, as
+// os.LookupEnv) into a Config. A variable set to the empty string counts as unset, except
+// RETRY_DELAYS_MS (empty: no retry). A bad value or an inconsistent combination gives an error
+// naming the setting.
+func Load(args []string, lookupEnv func(string) (string, bool), usageOut io.Writer) (Config, error) {
 	c := Defaults()
 	fs := flag.NewFlagSet("offload-core", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 
 	var errs []error
 	env := func(name string, set func(string) error) {
-		if v, ok := lookup(getenv, name); ok {
+		if v, ok := lookup(lookupEnv, name); ok {
 			if err := set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 			}
@@ -130,11 +142,21 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	env("WORK_MS", integer(&c.WorkMS))
 	env("PREFETCH", integer(&c.Prefetch))
 	env("MAX_IN_FLIGHT", integer(&c.MaxInFlight))
-	env("FAIL_RATE", float(&c.FailRate))
+	if v, ok := lookup(lookupEnv, "FAIL_RATE"); ok {
+		errs = append(errs, fmt.Errorf("FAIL_RATE=%q: %w", v, errFailRateRemoved))
+	}
+	env("TRANSIENT_FAIL_RATE", float(&c.TransientFailRate))
+	env("PERMANENT_FAIL_RATE", float(&c.PermanentFailRate))
+	if v, ok := lookupEnv("RETRY_DELAYS_MS"); ok { // set but empty: no retry
+		if err := c.setRetryDelays(v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	env("RETRY_QUEUE_MAX_LENGTH", integer(&c.RetryQueueMaxLength))
 	env("TASK_QUEUE", str(&c.TaskQueue))
 	env("DEAD_EXCHANGE", str(&c.DeadExchange))
 	env("DEAD_QUEUE", str(&c.DeadQueue))
-	_, rkSet := lookup(getenv, "DEAD_ROUTING_KEY")
+	_, rkSet := lookup(lookupEnv, "DEAD_ROUTING_KEY")
 	env("DEAD_ROUTING_KEY", str(&c.DeadRoutingKey))
 	env("SHUTDOWN_GRACE", duration(&c.ShutdownGrace))
 	env("RECONNECT_MIN", duration(&c.ReconnectMin))
@@ -156,7 +178,14 @@ func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config
 	fs.IntVar(&c.WorkMS, "work-ms", c.WorkMS, fmt.Sprintf("WORK_MS: simulated work per task/request in ms (0..%d)", work.MaxMS))
 	fs.IntVar(&c.Prefetch, "prefetch", c.Prefetch, fmt.Sprintf("PREFETCH: consumer prefetch count (1..%d)", MaxPrefetch))
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "MAX_IN_FLIGHT: tasks worked at once; 0 = PREFETCH")
-	fs.Float64Var(&c.FailRate, "fail-rate", c.FailRate, "FAIL_RATE: fraction 0..1 of tasks that fail and are dead-lettered")
+	fs.Float64Var(&c.TransientFailRate, "transient-fail-rate", c.TransientFailRate, "TRANSIENT_FAIL_RATE: chance 0..1 that one attempt of a task fails transiently (retried)")
+	fs.Float64Var(&c.PermanentFailRate, "permanent-fail-rate", c.PermanentFailRate, "PERMANENT_FAIL_RATE: chance 0..1 that a task can never succeed (dead-lettered on its first attempt)")
+	fs.Func("retry-delays-ms", fmt.Sprintf("RETRY_DELAYS_MS: comma-separated backoff in ms before attempt 2, 3, ... (at most %d, each 1..%d, ascending); empty: no retry (default %q)",
+		MaxRetryDelays, MaxRetryDelayMS, FormatDelays(c.RetryDelaysMS)), c.setRetryDelays)
+	fs.IntVar(&c.RetryQueueMaxLength, "retry-queue-max-length", c.RetryQueueMaxLength, fmt.Sprintf("RETRY_QUEUE_MAX_LENGTH: x-max-length of each delay queue (1..%d); a retry beyond it is dead-lettered (retry_overflow)", MaxRetryQueueLength))
+	fs.Func("fail-rate", "removed: use -transient-fail-rate and -permanent-fail-rate", func(string) error {
+		return errFailRateRemoved
+	})
 	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "TASK_QUEUE: queue to consume")
 	fs.StringVar(&c.DeadExchange, "dead-exchange", c.DeadExchange, "DEAD_EXCHANGE: dead-letter exchange of the task queue")
 	fs.StringVar(&c.DeadQueue, "dead-queue", c.DeadQueue, "DEAD_QUEUE: dead-letter queue")
@@ -218,9 +247,7 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 1 {
 		bad("MAX_IN_FLIGHT=%d must be at least 1 (or 0 for PREFETCH)", c.MaxInFlight)
 	}
-	if c.FailRate < 0 || c.FailRate > 1 || math.IsNaN(c.FailRate) {
-		bad("FAIL_RATE=%v out of range 0..1 (a fraction)", c.FailRate)
-	}
+	c.validateFailures(bad)
 	for name, v := range map[string]string{
 		"TASK_QUEUE": c.TaskQueue, "DEAD_EXCHANGE": c.DeadExchange,
 		"DEAD_QUEUE": c.DeadQueue, "DEAD_ROUTING_KEY": c.DeadRoutingKey, "LEDGER_QUEUE": c.LedgerQueue,
@@ -301,7 +328,8 @@ func redactedOne(url string) string {
 	return url[:scheme+3] + userinfo + url[at:]
 }
 
-func lookup(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
+// lookup is the variable name, unset when empty.
+func lookup(lookupEnv func(string) (string, bool), name string) (string, bool) {
+	v, _ := lookupEnv(name)
 	return v, v != ""
 }

@@ -1,8 +1,10 @@
 // Package consumer is the core's AMQP consumer: it declares the topology, sets the prefetch,
-// works each task on its own goroutine, records each outcome in the ledger (LEDGER: the
-// broker's ledger queue, a file, or none) before it acks (done) or rejects (dead-letters
-// failed, poison and panicking messages), reconnects with capped backoff and shuts down
-// without losing a task.
+// works each task on its own goroutine, draws the task's simulated failure, sends a failed
+// attempt's copy to a delay queue for a retry or to the dead-letter exchange (publisher
+// confirms), records each outcome in the ledger (LEDGER: the broker's ledger queue, a file, or
+// none) before it acks (done, retried, or dead-lettered by copy) or rejects (dead-letters
+// poison, bad and panicking messages), reconnects with capped backoff and shuts down without
+// losing a task.
 package consumer
 
 import (
@@ -10,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/offload-lab/core/internal/config"
+	"github.com/offload-lab/core/internal/confirm"
+	"github.com/offload-lab/core/internal/failure"
 	"github.com/offload-lab/core/internal/ledger"
 	"github.com/offload-lab/core/internal/stats"
 	"github.com/offload-lab/core/internal/topology"
@@ -37,18 +40,20 @@ type Consumer struct {
 	cfg   config.Config
 	stats *stats.Stats
 	log   *slog.Logger
-	sem   chan struct{} // bounds the tasks worked at once (MAX_IN_FLIGHT)
-	seq   atomic.Int64  // consumer tag sequence
-	host  string        // core_host of the outcome records
+	sem   chan struct{}  // bounds the tasks worked at once (MAX_IN_FLIGHT)
+	seq   atomic.Int64   // consumer tag sequence
+	host  string         // core_host of the outcome records
+	names topology.Names // the topology's names (BrokerMajor set per session)
 
 	// dial opens the TCP connection (nil: amqp091's default); tests use it to cut connections.
 	dial func(network, addr string) (net.Conn, error)
-	// fail decides whether a task fails (FAIL_RATE).
-	fail func() bool
+	// draw decides whether an attempt of a task fails, and how (TRANSIENT_FAIL_RATE,
+	// PERMANENT_FAIL_RATE: failure.Rates.Draw).
+	draw func(id string, attempt int) failure.Kind
 	// beforeWork, when set (only tests set it), runs before each task's work: a test makes
 	// the handler panic through it, or cuts the connection mid-task.
 	beforeWork func(Task)
-	// confirmTimeout bounds the wait for an outcome record's confirm.
+	// confirmTimeout bounds the wait for an outcome record's or a task copy's confirm.
 	confirmTimeout time.Duration
 	// file is the process's ledger file (LEDGER=file), open while Run runs.
 	file *ledger.File
@@ -68,19 +73,30 @@ func New(cfg config.Config, st *stats.Stats, log *slog.Logger) *Consumer {
 	if maxInFlight <= 0 {
 		maxInFlight = cfg.Prefetch
 	}
-	rate := cfg.FailRate
+	rates := failure.Rates{Transient: cfg.TransientFailRate, Permanent: cfg.PermanentFailRate}
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown"
 	}
 	return &Consumer{
-		cfg:            cfg,
-		stats:          st,
-		log:            log.With("component", "consumer", "queue", cfg.TaskQueue),
-		sem:            make(chan struct{}, max(maxInFlight, 1)),
-		host:           host,
-		fail:           func() bool { return rate > 0 && rand.Float64() < rate },
-		confirmTimeout: ledger.DefaultConfirmTimeout,
+		cfg:   cfg,
+		stats: st,
+		log:   log.With("component", "consumer", "queue", cfg.TaskQueue),
+		sem:   make(chan struct{}, max(maxInFlight, 1)),
+		host:  host,
+		names: topology.Names{
+			TaskQueue:           cfg.TaskQueue,
+			DeadExchange:        cfg.DeadExchange,
+			DeadQueue:           cfg.DeadQueue,
+			DeadRoutingKey:      cfg.DeadRoutingKey,
+			LedgerQueue:         cfg.LedgerQueue,
+			QueueType:           cfg.QueueType,
+			DeliveryLimit:       cfg.DeliveryLimit,
+			RetryDelaysMS:       cfg.RetryDelaysMS,
+			RetryQueueMaxLength: cfg.RetryQueueMaxLength,
+		},
+		draw:           rates.Draw,
+		confirmTimeout: confirm.DefaultTimeout,
 	}
 }
 
@@ -165,16 +181,9 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 		return false, fmt.Errorf("open channel: %w", err)
 	}
 	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	if err := topology.Declare(ch, topology.Names{
-		TaskQueue:      c.cfg.TaskQueue,
-		DeadExchange:   c.cfg.DeadExchange,
-		DeadQueue:      c.cfg.DeadQueue,
-		DeadRoutingKey: c.cfg.DeadRoutingKey,
-		LedgerQueue:    c.cfg.LedgerQueue,
-		QueueType:      c.cfg.QueueType,
-		DeliveryLimit:  c.cfg.DeliveryLimit,
-		BrokerMajor:    topology.BrokerMajor(conn.Properties),
-	}); err != nil {
+	names := c.names
+	names.BrokerMajor = topology.BrokerMajor(conn.Properties)
+	if err := topology.Declare(ch, names); err != nil {
 		return false, err
 	}
 	led, releaseLedger, err := c.sessionLedger(conn)
@@ -182,7 +191,13 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 		return false, err
 	}
 	defer releaseLedger()
-	sess := &session{ledger: led, conn: conn}
+	// the copies of failed tasks (retry or dead-letter exchange), confirmed whatever LEDGER is
+	fwd, err := confirm.Open(conn, c.confirmTimeout)
+	if err != nil {
+		return false, fmt.Errorf("copies: %w", err)
+	}
+	defer fwd.Close()
+	sess := &session{ledger: led, fwd: fwd, conn: conn}
 	// QoS before Consume: per-consumer prefetch applies only to consumers created after it
 	if err := ch.Qos(
 		c.cfg.Prefetch, // prefetchCount
@@ -209,7 +224,8 @@ func (c *Consumer) session(ctx context.Context, url string) (consumed bool, err 
 	c.mu.Unlock()
 	c.setConnected(true, nil)
 	c.log.Info("consuming", "broker", config.Redacted(url), "prefetch", c.cfg.Prefetch, "tag", tag,
-		"queue_type", c.cfg.QueueType, "ledger", c.cfg.Ledger)
+		"queue_type", c.cfg.QueueType, "ledger", c.cfg.Ledger,
+		"retry_delays_ms", config.FormatDelays(c.cfg.RetryDelaysMS))
 
 	// work of this session stops when the connection is gone (the broker has requeued its
 	// deliveries: an ack is impossible) or when the shutdown grace runs out
@@ -268,6 +284,7 @@ func (c *Consumer) sessionLedger(conn *amqp.Connection) (ledger.Recorder, func()
 // session is what the handlers of one connection share.
 type session struct {
 	ledger ledger.Recorder
+	fwd    *confirm.Channel // publishes failed tasks' copies (retry.go)
 	conn   *amqp.Connection
 	mu     sync.Mutex
 	err    error // why a handler ended the session

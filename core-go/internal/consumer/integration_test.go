@@ -90,42 +90,13 @@ func TestPayloadWorkMSOverrides(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("payload work_ms ignored: %v", el)
 	}
-	// a payload with a bad work_ms is a processing error: failed and dead-lettered
+	// a payload with a bad work_ms is a bad payload: failed and dead-lettered (rejected)
 	f.Publish(1, map[string]any{"work_ms": "soon"})
 	amqptest.WaitFor(t, 5*time.Second, "bad payload dead-lettered", func() bool {
 		return f.Depth(f.cfg.DeadQueue) == 1
 	})
 	if s := r.st.Snapshot(); s.Failed != 1 || s.DeadLettered != 1 || s.Completed != 3 {
 		t.Errorf("stats %+v", s)
-	}
-}
-
-func TestFailRateDeadLetters(t *testing.T) {
-	f := newFixture(t)
-	r := f.start(func(c *config.Config) { c.FailRate = 1; c.WorkMS = 5 }, nil)
-	const n = 20
-	f.Publish(n, nil)
-	amqptest.WaitFor(t, 10*time.Second, "all tasks dead-lettered", func() bool {
-		return f.Depth(f.cfg.DeadQueue) == n
-	})
-	s := r.st.Snapshot()
-	if s.Failed != n || s.DeadLettered != n || s.Completed != 0 || s.Received != n {
-		t.Errorf("stats %+v", s)
-	}
-	if d := f.Depth(f.cfg.TaskQueue); d != 0 {
-		t.Errorf("task queue holds %d", d)
-	}
-	msg, ok, err := f.Ch.Get(f.cfg.DeadQueue, true)
-	if err != nil || !ok {
-		t.Fatalf("get from dead queue: %v %v", ok, err)
-	}
-	deaths, _ := msg.Headers["x-death"].([]any)
-	if len(deaths) == 0 {
-		t.Fatalf("no x-death header: %v", msg.Headers)
-	}
-	death, _ := deaths[0].(amqp.Table)
-	if death["reason"] != "rejected" || death["queue"] != f.cfg.TaskQueue {
-		t.Errorf("x-death %v", death)
 	}
 }
 

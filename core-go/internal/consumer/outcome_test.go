@@ -24,7 +24,7 @@ func TestLedgerRecordsEveryOutcome(t *testing.T) {
 	f.Publish(5, nil)
 	f.PublishRaw([]byte("not json"))
 	publishWithMessageID(t, f, []byte(`{"id": 5}`), "msg-7")
-	f.Publish(1, map[string]any{"work_ms": "soon"}) // a bad payload: failed
+	f.Publish(1, map[string]any{"work_ms": "soon"}) // a bad payload: bad_payload
 	amqptest.WaitFor(t, 10*time.Second, "all 8 settled", func() bool {
 		s := r.st.Snapshot()
 		return s.Completed == 5 && s.DeadLettered == 3
@@ -39,12 +39,16 @@ func TestLedgerRecordsEveryOutcome(t *testing.T) {
 		if o.TaskID != nil {
 			id = *o.TaskID
 		}
+		// a task's record names its attempt; a message that is not a task has none
+		if isTask := id != "null" && id != "msg-7"; isTask != (o.Attempt == 1) || o.DelayMS != 0 {
+			t.Errorf("record %+v: attempt %d", o, o.Attempt)
+		}
 		got = append(got, o.Outcome+" "+o.Reason+" "+id)
 	}
 	sort.Strings(got)
 	q := f.Queue
 	want := []string{
-		"dead_lettered failed " + q + "-0", "dead_lettered poison msg-7", "dead_lettered poison null",
+		"dead_lettered bad_payload " + q + "-0", "dead_lettered poison msg-7", "dead_lettered poison null",
 		"done  " + q + "-0", "done  " + q + "-1", "done  " + q + "-2", "done  " + q + "-3", "done  " + q + "-4",
 	}
 	if len(got) != len(want) {

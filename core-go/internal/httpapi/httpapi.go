@@ -1,5 +1,6 @@
 // Package httpapi is the core's HTTP interface (Gin): POST /work, GET /healthz, GET /stats,
-// POST /stats/reset (with a bearer token).
+// POST /stats/reset (with a bearer token). POST /work draws the same simulated failures as the
+// consumer (package failure), from the body's task_id and attempt.
 package httpapi
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/offload-lab/core/internal/failure"
 	"github.com/offload-lab/core/internal/stats"
 	"github.com/offload-lab/core/internal/work"
 )
@@ -39,6 +41,9 @@ type Options struct {
 	// WorkMaxConcurrent caps the POST /work requests worked at once (<= 0: no cap); one more
 	// is answered 503 at once.
 	WorkMaxConcurrent int
+	// Failures are the simulated failures POST /work draws after the work (the core's
+	// TRANSIENT_FAIL_RATE and PERMANENT_FAIL_RATE); a failed request is answered 500.
+	Failures failure.Rates
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -87,10 +92,20 @@ func New(o Options) http.Handler {
 			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
 			return
 		}
+		id, attempt, err := workTask(body)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+			return
+		}
 		start := time.Now()
 		if err := work.Do(c.Request.Context(), time.Duration(ms)*time.Millisecond); err != nil {
 			// the client went away (or the server is shutting down hard): nobody reads this
 			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "work interrupted: " + err.Error()})
+			return
+		}
+		if kind := o.Failures.Draw(id, attempt); kind != failure.None {
+			o.Stats.WorkFailed(string(kind))
+			c.JSON(http.StatusInternalServerError, gin.H{"error": fmt.Sprintf("task failed (%s)", kind)})
 			return
 		}
 		o.Stats.WorkRequest()

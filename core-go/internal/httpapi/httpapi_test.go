@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offload-lab/core/internal/failure"
 	"github.com/offload-lab/core/internal/stats"
 )
 
@@ -117,10 +119,10 @@ func TestStatsAndReset(t *testing.T) {
 	h := New(Options{WorkMS: 0, Stats: st, ResetToken: "s3cret"})
 	st.Received()
 	st.Received()
-	st.Completed(1500 * time.Millisecond)
-	st.Completed(1000 * time.Millisecond)
-	st.Failed()
-	st.Poison()
+	st.Completed(1500*time.Millisecond, 1)
+	st.Completed(1000*time.Millisecond, 1)
+	st.DeadLettered("bad_payload")
+	st.DeadLettered("poison")
 	do(t, h, "POST", "/work", "")
 
 	code, out := do(t, h, "GET", "/stats", "")
@@ -128,7 +130,8 @@ func TestStatsAndReset(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, k := range []string{"received", "redelivered", "completed", "failed", "dead_lettered", "in_flight",
-		"work_requests", "completion_latency_ms", "ledger", "since"} {
+		"work_requests", "completion_latency_ms", "ledger", "since", "retried", "dead_lettered_by_reason",
+		"done_by_attempt", "work_failed"} {
 		if _, ok := out[k]; !ok {
 			t.Errorf("/stats lacks %q: %v", k, out)
 		}
@@ -298,6 +301,71 @@ func TestStatsLedger(t *testing.T) {
 		}
 		if got := string(out["ledger"]); got != tc.want {
 			t.Errorf("ledger %s, want %s", got, tc.want)
+		}
+	}
+}
+
+// POST /work draws the consumer's failures from the body's task_id and attempt after the work:
+// a failed request is 500 {"error": "task failed (transient|permanent)"}, counted in
+// work_failed, not in work_requests.
+func TestWorkFailures(t *testing.T) {
+	st := stats.New(0)
+	h := New(Options{WorkMS: 0, Stats: st})
+	for _, tc := range []struct {
+		body string
+		code int
+		err  string
+	}{
+		{`{"task_id": "fail-permanent-1"}`, 500, "task failed (permanent)"},
+		{`{"task_id": "fail-permanent-1", "attempt": 4}`, 500, "task failed (permanent)"},
+		{`{"task_id": "fail-transient-2-a"}`, 500, "task failed (transient)"},
+		{`{"task_id": "fail-transient-2-a", "attempt": 2}`, 500, "task failed (transient)"},
+		{`{"task_id": "fail-transient-2-a", "attempt": 3, "work_ms": 1}`, 200, ""},
+		{`{"task_id": "ordinary"}`, 200, ""},
+		{`{}`, 200, ""},
+		{``, 200, ""},
+	} {
+		code, out := do(t, h, "POST", "/work", tc.body)
+		if code != tc.code || (tc.err != "" && out["error"] != tc.err) {
+			t.Errorf("%s: %d %v, want %d %q", tc.body, code, out, tc.code, tc.err)
+		}
+	}
+	s := st.Snapshot()
+	if s.WorkRequests != 4 || s.WorkFailed["permanent"] != 2 || s.WorkFailed["transient"] != 2 {
+		t.Errorf("work_requests %d, work_failed %v", s.WorkRequests, s.WorkFailed)
+	}
+	for _, body := range []string{`{"task_id": 5}`, `{"task_id": ""}`, `{"task_id": null}`, `{"attempt": 0}`,
+		`{"attempt": "2"}`, `{"attempt": 1.5}`, `{"attempt": -1}`, `{"attempt": 99999999999}`} {
+		if code, out := do(t, h, "POST", "/work", body); code != 400 || out["error"] == nil {
+			t.Errorf("%s: %d %v, want 400", body, code, out)
+		}
+	}
+}
+
+// The rates: the same task id and attempt draw what package failure draws; without a task_id
+// each request draws anew (a rate of 1 fails them all).
+func TestWorkFailureRates(t *testing.T) {
+	rates := failure.Rates{Transient: 0.5}
+	h := New(Options{WorkMS: 0, Stats: stats.New(0), Failures: rates})
+	failed := 0
+	for i := range 200 {
+		id := fmt.Sprintf("t-%d", i)
+		want := 200
+		if rates.Draw(id, 2) == failure.Transient {
+			want = 500
+			failed++
+		}
+		if code, _ := do(t, h, "POST", "/work", fmt.Sprintf(`{"task_id": %q, "attempt": 2}`, id)); code != want {
+			t.Errorf("%s attempt 2: %d, want %d", id, code, want)
+		}
+	}
+	if failed < 60 || failed > 140 {
+		t.Errorf("%d of 200 failed at rate 0.5", failed)
+	}
+	h = New(Options{WorkMS: 0, Stats: stats.New(0), Failures: failure.Rates{Permanent: 1}})
+	for range 5 {
+		if code, out := do(t, h, "POST", "/work", `{}`); code != 500 || out["error"] != "task failed (permanent)" {
+			t.Errorf("rate 1: %d %v", code, out)
 		}
 	}
 }

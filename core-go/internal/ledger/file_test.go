@@ -45,10 +45,15 @@ func TestFileOneLinePerRecord(t *testing.T) {
 	if err := l.Record(context.Background(), Outcome{Outcome: DeadLettered, Reason: ReasonPoison}); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.Record(context.Background(), Outcome{TaskID: &id, Outcome: Retried, Reason: ReasonTransient,
+		Attempt: 2, DelayMS: 4000, CompletedAtNS: 8, EnqueuedAtNS: 3}); err != nil {
+		t.Fatal(err)
+	}
 	got := lines(t, path)
 	want := []string{
 		`{"task_id":"task-1","outcome":"done","completed_at_ns":7,"enqueued_at_ns":3,"redelivered":true,"core_host":"core-test"}`,
 		`{"task_id":null,"outcome":"dead_lettered","reason":"poison","completed_at_ns":0,"redelivered":false,"core_host":"core-test"}`,
+		`{"task_id":"task-1","outcome":"retried","reason":"transient","attempt":2,"delay_ms":4000,"completed_at_ns":8,"enqueued_at_ns":3,"redelivered":false,"core_host":"core-test"}`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -174,7 +179,7 @@ func TestFileLineIsTheBrokerBody(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.jsonl")
 	file := openFile(t, path)
 	id := "task-9"
-	o := Outcome{TaskID: &id, Outcome: DeadLettered, Reason: ReasonFailed, CompletedAtNS: 11,
+	o := Outcome{TaskID: &id, Outcome: Retried, Reason: ReasonTransient, Attempt: 2, DelayMS: 4000, CompletedAtNS: 11,
 		EnqueuedAtNS: 5, Redelivered: true}
 	for _, r := range []Recorder{broker, file} {
 		if err := r.Record(context.Background(), o); err != nil {

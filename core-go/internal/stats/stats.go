@@ -2,9 +2,11 @@
 package stats
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -42,6 +44,17 @@ type Snapshot struct {
 	InFlight          int64   `json:"in_flight"`
 	WorkRequests      int64   `json:"work_requests"`
 	CompletionLatency Latency `json:"completion_latency_ms"`
+	// Retried counts the attempts that failed transiently and were sent to a delay queue (each
+	// a "retried" record): not terminal, the task comes back.
+	Retried int64 `json:"retried"`
+	// DeadLetteredByReason splits DeadLettered by the records' reasons (poison, bad_payload,
+	// panic, permanent, exhausted, retry_overflow); only reasons seen since the reset.
+	DeadLetteredByReason map[string]int64 `json:"dead_lettered_by_reason"`
+	// DoneByAttempt splits Completed by the attempt that succeeded ("1", "2", ...).
+	DoneByAttempt map[string]int64 `json:"done_by_attempt"`
+	// WorkFailed counts the POST /work requests answered 500 for a drawn failure, by kind
+	// (transient, permanent); WorkRequests counts the others.
+	WorkFailed map[string]int64 `json:"work_failed"`
 	// LastDoneAtNs is the wall clock (Unix ns) when the latest task was acked or rejected since
 	// the reset, 0 if none: a sweep measures the backlog's drain time from it.
 	LastDoneAtNs int64  `json:"last_done_at_ns"`
@@ -59,6 +72,10 @@ type Stats struct {
 	deadLettered int64
 	inFlight     int64 // a gauge: not zeroed by Reset
 	workRequests int64
+	retried      int64
+	deadByReason map[string]int64
+	doneByTry    map[string]int64
+	workFailed   map[string]int64
 	ledger       Ledger
 	lastDoneAt   time.Time
 	since        time.Time
@@ -93,22 +110,45 @@ func (s *Stats) Redelivered() { s.add(&s.redelivered, 1) }
 func (s *Stats) Started()  { s.add(&s.inFlight, 1) }
 func (s *Stats) Finished() { s.add(&s.inFlight, -1) }
 
-// Failed counts a task rejected without requeue (FAIL_RATE or processing error); it is also
-// dead-lettered.
-func (s *Stats) Failed() {
+// ReasonPoison is the reason of a message that is not a task: dead-lettered, but not a failed
+// task (ledger.ReasonPoison).
+const ReasonPoison = "poison"
+
+// DeadLettered counts a message dead-lettered for reason (its record's): rejected to the task
+// queue's dead-letter exchange (poison, bad_payload, panic), or copied to it and acked
+// (permanent, exhausted, retry_overflow). Every reason but poison is also a failed task.
+func (s *Stats) DeadLettered(reason string) {
 	s.mu.Lock()
-	s.failed++
+	if reason != ReasonPoison {
+		s.failed++
+	}
 	s.deadLettered++
+	inc(&s.deadByReason, reason)
 	s.lastDoneAt = s.now()
 	s.mu.Unlock()
 }
 
-// Poison counts a message rejected without requeue because it is not a task.
-func (s *Stats) Poison() {
+// Retried counts an attempt that failed transiently and whose task was sent to a delay queue
+// (and acked).
+func (s *Stats) Retried() {
 	s.mu.Lock()
-	s.deadLettered++
+	s.retried++
 	s.lastDoneAt = s.now()
 	s.mu.Unlock()
+}
+
+// WorkFailed counts a POST /work answered 500 for a drawn failure of kind.
+func (s *Stats) WorkFailed(kind string) {
+	s.mu.Lock()
+	inc(&s.workFailed, kind)
+	s.mu.Unlock()
+}
+
+func inc(m *map[string]int64, key string) {
+	if *m == nil {
+		*m = map[string]int64{}
+	}
+	(*m)[key]++
 }
 
 // SetLedger names the ledger's mode and destination (queue or file) for the snapshots.
@@ -124,12 +164,14 @@ func (s *Stats) Recorded() { s.add(&s.ledger.Records, 1) }
 // WorkRequest counts one POST /work served.
 func (s *Stats) WorkRequest() { s.add(&s.workRequests, 1) }
 
-// Completed counts a task worked and acked, with its completion latency.
-func (s *Stats) Completed(latency time.Duration) {
+// Completed counts a task worked and acked on its attempt (1 = the first), with its
+// completion latency (since the task was first enqueued: retries and their backoff included).
+func (s *Stats) Completed(latency time.Duration, attempt int) {
 	ms := float64(latency) / float64(time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.completed++
+	inc(&s.doneByTry, strconv.Itoa(attempt))
 	s.lastDoneAt = s.now()
 	s.seen++
 	s.sum += ms
@@ -150,6 +192,7 @@ func (s *Stats) Completed(latency time.Duration) {
 func (s *Stats) Reset() Snapshot {
 	s.mu.Lock()
 	s.received, s.redelivered, s.completed, s.failed, s.deadLettered, s.workRequests = 0, 0, 0, 0, 0, 0
+	s.retried, s.deadByReason, s.doneByTry, s.workFailed = 0, nil, nil, nil
 	s.ledger.Records = 0
 	s.samples = nil
 	s.seen, s.sum, s.max = 0, 0, 0
@@ -172,6 +215,11 @@ func (s *Stats) Snapshot() Snapshot {
 		WorkRequests: s.workRequests,
 		Ledger:       s.ledger,
 		Since:        s.since.UTC().Format(time.RFC3339Nano),
+		Retried:      s.retried,
+		// never null in the JSON: {} when nothing was counted
+		DeadLetteredByReason: clone(s.deadByReason),
+		DoneByAttempt:        clone(s.doneByTry),
+		WorkFailed:           clone(s.workFailed),
 	}
 	if !s.lastDoneAt.IsZero() {
 		snap.LastDoneAtNs = s.lastDoneAt.UnixNano()
@@ -207,6 +255,13 @@ func (s *Stats) add(p *int64, d int64) {
 	s.mu.Lock()
 	*p += d
 	s.mu.Unlock()
+}
+
+func clone(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return map[string]int64{}
+	}
+	return maps.Clone(m)
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -1,8 +1,11 @@
 package stats
 
 import (
+	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +45,7 @@ func TestSnapshotLatency(t *testing.T) {
 	// 1000..1999 ms in shuffled order, plus sub-ms precision
 	order := rand.Perm(1000)
 	for _, i := range order {
-		s.Completed(time.Duration(1000+i)*time.Millisecond + 250*time.Microsecond)
+		s.Completed(time.Duration(1000+i)*time.Millisecond+250*time.Microsecond, 1)
 	}
 	snap := s.Snapshot()
 	l := snap.CompletionLatency
@@ -68,11 +71,11 @@ func TestCountersAndReset(t *testing.T) {
 	s.Received()
 	s.Received()
 	s.Redelivered()
-	s.Failed()
-	s.Poison()
+	s.DeadLettered("bad_payload")
+	s.DeadLettered("poison")
 	s.WorkRequest()
 	s.Started()
-	s.Completed(5 * time.Millisecond)
+	s.Completed(5*time.Millisecond, 1)
 	snap := s.Snapshot()
 	if snap.Received != 3 || snap.Redelivered != 1 || snap.Failed != 1 || snap.DeadLettered != 2 || snap.WorkRequests != 1 ||
 		snap.InFlight != 1 || snap.Completed != 1 || snap.CompletionLatency.P99 != 5 {
@@ -105,14 +108,14 @@ func TestLastDoneAt(t *testing.T) {
 	if got := s.Snapshot().LastDoneAtNs; got != 0 {
 		t.Fatalf("no task done yet, got %d", got)
 	}
-	s.Completed(time.Millisecond)
+	s.Completed(time.Millisecond, 1)
 	clock = clock.Add(time.Second)
-	s.Failed()
+	s.DeadLettered("bad_payload")
 	if got := s.Snapshot().LastDoneAtNs; got != time.Unix(101, 0).UnixNano() {
 		t.Fatalf("last_done_at_ns %d, want the failed task's time", got)
 	}
 	clock = clock.Add(time.Second)
-	s.Poison()
+	s.DeadLettered("poison")
 	if got := s.Snapshot().LastDoneAtNs; got != time.Unix(102, 0).UnixNano() {
 		t.Fatalf("last_done_at_ns %d, want the poison message's time", got)
 	}
@@ -124,7 +127,7 @@ func TestLastDoneAt(t *testing.T) {
 func TestReservoirKeepsDistribution(t *testing.T) {
 	s := New(1000)
 	for i := range 100000 {
-		s.Completed(time.Duration(i%1000) * time.Millisecond)
+		s.Completed(time.Duration(i%1000)*time.Millisecond, 1)
 	}
 	l := s.Snapshot().CompletionLatency
 	if l.Count != 100000 || l.Max != 999 {
@@ -148,7 +151,7 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range 1000 {
 				s.Received()
 				s.Started()
-				s.Completed(time.Duration(g*1000+i) * time.Microsecond)
+				s.Completed(time.Duration(g*1000+i)*time.Microsecond, 1)
 				s.Finished()
 				if i%100 == 0 {
 					_ = s.Snapshot()
@@ -181,5 +184,57 @@ func TestLedgerRecords(t *testing.T) {
 	want.Records = 0
 	if got := s.Reset().Ledger; got != want {
 		t.Errorf("after reset %+v, want %+v", got, want)
+	}
+}
+
+// Retries, dead letters by reason and completions by attempt; every dead-lettered reason but
+// poison is a failed task; the splits are {} (never null) when empty and after a reset.
+func TestRetriesAndReasons(t *testing.T) {
+	s := New(0)
+	clock := time.Unix(100, 0)
+	s.now = func() time.Time { return clock }
+	snap := s.Snapshot()
+	if snap.DeadLetteredByReason == nil || snap.DoneByAttempt == nil || snap.WorkFailed == nil {
+		t.Fatalf("empty splits must be {}: %+v", snap)
+	}
+	body, _ := json.Marshal(snap)
+	for _, k := range []string{`"retried":0`, `"dead_lettered_by_reason":{}`, `"done_by_attempt":{}`, `"work_failed":{}`} {
+		if !strings.Contains(string(body), k) {
+			t.Errorf("/stats JSON lacks %s: %s", k, body)
+		}
+	}
+	s.Retried()
+	s.Retried()
+	clock = clock.Add(time.Second)
+	s.Retried()
+	if got := s.Snapshot().LastDoneAtNs; got != clock.UnixNano() {
+		t.Errorf("last_done_at_ns %d, want the retried task's ack", got)
+	}
+	for _, r := range []string{"poison", "permanent", "exhausted", "exhausted", "retry_overflow", "panic", "bad_payload"} {
+		s.DeadLettered(r)
+	}
+	s.Completed(time.Millisecond, 1)
+	s.Completed(time.Millisecond, 1)
+	s.Completed(time.Millisecond, 3)
+	s.WorkFailed("transient")
+	s.WorkFailed("permanent")
+	s.WorkFailed("transient")
+	snap = s.Snapshot()
+	wantReasons := map[string]int64{"poison": 1, "permanent": 1, "exhausted": 2, "retry_overflow": 1, "panic": 1,
+		"bad_payload": 1}
+	if snap.Retried != 3 || snap.DeadLettered != 7 || snap.Failed != 6 || snap.Completed != 3 ||
+		!maps.Equal(snap.DeadLetteredByReason, wantReasons) ||
+		!maps.Equal(snap.DoneByAttempt, map[string]int64{"1": 2, "3": 1}) ||
+		!maps.Equal(snap.WorkFailed, map[string]int64{"transient": 2, "permanent": 1}) {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	snap.DoneByAttempt["1"] = 99 // a snapshot is a copy
+	if s.Snapshot().DoneByAttempt["1"] != 2 {
+		t.Error("the snapshot shares its map with the stats")
+	}
+	r := s.Reset()
+	if r.Retried != 0 || len(r.DeadLetteredByReason) != 0 || len(r.DoneByAttempt) != 0 || len(r.WorkFailed) != 0 ||
+		r.DeadLetteredByReason == nil {
+		t.Errorf("after reset %+v", r)
 	}
 }

@@ -32,6 +32,10 @@ type Names struct {
 	QueueType      string // "classic" or "quorum"
 	DeliveryLimit  int    // quorum only: x-delivery-limit
 	BrokerMajor    int    // the broker's major version (BrokerMajor of its server properties); 0: unknown
+	// RetryDelaysMS are the delays of the delay queues (retry.go); RetryQueueMaxLength their
+	// x-max-length.
+	RetryDelaysMS       []int
+	RetryQueueMaxLength int
 }
 
 // BrokerMajor is the major version in a broker's connection properties ("4.0.5" -> 4), 0 if
@@ -99,7 +103,8 @@ func RecordQueueArgs(n Names) amqp.Table {
 // Declare declares (idempotently) the dead-letter exchange (direct, durable), the dead-letter
 // queue (durable, RecordQueueArgs) bound to it with the dead-letter routing key, the ledger queue
 // (durable, RecordQueueArgs), the task queue (durable, dead-lettering to that exchange and key),
-// and the task exchange (direct, durable) with the task queue bound to it by the queue's name.
+// the task exchange (direct, durable) with the task queue bound to it by the queue's name, then
+// the retry exchange and the delay queues bound to it (retry.go).
 func Declare(ch Declarer, n Names) error {
 	if err := ch.ExchangeDeclare(
 		n.DeadExchange,      // name
@@ -171,5 +176,5 @@ func Declare(ch Declarer, n Names) error {
 	); err != nil {
 		return fmt.Errorf("bind queue %q to %q: %w", n.TaskQueue, n.TaskExchange(), err)
 	}
-	return nil
+	return declareRetries(ch, n)
 }

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -44,6 +45,7 @@ func TestDeclareDefaults(t *testing.T) {
 		"queue tasks durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks.dlx x-dead-letter-routing-key:tasks.dead x-queue-type:classic]",
 		"exchange tasks direct durable=true autoDelete=false internal=false args=map[]",
 		"bind tasks tasks tasks",
+		"exchange tasks.retry direct durable=true autoDelete=false internal=false args=map[]",
 	}
 	if !reflect.DeepEqual(r.calls, want) {
 		t.Fatalf("declarations\n%q\nwant\n%q", r.calls, want)
@@ -65,8 +67,11 @@ func TestTheTaskExchangeHasTheTaskQueuesName(t *testing.T) {
 		"exchange jobs direct durable=true autoDelete=false internal=false args=map[]",
 		"bind jobs jobs jobs",
 	}
-	if got := r.calls[len(r.calls)-2:]; !reflect.DeepEqual(got, want) {
-		t.Fatalf("last declarations %q, want %q", got, want)
+	if got := r.calls[len(r.calls)-3 : len(r.calls)-1]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("declarations %q, want %q before the retry exchange", got, want)
+	}
+	if last := r.calls[len(r.calls)-1]; last != "exchange jobs.retry direct durable=true autoDelete=false internal=false args=map[]" {
+		t.Fatalf("last declaration %q, want the retry exchange jobs.retry", last)
 	}
 }
 
@@ -130,6 +135,65 @@ func TestBrokerMajorFromServerProperties(t *testing.T) {
 	for version, want := range map[any]int{"4.0.5": 4, "3.10.8": 3, "": 0, "x": 0, nil: 0} {
 		if got := BrokerMajor(amqp.Table{"version": version}); got != want {
 			t.Errorf("BrokerMajor(%v) = %d, want %d", version, got, want)
+		}
+	}
+}
+
+// The retry exchange, then one delay queue per delay (per-queue TTL, dead-lettering back to the
+// task exchange with the task queue's key, bounded with reject-publish) bound by the delay.
+func TestDeclareRetries(t *testing.T) {
+	n := defaults
+	n.RetryDelaysMS = []int{1000, 4000, 16000}
+	n.RetryQueueMaxLength = 100000
+	var r recorder
+	if err := Declare(&r, n); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"bind tasks tasks tasks",
+		"exchange tasks.retry direct durable=true autoDelete=false internal=false args=map[]",
+	}
+	for _, ms := range []string{"1000", "4000", "16000"} {
+		want = append(want,
+			"queue tasks.retry."+ms+" durable=true autoDelete=false exclusive=false args=map[x-dead-letter-exchange:tasks "+
+				"x-dead-letter-routing-key:tasks x-max-length:100000 x-message-ttl:"+ms+" x-overflow:reject-publish]",
+			"bind tasks.retry."+ms+" "+ms+" tasks.retry")
+	}
+	if got := r.calls[len(r.calls)-len(want):]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("declarations\n%q\nwant\n%q", got, want)
+	}
+	if n.RetryExchange() != "tasks.retry" || n.DelayQueue(4000) != "tasks.retry.4000" || DelayKey(4000) != "4000" {
+		t.Errorf("names %s %s %s", n.RetryExchange(), n.DelayQueue(4000), DelayKey(4000))
+	}
+}
+
+// Delay queues of a quorum task queue are quorum queues dead-lettering at least once; on
+// RabbitMQ 4 without the default delivery limit of 20.
+func TestDelayQueueArgs(t *testing.T) {
+	base := amqp.Table{"x-message-ttl": int64(50), "x-dead-letter-exchange": "jobs",
+		"x-dead-letter-routing-key": "jobs", "x-max-length": int64(7), "x-overflow": "reject-publish"}
+	with := func(extra amqp.Table) amqp.Table {
+		out := maps.Clone(base)
+		maps.Copy(out, extra)
+		return out
+	}
+	quorum := amqp.Table{"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once"}
+	quorum4 := maps.Clone(quorum)
+	quorum4["x-delivery-limit"] = int64(-1)
+	for _, tc := range []struct {
+		queueType string
+		major     int
+		want      amqp.Table
+	}{
+		{"classic", 3, base},
+		{"classic", 4, base},
+		{"quorum", 3, with(quorum)},
+		{"quorum", 0, with(quorum)},
+		{"quorum", 4, with(quorum4)},
+	} {
+		n := Names{TaskQueue: "jobs", QueueType: tc.queueType, BrokerMajor: tc.major, RetryQueueMaxLength: 7}
+		if got := DelayQueueArgs(n, 50); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s on %d: %v\nwant %v", tc.queueType, tc.major, got, tc.want)
 		}
 	}
 }
