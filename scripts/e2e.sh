@@ -60,6 +60,10 @@ step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
 # the gateway through sudo; tests/e2e check the steps recorded it and the gateway ran with it
 step "quick sweep" fab sweep --spec quick --repeat 2 --gateway GUNICORN_WORKERS=3 --run-id "$run_id"
 step "report" python -m analysis "results/$run_id"
-step "assertions" env E2E_RUN_DIR="results/$run_id" pytest -q -p no:cacheprovider -m e2e tests/e2e
+# retries with backoff on the real broker: transient and permanent failures on both paths
+step "failures sweep" fab sweep --spec failures-quick --run-id "$run_id-failures"
+step "assertions" env E2E_RUN_DIR="results/$run_id" E2E_FAILURES_RUN_DIR="results/$run_id-failures" \
+  pytest -q -p no:cacheprovider -m e2e tests/e2e
 cp -r "results/$run_id" "$E2E_DIR/run"
+cp -r "results/$run_id-failures" "$E2E_DIR/failures"
 echo; cat "$timings"
