@@ -34,7 +34,8 @@ def the_core_declared_its_retry_topology(broker: BrokerUnderTest) -> None:
     exchange = api.get(exchange_path)
     assert (exchange["type"], exchange["durable"]) == ("direct", True)
     bindings = api.get(f"{exchange_path}/bindings/source")
-    assert {(b["destination_type"], b["destination"], b["routing_key"]) for b in bindings} == {
+    # at least these: a sweep with other delays (the e2e's failures-quick) leaves its queues too
+    assert {(b["destination_type"], b["destination"], b["routing_key"]) for b in bindings} >= {
         ("queue", queue, str(ms))
         for queue, ms in zip(broker.delay_queues, broker.retry_delays_ms, strict=True)
     }
