@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.ledger import TERMINAL, attempt_of
-from analysis.ledger_tables import rebuild_ledger
+from analysis.ledger import TERMINAL, attempt_of, rebuild_ledger
 from analysis.load import Run, StepRecord, _num
 from analysis.samples import SamplesError, percentile, read_samples
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.load import StepRecord
+
 TERMINAL = ("done", "dead_lettered")
 RETRIED = "retried"  # a failed attempt sent to a delay queue: the task goes on
 OUTCOMES = (*TERMINAL, RETRIED)
@@ -292,3 +294,25 @@ def fault_effects(
             }
         )
     return out
+
+
+def step_ledger(run_dir: Path, step: StepRecord) -> dict[str, Any] | None:
+    """The step's ledger from its raw files, or as the step JSON recorded it."""
+    rebuilt = rebuild_ledger(run_dir, step)
+    return step.ledger if rebuilt is None else rebuilt[0]
+
+
+def rebuild_ledger(run_dir: Path, step: StepRecord) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """(the ledger, the outcome records) from the step's raw files; None when it has none."""
+    recorded = step.ledger
+    if not isinstance(recorded, dict) or "error" in recorded:
+        return None
+    outcomes = run_dir / str(recorded.get("file") or "")
+    if not recorded.get("file") or not outcomes.is_file():
+        return None
+    records, unreadable = read_outcomes(outcomes)
+    samples = run_dir / step.samples_file if step.samples_file else None
+    accepted = accepted_ids(read_requests(samples)) if samples and samples.is_file() else None
+    dead_file = run_dir / str(recorded.get("dead_letters_file") or "")
+    dead = read_dead_letters(dead_file) if recorded.get("dead_letters_file") and dead_file.is_file() else None
+    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable, dead), records

@@ -9,14 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.fmt import NA, fmt_int
-from analysis.ledger import (
-    accepted_ids,
-    build_ledger,
-    fault_effects,
-    read_dead_letters,
-    read_outcomes,
-    read_requests,
-)
+from analysis.ledger import fault_effects, read_requests, step_ledger
 from analysis.load import Run, StepRecord
 from analysis.table_model import Table
 
@@ -25,28 +18,6 @@ def _step_name(step: StepRecord) -> str:
     label = f" [{step.label}]" if step.label != step.mode else ""
     repeat = f" r{step.repeat}" if step.repeat > 1 else ""
     return f"{step.mode}{label} {step.rate:g}/s{repeat}"
-
-
-def step_ledger(run_dir: Path, step: StepRecord) -> dict[str, Any] | None:
-    """The step's ledger from its raw files, or as the step JSON recorded it."""
-    rebuilt = rebuild_ledger(run_dir, step)
-    return step.ledger if rebuilt is None else rebuilt[0]
-
-
-def rebuild_ledger(run_dir: Path, step: StepRecord) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """(the ledger, the outcome records) from the step's raw files; None when it has none."""
-    recorded = step.ledger
-    if not isinstance(recorded, dict) or "error" in recorded:
-        return None
-    outcomes = run_dir / str(recorded.get("file") or "")
-    if not recorded.get("file") or not outcomes.is_file():
-        return None
-    records, unreadable = read_outcomes(outcomes)
-    samples = run_dir / step.samples_file if step.samples_file else None
-    accepted = accepted_ids(read_requests(samples)) if samples and samples.is_file() else None
-    dead_file = run_dir / str(recorded.get("dead_letters_file") or "")
-    dead = read_dead_letters(dead_file) if recorded.get("dead_letters_file") and dead_file.is_file() else None
-    return build_ledger(accepted, records, recorded.get("still_queued"), unreadable, dead), records
 
 
 def step_faults(run_dir: Path, step: StepRecord) -> list[dict[str, Any]]:

@@ -7,7 +7,10 @@
   (`passes` of the http_req_failed rate metric counts FAILED requests).
 - error rate = http_req_failed.passes / http_reqs.count.
 - client latency = http_req_duration avg / med / p(95) / p(99) / max (ms).
-- async: accepted = successful responses; lost = accepted - core.completed - core.dead_lettered.
+- async: accepted = successful responses; lost = the ledger's figure, by task id (accepted ids
+  with no outcome record, not dead-lettered and beyond what is still queued: analysis/ledger.py),
+  None where the step has no ledger; counter_gap = accepted - core.completed - core.dead_lettered,
+  from the core's in-memory counters, which a core restart resets: never a loss count.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from analysis.ledger import step_ledger
 from analysis.load import StepRecord, _num
 from analysis.samples import SamplesError, latency_stats, read_samples
 
@@ -60,7 +64,8 @@ class StepMetrics:
     accepted: int | None = None
     completed: int | None = None
     dead_lettered: int | None = None
-    lost: int | None = None
+    lost: int | None = None  # the ledger's, by task id; None: no ledger
+    counter_gap: int | None = None  # accepted - the core's completed and dead-lettered counters
     drained: bool | None = None
     comp_p50: float | None = None  # ms, completion latency (core)
     comp_p95: float | None = None
@@ -89,7 +94,7 @@ class StepMetrics:
 
     @property
     def nothing_lost(self) -> bool | None:
-        """True when every accepted task was completed or dead-lettered (after drain)."""
+        """True when the ledger holds an outcome for every accepted task; None without a ledger."""
         if self.lost is None:
             return None
         return self.lost == 0
@@ -184,7 +189,10 @@ def compute_metrics(step: StepRecord, run_dir: Path | None = None) -> StepMetric
         m.completed = _count(core, "completed")
         m.dead_lettered = _count(core, "dead_lettered")
         if m.accepted is not None and m.completed is not None:
-            m.lost = m.accepted - m.completed - (m.dead_lettered or 0)
+            m.counter_gap = m.accepted - m.completed - (m.dead_lettered or 0)
+        ledger = step_ledger(run_dir, step) if run_dir is not None else step.ledger
+        if isinstance(ledger, dict) and isinstance(ledger.get("lost"), int):
+            m.lost = ledger["lost"]
         lat = core.get("completion_latency_ms")
         if isinstance(lat, dict) and (_num(lat.get("count")) or 0) > 0:
             m.comp_p50 = _num(lat.get("p50"))
@@ -314,6 +322,8 @@ def aggregate(repeats: list[StepMetrics]) -> StepMetrics:
             values[f.name] = _median(column)
     lost = [r.lost for r in repeats if r.lost is not None]
     values["lost"] = max(lost, key=abs) if lost else None
+    gaps = [r.counter_gap for r in repeats if r.counter_gap is not None]
+    values["counter_gap"] = max(gaps, key=abs) if gaps else None
     values["loadgen_flag"] = max((r.loadgen_flag for r in repeats), key=FLAG_SEVERITY.index)
     values["latency_source"] = (
         "samples" if all(r.latency_source == "samples" for r in repeats) else "k6 summary"

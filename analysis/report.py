@@ -14,7 +14,7 @@ from analysis.charts import write_charts
 from analysis.compare import change_tables, comparison_warnings, run_labels, runs_list
 from analysis.html import HtmlReport, write_html
 from analysis.load import Run, StepRecord, load_run
-from analysis.metrics import StepMetrics, aggregate_points, run_metrics
+from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics, aggregate_points, run_metrics
 from analysis.run_header import run_header
 from analysis.series import RUN_STYLES, Series, build_series, give_runs_colors
 from analysis.summary import compare_md, definitions, report_tables, summary_md, write_csv
@@ -44,9 +44,28 @@ class ReportResult:
         return self.usable_steps > 0 and (bool(self.charts) or not self.charts_requested)
 
 
+def flag_warnings(metrics: list[StepMetrics]) -> list[str]:
+    """One line per step the tables mark with ⚠: the load generator, not the server, was the
+    limit there, so that step's figures describe the client."""
+    lines = []
+    for m in metrics:
+        if not m.loadgen_limited:
+            continue
+        cpu = "n/a" if m.loadgen_cpu_pct is None else f"{m.loadgen_cpu_pct:.0f}%"
+        busy = "n/a" if m.busy_vus is None else f"{m.busy_vus:.0f}"
+        reason = (
+            f"loadgen CPU {cpu} (over {LOADGEN_SATURATED_PCT:.0f}%)"
+            if m.loadgen_flag == "saturated"
+            else f"{m.dropped or 0:,} iterations dropped, {busy} of {m.max_vus} VUs busy, loadgen CPU {cpu}"
+        )
+        lines.append(f"{m.file} ({m.mode} {m.rate:g}/s): ⚠ {m.loadgen_flag}: {reason}")
+    return lines
+
+
 def _metrics(run: Run) -> list[StepMetrics]:
     metrics = run_metrics(run.steps, run.path)
     run.warnings += [f"{m.file}: {m.samples_check}" for m in metrics if m.samples_check]
+    run.warnings += flag_warnings(metrics)
     if not metrics:
         run.warnings.append("no usable step in this run: nothing to chart")
     return metrics

@@ -50,6 +50,7 @@ CSV_COLUMNS: list[tuple[str, str]] = [
     ("completed", "completed"),
     ("dead_lettered", "dead_lettered"),
     ("lost", "lost"),
+    ("accepted_minus_core_counted", "counter_gap"),
     ("nothing_lost", "@nothing_lost"),
     ("completion_p50_ms", "comp_p50"),
     ("completion_p95_ms", "comp_p95"),
@@ -108,7 +109,9 @@ def definitions() -> str:
         "throughput = (http_reqs - failed) / the step's configured duration; error rate = "
         "http_req_failed / http_reqs; latency = k6 http_req_duration of completed requests, computed from "
         "every request's sample when the run kept them; completion latency = core ack - gateway enqueue; "
-        "nothing lost = accepted (2xx) = completed + dead-lettered after the queue drained. Loadgen CPU is "
+        "lost = accepted task ids the ledger holds no outcome for (not dead-lettered, beyond what is still "
+        "queued); without a ledger no loss is counted, only accepted minus the core's completed and "
+        "dead-lettered counters (which a core restart resets). Loadgen CPU is "
         "the loadgen host's average CPU over the step: ⚠ marks steps where the load generator, not the "
         f"server, was the limit (CPU > {LOADGEN_SATURATED_PCT:.0f}%, or drops while VUs were not all "
         "waiting on responses). With repeats, each figure is the median of the point's repeats with its "

@@ -14,16 +14,18 @@ from analysis.table_model import Table
 
 
 def nothing_lost_text(m: StepMetrics) -> str:
-    if m.lost is None:
+    """The ledger's answer (by task id); without a ledger, only what the core's counters can say,
+    which is never a loss count (a core restart resets them)."""
+    if m.lost is not None:
+        if m.lost == 0:
+            return "yes" if m.n == 1 else f"yes ({m.n} of {m.n})"
+        return f"no: {m.lost:,.0f} lost" + (f" (worst of {m.n} repeats)" if m.n > 1 else "")
+    if m.counter_gap is None:
         return NA
-    of = f" (worst of {m.n} repeats)" if m.n > 1 and m.lost != 0 else ""
-    if m.drained is False:
-        return f"no: queue never drained ({m.lost:+,.0f} unaccounted)"
-    if m.lost == 0:
-        return "yes" if m.n == 1 else f"yes ({m.n} of {m.n})"
-    if m.lost > 0:
-        return f"no: {m.lost:,.0f} lost{of}"
-    return f"no: {-m.lost:,.0f} more done than accepted{of}"
+    drained = "" if m.drained is not False else ", queue never drained"
+    if m.counter_gap == 0:
+        return f"no ledger; the core's counters match{drained}"
+    return f"no ledger; accepted - the core's counters = {m.counter_gap:+,.0f}{drained}"
 
 
 def loadgen_text(m: StepMetrics) -> str:

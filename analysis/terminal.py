@@ -31,9 +31,9 @@ def _row(r: PointRow, show_mode: bool, show_n: bool) -> list[str]:
     if p is None:
         return lead + [MISSING] * 5
     achieved = fmt_num(p.throughput) + (LIMITED_MARK if p.loadgen_limited else " ")
-    lost = "" if p.mode != "async" else fmt_int(p.lost)
+    lost = "" if p.mode != "async" else fmt_int(p.lost)  # the ledger's; n/a without one
     if p.drained is False:
-        lost += " (never drained)" if p.lost is not None else "never drained"
+        lost += " (never drained)"
     return lead + [achieved, fmt_ms(p.lat_p95), fmt_pct(p.error_rate), fmt_pct(p.drop_rate), lost or ""]
 
 
@@ -76,8 +76,8 @@ def terminal_summary(
         notes.append(f"each figure is the median of a point's {n} repeats")
     if any(r.point and r.point.loadgen_limited for r in rows):
         notes.append(f"{LIMITED_MARK} the load generator, not the server, was the limit")
-    if any(r.point and r.point.lost is not None and r.point.lost < 0 for r in rows):
-        notes.append("lost < 0: the core did more tasks than the gateway accepted (see summary.md)")
+    if any(r.point and r.point.mode == "async" and r.point.lost is None for r in rows):
+        notes.append(f"lost {NA}: no ledger for that step, so no loss is counted (see summary.md)")
     if any(r.point and r.point.lat_p95 is None for r in rows):
         notes.append(f"{NA}: not in that step's data")
     lines += [textwrap.fill(n, width) for n in notes]

@@ -17,7 +17,8 @@ def trend(avg, p95=None, p99=None):
 
 
 def step_file(mode="sync", rate=400, duration_s=30, iterations=12000, dropped=None, reqs=None, failed=0,
-              avg=5.0, iter_avg=None, max_vus=100, hosts=None, core=None, broker=None):  # fmt: skip
+              avg=5.0, iter_avg=None, max_vus=100, hosts=None, core=None, broker=None,
+              ledger=None):  # fmt: skip
     reqs = iterations if reqs is None else reqs
     metrics = {
         "iterations": {"type": "counter", "values": {"count": iterations, "rate": 363.0}},
@@ -50,6 +51,8 @@ def step_file(mode="sync", rate=400, duration_s=30, iterations=12000, dropped=No
         data["core"] = core
     if broker is not None:
         data["broker"] = broker
+    if ledger is not None:
+        data["ledger"] = ledger
     return data
 
 
@@ -83,17 +86,27 @@ def test_http_req_failed_passes_are_the_failed_requests():
     assert m.throughput == pytest.approx(950 / 30)
 
 
-def test_async_nothing_lost_and_lost():
+def test_lost_is_the_ledgers_figure_and_the_core_counters_are_never_called_lost():
     core = {"completed": 940, "dead_lettered": 10, "completion_latency_ms": {"count": 940, "p50": 1002,
             "p95": 1005, "p99": 1006, "max": 1010}}  # fmt: skip
     broker = {"peak": 35, "drain_s": 1.1, "drained": True, "samples": [[0, 0], [1, 35]]}
     m, _ = metrics_of(step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker))
-    assert m.accepted == 950 and m.lost == 0 and m.nothing_lost is True
+    # no ledger: the counters match, but no loss is counted either way
+    assert m.accepted == 950 and m.counter_gap == 0 and m.lost is None and m.nothing_lost is None
     assert (m.comp_p50, m.comp_p95, m.comp_p99) == (1002, 1005, 1006)
     assert m.backlog_peak == 35 and m.drain_s == 1.1
+    # a core restart resets its counters: 10 fewer counted, while the ledger, by task id, has all
     core["completed"] = 930
-    m, _ = metrics_of(step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker))
-    assert m.lost == 10 and m.nothing_lost is False
+    ledger = {"accepted": 950, "lost": 0, "done": 940, "dead_lettered": 10}
+    m, _ = metrics_of(
+        step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker, ledger=ledger)
+    )
+    assert m.counter_gap == 10 and m.lost == 0 and m.nothing_lost is True
+    ledger["lost"] = 3
+    m, _ = metrics_of(
+        step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker, ledger=ledger)
+    )
+    assert m.lost == 3 and m.nothing_lost is False
 
 
 def test_backlog_is_what_waits_and_in_flight_what_was_delivered():

@@ -147,6 +147,10 @@ def test_report_has_a_timeline_per_step_and_one_html_page(run_dir, run):
     rows = list(csv.DictReader((report / "summary.csv").open()))
     assert {r["row"] for r in rows} == {"step", "median", "min", "max"}
     assert {r["latency_source"] for r in rows if r["row"] == "step"} == {"samples"}
+    # "lost" is the ledger's count, by task id, for every async step (each has a ledger)
+    assert {(r["lost"], r["nothing_lost"]) for r in rows if r["row"] == "step" and r["mode"] == "async"} == {
+        ("0", "yes")
+    }
 
 
 def test_html_report_renders_in_a_real_browser(run_dir):
