@@ -192,7 +192,11 @@ def compute_metrics(step: StepRecord, run_dir: Path | None = None) -> StepMetric
             m.counter_gap = m.accepted - m.completed - (m.dead_lettered or 0)
         ledger = step_ledger(run_dir, step) if run_dir is not None else step.ledger
         if isinstance(ledger, dict) and isinstance(ledger.get("lost"), int):
+            # one figure per fact: where a ledger exists, the tables' done and dead-lettered are
+            # its distinct task ids too, not the counters a core restart resets
             m.lost = ledger["lost"]
+            m.completed = _count(ledger, "done")
+            m.dead_lettered = _count(ledger, "dead_lettered")
         lat = core.get("completion_latency_ms")
         if isinstance(lat, dict) and (_num(lat.get("count")) or 0) > 0:
             m.comp_p50 = _num(lat.get("p50"))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.fmt import replace_block, spread
+from analysis.fmt import spread
 from analysis.load import step_from_dict
 from analysis.metrics import compute_metrics
 
@@ -32,8 +32,6 @@ MODES = {
 # the references every subject's capacity is divided by
 NO_CONFIRM = "kombu_pool, no confirms"
 NO_OP = "noop"
-README_BEGIN = "<!-- publisher-bench:{mode} begin (generated from docs/results/bench/{mode}) -->"
-README_END = "<!-- publisher-bench:{mode} end -->"
 
 
 @dataclass(frozen=True)
@@ -252,8 +250,3 @@ def table_markdown(bench: Bench) -> str:
             "",
         ]
     )
-
-
-def replace_readme_block(readme: str, bench: Bench) -> str:
-    begin, end = README_BEGIN.format(mode=bench.mode), README_END.format(mode=bench.mode)
-    return replace_block(readme, begin, end, readme_block(bench))

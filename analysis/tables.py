@@ -198,7 +198,7 @@ def async_table(series: Sequence[Series]) -> Table | None:
         "in flight peak (unacked)",
         "drain time (s)",
         "accepted (2xx)",
-        "completed",
+        "done",
         "dead-lettered",
         "nothing lost",
     ]

@@ -14,8 +14,7 @@ gets bench.json, the raw k6 summary of every step (k6/) and bench.md, the table
 analysis/publisher_bench.py makes from them: each subject's capacity and its ratios to kombu_pool
 without confirms and to the no-op, with their spread over the repeats.
 
-`publishers.py readme README.md FOLDER...` rewrites the README's generated blocks from published
-benchmark folders.
+The README quotes the published folders through analysis.generated_blocks.
 """
 
 from __future__ import annotations
@@ -350,17 +349,7 @@ def bench(args: argparse.Namespace) -> None:
         run_mode(mode, subjects, args.rate or DEFAULT_RATES[mode], args, amqp_url, args.out / mode, git)
 
 
-def rewrite_readme(readme: Path, folders: list[Path]) -> None:
-    text = readme.read_text()
-    for folder in folders:
-        text = pb.replace_readme_block(text, pb.load_bench(folder))
-    readme.write_text(text)
-
-
 def main(argv: list[str]) -> None:
-    if argv[:1] == ["readme"]:
-        rewrite_readme(Path(argv[1]), [Path(f) for f in argv[2:]])
-        return
     bench(parse_args(argv))
 
 

@@ -102,6 +102,7 @@ def test_lost_is_the_ledgers_figure_and_the_core_counters_are_never_called_lost(
         step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker, ledger=ledger)
     )
     assert m.counter_gap == 10 and m.lost == 0 and m.nothing_lost is True
+    assert (m.completed, m.dead_lettered) == (940, 10)  # the ledger's ids, not the reset counter
     ledger["lost"] = 3
     m, _ = metrics_of(
         step_file(mode="async", iterations=1000, failed=50, core=core, broker=broker, ledger=ledger)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from analysis.broker_comparison import (
-    README_BEGIN,
-    README_END,
     capacity_row,
     differs,
     headline_table,
     lost_text,
     ratio_text,
-    replace_readme_block,
 )
 
 
@@ -65,12 +60,3 @@ def test_capacity_and_ledger_lines():
     assert lost_text(NEW) == "0 lost in 6 async steps"
     assert lost_text(OLD) == "6 lost in 6 async steps"
     assert lost_text({**NEW, "cluster": None}, "cluster") == "no ledger"
-
-
-def test_the_readme_block_is_replaced_and_only_it():
-    readme = f"intro\n{README_BEGIN}\nold figures\n{README_END}\nafter\n"
-    out = replace_readme_block(readme, [NEW, OLD])
-    assert out.startswith(f"intro\n{README_BEGIN}\n") and out.endswith(f"{README_END}\nafter\n")
-    assert "old figures" not in out and "| 400 | 12.0 [10.0-30.0]" in out
-    with pytest.raises(ValueError, match="no block"):
-        replace_readme_block("no markers", [NEW, OLD])

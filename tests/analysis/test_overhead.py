@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from analysis.overhead import (
-    README_BEGIN,
-    README_END,
     effect_text,
     point_table,
-    replace_readme_block,
     target_text,
 )
 
@@ -66,14 +61,3 @@ def test_all_on_is_read_against_the_targets():
     stats = point({"stats_1s": rows([6.0, 6.5], [54.0, 55.0]), "stats_5s": rows([5.0, 5.5], [50.0, 51.0])})
     assert target_text(stats) == "each series against stats_1s: see the table"
     assert effect_text(stats, "stats_5s", "servers_cpu_pct") == "-4.0 pts"  # against the run's first
-
-
-def test_the_readme_block_is_replaced_and_only_it():
-    readme = f"intro\n{README_BEGIN}\nold\n{README_END}\nrest\n"
-    out = replace_readme_block(readme, [POINT])
-    first = "- async at 400/s ([r](docs/results/overhead/overhead.md)): all on against all off: p95 x1.05"
-    assert out.startswith(f"intro\n{README_BEGIN}\n{first}")
-    assert "\n  - ledger_broker: p95 x1.67, servers' CPU +10.0 pts\n" in out
-    assert out.endswith(README_END + "\nrest\n")
-    with pytest.raises(ValueError, match="no block"):
-        replace_readme_block("no markers", [POINT])

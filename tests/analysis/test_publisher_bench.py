@@ -123,16 +123,6 @@ def test_the_table_gives_capacity_ratios_and_spread(bench):
     assert "| 200 [0-400] |" in pipelined and "| 0.50 [0.00-1.00] * |" in pipelined
 
 
-def test_the_readme_block_is_replaced_between_its_markers_only(bench):
-    begin, end = pb.README_BEGIN.format(mode="publish"), pb.README_END.format(mode="publish")
-    readme = f"intro\n{begin}\nstale figures\n{end}\nrest\n"
-    updated = pb.replace_readme_block(readme, bench)
-    assert updated.startswith("intro\n") and updated.endswith(f"{end}\nrest\n")
-    assert "stale figures" not in updated and pb.readme_block(bench) in updated
-    with pytest.raises(ValueError, match="no block"):
-        pb.replace_readme_block("no markers here", bench)
-
-
 def test_the_step_figures_are_the_reports_definitions():
     step = read_json(FIXTURES / "sweep" / "steps" / "03-sync-30.json")
     figures = pb.step_figures(step["k6"], "/sync", step["step"]["rate"], step["step"]["duration_s"])

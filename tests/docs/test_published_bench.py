@@ -53,15 +53,6 @@ def test_the_table_is_what_the_raw_summaries_give(folder):
     )
 
 
-def test_the_readme_quotes_the_generated_ratios(folder):
-    readme = (REPO / "README.md").read_text()
-    bench = pb.load_bench(folder)
-    begin, end = pb.README_BEGIN.format(mode=bench.mode), pb.README_END.format(mode=bench.mode)
-    assert f"{begin}\n{pb.readme_block(bench)}\n{end}" in readme, (
-        "the README's benchmark block is stale: bench/publishers.py readme README.md docs/results/bench/*"
-    )
-
-
 def test_the_default_publisher_is_the_fastest_confirmed_one_in_both_modes():
     """The default is the confirmed publisher with the highest capacity, as a ratio to kombu_pool
     without confirms in the same repeat (median of the repeats), publishing alone and in the

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis import failures_summary
 from analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,11 +39,3 @@ def test_every_point_three_times_and_nothing_lost(run):
     for step in run.steps:
         if step.mode == "async":
             assert step.ledger and step.ledger["lost"] == 0 and step.ledger["under_way"] == 0, step.file
-
-
-def test_the_readme_block_is_the_data(run):
-    readme = (REPO / "README.md").read_text()
-    assert failures_summary.replace_readme_block(readme, run) == readme, (
-        "README's failures block differs from the data: python -m analysis.failures_summary "
-        "docs/results/failures --readme README.md"
-    )

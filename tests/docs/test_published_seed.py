@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis import seed_table
 from analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,11 +40,3 @@ def test_every_point_three_times_on_the_default_broker(run):
     assert set(counts.values()) == {3}
     versions = {((s.broker or {}).get("facts") or {}).get("rabbitmq_version") for s in run.steps}
     assert versions and all(str(v).startswith("4.") for v in versions), versions
-
-
-def test_the_readme_block_is_the_data(run):
-    readme = (REPO / "README.md").read_text()
-    assert seed_table.replace_readme_block(readme, run) == readme, (
-        "README's seed block differs from the data: python -m analysis.seed_table "
-        "docs/results/seed --readme README.md"
-    )
