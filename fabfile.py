@@ -6,8 +6,9 @@ fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--
           (overrides include --instruments ledger=off,samples=off: the sweep's own instruments)
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
-fab capacity --mode sync|async|noop [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
-          [--core K=V,...] [--start 50] [--max-rate 5000]   the highest rate within the SLO
+fab capacity --mode sync|async|noop [--slo-p95-ms MS] [--max-error-pct PCT] [--gateway K=V,...]
+          [--core K=V,...] [--start RATE] [--max-rate RATE]   the highest rate within the SLO
+          (`fab --help capacity`: each option's default)
 fab capacity --suite lab|PATH [--only NAME,...] [--run-id ID]   one search per subject, one table
 fab capacity --rejudge RUN_DIR                   judge a capacity run's probes again (no load)
 """
@@ -16,7 +17,15 @@ from fabric import task
 from invoke.exceptions import Exit
 
 from offload_lab import cli
-from offload_lab.cli_options import CAPACITY_HELP, CHECK_HELP, REPORT_HELP, SWEEP_HELP
+from offload_lab.capacity_fields import SEARCH_OPTIONS
+from offload_lab.cli_options import (
+    CAPACITY_HELP,
+    CHECK_HELP,
+    OVERRIDES,
+    REPORT_HELP,
+    SWEEP_HELP,
+    task_options,
+)
 
 
 def _options(**kw):
@@ -33,93 +42,29 @@ def _call(fn, *args, **kwargs):
 
 
 # no short flags: invoke would give each task its own letters (-e was --order here, --results-dir
-# there) and shadow fab's own (-d, -e, -i, -t, ...)
+# there) and shadow fab's own (-d, -e, -i, -t, ...). The spec's overrides and capacity's search
+# options come from the field tables (offload_lab/spec_fields.py, capacity_fields.py): task_options
+# gives each task one --option per entry.
 @task(help=SWEEP_HELP, auto_shortflags=False)
-def sweep(
-    c,
-    spec="quick",
-    rates=None,
-    duration=None,
-    max_vus=None,
-    pre_vus=None,
-    modes=None,
-    work_ms=None,
-    order=None,
-    cooldown=None,
-    drain_timeout=None,
-    gateway=None,
-    core=None,
-    instruments=None,
-    repeat=None,
-    inventory=None,
-    results_dir=None,
-    run_id=None,
-):
+@task_options(OVERRIDES)
+def sweep(c, spec="quick", inventory=None, results_dir=None, run_id=None, **overrides):
     """Run a sweep on the lab (k6 on the loadgen host) into results/<run-id>/.
 
     Options left unset take the spec's value (`fab check --spec NAME --spec-only` prints the plan).
     Example: fab sweep --spec quick --rates 50,100 --duration 10 --repeat 2
     """
-    options = _options(
-        rates=rates,
-        duration=duration,
-        max_vus=max_vus,
-        pre_vus=pre_vus,
-        modes=modes,
-        work_ms=work_ms,
-        order=order,
-        cooldown=cooldown,
-        drain_timeout=drain_timeout,
-        gateway=gateway,
-        core=core,
-        instruments=instruments,
-        repeat=repeat,
-    )
-    _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
+    _call(cli.sweep, spec, _options(**overrides), inventory=inventory, results_dir=results_dir, run_id=run_id)
 
 
 @task(help=CHECK_HELP, auto_shortflags=False)
-def check(
-    c,
-    spec="quick",
-    rates=None,
-    duration=None,
-    max_vus=None,
-    pre_vus=None,
-    modes=None,
-    work_ms=None,
-    order=None,
-    cooldown=None,
-    drain_timeout=None,
-    gateway=None,
-    core=None,
-    instruments=None,
-    repeat=None,
-    inventory=None,
-    preflight=False,
-    spec_only=False,
-):
+@task_options(OVERRIDES)
+def check(c, spec="quick", inventory=None, preflight=False, spec_only=False, **overrides):
     """Validate a spec, its overrides and the inventory; print the plan. Sends no load.
 
     Options left unset take the spec's value.
     Example: fab check --spec seed --rates 50:400:50 --preflight
     """
-    options = _options(
-        rates=rates,
-        duration=duration,
-        max_vus=max_vus,
-        pre_vus=pre_vus,
-        modes=modes,
-        work_ms=work_ms,
-        order=order,
-        cooldown=cooldown,
-        drain_timeout=drain_timeout,
-        gateway=gateway,
-        core=core,
-        instruments=instruments,
-        repeat=repeat,
-    )
-    _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)
+    _call(cli.check, spec, _options(**overrides), inventory, preflight=preflight, spec_only=spec_only)
 
 
 @task(help=REPORT_HELP, auto_shortflags=False)
@@ -132,29 +77,14 @@ def report(c, run=None, results_dir=None):
 
 
 @task(help=CAPACITY_HELP, auto_shortflags=False)
-def capacity(
-    c,
-    mode=None,
-    slo_p95_ms=None,
-    max_error_pct=None,
-    gateway=None,
-    core=None,
-    start=None,
-    max_rate=None,
-    duration=None,
-    inventory=None,
-    results_dir=None,
-    run_id=None,
-    suite=None,
-    only=None,
-    rejudge=None,
-):
+@task_options(SEARCH_OPTIONS)
+def capacity(c, inventory=None, results_dir=None, run_id=None, suite=None, only=None, rejudge=None, **search):
     """Find the highest rate one path sustains: p95 within the SLO, 0 dropped, errors at most
     --max-error-pct, k6 never short of VUs (sized by Little's law), async's backlog not growing.
 
-    Probes of 10 s from --start, x2 until one fails, then bisected to 5 % (at most 12 probes),
-    each a step of results/<run-id>/; capacity.json and capacity.md there name the capacity, the
-    first failing rate, why it failed and the bottleneck its evidence shows.
+    Probes of --duration seconds from --start, x2 until one fails, then bisected to 5 % (at most
+    12 probes), each a step of results/<run-id>/; capacity.json and capacity.md there name the
+    capacity, the first failing rate, why it failed and the bottleneck its evidence shows.
     With --suite (k6/capacity/NAME.yml), one such search per subject into results/<run-id>/<subject>/
     and the table of all of them in results/<run-id>/capacity.json and capacity.md; the whole suite
     is checked before any load. --only NAME,... runs those subjects (again) into --run-id's folder.
@@ -162,19 +92,9 @@ def capacity(
     --rejudge RUN_DIR judges a run's (or a suite's) probes again from their step files, no load.
     Example: fab capacity --suite lab
     """
-    options = _options(
-        mode=mode,
-        slo_p95_ms=slo_p95_ms,
-        max_error_pct=max_error_pct,
-        gateway=gateway,
-        core=core,
-        start=start,
-        max_rate=max_rate,
-        duration=duration,
-    )
     _call(
         cli.capacity,
-        options,
+        _options(**search),
         inventory=inventory,
         results_dir=results_dir,
         run_id=run_id,

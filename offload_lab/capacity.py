@@ -13,13 +13,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .capacity_fields import BY_OPTION, CAPACITY_MODES
 from .capacity_probe import Probe, Slo, probe_vus
 from .checks import in_range
-from .cli_options import OVERRIDES, flag, parse_int, parse_number, parse_whole_seconds
+from .cli_options import flag, option_text
 from .core_settings import validate_core
 from .gateway_spec import validate_gateway
 from .results import write_json
-from .spec import MAX_DURATION_S, MAX_RATE, SpecError, SweepSpec, apply_overrides
+from .spec import SpecError, SweepSpec, apply_overrides
+from .spec_fields import BY_KEY as SWEEP_FIELD
 from .steps import PlannedStep
 
 MAX_PROBES = 12
@@ -198,9 +200,6 @@ def _probe_text(p: Probe) -> str:
 # the command: its options checked before any load, the probes as sweep steps, the result files
 
 
-CAPACITY_MODES = ("sync", "async", "noop")  # noop: POST /noop, /async's answer without the publish
-
-
 @dataclass(frozen=True)
 class CapacityPlan:
     spec: SweepSpec  # one mode, the settings held constant; its rates are the first probe's
@@ -213,31 +212,25 @@ class CapacityPlan:
         return self.spec.modes[0]
 
 
-DEFAULTS = {"slo_p95_ms": "20", "max_error_pct": "0.1", "start": "50", "max_rate": "5000", "duration": "10"}
-# option -> how its text becomes a number, and the number's bounds
-NUMBERS = {
-    "slo_p95_ms": (parse_number, 0.1, 60000),
-    "max_error_pct": (parse_number, 0, 100),
-    "start": (parse_int, 1, MAX_RATE),
-    "max_rate": (parse_int, 1, MAX_RATE),
-    "duration": (parse_whole_seconds, 1, MAX_DURATION_S),
-}
+# the numeric options (offload_lab/capacity_fields.py): option -> its field, and its default
+NUMBERS = {option: f for option, f in BY_OPTION.items() if f.type in ("int", "number")}
+DEFAULTS = {option: f.default for option, f in NUMBERS.items()}
 
 
 def check_number(problems: list[str], option: str, value: Any, key: str | None = None):
     """An option's value (text from the command line or a YAML number) as a number within its
     bounds, or None after appending a problem named `key` (default: the option's flag)."""
-    parse, lo, hi = NUMBERS[option]
+    spec_field = NUMBERS[option]
     key = key or flag(option)
     if isinstance(value, bool):
         problems.append(f"{key}: must be a number, got {value!r}")
         return None
     try:
-        number = parse(str(value).strip())
+        number = option_text(spec_field).parse(str(value).strip())
     except ValueError as exc:
         problems.append(f"{key}: {exc}")
         return None
-    return in_range(problems, key, number, lo, hi, parse is not parse_number)
+    return in_range(problems, key, number, *spec_field.range, integer=spec_field.type == "int")
 
 
 def check_mode(problems: list[str], mode: Any, key: str = "--mode") -> str | None:
@@ -255,17 +248,20 @@ def plan(options: dict[str, Any]) -> CapacityPlan:
     every bad option before anything touches the lab."""
     options = {k: v for k, v in options.items() if v is not None and v != ""}
     problems: list[str] = []
-    unknown = sorted(set(options) - set(DEFAULTS) - {"mode", "gateway", "core"})
+    unknown = sorted(set(options) - set(BY_OPTION))
     problems += [f"{flag(o)}: not an option of `fab capacity`" for o in unknown]
     mode = check_mode(problems, options.get("mode"))
     values = {**DEFAULTS, **options}
-    p95, errors, start, max_rate, duration = (check_number(problems, o, values[o]) for o in NUMBERS)
+    p95, errors, start, max_rate, duration = (
+        check_number(problems, o, values[o])
+        for o in ("slo_p95_ms", "max_error_pct", "start", "max_rate", "duration")
+    )
     if start is not None and max_rate is not None and max_rate < start:
         problems.append(f"--max-rate: must not be below --start ({start}), got {max_rate}")
     settings = {}
     for option, validate in (("gateway", validate_gateway), ("core", validate_core)):
         try:
-            parsed = OVERRIDES[option].parse(options[option]) if option in options else {}
+            parsed = option_text(BY_OPTION[option]).parse(options[option]) if option in options else {}
         except ValueError as exc:
             problems.append(f"{flag(option)}: {exc}")
             continue
@@ -305,11 +301,10 @@ def make_plan(
         "name": name or f"capacity-{mode}",
         "rates": [start],
         "duration_s": duration_s,
-        "max_vus": probe_vus(mode, start, 1000, slo),
+        "max_vus": probe_vus(mode, start, SWEEP_FIELD["work_ms"].default, slo),
         # the spec knows sync and async; a noop plan is checked as async (the same request)
         "modes": ["async" if mode == "noop" else mode],
         "cooldown_s": 3,
-        "drain_timeout_s": 120,
         "gateway": settings.get("gateway") or {},
         "core": settings.get("core") or {},
     }

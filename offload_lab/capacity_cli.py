@@ -18,6 +18,7 @@ from . import capacity as capacity_mod
 from . import capacity_suite, cli
 from . import inventory as inventory_mod
 from .capacity import CapacityPlan, CapacityResult
+from .capacity_fields import SEARCH_OPTIONS
 from .capacity_probe import judge, shared_cpu_sets
 from .connections import VHOST
 from .paths import RESULTS_DIR
@@ -27,17 +28,6 @@ from .signals import signals_interrupt
 from .spec import NAME_RE, SpecError
 from .sweep import Sweep
 
-# the options of one search: a suite file sets them per subject
-SEARCH_OPTIONS = (
-    "mode",
-    "slo_p95_ms",
-    "max_error_pct",
-    "gateway",
-    "core",
-    "start",
-    "max_rate",
-    "duration",
-)
 REPLACED_DIR = "_replaced"  # where --only moves a subject's previous folder
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from analysis.load import step_from_dict
 from analysis.metrics import compute_metrics
 
+from .capacity_fields import BY_KEY as CAPACITY_FIELD
 from .limits import gateway_concurrency
-from .spec import MAX_VUS_LIMIT
+from .spec_fields import BY_KEY as SWEEP_FIELD
 
 BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
 # A latency failure on CPUs that are not saturated is put down to contention for them when the
@@ -32,12 +33,13 @@ VU_SPARE = 10
 # with p95 129 ms) makes k6 drop iterations at a stall instead of measuring it as latency
 MIN_LATENCY_BUDGET_MS = 200.0
 SERVER_GROUPS = ("gateway", "core", "broker")
+MAX_VUS = SWEEP_FIELD["max_vus"].range[1]
 
 
 @dataclass(frozen=True)
 class Slo:
-    p95_ms: float = 20.0  # sync: p95 above the work time (the work is a fixed sleep)
-    max_error_pct: float = 0.1
+    p95_ms: float = CAPACITY_FIELD["slo_p95_ms"].default  # sync: above the work time (a fixed sleep)
+    max_error_pct: float = CAPACITY_FIELD["max_error_pct"].default
 
 
 @dataclass
@@ -66,7 +68,7 @@ def probe_vus(mode: str, rate: int, work_ms: float, slo: Slo) -> int:
     """maxVUs by Little's law: rate x (work time for sync + a latency budget) with headroom, so
     that a probe within the SLO never runs short of VUs (the budget: twice the SLO, >= 200 ms)."""
     budget_ms = (work_ms if mode == "sync" else 0) + latency_budget_ms(slo)
-    return min(MAX_VUS_LIMIT, math.ceil(rate * budget_ms / 1000 * VU_HEADROOM) + VU_SPARE)
+    return min(MAX_VUS, math.ceil(rate * budget_ms / 1000 * VU_HEADROOM) + VU_SPARE)
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:

@@ -20,28 +20,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .capacity import CapacityPlan, check_mode, check_number, make_plan
+from .capacity import NUMBERS, CapacityPlan, check_mode, check_number, make_plan
+from .capacity_fields import BY_KEY, SUBJECT_KEYS, SUITE_KEYS
 from .capacity_probe import Slo
 from .checks import int_in
 from .core_settings import validate_core
 from .gateway_spec import validate_gateway
 from .paths import REPO_ROOT
-from .spec import MAX_WORK_MS, NAME_RE, SpecError, load_raw, spec_path
+from .spec import SpecError, load_raw, spec_path
+from .spec_fields import NAME_RE
 
 CAPACITY_DIR = REPO_ROOT / "k6" / "capacity"
-SHARED_ONLY = ("slo_p95_ms", "max_error_pct")  # one SLO for the whole table
-OVERRIDABLE = ("duration_s", "start", "max_rate", "work_ms", "gateway", "core")
-SUITE_KEYS = ("name", "description", "subjects", *SHARED_ONLY, *OVERRIDABLE)
-SUBJECT_KEYS = ("name", "mode", "description", *OVERRIDABLE)
-SUITE_DEFAULTS = {"slo_p95_ms": 20, "max_error_pct": 0.1, "duration_s": 10, "start": 50, "max_rate": 5000}
-# suite key -> the `fab capacity` option whose bounds it shares (offload_lab.capacity.NUMBERS)
-NUMBER_OPTIONS = {
-    "slo_p95_ms": "slo_p95_ms",
-    "max_error_pct": "max_error_pct",
-    "duration_s": "duration",
-    "start": "start",
-    "max_rate": "max_rate",
-}
+# the keys of a suite and of its subjects (offload_lab/capacity_fields.py) that are not a search's
+STRUCTURE = ("name", "description", "mode", "subjects")
+SHARED = tuple(k for k in SUITE_KEYS if k not in STRUCTURE)  # every subject's search settings
+OVERRIDABLE = tuple(k for k in SUBJECT_KEYS if k not in STRUCTURE)  # the others: one SLO for the table
+# suite key -> the `fab capacity` option whose bounds and default it shares (capacity.NUMBERS)
+NUMBER_OPTIONS = {f.key: option for option, f in NUMBERS.items()}
+SUITE_DEFAULTS = {key: NUMBERS[option].default for key, option in NUMBER_OPTIONS.items()}
 RESERVED_NAMES = ("report",)  # folders of a suite run that are not subjects
 
 
@@ -119,7 +115,7 @@ def validate(raw: Any, source: str = "suite") -> Suite:
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.append(f"description: must be a string, got {description!r}")
-    shared = {**SUITE_DEFAULTS, **{k: v for k, v in raw.items() if k in OVERRIDABLE or k in SHARED_ONLY}}
+    shared = {**SUITE_DEFAULTS, **{k: v for k, v in raw.items() if k in SHARED}}
     p95 = check_number(problems, "slo_p95_ms", shared["slo_p95_ms"], "slo_p95_ms")
     errors = check_number(problems, "max_error_pct", shared["max_error_pct"], "max_error_pct")
     shared_settings = {
@@ -130,7 +126,7 @@ def validate(raw: Any, source: str = "suite") -> Suite:
     if not isinstance(subjects_raw, list) or not subjects_raw:
         problems.append("subjects: required, a non-empty list of {name, mode, ...}")
         subjects_raw = []
-    slo = Slo(p95 if p95 is not None else 20, errors if errors is not None else 0.1)
+    slo = Slo(p95 if p95 is not None else Slo.p95_ms, errors if errors is not None else Slo.max_error_pct)
     subjects = []
     seen: set[str] = set()
     for i, item in enumerate(subjects_raw):
@@ -173,7 +169,7 @@ def _subject(problems, key, item, shared, shared_settings, slo, seen) -> Subject
     if mode == "noop" and "work_ms" in item:
         problems.append(f"{key}.work_ms: a noop probe works nothing (work_ms 0): leave it out")
     elif "work_ms" in values:
-        work_ms = int_in(problems, where["work_ms"], values["work_ms"], 0, MAX_WORK_MS)
+        work_ms = int_in(problems, where["work_ms"], values["work_ms"], *BY_KEY["work_ms"].range)
     settings = {}
     for part, validate_part in (("gateway", validate_gateway), ("core", validate_core)):
         own = validate_part(problems, f"{key}.{part}", item.get(part))

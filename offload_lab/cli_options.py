@@ -1,14 +1,23 @@
-"""The options of `fab sweep`, `fab check` and `fab report`, in one place: which spec key each
-override sets, how its text becomes a typed value, and the help `fab --help TASK` shows. The spec
+"""The options of `fab sweep`, `fab check`, `fab capacity` and `fab report`, in one place: which
+spec key each override sets, how its text becomes a typed value, the help `fab --help TASK` shows,
+and the task parameters fabfile.py's tasks get (task_options). The overrides and `fab capacity`'s
+search options are the field tables' (offload_lab/spec_fields.py, capacity_fields.py); the spec
 validates override values like any other (offload_lab.spec.apply_overrides)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .capacity_fields import BY_OPTION as CAPACITY_BY_OPTION
+from .core_settings import CORE_KEYS
+from .gateway_spec import GATEWAY_KEYS
+from .instruments import KEYS as INSTRUMENT_KEYS
 from .spec import SpecError
+from .spec_fields import FIELDS as SPEC_FIELDS
+from .spec_fields import REQUIRED, SpecField
 
 
 def parse_int(text: str) -> int:
@@ -86,56 +95,47 @@ def _parse_core_settings(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Override:
-    """A command-line option that overrides one key of the spec."""
+class OptionText:
+    """What an option's text looks like (for --help) and how it becomes a value."""
 
-    key: str  # the spec key it sets
-    kind: str  # what its value looks like, for --help
+    kind: str
     parse: Callable[[str], Any]
-    help: str
 
 
-# option (as the fabfile's task argument) -> what it overrides; unset options keep the spec's value
-OVERRIDES = {
-    "rates": Override(
-        "rates", "list or range", _parse_rates, "req/s per step: 50,100,150 or FROM:TO:STEP (50:400:50)"
-    ),
-    "duration": Override("duration_s", "integer s", parse_whole_seconds, "seconds of load per step"),
-    "max_vus": Override("max_vus", "integer", parse_int, "k6 maxVUs"),
-    "pre_vus": Override("pre_allocated_vus", "integer", parse_int, "k6 preAllocatedVUs"),
-    "modes": Override("modes", "list", _parse_list, "sync,async or one of them"),
-    "work_ms": Override("work_ms", "integer ms", parse_int, "work per request/task"),
-    "order": Override("order", "name", str, "interleaved | by_mode | by_series"),
-    "cooldown": Override("cooldown_s", "number s", _parse_seconds, "pause between steps"),
-    "drain_timeout": Override(
-        "drain_timeout_s", "number s", _parse_seconds, "longest wait for the queue to drain after a step"
-    ),
-    "gateway": Override(
-        "gateway",
-        "KEY=VALUE,...",
-        _parse_settings,
-        "gateway settings for every step, e.g. PUBLISHER=pika_shared",
-    ),
-    "core": Override(
-        "core",
-        "KEY=VALUE,...",
-        _parse_core_settings,
-        "core settings for every step, e.g. MAX_IN_FLIGHT=100 or TRANSIENT_FAIL_RATE=0.1,"
-        "RETRY_DELAYS_MS=500,2000 (PREFETCH, MAX_IN_FLIGHT, WORK_MAX_CONCURRENT, TRANSIENT_FAIL_RATE, "
-        "PERMANENT_FAIL_RATE, RETRY_DELAYS_MS, RETRY_QUEUE_MAX_LENGTH)",
-    ),
-    "instruments": Override(
-        "instruments",
-        "KEY=VALUE,...",
-        _parse_settings,
-        "the sweep's instruments for every step, e.g. ledger=off,samples=off,host_sampling_s=0 "
-        "(ledger file|broker|off, samples on|off, host_sampling_s, queue_sampling_s)",
-    ),
-    "repeat": Override("repeat", "integer", parse_int, "run every point N times, interleaved"),
+# spec_fields.TYPES other than numbers -> how an option's text gives a value of that type
+_TEXT_BY_TYPE = {
+    "rates": OptionText("list or range FROM:TO:STEP", _parse_rates),
+    "modes": OptionText("list", _parse_list),
+    "choice": OptionText("name", str),
+    "gateway": OptionText("KEY=VALUE,...", _parse_settings),
+    "core": OptionText("KEY=VALUE,...", _parse_core_settings),
+    "instruments": OptionText("KEY=VALUE,...", _parse_settings),
 }
+# the names a settings option takes, for its help (a choice's: its choices)
+_SETTING_NAMES = {"gateway": GATEWAY_KEYS, "core": CORE_KEYS, "instruments": INSTRUMENT_KEYS}
 
-# option -> spec key
-OVERRIDE_OPTIONS = {option: o.key for option, o in OVERRIDES.items()}
+
+def option_text(spec_field: SpecField) -> OptionText:
+    """How the option of a field (spec_fields, capacity_fields) reads its text: a number of
+    seconds may end in `s`."""
+    unit = spec_field.unit
+    if spec_field.type == "int":
+        return OptionText(f"integer {unit}".rstrip(), parse_whole_seconds if unit == "s" else parse_int)
+    if spec_field.type == "number":
+        return OptionText(f"number {unit}".rstrip(), _parse_seconds if unit == "s" else parse_number)
+    return _TEXT_BY_TYPE[spec_field.type]
+
+
+def option_help(spec_field: SpecField, default: str) -> str:
+    """The help of a field's option as `fab --help TASK` shows it: what, type, example, default."""
+    names = _SETTING_NAMES.get(spec_field.type, spec_field.choices)
+    kind = option_text(spec_field).kind + (f": {', '.join(names)}" if names else "")
+    return f"{spec_field.help} ({kind}; e.g. {spec_field.option_example}; default: {default})"
+
+
+# option (as the fabfile's task argument) -> the spec key it overrides; unset options keep the
+# spec's value
+OVERRIDES: dict[str, SpecField] = {f.option: f for f in SPEC_FIELDS if f.option}
 
 
 def flag(option: str) -> str:
@@ -144,10 +144,10 @@ def flag(option: str) -> str:
 
 
 # spec key -> the option that sets it, to name the option in a problem ("duration_s (--duration)")
-OPTION_FOR_KEY = {o.key: flag(option) for option, o in OVERRIDES.items()}
+OPTION_FOR_KEY = {f.key: flag(option) for option, f in OVERRIDES.items()}
 
 # the help of every task option, as `fab --help TASK` shows it: what, type, default
-OVERRIDE_HELP = {option: f"{o.help} ({o.kind}; default: the spec's)" for option, o in OVERRIDES.items()}
+OVERRIDE_HELP = {option: option_help(f, "the spec's") for option, f in OVERRIDES.items()}
 SPEC_HELP = {
     "spec": "a spec in k6/sweeps/ (quick, seed, publishers) or a YAML file (name or path; default: quick)",
     "inventory": "Ansible inventory (path; default: the one ansible.cfg names)",
@@ -163,17 +163,16 @@ CHECK_HELP = {
     "preflight": "also check that every host and service answers, without load (flag; default: off)",
     "spec_only": "check the spec and overrides only, not the inventory: works before the lab is up (flag)",
 }
+
+
+def _capacity_default(spec_field: SpecField) -> str:
+    if spec_field.default is REQUIRED:
+        return "none, required without --suite"
+    return "as provisioned" if spec_field.default == {} else str(spec_field.default)
+
+
 CAPACITY_HELP = {
-    "mode": "the path to measure: sync, async or noop (POST /noop: /async without the publish) "
-    "(name; default: none, required without --suite)",
-    "slo_p95_ms": "the SLO's p95 latency; sync: above the work time (number ms; default: 20)",
-    "max_error_pct": "the most failed requests a passing probe may have (number %; default: 0.1)",
-    "gateway": "gateway settings for every probe, e.g. GUNICORN_WORKERS=4 "
-    "(KEY=VALUE,...; default: as provisioned)",
-    "core": "core settings for every probe, e.g. PREFETCH=2000 (KEY=VALUE,...; default: as provisioned)",
-    "start": "the first probe's rate, then x2 until one fails (integer req/s; default: 50)",
-    "max_rate": "the highest rate probed (integer req/s; default: 5000)",
-    "duration": "seconds of load per probe (integer s; default: 10)",
+    **{option: option_help(f, _capacity_default(f)) for option, f in CAPACITY_BY_OPTION.items()},
     "inventory": SPEC_HELP["inventory"],
     "results_dir": SWEEP_HELP["results_dir"],
     "run_id": "run folder name (name; default: YYYYmmdd-HHMMSS-capacity-<mode or suite>; "
@@ -190,6 +189,21 @@ REPORT_HELP = {
 }
 
 
+def task_options(names: Iterable[str]):
+    """Decorates a fab task body that takes its spec or search options as **options: the body's
+    signature gets one keyword parameter per name (default None), which invoke makes the task's
+    --options from, so that an option added to a field table needs no edit of fabfile.py."""
+
+    def decorate(body):
+        signature = inspect.signature(body)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+        body.__signature__ = signature.replace(parameters=own + added)
+        return body
+
+    return decorate
+
+
 def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
     """Turn command-line strings (option name -> string or None) into typed spec values.
 
@@ -203,9 +217,9 @@ def parse_overrides(options: dict[str, Any]) -> dict[str, Any]:
         if option not in OVERRIDES:
             problems.append(f"{flag(option)}: not an override option")
             continue
-        override = OVERRIDES[option]
+        spec_field = OVERRIDES[option]
         try:
-            out[override.key] = override.parse(str(value).strip())
+            out[spec_field.key] = option_text(spec_field).parse(str(value).strip())
         except ValueError as exc:
             problems.append(f"{flag(option)}: {exc}")
     if problems:

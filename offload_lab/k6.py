@@ -20,6 +20,7 @@ from typing import Any
 from .k6_samples import SYSTEM_TAGS, count_rows, filter_command
 from .paths import K6_SCRIPT
 from .remote import Remote, RemoteError
+from .spec_fields import K6_VARIABLES
 from .steps import PlannedStep
 
 CSV_SAVE_INTERVAL = "100ms"
@@ -49,16 +50,12 @@ def task_id_prefix(run_id: str, step: PlannedStep) -> str:
 
 
 def k6_env(step: PlannedStep, base_url: str, summary_path: str, run_id: str = "run") -> dict[str, str]:
+    """k6/loadtest.js's environment for a step: the spec keys' variables (spec_fields), what the
+    run gives it, and k6's own options."""
     return {
-        "MODE": step.mode,
-        "RATE": str(step.rate),
-        "DURATION": f"{step.duration_s}s",
-        "PRE_VUS": str(step.pre_allocated_vus),
-        "MAX_VUS": str(step.max_vus),
+        **{v.name: v.text(getattr(step, v.step_attribute)) for v in K6_VARIABLES},
         "BASE_URL": base_url,
-        "WORK_MS": str(step.work_ms),
         "SUMMARY_PATH": summary_path,
-        "TIMEOUT": f"{step.request_timeout_s}s",
         "GRACEFUL_STOP": f"{graceful_stop_s(step)}s",
         "K6_NO_USAGE_REPORT": "true",
         "K6_CSV_TIME_FORMAT": "unix_milli",  # samples CSV: timestamp = unix ms

@@ -1,14 +1,15 @@
 """Sweep specs: loading, defaults, validation and merging overrides (the steps a spec plans are
 in offload_lab.steps).
 
-The schema is documented in k6/sweeps/README.md. Every problem is reported with the key (or the
+The keys, their defaults and bounds are offload_lab/spec_fields.py's table (documented in
+k6/sweeps/README.md, generated from it). Every problem is reported with the key (or the
 command-line option) that carries it; all problems are collected before anything is raised.
 """
 
 from __future__ import annotations
 
 import copy
-import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,52 +22,17 @@ from .faults import FaultSpec, validate_faults
 from .gateway_spec import validate_gateway
 from .instruments import validate_instruments
 from .paths import SWEEPS_DIR
-
-MODES = ("sync", "async")
-ORDERS = ("interleaved", "by_mode", "by_series")
-
-MAX_RATE = 5000
-MAX_RATES = 100
-MAX_DURATION_S = 3600
-MAX_VUS_LIMIT = 10000
-MAX_WORK_MS = 60000
-MAX_REPEAT = 20
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-TOP_KEYS = (
-    "name",
-    "description",
-    "rates",
-    "duration_s",
-    "pre_allocated_vus",
-    "max_vus",
-    "modes",
-    "work_ms",
-    "order",
-    "cooldown_s",
-    "drain_timeout_s",
-    "request_timeout_s",
-    "gateway",
-    "core",
-    "instruments",
-    "series",
-    "repeat",
+from .spec_fields import (
+    MAX_RATES,
+    NAME_RE,
+    REQUIRED,
+    SERIES_FIELDS,
+    SERIES_KEYS,
+    SWEEP_FIELDS,
+    SWEEP_KEYS,
+    SameAs,
+    SpecField,
 )
-REQUIRED_KEYS = ("name", "rates", "duration_s", "max_vus")
-SERIES_KEYS = ("label", "modes", "gateway", "core", "faults", "instruments")
-DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "modes": ["sync", "async"],
-    "work_ms": 1000,
-    "order": "interleaved",
-    "cooldown_s": 5,
-    "drain_timeout_s": 120,
-    "request_timeout_s": 10,
-    "gateway": {},
-    "core": {},
-    "instruments": {},
-    "repeat": 1,
-}
 
 
 class SpecError(ValueError):
@@ -81,7 +47,7 @@ class SpecError(ValueError):
 @dataclass(frozen=True)
 class SeriesSpec:
     """One series of a spec: its steps share a label, gateway settings (e.g. a publisher) and
-    the faults performed during each of its steps."""
+    the faults performed during each of its steps. Its keys: spec_fields.SERIES_KEYS."""
 
     label: str | None  # None: the plain spec, whose steps are labelled by their mode
     modes: list[str]
@@ -93,25 +59,26 @@ class SeriesSpec:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep spec (k6/sweeps/README.md), defaults filled in."""
+    """A validated sweep spec, defaults filled in: one attribute per key of
+    spec_fields.SWEEP_KEYS (k6/sweeps/README.md), whose defaults are the table's."""
 
     name: str
     rates: list[int]
     duration_s: int
     max_vus: int
     pre_allocated_vus: int
-    description: str = ""
-    modes: list[str] = field(default_factory=lambda: list(MODES))
-    work_ms: int = 1000
-    order: str = "interleaved"
-    cooldown_s: float = 5
-    drain_timeout_s: float = 120
-    request_timeout_s: float = 10
-    gateway: dict[str, str] = field(default_factory=dict)
-    core: dict[str, str] = field(default_factory=dict)
-    instruments: dict[str, Any] = field(default_factory=dict)  # set keys only (instruments.py)
-    series: list[SeriesSpec] | None = None
-    repeat: int = 1
+    description: str
+    modes: list[str]
+    work_ms: int
+    order: str
+    cooldown_s: float
+    drain_timeout_s: float
+    request_timeout_s: float
+    gateway: dict[str, str]
+    core: dict[str, str]
+    instruments: dict[str, Any]  # set keys only (instruments.py)
+    series: list[SeriesSpec] | None
+    repeat: int
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as recorded in run.json."""
@@ -121,7 +88,29 @@ class SweepSpec:
         return out
 
 
-def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
+def _name(problems: list[str], key: str, value: Any, spec_field: SpecField) -> str | None:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        problems.append(f"{key}: must be 1-64 characters of letters, digits, _ . - ; got {value!r}")
+        return None
+    return value
+
+
+def _text(problems: list[str], key: str, value: Any, spec_field: SpecField) -> str | None:
+    if not isinstance(value, str):
+        problems.append(f"{key}: must be a string, got {value!r}")
+        return None
+    return value
+
+
+def _choice(problems: list[str], key: str, value: Any, spec_field: SpecField) -> str | None:
+    if value not in spec_field.choices:
+        problems.append(f"{key}: must be one of {', '.join(spec_field.choices)}, got {value!r}")
+        return None
+    return value
+
+
+def _rates(problems: list[str], key: str, value: Any, spec_field: SpecField) -> list[int] | None:
+    lo, hi = spec_field.range
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"from", "to", "step"})
         if unknown:
@@ -131,22 +120,22 @@ def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
         if missing:
             problems.append(f"{key}: missing {', '.join(missing)} (a range needs from, to, step)")
             return None
-        lo = int_in(problems, f"{key}.from", value["from"], 1, MAX_RATE)
-        hi = int_in(problems, f"{key}.to", value["to"], 1, MAX_RATE)
-        step = int_in(problems, f"{key}.step", value["step"], 1, MAX_RATE)
-        if None in (lo, hi, step):
+        first = int_in(problems, f"{key}.from", value["from"], lo, hi)
+        last = int_in(problems, f"{key}.to", value["to"], lo, hi)
+        step = int_in(problems, f"{key}.step", value["step"], 1, hi)
+        if None in (first, last, step):
             return None
-        if hi < lo:
-            problems.append(f"{key}: to ({hi}) must not be below from ({lo})")
+        if last < first:
+            problems.append(f"{key}: to ({last}) must not be below from ({first})")
             return None
-        rates = list(range(lo, hi + 1, step))
+        rates = list(range(first, last + 1, step))
     elif isinstance(value, list):
         if not value:
             problems.append(f"{key}: must not be empty")
             return None
         rates = []
         for i, r in enumerate(value):
-            checked = int_in(problems, f"{key}[{i}]", r, 1, MAX_RATE)
+            checked = int_in(problems, f"{key}[{i}]", r, lo, hi)
             if checked is None:
                 return None
             rates.append(checked)
@@ -162,13 +151,14 @@ def _rates(problems: list[str], key: str, value: Any) -> list[int] | None:
     return rates
 
 
-def _modes(problems: list[str], key: str, value: Any) -> list[str] | None:
+def _modes(problems: list[str], key: str, value: Any, spec_field: SpecField) -> list[str] | None:
+    known = ", ".join(spec_field.choices)
     if not isinstance(value, list) or not value:
-        problems.append(f"{key}: must be a non-empty list of {', '.join(MODES)}, got {value!r}")
+        problems.append(f"{key}: must be a non-empty list of {known}, got {value!r}")
         return None
-    bad = [m for m in value if m not in MODES]
+    bad = [m for m in value if m not in spec_field.choices]
     if bad:
-        problems.append(f"{key}: unknown mode(s) {bad} (known: {', '.join(MODES)})")
+        problems.append(f"{key}: unknown mode(s) {bad} (known: {known})")
         return None
     if len(set(value)) != len(value):
         problems.append(f"{key}: contains duplicates {value}")
@@ -176,11 +166,40 @@ def _modes(problems: list[str], key: str, value: Any) -> list[str] | None:
     return list(value)
 
 
+# type (spec_fields.TYPES) -> its check: the value, or None after appending a problem named `key`;
+# a series and its faults are checked with what they depend on (_series)
+CHECKS: dict[str, Callable[[list[str], str, Any, SpecField], Any]] = {
+    "name": _name,
+    "text": _text,
+    "rates": _rates,
+    "int": lambda problems, key, value, f: int_in(problems, key, value, *f.range),
+    "number": lambda problems, key, value, f: num_in(problems, key, value, *f.range),
+    "choice": _choice,
+    "modes": _modes,
+    "gateway": lambda problems, key, value, f: validate_gateway(problems, key, value),
+    "core": lambda problems, key, value, f: validate_core(problems, key, value),
+    "instruments": lambda problems, key, value, f: validate_instruments(problems, key, value),
+}
+
+
+def _checked(problems: list[str], key: str, spec_field: SpecField, value: Any, checked: dict[str, Any]):
+    """A key's value checked, or its default when unset (None); `checked`: the keys before it."""
+    if value is not None:
+        return CHECKS[spec_field.type](problems, key, value, spec_field)
+    if spec_field.default is REQUIRED:
+        problems.append(f"{key}: required")
+        return None
+    if isinstance(spec_field.default, SameAs):
+        return checked.get(spec_field.default.key)
+    return copy.deepcopy(spec_field.default)
+
+
 # --------------------------------------------------------------------------------------------
 
 
 def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = None) -> SweepSpec:
-    """Check a raw spec mapping and return it normalized, with defaults filled in.
+    """Check a raw spec mapping and return it normalized, with defaults filled in (a key set to
+    null counts as unset).
 
     `origin` maps spec keys to the command-line option that set them, so that a problem with an
     overridden value names the option too ("duration_s (--duration): ...").
@@ -194,94 +213,33 @@ def validate(raw: Any, source: str = "spec", origin: dict[str, str] | None = Non
     if not isinstance(raw, dict):
         raise SpecError([f"the spec must be a mapping of keys, got {type(raw).__name__}"], source)
     for key in raw:
-        if key not in TOP_KEYS:
-            problems.append(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
-    for key in REQUIRED_KEYS:
-        if key not in raw or raw[key] is None:
-            problems.append(f"{key}: required")
+        if key not in SWEEP_KEYS:
+            problems.append(f"{key}: unknown key (known: {', '.join(SWEEP_KEYS)})")
 
     spec: dict[str, Any] = {}
-    name = raw.get("name")
-    if name is not None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.append(f"name: must be 1-64 characters of letters, digits, _ . - ; got {name!r}")
-        else:
-            spec["name"] = name
-    desc = raw.get("description", DEFAULTS["description"])
-    if not isinstance(desc, str):
-        problems.append(f"description: must be a string, got {desc!r}")
-    spec["description"] = desc if isinstance(desc, str) else ""
+    for spec_field in SWEEP_FIELDS:
+        if spec_field.type != "series":  # checked last, with the keys it depends on
+            value = raw.get(spec_field.key)
+            spec[spec_field.key] = _checked(problems, named(spec_field.key), spec_field, value, spec)
 
-    if raw.get("rates") is not None:
-        spec["rates"] = _rates(problems, named("rates"), raw["rates"])
-    if raw.get("duration_s") is not None:
-        spec["duration_s"] = int_in(problems, named("duration_s"), raw["duration_s"], 1, MAX_DURATION_S)
-    if raw.get("max_vus") is not None:
-        spec["max_vus"] = int_in(problems, named("max_vus"), raw["max_vus"], 1, MAX_VUS_LIMIT)
-    pre = raw.get("pre_allocated_vus")
-    if pre is None:
-        spec["pre_allocated_vus"] = spec.get("max_vus")
-    else:
-        spec["pre_allocated_vus"] = int_in(problems, named("pre_allocated_vus"), pre, 1, MAX_VUS_LIMIT)
-    if (
-        spec.get("max_vus") is not None
-        and spec.get("pre_allocated_vus") is not None
-        and spec["max_vus"] < spec["pre_allocated_vus"]
-    ):
-        problems.append(
-            f"{named('max_vus')}: must be >= pre_allocated_vus ({spec['pre_allocated_vus']}), "
-            f"got {spec['max_vus']}"
-        )
-
-    spec["modes"] = _modes(problems, named("modes"), raw.get("modes", DEFAULTS["modes"]))
-    spec["work_ms"] = int_in(
-        problems, named("work_ms"), raw.get("work_ms", DEFAULTS["work_ms"]), 0, MAX_WORK_MS
-    )
-    order = raw.get("order", DEFAULTS["order"])
-    if order not in ORDERS:
-        problems.append(f"{named('order')}: must be one of {', '.join(ORDERS)}, got {order!r}")
-    spec["order"] = order
-    spec["cooldown_s"] = num_in(
-        problems, named("cooldown_s"), raw.get("cooldown_s", DEFAULTS["cooldown_s"]), 0, 600
-    )
-    spec["drain_timeout_s"] = num_in(
-        problems, named("drain_timeout_s"), raw.get("drain_timeout_s", DEFAULTS["drain_timeout_s"]), 0, 3600
-    )
-    timeout = num_in(
-        problems,
-        named("request_timeout_s"),
-        raw.get("request_timeout_s", DEFAULTS["request_timeout_s"]),
-        0.1,
-        600,
-    )
-    spec["request_timeout_s"] = timeout
-    if timeout is not None and spec["work_ms"] is not None and timeout * 1000 <= spec["work_ms"]:
-        problems.append(
-            f"request_timeout_s: must exceed the work time ({spec['work_ms']} ms), got {timeout} s"
-        )
-    spec["gateway"] = validate_gateway(problems, named("gateway"), raw.get("gateway", DEFAULTS["gateway"]))
-    spec["core"] = validate_core(problems, named("core"), raw.get("core", DEFAULTS["core"]))
-    spec["instruments"] = validate_instruments(
-        problems, named("instruments"), raw.get("instruments", DEFAULTS["instruments"])
-    )
-    spec["repeat"] = int_in(problems, named("repeat"), raw.get("repeat", DEFAULTS["repeat"]), 1, MAX_REPEAT)
+    max_vus, pre_vus = spec["max_vus"], spec["pre_allocated_vus"]
+    if max_vus is not None and pre_vus is not None and max_vus < pre_vus:
+        problems.append(f"{named('max_vus')}: must be >= pre_allocated_vus ({pre_vus}), got {max_vus}")
+    timeout, work_ms = spec["request_timeout_s"], spec["work_ms"]
+    if timeout is not None and work_ms is not None and timeout * 1000 <= work_ms:
+        problems.append(f"request_timeout_s: must exceed the work time ({work_ms} ms), got {timeout} s")
 
     series = raw.get("series")
-    if series is not None:
-        spec["series"] = _series(problems, series, spec.get("modes"), origin, spec.get("duration_s"))
+    spec["series"] = None if series is None else _series(problems, series, spec, origin)
 
     if problems:
         raise SpecError(problems, source)
     return SweepSpec(**spec)
 
 
-def _series(
-    problems: list[str],
-    value: Any,
-    default_modes: list[str] | None,
-    origin: dict[str, str],
-    duration_s: int | None,
-):
+def _series(problems: list[str], value: Any, spec: dict[str, Any], origin: dict[str, str]):
+    """The series of a spec whose other keys are checked (`spec`): a series' modes default to the
+    spec's (and --modes replaces them all), its faults must start within the spec's steps."""
     if not isinstance(value, list) or not value:
         problems.append(f"series: must be a non-empty list of series mappings, got {value!r}")
         return None
@@ -295,28 +253,21 @@ def _series(
         for k in item:
             if k not in SERIES_KEYS:
                 problems.append(f"{key}.{k}: unknown key (known: {', '.join(SERIES_KEYS)})")
-        label = item.get("label")
-        if not isinstance(label, str) or not NAME_RE.match(label):
-            problems.append(f"{key}.label: required, 1-64 letters, digits, _ . - ; got {label!r}")
-        elif label in labels:
+        series: dict[str, Any] = {}
+        for spec_field in SERIES_FIELDS:
+            k, v = spec_field.key, item.get(spec_field.key)
+            if k == "modes" and (v is None or "modes" in origin):
+                series[k] = spec["modes"]
+            elif k == "faults":
+                faults = [] if v is None else v
+                series[k] = validate_faults(problems, f"{key}.{k}", faults, spec["duration_s"])
+            else:
+                series[k] = _checked(problems, f"{key}.{k}", spec_field, v, series)
+        label = series["label"]
+        if label is not None and label in labels:
             problems.append(f"{key}.label: duplicate label {label!r}")
-        else:
-            labels.add(label)
-        if "modes" in origin:  # --modes on the command line applies to every series
-            modes = default_modes
-        elif "modes" in item:
-            modes = _modes(problems, f"{key}.modes", item["modes"])
-        else:
-            modes = default_modes
-        gateway = validate_gateway(problems, f"{key}.gateway", item.get("gateway", {}))
-        core = validate_core(problems, f"{key}.core", item.get("core", {}))
-        faults = validate_faults(problems, f"{key}.faults", item.get("faults", []), duration_s)
-        instruments = validate_instruments(problems, f"{key}.instruments", item.get("instruments", {}))
-        out.append(
-            SeriesSpec(
-                label=label, modes=modes, gateway=gateway, faults=faults, core=core, instruments=instruments
-            )
-        )
+        labels.add(label)
+        out.append(SeriesSpec(**series))
     return out
 
 

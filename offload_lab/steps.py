@@ -8,12 +8,13 @@ from typing import Any
 from .faults import FaultSpec
 from .instruments import DEFAULT_INSTRUMENTS, Instruments
 from .spec import SeriesSpec, SweepSpec
+from .spec_fields import BY_KEY
 
 
 @dataclass(frozen=True)
 class PlannedStep:
     """One step of a sweep as the spec plans it: what k6 offers, with which gateway and core
-    settings."""
+    settings. The attributes a spec key's k6 variable reads are named by spec_fields.K6Variable."""
 
     index: int
     mode: str
@@ -24,7 +25,7 @@ class PlannedStep:
     work_ms: int
     label: str
     gateway: dict[str, str] = field(default_factory=dict)  # settings the sweep switches (overrides)
-    request_timeout_s: float = 10
+    request_timeout_s: float = BY_KEY["request_timeout_s"].default
     repeat: int = 1  # which repeat of its point (series, mode, rate) this step is, 1-based
     repeats: int = 1  # how many times the spec repeats every point
     faults: tuple[FaultSpec, ...] = ()  # performed during the load, at their at_s

@@ -26,11 +26,12 @@ def test_every_task_option_has_its_help_from_cli_options():
 
 
 def test_overrides_are_the_options_that_change_the_spec():
-    assert set(cli_options.OVERRIDE_OPTIONS) <= set(cli_options.SWEEP_HELP)
-    assert set(cli_options.OVERRIDE_OPTIONS) <= set(cli_options.CHECK_HELP)
+    assert set(cli_options.OVERRIDES) <= set(cli_options.SWEEP_HELP)
+    assert set(cli_options.OVERRIDES) <= set(cli_options.CHECK_HELP)
     assert cli_options.OPTION_FOR_KEY["duration_s"] == "--duration"
     assert (
-        cli_options.OVERRIDE_HELP["duration"] == "seconds of load per step (integer s; default: the spec's)"
+        cli_options.OVERRIDE_HELP["duration"]
+        == "seconds of load per step (integer s; e.g. 10; default: the spec's)"
     )
 
 
@@ -49,6 +50,6 @@ def test_help_of_sweep_shows_types_defaults_where_unset_options_come_from_and_an
         assert "Options left unset take the spec's value" in out
         assert "Example: fab sweep --spec quick --rates 50,100 --duration 10 --repeat 2" in out
         flat = " ".join(out.split())  # help is wrapped to the terminal
-        assert "--duration=STRING seconds of load per step (integer s; default: the spec's)" in flat
+        assert "--duration=STRING seconds of load per step (integer s; e.g. 10; default: the spec's)" in flat
         assert "(name or path; default: quick)" in flat
         assert not re.search(r"^\s+-[a-z] ", out, re.MULTILINE), "a short option is listed"

@@ -187,7 +187,7 @@ def test_switched_per_sweep_and_per_series():
 
 
 def test_the_core_option_keeps_a_lists_commas():
-    parse = cli_options.OVERRIDES["core"].parse
+    parse = cli_options.option_text(cli_options.OVERRIDES["core"]).parse
     assert parse("RETRY_DELAYS_MS=500,2000,TRANSIENT_FAIL_RATE=0.1") == {
         "RETRY_DELAYS_MS": "500,2000",
         "TRANSIENT_FAIL_RATE": "0.1",
