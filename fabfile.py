@@ -1,11 +1,11 @@
-"""Fabric tasks for offload-lab; the logic lives in offload_lab (tested in tests/sweep/), the
-options' help in offload_lab/cli_options.py. `fab --help TASK` lists a task's options.
+"""Fabric tasks for offload-lab; the logic lives in offload_lab.cli (tested in tests/sweep/), the
+options' help in offload_lab/cli/task_help.py. `fab --help TASK` lists a task's options.
 
 fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--results-dir DIR]
           [--run-id ID]                          run a sweep into results/<run-id>/
           (overrides include --instruments ledger=off,samples=off: the sweep's own instruments)
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
-fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
+fab report [--run RUN_DIR]                       python -m offload_lab.analysis on a run (default: newest)
 fab capacity --mode sync|async|noop [--slo-p95-ms 20] [--max-error-pct 0.1] [--gateway K=V,...]
           [--core K=V,...] [--start 50] [--max-rate 5000]   the highest rate within the SLO
 fab capacity --suite lab|PATH [--only NAME,...] [--run-id ID]   one search per subject, one table
@@ -15,8 +15,9 @@ fab capacity --rejudge RUN_DIR                   judge a capacity run's probes a
 from fabric import task
 from invoke.exceptions import Exit
 
-from offload_lab import cli
-from offload_lab.cli_options import CAPACITY_HELP, CHECK_HELP, REPORT_HELP, SWEEP_HELP
+from offload_lab.cli import capacity_commands, commands
+from offload_lab.cli.task_help import CAPACITY_HELP, CHECK_HELP, REPORT_HELP, SWEEP_HELP
+from offload_lab.cli.usage import UsageError
 
 
 def _options(**kw):
@@ -26,7 +27,7 @@ def _options(**kw):
 def _call(fn, *args, **kwargs):
     try:
         code = fn(*args, **kwargs)
-    except cli.UsageError as exc:
+    except UsageError as exc:
         raise Exit(f"error: {exc}", code=exc.code) from None
     if code:
         raise Exit(code=code)
@@ -75,7 +76,7 @@ def sweep(
         instruments=instruments,
         repeat=repeat,
     )
-    _call(cli.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
+    _call(commands.sweep, spec, options, inventory=inventory, results_dir=results_dir, run_id=run_id)
 
 
 @task(help=CHECK_HELP, auto_shortflags=False)
@@ -119,16 +120,16 @@ def check(
         instruments=instruments,
         repeat=repeat,
     )
-    _call(cli.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)
+    _call(commands.check, spec, options, inventory, preflight=preflight, spec_only=spec_only)
 
 
 @task(help=REPORT_HELP, auto_shortflags=False)
 def report(c, run=None, results_dir=None):
-    """Tables and charts for a run: python -m analysis RUN_DIR.
+    """Tables and charts for a run: python -m offload_lab.analysis RUN_DIR.
 
     Example: fab report --run results/20261127-135208-seed
     """
-    _call(cli.report, run, results_dir)
+    _call(commands.report, run, results_dir)
 
 
 @task(help=CAPACITY_HELP, auto_shortflags=False)
@@ -173,7 +174,7 @@ def capacity(
         duration=duration,
     )
     _call(
-        cli.capacity,
+        capacity_commands.capacity,
         options,
         inventory=inventory,
         results_dir=results_dir,

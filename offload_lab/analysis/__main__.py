@@ -1,7 +1,7 @@
-"""`python -m analysis RUN_DIR` / `python -m analysis --compare RUN_A RUN_B`."""
+"""`python -m offload_lab.analysis RUN_DIR` / `python -m offload_lab.analysis --compare RUN_A RUN_B`."""
 
 import sys
 
-from analysis.cli import main
+from .cli import main
 
 sys.exit(main())

@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from analysis.capacity_table import capacity_text  # noqa: E402
-from analysis.series import FIXED_COLORS  # noqa: E402
+from .capacity_table import capacity_text  # noqa: E402
+from .series import FIXED_COLORS  # noqa: E402
 
 MODE_COLORS = {**FIXED_COLORS, "noop": "tab:green"}
 INVALID_COLOR = "0.45"

@@ -1,7 +1,7 @@
 """The report of a capacity suite run (`fab capacity --suite`): the table rebuilt from the
-subjects' folders (analysis.capacity_table), the bar chart (analysis.capacity_chart),
+subjects' folders (offload_lab.analysis.capacity_table), the bar chart (offload_lab.analysis.capacity_chart),
 report/summary.md, report/capacity.csv and report/index.html; and every subject's own report
-(analysis.report.make_report: its probes as steps, timelines) in <subject>/report/."""
+(offload_lab.analysis.run_report: its probes as steps, timelines) in <subject>/report/."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from analysis.capacity_chart import write_capacity_chart
-from analysis.capacity_table import build_table, capacity_table, capacity_text, table_intro
-from analysis.html import HtmlReport, write_html
-from analysis.load import LoadError
-from analysis.table_model import md_table
+from .capacity_chart import write_capacity_chart
+from .capacity_table import build_table, capacity_table, capacity_text, table_intro
+from .html import HtmlReport, write_html
+from .load import LoadError
+from .run_report import ReportResult, make_run_report
+from .table_model import md_table
 
 CSV_COLUMNS = (
     "subject",
@@ -78,14 +79,12 @@ def terminal_lines(rows: list[dict[str, Any]]) -> str:
 
 def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool):
     """Each subject's report; (usable steps, warnings, relative links to their index.html)."""
-    from analysis.report import make_report  # report.py hands suites to this module
-
     usable, warnings, links = 0, [], []
     for name in names:
         if not (path / name / "run.json").is_file():
             continue
         try:
-            result = make_report(path / name, out / name if own_out else None, charts=charts)
+            result = make_run_report(path / name, out / name if own_out else None, charts=charts)
         except LoadError as exc:
             warnings.append(f"{name}: {exc}")
             continue
@@ -97,8 +96,6 @@ def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_
 
 
 def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True):
-    from analysis.report import ReportResult
-
     path = Path(suite_dir)
     data = read_suite(path)
     suite = data.get("suite") or {}

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analysis.table_model import Table, md_table
+from .table_model import Table, md_table
 
 SUITE_KIND = "capacity-suite"
 NOOP_MODE = "noop"
@@ -136,7 +136,7 @@ HEADERS = [
 
 
 def capacity_table(table: dict[str, Any], links: bool = True, link_base: str = ".") -> Table:
-    """The rows as a table model (analysis.table_model): Markdown with a link to each subject's
+    """The rows as a table model (offload_lab.analysis.table_model): Markdown with a link to each subject's
     capacity.md (relative to the suite folder, reached from the document by `link_base`), or
     plain text for HTML."""
     rows = []
@@ -172,7 +172,7 @@ def table_intro(suite: dict[str, Any], table: dict[str, Any]) -> list[str]:
         "(sync: above its work time), "
         f"errors <= {slo.get('max_error_pct')} %, nothing dropped and k6 never short of VUs; "
         "found by doubling from the subject's start rate, then bisecting to 5 % "
-        "(offload_lab/capacity.py). The bottleneck is what the first failing probe's evidence names "
+        "(offload_lab/capacity/search.py). The bottleneck is what the first failing probe's evidence names "
         "(when it names nothing, the lowest failing rate whose evidence does: 'at N/s'); "
         "a probe the load generator limited makes the result invalid."
     ]

@@ -16,8 +16,8 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from analysis.metrics import StepMetrics  # noqa: E402
-from analysis.series import Series, series_colors  # noqa: E402
+from .metrics import StepMetrics  # noqa: E402
+from .series import Series, series_colors  # noqa: E402
 
 LOG_RATIO = 20.0  # log scale when max/min across the plotted values exceeds this
 # completion percentiles drawn at one point: a small filled circle inside a hollow square inside

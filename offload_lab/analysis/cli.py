@@ -1,12 +1,13 @@
-"""Command line: `python -m analysis RUN_DIR [--out DIR]` or `--compare RUN_A RUN_B [--out DIR]`."""
+"""Command line: `python -m offload_lab.analysis RUN_DIR [--out DIR]` or
+`--compare RUN_A RUN_B [--out DIR]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from analysis.load import LoadError
-from analysis.report import compare_runs, make_report
+from .load import LoadError
+from .report import compare_runs, make_report
 
 EXIT_OK = 0
 EXIT_NOTHING = 1  # nothing usable: no folder, no run.json, no readable step
@@ -15,7 +16,7 @@ EXIT_USAGE = 2
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m analysis",
+        prog="python -m offload_lab.analysis",
         description=(
             "Report on one offload-lab run folder (run.json + steps/*.json): PNG charts against offered "
             "rate, index.html, summary.md and summary.csv in RUN_DIR/report/, and the key figures per "
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if bool(args.run_dir) == bool(args.compare):
         parser().print_usage(sys.stderr)
-        print("python -m analysis: error: give either RUN_DIR or --compare RUN_A RUN_B", file=sys.stderr)
+        print(
+            "python -m offload_lab.analysis: error: give either RUN_DIR or --compare RUN_A RUN_B",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         if args.compare:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = make_report(args.run_dir, args.out, charts=not args.no_charts)
     except LoadError as exc:
-        print(f"python -m analysis: error: {exc}", file=sys.stderr)
+        print(f"python -m offload_lab.analysis: error: {exc}", file=sys.stderr)
         return EXIT_NOTHING
 
     for w in result.warnings:
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(result.tables)
     if not result.ok:
         print(
-            f"python -m analysis: error: nothing usable to chart (see the warnings above); "
+            f"python -m offload_lab.analysis: error: nothing usable to chart (see the warnings above); "
             f"summary written to {result.summary_md}",
             file=sys.stderr,
         )

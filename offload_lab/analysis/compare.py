@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.fmt import MISSING, fmt_int, fmt_ms, fmt_num, fmt_rate
-from analysis.load import Run
-from analysis.metrics import StepMetrics
-from analysis.series import Series
-from analysis.table_model import Table
-from analysis.tables import PointRow, point_rows
+from .fmt import MISSING, fmt_int, fmt_ms, fmt_num, fmt_rate
+from .load import Run
+from .metrics import StepMetrics
+from .series import Series
+from .table_model import Table
+from .tables import PointRow, point_rows
 
 NOT_IN_RUN = "—"  # the point is not part of that run
 SPEC_TEXT_KEYS = ("name", "description")  # a spec's names, not what it runs

@@ -1,6 +1,6 @@
 """The delay queues of a step (issue 22: retries with backoff): one queue per backoff delay,
 `<task queue>.retry.<ms>` (docs/interfaces.md), whose depth the sweep samples with the task
-queue's: `broker.retry_queues` (docs/result-format.md; offload_lab/retry_queues.py) holds
+queue's: `broker.retry_queues` (docs/result-format.md; offload_lab/services/retry_queues.py) holds
 `"samples": [[s since t0, {queue: messages} or null], ...]` and `"max_length"`.
 
 Read loosely, so that a run folder explains itself whichever way it was written: any mapping

@@ -1,6 +1,6 @@
 """What failures cost each path, per step (issue 22), from the run folder's raw files.
 
-- async: from the ledger (outcome records with `attempt`, analysis/ledger.py): tasks done on
+- async: from the ledger (outcome records with `attempt`, offload_lab/analysis/ledger.py): tasks done on
   the first attempt, done after N attempts, dead-lettered by reason and attempts, lost, the
   retries the delay queues held, and completion latency (enqueued -> done) by the attempts a
   task took. A step without outcome records falls back on the core's /stats (`retried`,
@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.ledger import TERMINAL, attempt_of
-from analysis.ledger_tables import rebuild_ledger
-from analysis.load import Run, StepRecord, _num
-from analysis.samples import SamplesError, percentile, read_samples
+from .ledger import TERMINAL, attempt_of
+from .ledger_tables import rebuild_ledger
+from .load import Run, StepRecord, _num
+from .samples import SamplesError, percentile, read_samples
 
 # the core's failure settings (docs/interfaces.md); FAIL_RATE: runs before retries existed
 FAILURE_SETTINGS = ("TRANSIENT_FAIL_RATE", "PERMANENT_FAIL_RATE", "FAIL_RATE")
@@ -157,7 +157,7 @@ def _int_keys(counts: Any) -> dict[int, int]:
 def async_failures(run_dir: Path, step: StepRecord, accepted: int | None = None) -> AsyncFailures | None:
     """The step's failures from its ledger, else from the core's /stats; None when neither
     says anything (an old step without records or those counters). `accepted`: the clients'
-    202s (analysis.metrics), for the /stats fallback."""
+    202s (offload_lab.analysis.metrics), for the /stats fallback."""
     rebuilt = rebuild_ledger(run_dir, step)
     if rebuilt is not None:
         ledger, records = rebuilt

@@ -1,5 +1,5 @@
 """The report's failures section (issue 22): per step, what failures cost each path, as tables
-(analysis/failures.py gathers the figures from the run folder's raw files). A step shows up when
+(offload_lab/analysis/failures.py gathers the figures from the run folder's raw files). A step shows up when
 it ran with failures set (the core's TRANSIENT_FAIL_RATE, PERMANENT_FAIL_RATE, or the older
 FAIL_RATE), or something failed, was retried or waited in a delay queue."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.delay_queues import DelayQueue, per_second
-from analysis.failures import (
+from .delay_queues import DelayQueue, per_second
+from .failures import (
     UNKNOWN_ATTEMPT,
     AsyncFailures,
     SyncFailures,
@@ -17,11 +17,11 @@ from analysis.failures import (
     failure_settings,
     sync_failures,
 )
-from analysis.fmt import NA, fmt_int, fmt_ms
-from analysis.ledger_tables import _step_name
-from analysis.load import Run, StepRecord
-from analysis.metrics import compute_metrics
-from analysis.table_model import Table
+from .fmt import NA, fmt_int, fmt_ms
+from .ledger_tables import _step_name
+from .load import Run, StepRecord
+from .metrics import compute_metrics
+from .table_model import Table
 
 PER_SECOND_SHOWN = 60  # depths shown per delay queue; the timeline has them all
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 
-from analysis.metrics import StepMetrics
+from .metrics import StepMetrics
 
 NA = "n/a"  # the figure is unknown for this step (the warnings say why)
 MISSING = "missing"  # the step itself could not be read

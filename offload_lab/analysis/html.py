@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from analysis.table_model import Table
+from .table_model import Table
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ledger and faults tables: per async step, what the clients were told 202 for against the
 core's outcome records, and what each fault did. Both are rebuilt here from the run folder's raw
-files (samples/<step>.csv.gz and outcomes/<step>.jsonl.gz; analysis/ledger.py) when they are
+files (samples/<step>.csv.gz and outcomes/<step>.jsonl.gz; offload_lab/analysis/ledger.py) when they are
 there, so each figure traces back to them; else the step JSON's own figures are shown."""
 
 from __future__ import annotations
@@ -8,17 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.fmt import NA, fmt_int
-from analysis.ledger import (
-    accepted_ids,
-    build_ledger,
-    fault_effects,
-    read_dead_letters,
-    read_outcomes,
-    read_requests,
-)
-from analysis.load import Run, StepRecord
-from analysis.table_model import Table
+from .fmt import NA, fmt_int
+from .ledger import accepted_ids, build_ledger, fault_effects, read_dead_letters, read_outcomes, read_requests
+from .load import Run, StepRecord
+from .table_model import Table
 
 
 def _step_name(step: StepRecord) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.delay_queues import DelayQueue, find_delay_queues
+from .delay_queues import DelayQueue, find_delay_queues
 
 SCHEMA_VERSION = 1
 STEP_NAME = re.compile(
@@ -36,7 +36,7 @@ class LoadError(Exception):
 @dataclass
 class StepRecord:
     """One step file of a run folder, parsed; sections that were missing or unusable are None.
-    (What a spec plans before the step runs is offload_lab.spec.PlannedStep.)"""
+    (What a spec plans before the step runs is offload_lab.plan.spec.PlannedStep.)"""
 
     file: str  # path relative to the run folder, e.g. "steps/01-sync-50.json"
     index: int | None
@@ -59,14 +59,16 @@ class StepRecord:
     clock: dict[str, Any] | None = None  # t0 and load start/end, unix seconds
     samples_file: str | None = None  # per-request samples, relative to the run folder
     hosts_timeline: dict[str, Any] | None = None  # CPU % per host, second by second
-    ledger: dict[str, Any] | None = None  # async: the ledger by task id (analysis/ledger.py)
+    ledger: dict[str, Any] | None = None  # async: the ledger by task id (offload_lab/analysis/ledger.py)
     faults: list[dict[str, Any]] = field(default_factory=list)  # faults performed during the load
-    limit: dict[str, Any] | None = None  # which stage limited it (offload_lab/limits.py); None: older runs
+    limit: dict[str, Any] | None = (
+        None  # which stage limited it (offload_lab/plan/limits.py); None: older runs
+    )
     instruments: dict[str, Any] | None = (
-        None  # the sweep's own (offload_lab/instruments.py); None: older runs
+        None  # the sweep's own (offload_lab/plan/instruments.py); None: older runs
     )
     core_settings: dict[str, Any] = field(default_factory=dict)  # step.core: the core's effective settings
-    # the delay queues' depth as the step sampled it (analysis/delay_queues.py); {}: none
+    # the delay queues' depth as the step sampled it (offload_lab/analysis/delay_queues.py); {}: none
     delay_queues: dict[str, DelayQueue] = field(default_factory=dict)
 
     def k6_metric(self, name: str) -> dict[str, Any] | None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from analysis.load import StepRecord, _num
-from analysis.samples import SamplesError, latency_stats, read_samples
+from .load import StepRecord, _num
+from .samples import SamplesError, latency_stats, read_samples
 
 LOADGEN_SATURATED_PCT = 90.0  # loadgen host CPU above this: the load generator was the limit
 VU_EXHAUSTED_FRACTION = 0.9  # busy VUs (Little's law) at or above this share of maxVUs: VU cap

@@ -2,7 +2,7 @@
 
 One benchmark folder per mode holds bench.json (the settings, and one entry per step naming its
 raw k6 summary under k6/) and bench.md, the table this module makes from them. Every figure is
-computed here from the raw summaries with the report's own definitions (analysis.metrics), so
+computed here from the raw summaries with the report's own definitions (offload_lab.analysis.metrics), so
 the committed table, and the README block made from it, can be rebuilt and checked.
 
 A step holds when its p95 is within the benchmark's bound with nothing failed or dropped. A
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.fmt import replace_block, spread
-from analysis.load import step_from_dict
-from analysis.metrics import compute_metrics
+from .fmt import replace_block, spread
+from .load import step_from_dict
+from .metrics import compute_metrics
 
 SCHEMA_VERSION = 1
 BENCH_FILE = "bench.json"
@@ -48,7 +48,7 @@ class StepFigures:
 
 
 def step_figures(summary: dict, endpoint: str, rate: float, duration_s: float) -> StepFigures:
-    """The report's own figures (analysis.metrics) for one k6 summary."""
+    """The report's own figures (offload_lab.analysis.metrics) for one k6 summary."""
     warnings: list[str] = []
     mode = "sync" if endpoint == "/sync" else "async"  # /noop answers like /async
     step = {"step": {"mode": mode, "rate": rate, "duration_s": duration_s}, "k6": summary}

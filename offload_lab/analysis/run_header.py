@@ -8,10 +8,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from analysis.fmt import NA
-from analysis.load import Run
-from analysis.metrics import StepMetrics
-from analysis.table_model import md_table
+from .fmt import NA
+from .load import Run
+from .metrics import StepMetrics
+from .table_model import md_table
 
 
 def _distinct(values) -> str:
@@ -57,7 +57,7 @@ def _settings_text(settings: Any) -> str:
 
 
 def broker_line(facts: Any) -> str:
-    """A step's broker facts (offload_lab/broker_facts.py) in words:
+    """A step's broker facts (offload_lab/services/broker_facts.py) in words:
     'RabbitMQ 4.0.5 (Erlang 27.3.4.1); tasks: classic v2, tasks.done: classic v2'."""
     if not isinstance(facts, dict) or not facts.get("rabbitmq_version"):
         return "not recorded"
@@ -84,7 +84,7 @@ def brokers_text(run: Run) -> str:
 
 
 def instruments_line(instruments: Any) -> str:
-    """A step's instruments (offload_lab/instruments.py) in words."""
+    """A step's instruments (offload_lab/plan/instruments.py) in words."""
     if not isinstance(instruments, dict):
         return "not recorded (before instruments were settings: all on, ledger on the broker)"
     host, queue = instruments.get("host_sampling_s"), instruments.get("queue_sampling_s")
@@ -111,7 +111,7 @@ def instruments_text(run: Run) -> str:
 
 
 def calibration_line(calibration: Any) -> str:
-    """A run's calibration point (offload_lab/calibration.py), e.g.
+    """A run's calibration point (offload_lab/run/calibration.py), e.g.
     'POST /noop at 200/s for 10 s: avg 1.2 ms, p95 2.0 ms, p99 3.1 ms'."""
     if not isinstance(calibration, dict):
         return "not recorded (runs before calibration existed)"

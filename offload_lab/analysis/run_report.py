@@ -1,5 +1,6 @@
-"""Make the report of one run, or the comparison of two: charts, timelines, summary.md,
-summary.csv and index.html, all from the run folder."""
+"""The report of one run: charts, timelines, summary.md, summary.csv and index.html, all from
+the run folder; and what every report returns (ReportResult). offload_lab.analysis.report picks
+the report a folder needs and compares two runs."""
 
 from __future__ import annotations
 
@@ -9,19 +10,17 @@ from pathlib import Path
 
 import yaml
 
-from analysis.capacity_table import is_suite_folder
-from analysis.charts import write_charts
-from analysis.compare import change_tables, comparison_warnings, run_labels, runs_list
-from analysis.html import HtmlReport, write_html
-from analysis.load import Run, StepRecord, load_run
-from analysis.metrics import StepMetrics, aggregate_points, run_metrics
-from analysis.run_header import run_header
-from analysis.series import RUN_STYLES, Series, build_series, give_runs_colors
-from analysis.summary import compare_md, definitions, report_tables, summary_md, write_csv
-from analysis.table_model import Table
-from analysis.tables import loadgen_notes
-from analysis.terminal import terminal_summary
-from analysis.timeline import plot_step_timeline
+from .charts import write_charts
+from .html import HtmlReport, write_html
+from .load import Run, StepRecord, load_run
+from .metrics import StepMetrics, aggregate_points, run_metrics
+from .run_header import run_header
+from .series import Series, build_series
+from .summary import definitions, report_tables, summary_md, write_csv
+from .table_model import Table
+from .tables import loadgen_notes
+from .terminal import terminal_summary
+from .timeline import plot_step_timeline
 
 
 @dataclass
@@ -44,7 +43,7 @@ class ReportResult:
         return self.usable_steps > 0 and (bool(self.charts) or not self.charts_requested)
 
 
-def _metrics(run: Run) -> list[StepMetrics]:
+def step_metrics(run: Run) -> list[StepMetrics]:
     metrics = run_metrics(run.steps, run.path)
     run.warnings += [f"{m.file}: {m.samples_check}" for m in metrics if m.samples_check]
     if not metrics:
@@ -75,7 +74,7 @@ def _gateway_sections(run: Run) -> list[tuple[str, list[tuple[str, str]]]]:
     return [(f"Effective gateway settings: {label}", sorted(s.items())) for label, s in by_label.items() if s]
 
 
-def _html(
+def write_report_html(
     path: Path,
     title: str,
     meta: list[tuple[str, str]],
@@ -105,14 +104,12 @@ def _html(
     return write_html(report, path)
 
 
-def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True) -> ReportResult:
+def make_run_report(
+    run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True
+) -> ReportResult:
     """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable."""
-    if is_suite_folder(Path(run_dir)):  # `fab capacity --suite`: a folder of capacity runs
-        from analysis.capacity_report import make_capacity_report
-
-        return make_capacity_report(run_dir, out_dir, charts)
     run = load_run(run_dir)
-    metrics = _metrics(run)
+    metrics = step_metrics(run)
     series = build_series(aggregate_points(metrics), unreadable=run.unreadable)
     out = Path(out_dir) if out_dir else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +124,7 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: 
         summary_md(run, metrics, series, written, notes, run.warnings, timelines), encoding="utf-8"
     )
     write_csv(csv_path, series, {id(s): run.run_id for s in series})
-    html = _html(
+    html = write_report_html(
         out / "index.html",
         f"offload-lab report: {run.run_id}",
         run_header(run, metrics),
@@ -149,72 +146,5 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: 
         timelines=timelines,
         chart_notes=notes,
         usable_steps=len(metrics),
-        charts_requested=charts,
-    )
-
-
-def compare_runs(
-    run_a: str | Path,
-    run_b: str | Path,
-    out_dir: str | Path | None = None,
-    labels: list[str] | None = None,
-    charts: bool = True,
-) -> ReportResult:
-    """Overlay two runs (each point the median of its repeats): series "<run label>: <step
-    label>", each run with its own marker, line style and colours; the change from A to B per
-    point; warnings when the runs differ in more than one setting or are one run."""
-    runs: list[tuple[Run, list[StepMetrics]]] = []
-    for path in (run_a, run_b):
-        run = load_run(path)
-        runs.append((run, _metrics(run)))
-    (first, _), (second, _) = runs
-    labels = list(labels) if labels else run_labels(first, second)
-    per_run: list[list[Series]] = []
-    warnings: list[str] = []
-    for (run, metrics), label, style in zip(runs, labels, RUN_STYLES, strict=True):
-        run.display_label = label
-        per_run.append(build_series(aggregate_points(metrics), label, style, run.unreadable))
-        warnings += [f"{label}: {w}" for w in run.warnings]
-    give_runs_colors(*per_run)
-    series = per_run[0] + per_run[1]
-    run_ids = {id(s): run.run_id for (run, _), group in zip(runs, per_run, strict=True) for s in group}
-    compared = comparison_warnings(first, second, *per_run)
-    warnings = compared + warnings
-    changes = change_tables(*per_run, labels)
-    out = Path(out_dir) if out_dir else first.path / "report" / f"compare-{second.run_id}"
-    out.mkdir(parents=True, exist_ok=True)
-    subtitle = f"A = {labels[0]} (solid, filled circles) vs B = {labels[1]} (dashed, hollow squares)"
-    if charts:
-        written, notes = write_charts(series, out, subtitle=subtitle)
-    else:
-        written, notes = [], ["charts not drawn (--no-charts)"]
-    listed = runs_list([first, second], labels)
-    md_path, csv_path = out / "summary.md", out / "summary.csv"
-    md_path.write_text(
-        compare_md(runs, listed, compared, changes, series, written, notes, warnings), encoding="utf-8"
-    )
-    write_csv(csv_path, series, run_ids)
-    meta = listed + [(f"{run.label}: {k}", v) for run, metrics in runs for k, v in run_header(run, metrics)]
-    html = _html(
-        out / "index.html",
-        f"offload-lab comparison: {labels[0]} vs {labels[1]}",
-        meta,
-        series,
-        written,
-        notes,
-        warnings,
-        subtitle=subtitle,
-        first_tables=changes,
-    )
-    return ReportResult(
-        out_dir=out,
-        charts=written,
-        warnings=warnings,
-        tables=terminal_summary(series, listed),
-        summary_md=md_path,
-        summary_csv=csv_path,
-        html=html,
-        chart_notes=notes,
-        usable_steps=sum(len(m) for _, m in runs),
         charts_requested=charts,
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analysis.load import UnreadableStep
-from analysis.metrics import StepMetrics
+from .load import UnreadableStep
+from .metrics import StepMetrics
 
 FIXED_COLORS = {"sync": "tab:red", "async": "tab:blue"}
 OTHER_COLORS = ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.failures_tables import failures_tables
-from analysis.ledger_tables import faults_table, ledger_table
-from analysis.load import Run
-from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
-from analysis.run_header import header_table, run_header
-from analysis.series import Series
-from analysis.table_model import Table, to_markdown
-from analysis.tables import _ordered_points, async_table, client_table, loadgen_notes, study_table
+from .failures_tables import failures_tables
+from .ledger_tables import faults_table, ledger_table
+from .load import Run
+from .metrics import LOADGEN_SATURATED_PCT, StepMetrics
+from .run_header import header_table, run_header
+from .series import Series
+from .table_model import Table, to_markdown
+from .tables import _ordered_points, async_table, client_table, loadgen_notes, study_table
 
 CSV_COLUMNS: list[tuple[str, str]] = [
     # (csv column, StepMetrics attribute or special key)

@@ -1,4 +1,4 @@
-"""The report's tables as data (analysis.table_model.Table): the original study's table, the
+"""The report's tables as data (offload_lab.analysis.table_model.Table): the original study's table, the
 client side per point, the async side per point, and the run's header."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analysis.fmt import MISSING, NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate, ranged, spread_text
-from analysis.load import UnreadableStep
-from analysis.metrics import LOADGEN_SATURATED_PCT, StepMetrics
-from analysis.series import Series
-from analysis.table_model import Table
+from .fmt import MISSING, NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate, ranged, spread_text
+from .load import UnreadableStep
+from .metrics import LOADGEN_SATURATED_PCT, StepMetrics
+from .series import Series
+from .table_model import Table
 
 
 def nothing_lost_text(m: StepMetrics) -> str:

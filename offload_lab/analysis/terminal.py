@@ -1,4 +1,4 @@
-"""What `python -m analysis` prints: the key figures of each point in a table that fits a
+"""What `python -m offload_lab.analysis` prints: the key figures of each point in a table that fits a
 terminal. The full tables are in summary.md and index.html."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from analysis.fmt import MISSING, NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate
-from analysis.series import Series
-from analysis.tables import PointRow, point_rows
+from .fmt import MISSING, NA, fmt_int, fmt_ms, fmt_num, fmt_pct, fmt_rate
+from .series import Series
+from .tables import PointRow, point_rows
 
 TERMINAL_WIDTH = 100
 GAP = "  "

@@ -11,8 +11,8 @@ five panels on one shared time axis (seconds since the step's t0):
    a CPU.
 
 Load start and end are marked on every panel. A panel without data says "no data". Inputs come
-from the parsed step JSON plus the run folder (analysis/timeline_inputs.py), so this works on any
-step file whether or not analysis.load.StepRecord knows the newer fields. Agg backend only.
+from the parsed step JSON plus the run folder (offload_lab/analysis/timeline_inputs.py), so this works on any
+step file whether or not offload_lab.analysis.load.StepRecord knows the newer fields. Agg backend only.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from analysis.charts import whole_number_ticks  # noqa: E402
-from analysis.samples import PerSecond  # noqa: E402
-from analysis.timeline_inputs import TimelineInputs, step_json, timeline_inputs  # noqa: E402
+from .charts import whole_number_ticks  # noqa: E402
+from .samples import PerSecond  # noqa: E402
+from .timeline_inputs import TimelineInputs, step_json, timeline_inputs  # noqa: E402
 
 LOG_RATIO = 20.0  # latency panel on a log scale when the values span more than this
 FIGSIZE = (9, 10)
@@ -295,6 +295,6 @@ def save_small_png(fig: Figure, path: Path) -> None:
 
 
 def plot_step_timeline(step: Any, run_dir: str | Path, out_path: str | Path, title: str) -> bool:
-    """Timeline PNG of one step (an analysis.load.StepRecord or the parsed step JSON dict) of the run in
+    """Timeline PNG of one step (a load.StepRecord or the parsed step JSON dict) of the run in
     run_dir; False (nothing written) when the step has nothing to plot."""
     return plot_timeline(step_json(step, run_dir), run_dir, out_path, title)

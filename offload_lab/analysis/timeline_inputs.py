@@ -1,6 +1,6 @@
 """What a step's timeline shows, gathered from its step file and run folder (docs/result-format.md,
 "Per-second evidence"): the per-second client figures from the samples file, the queue, and each
-host's CPU use and CPU waiting. Missing or unreadable parts become notes; analysis/timeline.py
+host's CPU use and CPU waiting. Missing or unreadable parts become notes; offload_lab/analysis/timeline.py
 draws the result."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.delay_queues import find_delay_queues
-from analysis.samples import PerSecond, SamplesError, per_second, read_samples
+from .delay_queues import find_delay_queues
+from .samples import PerSecond, SamplesError, per_second, read_samples
 
 
 @dataclass
@@ -33,7 +33,8 @@ class TimelineInputs:
     # name -> (t, % of each second some task of the host waited for a CPU); absent in older steps
     cpu_waits: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why a part is missing
-    # what the step's instruments left out on purpose, "samples" and/or "hosts" (instruments.py)
+    # what the step's instruments left out on purpose, "samples" and/or "hosts"
+    # (offload_lab/plan/instruments.py)
     switched_off: set[str] = field(default_factory=set)
 
     @property
@@ -144,7 +145,7 @@ def timeline_inputs(step_json: dict[str, Any], run_dir: str | Path) -> TimelineI
 
 
 def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
-    """The parsed step file behind an analysis.load.StepRecord (re-read from the run folder), with the
+    """The parsed step file behind a load.StepRecord (re-read from the run folder), with the
     StepRecord's own fields on top when it has them; a dict is returned as it is."""
     if isinstance(step, dict):
         return step
@@ -160,7 +161,9 @@ def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
         value = getattr(step, name, None)
         if isinstance(value, dict):
             data[name] = value
-    samples_file = getattr(step, "samples_file", None)  # analysis.load.StepRecord keeps only the path
+    samples_file = getattr(
+        step, "samples_file", None
+    )  # offload_lab.analysis.load.StepRecord keeps only the path
     if isinstance(samples_file, str) and samples_file:
         data["samples"] = {**_dict(data.get("samples")), "file": samples_file}
     params = dict(_dict(data.get("step")))

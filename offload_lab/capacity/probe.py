@@ -1,6 +1,6 @@
 """One probe of `fab capacity`, judged from its step file: did it meet the SLO (why not), and what
 does its evidence say limited it (the bottleneck). Pure functions of the step's JSON
-(docs/result-format.md), so the search (offload_lab/capacity.py) is tested with made-up steps."""
+(docs/result-format.md), so the search (offload_lab/capacity/search.py) is tested with made-up steps."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from analysis.load import step_from_dict
-from analysis.metrics import compute_metrics
-
-from .limits import gateway_concurrency
-from .spec import MAX_VUS_LIMIT
+from ..analysis.load import step_from_dict
+from ..analysis.metrics import compute_metrics
+from ..plan.limits import gateway_concurrency
+from ..plan.spec import MAX_VUS_LIMIT
 
 BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
 # A latency failure on CPUs that are not saturated is put down to contention for them when the

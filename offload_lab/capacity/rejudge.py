@@ -1,5 +1,5 @@
 """`fab capacity --rejudge RUN_DIR`: judge a capacity run's probes again from their step files,
-with today's rules (offload_lab/capacity_probe.py), without sending any load; for a suite, every
+with today's rules (offload_lab/capacity/probe.py), without sending any load; for a suite, every
 subject it lists, then its table. The probes keep their rates and order (the search already
 chose them); a verdict that changes is reported, and the capacity follows the new verdicts."""
 
@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analysis.capacity_table import SUITE_KIND
-
-from .capacity import CapacityResult, CapacitySearch, write_result
-from .capacity_probe import Slo, judge, shared_cpu_sets
-from .results import utcnow, write_json
+from ..analysis.capacity_table import SUITE_KIND
+from ..run.results import utcnow, write_json
+from .probe import Slo, judge, shared_cpu_sets
+from .search import CapacityResult, CapacitySearch, write_result
+from .suite_table import write_suite_table
 
 
 class RejudgeError(Exception):
@@ -59,8 +59,6 @@ def rejudge_run(folder: Path) -> tuple[CapacityResult, list[int]]:
 def rejudge(path: Path, echo) -> int:
     """A single run or a suite; returns 0, or 1 when a verdict changed (the search would have
     probed other rates: run it again)."""
-    from .capacity_cli import write_suite_table  # the suite's table, as `fab capacity --suite` writes it
-
     top = _read(path / "capacity.json")
     if top.get("kind") != SUITE_KIND:
         folders = [path]

@@ -2,8 +2,8 @@
 
 Search: from --start, double the rate until a probe fails (or --max-rate passes), then bisect
 between the last pass and the first failure until they are within RESOLUTION of each other;
-never more than MAX_PROBES probes. A probe is one k6 step (offload_lab/sweep.py), judged by
-offload_lab/capacity_probe.py. The search is pure: `CapacitySearch` says which rate to probe
+never more than MAX_PROBES probes. A probe is one k6 step (offload_lab/run/sweep.py), judged by
+offload_lab/capacity/probe.py. The search is pure: `CapacitySearch` says which rate to probe
 next and takes each verdict; `search()` runs it against any probe function (tests use fakes)."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .capacity_probe import Probe, Slo, probe_vus
-from .checks import in_range
-from .cli_options import OVERRIDES, flag, parse_int, parse_number, parse_whole_seconds
-from .core_settings import validate_core
-from .gateway_spec import validate_gateway
-from .results import write_json
-from .spec import MAX_DURATION_S, MAX_RATE, SpecError, SweepSpec, apply_overrides
-from .steps import PlannedStep
+from ..plan.checks import in_range
+from ..plan.core_spec import validate_core
+from ..plan.gateway_spec import validate_gateway
+from ..plan.overrides import OVERRIDES, flag, parse_int, parse_number, parse_whole_seconds
+from ..plan.spec import MAX_DURATION_S, MAX_RATE, SpecError, SweepSpec, apply_overrides
+from ..plan.steps import PlannedStep
+from ..run.results import write_json
+from .probe import Probe, Slo, probe_vus
 
 MAX_PROBES = 12
 RESOLUTION = 0.05  # stop bisecting when the failure is within 5 % of the last pass
@@ -300,7 +300,7 @@ def make_plan(
     checked like a sweep spec's (SpecError naming them, as `names` calls them).
 
     A noop probe posts /noop with work_ms 0: nothing is queued or worked, so no core place is
-    counted for it (offload_lab.limits) and no ledger, drain or backlog is expected of it."""
+    counted for it (offload_lab.plan.limits) and no ledger, drain or backlog is expected of it."""
     raw = {
         "name": name or f"capacity-{mode}",
         "rates": [start],

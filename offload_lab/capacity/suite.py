@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .capacity import CapacityPlan, check_mode, check_number, make_plan
-from .capacity_probe import Slo
-from .checks import int_in
-from .core_settings import validate_core
-from .gateway_spec import validate_gateway
-from .paths import REPO_ROOT
-from .spec import MAX_WORK_MS, NAME_RE, SpecError, load_raw, spec_path
+from ..paths import REPO_ROOT
+from ..plan.checks import int_in
+from ..plan.core_spec import validate_core
+from ..plan.gateway_spec import validate_gateway
+from ..plan.spec import MAX_WORK_MS, NAME_RE, SpecError, load_raw, spec_path
+from .probe import Slo
+from .search import CapacityPlan, check_mode, check_number, make_plan
 
 CAPACITY_DIR = REPO_ROOT / "k6" / "capacity"
 SHARED_ONLY = ("slo_p95_ms", "max_error_pct")  # one SLO for the whole table
@@ -34,7 +34,7 @@ OVERRIDABLE = ("duration_s", "start", "max_rate", "work_ms", "gateway", "core")
 SUITE_KEYS = ("name", "description", "subjects", *SHARED_ONLY, *OVERRIDABLE)
 SUBJECT_KEYS = ("name", "mode", "description", *OVERRIDABLE)
 SUITE_DEFAULTS = {"slo_p95_ms": 20, "max_error_pct": 0.1, "duration_s": 10, "start": 50, "max_rate": 5000}
-# suite key -> the `fab capacity` option whose bounds it shares (offload_lab.capacity.NUMBERS)
+# suite key -> the `fab capacity` option whose bounds it shares (offload_lab.capacity.search.NUMBERS)
 NUMBER_OPTIONS = {
     "slo_p95_ms": "slo_p95_ms",
     "max_error_pct": "max_error_pct",

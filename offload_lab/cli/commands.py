@@ -1,46 +1,32 @@
 """What `fab sweep`, `fab check` and `fab report` do; fabfile.py only forwards options here.
 
-Errors the user can fix raise `UsageError` (message names the bad value; exit status 2)."""
+Errors the user can fix raise `UsageError` (offload_lab.cli.usage)."""
 
 from __future__ import annotations
 
 import contextlib
-import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import inventory as inventory_mod
-from . import spec as spec_mod
-from .cli_options import OPTION_FOR_KEY, parse_overrides
-from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
-from .core_settings import effective_core
-from .faults import fault_host_problems
-from .instruments import describe as describe_instruments
-from .limits import describe_limits, limit_of_step
-from .paths import REPO_ROOT, RESULTS_DIR
-from .remote import RemoteError
-from .results import RunFolder, make_run_id, newest_run
-from .signals import signals_interrupt
-from .spec import SpecError, SweepSpec
-from .steps import estimate_seconds, expand_steps
-from .sweep import Sweep, effective_gateway
-
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    def __init__(self, message: str, code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.code = code
-
-
-def echo(msg: str) -> None:
-    print(msg, flush=True)
-
+from ..hosts import inventory as inventory_mod
+from ..hosts.remote import RemoteError
+from ..paths import REPO_ROOT, RESULTS_DIR
+from ..plan import spec as spec_mod
+from ..plan.core_spec import effective_core
+from ..plan.fault_spec import fault_host_problems
+from ..plan.instruments import describe as describe_instruments
+from ..plan.limits import describe_limits, limit_of_step
+from ..plan.overrides import OPTION_FOR_KEY, parse_overrides
+from ..plan.spec import SpecError, SweepSpec
+from ..plan.steps import estimate_seconds, expand_steps
+from ..run.connections import VHOST, ProvisionedSettings
+from ..run.results import make_run_id, newest_run
+from ..run.signals import signals_interrupt
+from ..run.sweep import Sweep, effective_gateway
+from .run_start import connect, git_info, local_versions, new_run_folder, require_preflight
+from .usage import EXIT_FAILED, EXIT_INTERRUPTED, UsageError, echo
 
 # --------------------------------------------------------------------------------------------
 # planning: everything checked before any load
@@ -71,7 +57,7 @@ def plan(spec_arg: str, options: dict[str, Any], inventory: str | None):
 
 
 def plan_limits(steps, provisioned: ProvisionedSettings | None = None) -> list[str]:
-    """Which stage limits each step (offload_lab.limits), from the provisioned settings when known."""
+    """Which stage limits each step (offload_lab.plan.limits), from the provisioned settings when known."""
     gateway = provisioned.gateway if provisioned else {}
     cores = list(provisioned.cores.values()) if provisioned and provisioned.cores else [{}]
     limits = [
@@ -83,7 +69,7 @@ def plan_limits(steps, provisioned: ProvisionedSettings | None = None) -> list[s
 
 
 def plan_instruments(steps) -> list[str]:
-    """The sweep's own instruments (offload_lab.instruments): one line, or one per series."""
+    """The sweep's own instruments (offload_lab.plan.instruments): one line, or one per series."""
     by_label = {s.label: s.instruments for s in steps}
     if len(set(by_label.values())) <= 1:
         return [f"instruments: {describe_instruments(steps[0].instruments)}"] if steps else []
@@ -123,61 +109,10 @@ def describe_plan(spec: SweepSpec, steps, lab=None, limits: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _password() -> str | None:
-    """None when this machine has no RabbitMQ password yet: preflight says to provision."""
-    try:
-        return read_password()
-    except PasswordError:
-        return None
-
-
-def _preflight(real: LabConnections) -> None:
-    problems = real.preflight()
-    if problems:  # a headline saying what to do, then its details
-        raise UsageError("\n  ".join(problems), EXIT_FAILED)
-
-
 def changed_overrides(spec_arg: str, spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
     """The overrides that changed what runs (one equal to the spec's own value did not)."""
     before, after = spec_mod.load(spec_arg).as_dict(), spec.as_dict()
     return {key: value for key, value in overrides.items() if after.get(key) != before.get(key)}
-
-
-def git_info() -> dict[str, Any]:
-    """The run's git_commit and git_dirty (tracked files differ from the commit), and when dirty
-    that difference as git_diff, which the run folder keeps beside run.json (results.py)."""
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        if commit.returncode != 0:
-            return {"git_commit": None, "git_dirty": None}
-        state: dict[str, Any] = {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
-        if state["git_dirty"]:
-            state["git_diff"] = git("diff", "HEAD").stdout
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": None, "git_dirty": None}
-    return state
-
-
-def local_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    try:
-        from ansible.release import __version__ as ansible_core
-
-        out["ansible_core"] = ansible_core
-    except ImportError:
-        out["ansible_core"] = None
-    try:
-        import fabric
-
-        out["fabric"] = fabric.__version__
-    except ImportError:
-        out["fabric"] = None
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,9 +134,9 @@ def check(
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
     echo(describe_plan(spec, steps, lab, limits=not preflight))
     if preflight:
-        real = LabConnections(lab, "preflight", _password())
+        real = connect(lab, "preflight")
         try:
-            _preflight(real)
+            require_preflight(real)
             echo("\n".join(plan_limits(steps, real.settings())))
         finally:
             real.close()
@@ -219,12 +154,12 @@ def sweep(
 ) -> int:
     spec, overrides, steps, lab = plan(spec_arg, options, inventory)
     run_id = run_id or make_run_id(spec.name, changed_overrides(spec_arg, spec, overrides))
-    folder = _new_folder(results_dir, run_id)
+    folder = new_run_folder(results_dir, run_id)
     echo(describe_plan(spec, steps, lab, limits=False))
 
-    real = LabConnections(lab, run_id, _password())
+    real = connect(lab, run_id)
     try:
-        _preflight(real)
+        require_preflight(real)
         provisioned = real.settings()
         echo("\n".join(plan_limits(steps, provisioned)))
         settings = provisioned.recorded()
@@ -269,30 +204,6 @@ def sweep(
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
 
 
-def _new_folder(results_dir: str | None, run_id: str) -> RunFolder:
-    if not spec_mod.NAME_RE.match(run_id):
-        raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
-    folder = RunFolder(Path(results_dir) if results_dir else RESULTS_DIR, run_id)
-    if folder.path.exists() and any(folder.path.iterdir()):
-        raise UsageError(f"--run-id: {folder.path} already exists")
-    return folder
-
-
-def capacity(
-    options: dict[str, Any],
-    inventory: str | None = None,
-    results_dir: str | None = None,
-    run_id: str | None = None,
-    suite: str | None = None,
-    only: str | None = None,
-    rejudge: str | None = None,
-) -> int:
-    """`fab capacity`, one search or a suite of them: offload_lab/capacity_cli.py."""
-    from .capacity_cli import capacity as run_capacity  # it uses this module's helpers
-
-    return run_capacity(options, inventory, results_dir, run_id, suite, only, rejudge)
-
-
 def report(run_dir: str | None = None, results_dir: str | None = None) -> int:
     if run_dir:
         path = Path(run_dir)
@@ -303,4 +214,4 @@ def report(run_dir: str | None = None, results_dir: str | None = None) -> int:
         if path is None:
             raise UsageError(f"no run folder under {results_dir or RESULTS_DIR}: run `fab sweep` first")
     echo(f"report for {path}")
-    return subprocess.run([sys.executable, "-m", "analysis", str(path)], cwd=REPO_ROOT).returncode
+    return subprocess.run([sys.executable, "-m", "offload_lab.analysis", str(path)], cwd=REPO_ROOT).returncode

@@ -15,7 +15,7 @@ from fabric import __version__ as fabric_version
 from fabric.main import Fab
 from invoke.exceptions import Exit, ParseError
 
-EXIT_USAGE = 2  # as offload_lab.cli.UsageError
+EXIT_USAGE = 2  # as offload_lab.cli.usage.UsageError
 UNKNOWN_TOKEN_RE = re.compile(r"^No idea what (.+) is!$")  # invoke's parser and its --help
 NO_VALUE_RE = re.compile(r"^Flag <Argument: ([\w-]+).*> needed value")
 HELP_FLAGS = ("-h", "--help")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from ..paths import REPO_ROOT
 from .inventory import InventoryHost
-from .paths import REPO_ROOT
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 LAB_KNOWN_HOSTS_MARK = ".lab/ssh/"

@@ -4,7 +4,7 @@ Groups: broker, gateway, core, loadgen, each with one or more hosts; a host's in
 its order in the inventory (loadgen i runs k6's execution segment i of N). A host's address is the hostvar
 `offload_private_address`, falling back to `ansible_host`, then the inventory name; ssh user is
 `ansible_user` (default root), key `ansible_ssh_private_key_file` (or `ansible_private_key_file`),
-port `ansible_port` (default 22), known hosts from `ansible_ssh_common_args` (offload_lab/remote.py).
+port `ansible_port` (default 22), known hosts from `ansible_ssh_common_args` (offload_lab/hosts/remote.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 
 GROUPS = ("broker", "gateway", "core", "loadgen")
 FALLBACK_INVENTORY = "inventory/lab"

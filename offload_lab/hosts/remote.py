@@ -1,7 +1,7 @@
 """SSH to the lab hosts through Fabric: one cached Connection per host, plus helpers the sweep uses
 (run a command, write/read a small file, each as root where Ansible uses `become`; settings files).
 
-Every connection checks the host's key against its known_hosts (offload_lab/host_keys.py), sends
+Every connection checks the host's key against its known_hosts (offload_lab/hosts/host_keys.py), sends
 keepalives, and every call has a timeout: a host that vanishes mid-sweep fails the call instead of
 hanging it."""
 
@@ -36,7 +36,7 @@ class RemoteError(RuntimeError):
 
 
 class HostKeyRefused(RemoteError):
-    """The host's SSH key is unknown or changed (offload_lab/host_keys.py): nothing was sent."""
+    """The host's SSH key is unknown or changed (offload_lab/hosts/host_keys.py): nothing was sent."""
 
 
 @dataclass(frozen=True)

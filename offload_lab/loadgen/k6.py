@@ -1,9 +1,9 @@
 """k6 on a loadgen host: upload the script once per run, run one step (constant-arrival-rate),
 bring its summary JSON home, and stop it on its host when the sweep is interrupted, or when k6
 fails or times out (the partial summary k6 writes on SIGINT is handed back). With several
-loadgens each runs its execution segment, paused until offload_lab.k6_fleet resumes them all.
+loadgens each runs its execution segment, paused until offload_lab.loadgen.k6_fleet resumes them all.
 
-Per-request samples: offload_lab.k6_samples.
+Per-request samples: offload_lab.loadgen.k6_samples.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..hosts.remote import Remote, RemoteError
+from ..paths import K6_SCRIPT
+from ..plan.steps import PlannedStep
 from .k6_samples import SYSTEM_TAGS, count_rows, filter_command
-from .paths import K6_SCRIPT
-from .remote import Remote, RemoteError
-from .steps import PlannedStep
 
 CSV_SAVE_INTERVAL = "100ms"
 REMOTE_BASE = "/tmp/offload-k6"  # + "-<login user>": another user's folder is not ours

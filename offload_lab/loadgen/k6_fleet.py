@@ -1,6 +1,6 @@
 """k6 on N load generators as one: the same script on every loadgen, generator i with execution
 segment i of one shared sequence, all started paused and resumed together once every one has
-initialised its VUs; their results merged (offload_lab.k6_merge). One loadgen: k6_for_loadgens
+initialised its VUs; their results merged (offload_lab.loadgen.k6_merge). One loadgen: k6_for_loadgens
 returns a plain RemoteK6, today's behaviour.
 
 Started together: each k6 runs `--paused` with its REST API on the loadgen's loopback; when
@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..hosts.remote import Remote
+from ..plan.steps import PlannedStep
 from . import k6_merge
 from .k6 import K6Error, RemoteK6, Segment
-from .remote import Remote
-from .steps import PlannedStep
 
 READY_TIMEOUT_S = 120  # k6 initialising its VUs (and the SSH connections) before the resume
 

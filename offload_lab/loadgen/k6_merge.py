@@ -19,8 +19,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from analysis.metrics import LOADGEN_SATURATED_PCT
-from analysis.samples import GENERATOR_COLUMN, REQUEST_METRIC, Samples, latency_stats, percentile
+from ..analysis.metrics import LOADGEN_SATURATED_PCT
+from ..analysis.samples import GENERATOR_COLUMN, REQUEST_METRIC, Samples, latency_stats, percentile
 
 LATE_START_S = 0.5  # a generator whose first request came later than this (beyond its stripe) is late
 TREND_FROM_SAMPLES = REQUEST_METRIC  # the one trend with per-request samples

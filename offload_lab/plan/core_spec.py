@@ -1,26 +1,18 @@
 """Core settings a sweep spec may switch (`core:`, per sweep or per series): their names, defaults
-and ranges, the check of a spec's `core:` mapping, and the switcher that writes them to
-/etc/offload/core.sweep.env on every core host and restarts the core.
+and ranges, the check of a spec's `core:` mapping, and what a core runs with during a step.
+offload_lab.services.core switches them on the core hosts.
 
 The names, defaults and limits are the core's own (core-go/internal/config: Defaults,
 MaxPrefetch, MaxRetryDelays, MaxRetryDelayMS, MaxRetryQueueLength, Validate);
 tests/sweep/test_core_settings.py and test_core_failure_settings.py check that they agree. The
-kinds of value (an integer range, a fraction, a list of delays) are in offload_lab.core_values."""
+kinds of value (an integer range, a fraction, a list of delays) are in offload_lab.plan.core_values."""
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .core_values import Delays, Fraction, IntRange, Kind
-from .remote import Remote, format_env_file
-
-SWEEP_ENV = "/etc/offload/core.sweep.env"
-UNIT = "offload-core"
 
 # RETRY_DELAYS_MS: each delay 1 ms .. 1 h, at most 10 of them (so at most 11 attempts)
 MAX_RETRY_DELAY_MS = 3_600_000
@@ -31,7 +23,7 @@ MAX_RETRY_DELAYS = 10
 class CoreSetting:
     name: str  # the environment variable
     default: str  # the core's own default (config.Defaults), as the environment spells it
-    kind: Kind  # what values a spec may set (offload_lab.core_values)
+    kind: Kind  # what values a spec may set (offload_lab.plan.core_values)
     doc: str
 
 
@@ -89,7 +81,7 @@ def validate_core(problems: list[str], key: str, value: Any) -> dict[str, str] |
     return out if ok else None
 
 
-# the ledger's destination, switched through the spec's `instruments:` (offload_lab.instruments),
+# the ledger's destination, switched through the spec's `instruments:` (offload_lab.plan.instruments),
 # with the binary's default
 LEDGER = "LEDGER"
 LEDGER_DEFAULT = "broker"
@@ -138,95 +130,3 @@ def consumer_concurrency(settings: dict[str, str]) -> int:
 def work_concurrency(settings: dict[str, str]) -> int:
     """POST /work requests one core serves at once (WORK_MAX_CONCURRENT)."""
     return _int(settings, "WORK_MAX_CONCURRENT")
-
-
-# --------------------------------------------------------------------------------------------
-# switching: /etc/offload/core.sweep.env + a restart on every core host
-
-
-class CoreSettingsError(RuntimeError):
-    pass
-
-
-def core_healthy(url: str, timeout: float = 2) -> bool:
-    """The core answers /healthz with status "ok": HTTP up and its consumer connected."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return 200 <= resp.status < 300 and json.loads(resp.read() or b"{}").get("status") == "ok"
-    except Exception:
-        return False
-
-
-class CoreSettings:
-    """Like offload_lab.gateway.GatewaySettings, for the core hosts: `apply` writes the settings
-    (root's file, so as root) and restarts every core only when they change; `restore` removes
-    the file so the cores run with their provisioned settings again."""
-
-    def __init__(
-        self,
-        remotes: dict[str, Remote],
-        base_urls: dict[str, str],
-        health_timeout_s: float = 60,
-        healthy: Callable[[str], bool] = core_healthy,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.remotes = remotes  # core host name -> its Remote
-        self.base_urls = {name: url.rstrip("/") for name, url in base_urls.items()}
-        self.health_timeout_s = health_timeout_s
-        self.healthy = healthy
-        self.sleep = sleep
-        self.clock = clock
-        self.current: dict[str, str] = {}  # what the sweep file holds ({} = provisioned settings)
-
-    def begin(self) -> None:
-        """Start from the provisioned settings: a file left by an earlier, killed sweep goes."""
-        for name, remote in self.remotes.items():
-            if remote.run(f"test -e {SWEEP_ENV}", check=False, sudo=True).ok:
-                remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
-                self._restart(name)
-        self.current = {}
-
-    def apply(self, settings: dict[str, str]) -> bool:
-        """Make every core run with `settings` over its provisioned ones; True if they restarted."""
-        settings = dict(settings)
-        if settings == self.current:
-            return False
-        for name, remote in self.remotes.items():
-            if settings:
-                self._check_unit_reads_sweep_env(name)
-                remote.put_text(format_env_file(settings), SWEEP_ENV, mode="0644", sudo=True)
-            else:
-                remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
-            self._restart(name)
-        self.current = settings
-        return True
-
-    def restore(self) -> bool:
-        return self.apply({})
-
-    def restart(self) -> None:
-        """Restart every core with the current settings (fresh connections after a broker restart)."""
-        for name in self.remotes:
-            self._restart(name)
-
-    def _check_unit_reads_sweep_env(self, name: str) -> None:
-        """A unit provisioned before core.sweep.env existed would ignore the file: say so instead."""
-        shown = self.remotes[name].run(f"systemctl show {UNIT} -p EnvironmentFiles", check=False)
-        if SWEEP_ENV not in shown.stdout:
-            raise CoreSettingsError(
-                f"{UNIT} on {name} does not read {SWEEP_ENV}: provision again "
-                "(`ansible-playbook site.yml`) before switching core settings"
-            )
-
-    def _restart(self, name: str) -> None:
-        self.remotes[name].run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
-        url = f"{self.base_urls[name]}/healthz"
-        deadline = self.clock() + self.health_timeout_s
-        while not self.healthy(url):
-            if self.clock() >= deadline:
-                raise CoreSettingsError(
-                    f"core {url} did not answer status ok within {self.health_timeout_s} s after a "
-                    f"restart (see `journalctl -u {UNIT}` on {name})"
-                )
-            self.sleep(0.2)

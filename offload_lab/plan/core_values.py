@@ -1,4 +1,4 @@
-"""The kinds of value a core setting takes (offload_lab.core_settings), each with its check: a
+"""The kinds of value a core setting takes (offload_lab.plan.core_spec), each with its check: a
 value from a spec (YAML: a number, a list) or from the command line (text) becomes the text the
 core reads from its environment, or a problem naming the key is appended and None returned.
 

@@ -12,12 +12,12 @@ gives what each one costs on the lab (docs/results/overhead).
 - host_sampling_s: seconds between readings of every host's CPU and pressure during a step (one
   SSH loop per host); 0 = off.
 - queue_sampling_s: seconds between readings of the task queue's depth (the management API),
-  and of the retries' delay queues in the steps that retry (offload_lab.retry_queues), which
+  and of the retries' delay queues in the steps that retry (offload_lab.services.retry_queues), which
   also end the drain wait.
 - broker_stats_s: seconds between the broker's statistics emissions (RabbitMQ's
   collect_statistics_interval), which the management API's queue figures come from. Unset: as
   provisioned (roles/rabbitmq: rabbitmq_stats_interval_ms); switching it restarts the broker and
-  its clients (offload_lab/broker_settings.py).
+  its clients (offload_lab/services/broker_settings.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .checks import num_in
-from .core_settings import LEDGER
+from .core_spec import LEDGER
 
 LEDGER_MODES = ("file", "broker", "off")
 MAX_SAMPLING_S = 60.0

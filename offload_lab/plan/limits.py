@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .core_settings import consumer_concurrency, work_concurrency
+from .core_spec import consumer_concurrency, work_concurrency
 from .gateway_spec import GATEWAY_DEFAULTS
 
 # what the gateway adds to a request: async parse + publish + confirm, sync the hop to the core
@@ -96,7 +96,7 @@ def step_limit(
     measured_latency_ms: float | None = None,
 ) -> StepLimit:
     """The limit of one step. `gateway`/`cores`: the effective settings (sweep.effective_gateway,
-    core_settings.effective_core); `measured_latency_ms`: an async step's measured median."""
+    core_spec.effective_core); `measured_latency_ms`: an async step's measured median."""
     if mode == "async" and measured_latency_ms is not None:
         latency_ms, source = float(measured_latency_ms), "measured median"
     else:
@@ -128,7 +128,7 @@ def step_limit(
 def limit_of_step(
     step, gateway: dict[str, str], cores: Sequence[dict[str, str]], measured_latency_ms: float | None = None
 ) -> StepLimit:
-    """step_limit of a planned step (offload_lab.steps.PlannedStep)."""
+    """step_limit of a planned step (offload_lab.plan.steps.PlannedStep)."""
     return step_limit(step.mode, step.rate, step.work_ms, step.max_vus, gateway, cores, measured_latency_ms)
 
 

@@ -1,5 +1,5 @@
 """Sweep specs: loading, defaults, validation and merging overrides (the steps a spec plans are
-in offload_lab.steps).
+in offload_lab.plan.steps).
 
 The schema is documented in k6/sweeps/README.md. Every problem is reported with the key (or the
 command-line option) that carries it; all problems are collected before anything is raised.
@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
+from ..paths import SWEEPS_DIR
 from .checks import int_in, is_int, num_in
-from .core_settings import validate_core
-from .faults import FaultSpec, validate_faults
+from .core_spec import validate_core
+from .fault_spec import FaultSpec, validate_faults
 from .gateway_spec import validate_gateway
 from .instruments import validate_instruments
-from .paths import SWEEPS_DIR
 
 MODES = ("sync", "async")
 ORDERS = ("interleaved", "by_mode", "by_series")

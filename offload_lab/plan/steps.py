@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .faults import FaultSpec
+from .fault_spec import FaultSpec
 from .instruments import DEFAULT_INSTRUMENTS, Instruments
 from .spec import SeriesSpec, SweepSpec
 

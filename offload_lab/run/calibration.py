@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .instruments import Instruments
-from .steps import PlannedStep
+from ..plan.instruments import Instruments
+from ..plan.steps import PlannedStep
 
 RATE = 200  # req/s: well inside the no-op app's capacity on the slowest day measured (800/s)
 DURATION_S = 10
@@ -64,7 +64,7 @@ def calibration_record(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def calibrate(k6: Any) -> dict[str, Any]:
-    """Run the calibration load with `k6` (offload_lab.sweep_services.K6Like); never raises: a
+    """Run the calibration load with `k6` (offload_lab.run.sweep_services.K6Like); never raises: a
     run whose calibration failed says why and goes on."""
     try:
         return calibration_record(k6.run(calibration_step()))

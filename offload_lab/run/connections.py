@@ -10,21 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..hosts.inventory import Inventory
+from ..hosts.remote import Remote, mask_secrets, parse_env_file
+from ..loadgen.k6_fleet import k6_for_loadgens
+from ..paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
+from ..plan.fault_spec import FaultSpec
+from ..services.broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
+from ..services.broker_settings import BrokerSettings
+from ..services.core import CoreSettings, CoreStats
+from ..services.cpu import CpuSampler
+from ..services.faults import FaultRunner
+from ..services.gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
+from ..services.ledger_files import DEFAULT_LEDGER_FILE, LedgerFiles
+from ..services.outcomes import OutcomeQueue
 from . import preflight
-from .broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
-from .broker_settings import BrokerSettings
 from .calibration import calibrate
-from .core import CoreStats
-from .core_settings import CoreSettings
-from .cpu import CpuSampler
-from .faults import FaultRunner, FaultSpec
-from .gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
-from .inventory import Inventory
-from .k6_fleet import k6_for_loadgens
-from .ledger_files import DEFAULT_LEDGER_FILE, LedgerFiles
-from .outcomes import OutcomeQueue
-from .paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
-from .remote import Remote, mask_secrets, parse_env_file
 from .sweep import SweepServices
 
 # fab's own broker user (roles/offload_broker: offload_broker_users.controller): the management
@@ -136,7 +136,7 @@ class LabConnections:
 
     def preflight(self) -> list[str]:
         """What stops a sweep, checked without load: [] when every host and service answers, else
-        a headline saying what to do, then the details (offload_lab.preflight)."""
+        a headline saying what to do, then the details (offload_lab.run.preflight)."""
         return preflight.problems(self)
 
     def sweep_services(self) -> SweepServices:

@@ -9,25 +9,38 @@ missing, one line each."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from .broker import DEAD_LETTER_QUEUE, BrokerError
-from .core import CoreError
-from .gateway import CORE_ENV, GATEWAY_ENV, http_ok
-from .paths import PASSWORD_FILE, REPO_ROOT
-from .remote import RemoteError
-
-if TYPE_CHECKING:
-    from .connections import LabConnections
+from ..hosts.inventory import Inventory
+from ..hosts.remote import Remote, RemoteError
+from ..paths import PASSWORD_FILE, REPO_ROOT
+from ..services.broker import DEAD_LETTER_QUEUE, BrokerError, ManagementAPI
+from ..services.core import CoreError, CoreStats
+from ..services.gateway import CORE_ENV, GATEWAY_ENV, http_ok
 
 SSH_CHECK_TIMEOUT_S = 20  # the command; connecting has its own bound (Remote's connect_timeout)
+
+
+class LabConnectionsLike(Protocol):
+    """What preflight reads of offload_lab.run.connections.LabConnections, which calls it."""
+
+    inv: Inventory
+    remotes: dict[str, Remote]
+    password: str | None  # None: this machine has none yet
+    gateway_urls: list[str]
+    k6: Any  # RemoteK6 or K6Fleet: version(), and for several loadgens missing_k6()
+    core: CoreStats
+    mgmt: ManagementAPI
+
+    @property
+    def task_queue(self) -> str: ...
 
 
 def not_provisioned(provision_command: str) -> str:
     return f"the lab is up but not provisioned: run `{provision_command}`"
 
 
-def problems(lab: LabConnections) -> list[str]:
+def problems(lab: LabConnectionsLike) -> list[str]:
     """[] when a sweep can start; else a headline and, for provisioning, what is missing."""
     unreachable = unreachable_hosts(lab)
     if unreachable:
@@ -41,7 +54,7 @@ def problems(lab: LabConnections) -> list[str]:
     return []
 
 
-def unreachable_hosts(lab: LabConnections) -> list[str]:
+def unreachable_hosts(lab: LabConnectionsLike) -> list[str]:
     """One line per way of failing: `lab-core (10.77.77.13) does not answer SSH (timed out):
     check with `lab/labctl status``. Every host is tried at once, so this takes one timeout."""
 
@@ -68,7 +81,7 @@ def unreachable_hosts(lab: LabConnections) -> list[str]:
     ]
 
 
-def hosts_without_sudo(lab: LabConnections) -> list[str]:
+def hosts_without_sudo(lab: LabConnectionsLike) -> list[str]:
     """fab runs as root where Ansible uses become (the gateway's settings file and restart, the
     env files, faults): a login without passwordless sudo is named, with sudo's own words."""
     out = []
@@ -95,7 +108,7 @@ def ssh_failure(exc: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def missing_provisioning(lab: LabConnections) -> list[str]:
+def missing_provisioning(lab: LabConnectionsLike) -> list[str]:
     missing = []
     if lab.password is None:
         missing.append(f"no RabbitMQ password: {PASSWORD_FILE.relative_to(REPO_ROOT)} does not exist")

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .cli_options import OPTION_FOR_KEY
-from .paths import RESULTS_DIR
+from ..paths import RESULTS_DIR
+from ..plan.overrides import OPTION_FOR_KEY
 
 SCHEMA_VERSION = 1
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-")
-MAX_RUN_ID = 64  # as long as a name may be (offload_lab.spec.NAME_RE)
+MAX_RUN_ID = 64  # as long as a name may be (offload_lab.plan.spec.NAME_RE)
 MAX_OVERRIDES_SUFFIX = 40
 MAX_VALUE_IN_RUN_ID = 12  # longer values are left to run.json: only the option is named
 OVERRIDES_WORD = "overrides"

@@ -1,6 +1,6 @@
 """The pieces of one step that need no remote call: the lines printed around it, the drain time
 from the core's clock, each host's CPU use, and the results of several load generators made
-one (offload_lab.k6_merge), their partial summaries kept when a step is interrupted."""
+one (offload_lab.loadgen.k6_merge), their partial summaries kept when a step is interrupted."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analysis.load import step_from_dict
-from analysis.metrics import StepMetrics, compute_metrics
-from analysis.samples import SamplesError, read_samples
-
-from . import k6_merge
-from .cpu import cpu_pct
-from .steps import PlannedStep
+from ..analysis.load import step_from_dict
+from ..analysis.metrics import StepMetrics, compute_metrics
+from ..analysis.samples import SamplesError, read_samples
+from ..loadgen import k6_merge
+from ..plan.steps import PlannedStep
+from ..services.cpu import cpu_pct
 
 INTERRUPTED_DIR = "interrupted"  # the run folder's: partial k6 summaries of an interrupted step
 
 
 # --------------------------------------------------------------------------------------------
-# the line printed after each step: the report's own figures (analysis.metrics), not a copy
+# the line printed after each step: the report's own figures (offload_lab.analysis.metrics), not a copy
 
 
 def headline(step: PlannedStep, data: dict[str, Any]) -> StepMetrics:

@@ -1,7 +1,7 @@
 """The step loop. Every remote call goes through a collaborator passed in (`SweepServices`,
-offload_lab.sweep_services), so tests can run the loop against fakes; offload_lab.cli builds the
+offload_lab.run.sweep_services), so tests can run the loop against fakes; offload_lab.cli builds the
 real ones (SSH, HTTP, management API). A step's pieces that need no remote call are in
-offload_lab.step_parts."""
+offload_lab.run.step_parts."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
-from .broker_settings import SWEEP_CONF
-from .core_settings import LEDGER, effective_core
-from .gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
-from .limits import limit_of_step, measured_median_ms
-from .outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
+from ..plan.core_spec import LEDGER, effective_core
+from ..plan.gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
+from ..plan.limits import limit_of_step, measured_median_ms
+from ..plan.spec import SweepSpec
+from ..plan.steps import PlannedStep
+from ..services.broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
+from ..services.broker_settings import SWEEP_CONF
+from ..services.outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
+from ..services.retry_queues import RetryQueues, samples_retries, waiting_retries
 from .results import RunFolder, utcnow
-from .retry_queues import RetryQueues, samples_retries, waiting_retries
-from .spec import SweepSpec
 from .step_parts import (
     format_headline,
     host_cpu,
@@ -26,7 +27,6 @@ from .step_parts import (
     step_start_line,
     with_load_generators,
 )
-from .steps import PlannedStep
 from .sweep_services import NO_TIMELINE, GatewayLike, SweepServices
 
 
@@ -77,7 +77,7 @@ class Sweep:
             if lab.core_settings is not None:
                 lab.core_settings.begin()
             if lab.calibrate is not None:
-                self.echo("calibration: POST /noop, a short fixed load (offload_lab/calibration.py)")
+                self.echo("calibration: POST /noop, a short fixed load (offload_lab/run/calibration.py)")
                 self.folder.run["calibration"] = lab.calibrate()
                 self.folder.save()
             for i, step in enumerate(self.steps):
@@ -92,7 +92,7 @@ class Sweep:
                 if self.on_step is not None:
                     self.on_step(step, data)
             status = "complete"
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (offload_lab.signals)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (offload_lab.run.signals)
             status, error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"
             self.echo(f"interrupted: keeping {len(self.folder.run['steps'])} finished step(s)")
         except Exception as exc:  # a step that cannot be measured ends the sweep
@@ -165,7 +165,7 @@ class Sweep:
             clock=lab.clock,
             sleep=lab.sleep,
         )
-        # retries wait in delay queues (retry_queues.py): sampled with the task queue when used
+        # retries wait in delay queues (services/retry_queues.py): sampled with the task queue when used
         step_core = effective_core(self.provisioned_cores[0], step.core)
         retry = RetryQueues.of(step_core, lab.task_queue)
         sampled = retry if retry and samples_retries(step.mode, step_core) else None  # used

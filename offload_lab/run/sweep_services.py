@@ -1,5 +1,5 @@
 """What the sweep drives and reads (`SweepServices`), one collaborator per remote concern, as
-protocols: offload_lab.connections builds the real ones, tests pass fakes."""
+protocols: offload_lab.run.connections builds the real ones, tests pass fakes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .broker import TASK_QUEUE, QueueDepth
-from .faults import FaultSpec
-from .outcomes import OutcomeQueue
-from .steps import PlannedStep
+from ..plan.fault_spec import FaultSpec
+from ..plan.steps import PlannedStep
+from ..services.broker import TASK_QUEUE, QueueDepth
+from ..services.outcomes import OutcomeQueue
 
 
 class K6Like(Protocol):
-    """k6 on the loadgen(s) (offload_lab.k6.RemoteK6, offload_lab.k6_fleet.K6Fleet). One whose
+    """k6 on the loadgen(s) (offload_lab.loadgen.k6.RemoteK6, offload_lab.loadgen.k6_fleet.K6Fleet). One whose
     `reports_load_start` is true takes run(step, on_start=...) and calls on_start with the unix
     time its load began (the fleet: when its paused generators were resumed)."""
 
@@ -88,16 +88,18 @@ class SweepServices:
     sleep: Callable[[float], None] = time.sleep
     sample_interval_s: float | None = None  # None: each step's instruments (tests set a short one)
     task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
-    # where the cores' outcome records are read, by ledger mode (offload_lab.instruments):
+    # where the cores' outcome records are read, by ledger mode (offload_lab.plan.instruments):
     # file and broker; a mode without one (off) has no ledger
     ledgers: dict[str, OutcomeQueue] = field(default_factory=dict)
     faults: Callable[[tuple[FaultSpec, ...]], FaultsLike] | None = None  # performs a step's faults
     empty_timeout_s: float = 60  # how long a step waits for an empty queue before it is refused
-    core_settings: GatewayLike | None = None  # switches the cores' settings (core_settings.CoreSettings)
+    core_settings: GatewayLike | None = None  # switches the cores' settings (services.core.CoreSettings)
     # the broker's version and the settings of its queues (these delay queues too)
     broker_facts: Callable[[Sequence[str]], dict[str, Any]] | None = None
     calibrate: Callable[[], dict[str, Any]] | None = None  # the run's calibration point (calibration.py)
-    broker_settings: BrokerSettingsLike | None = None  # the broker's statistics emission (broker_settings.py)
+    broker_settings: BrokerSettingsLike | None = (
+        None  # the broker's statistics emission (services/broker_settings.py)
+    )
     # every queue of the vhost and its messages, in one request: the retries' delay queues
-    # (retry_queues.py) are read from it; None: not read (no retry sampling, no wait for them)
+    # (services/retry_queues.py) are read from it; None: not read (no retry sampling, no wait for them)
     queue_depths: Callable[[], dict[str, int]] | None = None

@@ -18,7 +18,8 @@ from .broker_facts import broker_facts
 
 TASK_QUEUE = "tasks"
 DEAD_LETTER_QUEUE = "tasks.dead"
-# the core's outcome records: the ledger (offload_lab/outcomes.py takes them, analysis/ledger.py reads them)
+# the core's outcome records: the ledger (offload_lab/services/outcomes.py takes them,
+# offload_lab/analysis/ledger.py reads them)
 OUTCOME_QUEUE = "tasks.done"
 TAKE_BATCH = 2000
 # peeking at the dead-letter queue: at most this many messages (the management API's get took
@@ -173,7 +174,7 @@ class ManagementAPI:
         return out
 
     def facts(self, queues: Sequence[str]) -> dict[str, Any]:
-        """The broker's version and these queues' settings (offload_lab.broker_facts)."""
+        """The broker's version and these queues' settings (offload_lab.services.broker_facts)."""
         return broker_facts(self.get, {q: self._queue_path(q) for q in queues})
 
     def version(self) -> str | None:
@@ -333,7 +334,7 @@ class QueueSampler:
 
 class OutcomeRecords:
     """The core's outcome records queue (`tasks.done`) through the management API: emptied before
-    a step, taken after it (offload_lab/outcomes.py). Also what sits in the dead-letter queue,
+    a step, taken after it (offload_lab/services/outcomes.py). Also what sits in the dead-letter queue,
     looked at without removing it: a quorum queue's broker dead-letters a task past its
     x-delivery-limit itself, and the core never records those."""
 

@@ -1,5 +1,5 @@
 """Switching the broker's statistics emission for a step (the `broker_stats_s` instrument,
-offload_lab/instruments.py): /etc/rabbitmq/conf.d/90-offload-sweep.conf on every broker node
+offload_lab/plan/instruments.py): /etc/rabbitmq/conf.d/90-offload-sweep.conf on every broker node
 (RabbitMQ reads conf.d after rabbitmq.conf), a restart of each node in inventory order, then
 fresh clients: the cores and gateways restart too, so that no step begins on a connection the
 broker dropped. `systemctl restart` returns once the node has booted (the unit is
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .remote import Remote
+from ..hosts.remote import Remote
 
 CONF_DIR = "/etc/rabbitmq/conf.d"  # RabbitMQ reads its *.conf after rabbitmq.conf
 SWEEP_CONF = f"{CONF_DIR}/90-offload-sweep.conf"
@@ -27,8 +27,8 @@ class BrokerSettingsError(RuntimeError):
 
 def sweep_conf(stats_interval_ms: int) -> str:
     return (
-        "# written by fab sweep for the step's instruments (offload_lab/broker_settings.py); removed\n"
-        "# when the sweep ends\n"
+        "# written by fab sweep for the step's instruments (offload_lab/services/broker_settings.py);\n"
+        "# removed when the sweep ends\n"
         f"collect_statistics_interval = {stats_interval_ms}\n"
     )
 

@@ -1,11 +1,20 @@
-"""The core's stats endpoints (`GET /stats`, `POST /stats/reset`), summed over several core hosts."""
+"""The core as the controller drives it: its stats endpoints (`GET /stats`, `POST /stats/reset`),
+summed over several core hosts, and its settings switched for a step (/etc/offload/core.sweep.env
++ a restart on every core host; offload_lab.plan.core_spec says which settings a spec may set)."""
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from ..hosts.remote import Remote, format_env_file
+
+SWEEP_ENV = "/etc/offload/core.sweep.env"
+UNIT = "offload-core"
 
 COUNTERS = ("received", "completed", "failed", "dead_lettered", "redelivered", "in_flight", "work_requests")
 
@@ -72,3 +81,95 @@ class CoreStats:
     def idle(self) -> bool:
         """Nothing in flight on any core host."""
         return self.read()["in_flight"] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# switching: /etc/offload/core.sweep.env + a restart on every core host
+
+
+class CoreSettingsError(RuntimeError):
+    pass
+
+
+def core_healthy(url: str, timeout: float = 2) -> bool:
+    """The core answers /healthz with status "ok": HTTP up and its consumer connected."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300 and json.loads(resp.read() or b"{}").get("status") == "ok"
+    except Exception:
+        return False
+
+
+class CoreSettings:
+    """Like offload_lab.services.gateway.GatewaySettings, for the core hosts: `apply` writes the settings
+    (root's file, so as root) and restarts every core only when they change; `restore` removes
+    the file so the cores run with their provisioned settings again."""
+
+    def __init__(
+        self,
+        remotes: dict[str, Remote],
+        base_urls: dict[str, str],
+        health_timeout_s: float = 60,
+        healthy: Callable[[str], bool] = core_healthy,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.remotes = remotes  # core host name -> its Remote
+        self.base_urls = {name: url.rstrip("/") for name, url in base_urls.items()}
+        self.health_timeout_s = health_timeout_s
+        self.healthy = healthy
+        self.sleep = sleep
+        self.clock = clock
+        self.current: dict[str, str] = {}  # what the sweep file holds ({} = provisioned settings)
+
+    def begin(self) -> None:
+        """Start from the provisioned settings: a file left by an earlier, killed sweep goes."""
+        for name, remote in self.remotes.items():
+            if remote.run(f"test -e {SWEEP_ENV}", check=False, sudo=True).ok:
+                remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
+                self._restart(name)
+        self.current = {}
+
+    def apply(self, settings: dict[str, str]) -> bool:
+        """Make every core run with `settings` over its provisioned ones; True if they restarted."""
+        settings = dict(settings)
+        if settings == self.current:
+            return False
+        for name, remote in self.remotes.items():
+            if settings:
+                self._check_unit_reads_sweep_env(name)
+                remote.put_text(format_env_file(settings), SWEEP_ENV, mode="0644", sudo=True)
+            else:
+                remote.run(f"rm -f {SWEEP_ENV}", sudo=True)
+            self._restart(name)
+        self.current = settings
+        return True
+
+    def restore(self) -> bool:
+        return self.apply({})
+
+    def restart(self) -> None:
+        """Restart every core with the current settings (fresh connections after a broker restart)."""
+        for name in self.remotes:
+            self._restart(name)
+
+    def _check_unit_reads_sweep_env(self, name: str) -> None:
+        """A unit provisioned before core.sweep.env existed would ignore the file: say so instead."""
+        shown = self.remotes[name].run(f"systemctl show {UNIT} -p EnvironmentFiles", check=False)
+        if SWEEP_ENV not in shown.stdout:
+            raise CoreSettingsError(
+                f"{UNIT} on {name} does not read {SWEEP_ENV}: provision again "
+                "(`ansible-playbook site.yml`) before switching core settings"
+            )
+
+    def _restart(self, name: str) -> None:
+        self.remotes[name].run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
+        url = f"{self.base_urls[name]}/healthz"
+        deadline = self.clock() + self.health_timeout_s
+        while not self.healthy(url):
+            if self.clock() >= deadline:
+                raise CoreSettingsError(
+                    f"core {url} did not answer status ok within {self.health_timeout_s} s after a "
+                    f"restart (see `journalctl -u {UNIT}` on {name})"
+                )
+            self.sleep(0.2)

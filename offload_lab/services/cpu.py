@@ -19,7 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from .remote import Remote, RemoteError
+from ..hosts.remote import Remote, RemoteError
 
 
 def parse_cpu(text: str) -> dict[str, Any]:

@@ -1,11 +1,8 @@
-"""Faults inside a step: what a spec may ask for (validated with the spec), and performing them
-over SSH at their second of the step, each recorded with its timestamps in the step JSON.
+"""Faults inside a step, performed over SSH at their second of the step, each recorded with its
+timestamps in the step JSON; what a spec may ask for is offload_lab.plan.fault_spec.
 
-A fault is `{action, at_s[, duration_s][, host]}` in a series (k6/sweeps/README.md, "Faults").
 Every action runs as root on one host (sudo where Ansible uses become) and returns when the
 action is done, not when the service is healthy again: recovery is what the step measures.
-`host` picks the host of a group of several (a broker node of a cluster, say): its position in
-the inventory group (1 = the first) or its inventory name; without it, the group's first host.
 """
 
 from __future__ import annotations
@@ -14,10 +11,10 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .checks import num_in
+from ..plan.fault_spec import ACTIONS, FaultSpec, pick_host
 
 BROKER_UNIT = "rabbitmq-server"
 CORE_UNIT = "offload-core"
@@ -72,124 +69,22 @@ HEAL_COMMAND = (
 
 
 @dataclass(frozen=True)
-class FaultAction:
-    """What an action does: on which group's host, which command (given the broker's address),
-    and whether it needs a duration (then `heal` ends it). `picks` is the group a fault's `host`
-    chooses from: the group itself, or for a partition the broker the gateway is cut from."""
+class FaultCommand:
+    """What an action runs on its host: `run` gives the shell text (from the broker's address and
+    the fault's duration); `heal` ends an action that lasts (offload_lab.plan.fault_spec says which)."""
 
-    group: str
-    command: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
-    needs_duration: bool = False
+    run: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
     heal: str | None = None
-    picks: str | None = None
-
-    @property
-    def host_group(self) -> str:
-        return self.picks or self.group
 
 
-ACTIONS: dict[str, FaultAction] = {
-    "broker_restart": FaultAction("broker", lambda *_: f"systemctl restart {BROKER_UNIT}"),
-    "broker_kill": FaultAction("broker", lambda *_: _kill_then_start(BROKER_UNIT)),
-    "core_kill": FaultAction("core", lambda *_: f"systemctl kill --signal=SIGKILL {CORE_UNIT}"),
-    "core_restart": FaultAction("core", lambda *_: f"systemctl restart {CORE_UNIT}"),
-    "gateway_worker_kill": FaultAction("gateway", lambda *_: _kill_one_gateway_worker()),
-    "partition": FaultAction(
-        "gateway", partition_command, needs_duration=True, heal=HEAL_COMMAND, picks="broker"
-    ),
+COMMANDS: dict[str, FaultCommand] = {
+    "broker_restart": FaultCommand(lambda *_: f"systemctl restart {BROKER_UNIT}"),
+    "broker_kill": FaultCommand(lambda *_: _kill_then_start(BROKER_UNIT)),
+    "core_kill": FaultCommand(lambda *_: f"systemctl kill --signal=SIGKILL {CORE_UNIT}"),
+    "core_restart": FaultCommand(lambda *_: f"systemctl restart {CORE_UNIT}"),
+    "gateway_worker_kill": FaultCommand(lambda *_: _kill_one_gateway_worker()),
+    "partition": FaultCommand(partition_command, heal=HEAL_COMMAND),
 }
-FAULT_KEYS = ("action", "at_s", "duration_s", "host")
-
-HostChoice = int | str  # a position in the inventory group (1 = first) or an inventory host name
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    action: str
-    at_s: float
-    duration_s: float | None = None
-    host: HostChoice | None = None  # None: the first host of the group
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if self.host is None:  # as before there was a choice
-            del out["host"]
-        return out
-
-
-def pick_host(choice: HostChoice, names: Sequence[str]) -> int | None:
-    """The index in `names` (a group's hosts in inventory order) that `choice` picks, or None."""
-    if isinstance(choice, int):
-        return choice - 1 if 1 <= choice <= len(names) else None
-    return names.index(choice) if choice in names else None
-
-
-def fault_host_problems(faults: Sequence[FaultSpec], groups: Mapping[str, Sequence[str]]) -> list[str]:
-    """Each fault's `host` checked against the inventory (group -> host names in order), before
-    any load: [] when every one names a host of its group."""
-    problems = []
-    for fault in faults:
-        if fault.host is None:
-            continue
-        group = ACTIONS[fault.action].host_group
-        names = list(groups.get(group, ()))
-        if pick_host(fault.host, names) is None:
-            problems.append(
-                f"fault {fault.action} at {fault.at_s:g} s: host {fault.host!r} is not one of the "
-                f"{group} group's hosts (1..{len(names)} or {', '.join(names) or 'none'})"
-            )
-    return problems
-
-
-def _valid_host_choice(problems: list[str], key: str, value: Any) -> bool:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return True
-    if isinstance(value, str) and value.strip():
-        return True
-    problems.append(
-        f"{key}: a position in the inventory group (1 = the first host) or a host name, got {value!r}"
-    )
-    return False
-
-
-def validate_faults(problems: list[str], key: str, value: Any, step_duration_s: int | None) -> tuple:
-    """The `faults:` list of a series; each fault must start within the step's load."""
-    if not isinstance(value, list):
-        problems.append(f"{key}: must be a list of {{action, at_s, duration_s, host}}, got {value!r}")
-        return ()
-    out = []
-    for i, item in enumerate(value):
-        k = f"{key}[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{k}: must be a mapping with action, at_s (and duration_s), got {item!r}")
-            continue
-        for unknown in sorted(set(item) - set(FAULT_KEYS)):
-            problems.append(f"{k}.{unknown}: unknown key (known: {', '.join(FAULT_KEYS)})")
-        action = item.get("action")
-        if action not in ACTIONS:
-            problems.append(f"{k}.action: must be one of {', '.join(ACTIONS)}, got {action!r}")
-            continue
-        limit = float(step_duration_s) if step_duration_s else 3600.0
-        at_s = num_in(problems, f"{k}.at_s", item.get("at_s"), 0, limit)
-        if at_s is not None and step_duration_s and at_s >= step_duration_s:
-            problems.append(f"{k}.at_s: must be within the step's {step_duration_s} s of load, got {at_s}")
-            at_s = None
-        duration = item.get("duration_s")
-        if ACTIONS[action].needs_duration:
-            duration = num_in(problems, f"{k}.duration_s", duration, 0.1, limit)
-        elif duration is not None:
-            problems.append(f"{k}.duration_s: only partition takes a duration")
-            duration = None
-        host = item.get("host")
-        if host is not None and not _valid_host_choice(problems, f"{k}.host", host):
-            continue
-        if at_s is not None and (duration is not None or not ACTIONS[action].needs_duration):
-            out.append(FaultSpec(action=action, at_s=float(at_s), duration_s=duration, host=host))
-    return tuple(sorted(out, key=lambda f: f.at_s))
-
-
-# --------------------------------------------------------------------------------------------
-# performing them
 
 
 class RemoteLike(Protocol):
@@ -240,7 +135,7 @@ class FaultRunner:
             self.records.append(self._perform(fault, t0))
 
     def _perform(self, fault: FaultSpec, t0: float) -> dict[str, Any]:
-        action = ACTIONS[fault.action]
+        action, command = ACTIONS[fault.action], COMMANDS[fault.action]
         remote, peer = self.remotes[action.group], self.broker_address
         record: dict[str, Any] = fault.as_dict()
         if fault.host is not None:
@@ -261,12 +156,11 @@ class FaultRunner:
         if action.picks:
             record["peer"] = peer
         record["started_unix_s"] = round(self.clock(), 3)
-        command = action.command(peer, fault.duration_s)
-        record["ok"], record["error"] = self._run_command(remote, command)
+        record["ok"], record["error"] = self._run_command(remote, command.run(peer, fault.duration_s))
         record["done_unix_s"] = round(self.clock(), 3)
-        if action.heal:
+        if command.heal:
             self._wait_until(record["started_unix_s"] + (fault.duration_s or 0))
-            ok, error = self._run_command(remote, action.heal)
+            ok, error = self._run_command(remote, command.heal)
             record["healed_unix_s"] = round(self.clock(), 3)
             if not ok:
                 record["ok"], record["error"] = False, f"heal: {error}"
@@ -294,9 +188,9 @@ class FaultRunner:
         if self._thread is not None:
             self._thread.join(ACTION_TIMEOUT_S)
         for fault in self.faults:
-            action = ACTIONS[fault.action]
-            if action.heal:
-                self._run_command(self.remotes[action.group], action.heal)
+            heal = COMMANDS[fault.action].heal
+            if heal:
+                self._run_command(self.remotes[ACTIONS[fault.action].group], heal)
 
 
 def _host_name(remote: RemoteLike) -> str | None:

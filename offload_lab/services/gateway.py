@@ -10,7 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 
-from .remote import Remote, format_env_file
+from ..hosts.remote import Remote, format_env_file
 
 SWEEP_ENV = "/etc/offload/gateway.sweep.env"
 GATEWAY_ENV = "/etc/offload/gateway.env"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .remote import Remote
+from ..hosts.remote import Remote
 
 DEFAULT_LEDGER_FILE = "/var/lib/offload-core/ledger.jsonl"  # core-go/internal/config: Defaults
 
@@ -21,7 +21,7 @@ class LedgerFileError(RuntimeError):
 
 
 class LedgerFiles:
-    """One OutcomeQueue (offload_lab.outcomes) over every core host's ledger file; the dead
+    """One OutcomeQueue (offload_lab.services.outcomes) over every core host's ledger file; the dead
     letters are the broker's (`dead_letters`, e.g. OutcomeRecords.dead_letters)."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """Per step, around the load: the precondition (an empty task queue and an idle core) and the
 ledger (the core's outcome records in `tasks.done`, taken after the drain, and the tasks the
 broker itself dead-lettered into `tasks.dead`, looked at without removing them; both kept in
-the run folder and checked against the ids the client was told 202 for; analysis/ledger.py)."""
+the run folder and checked against the ids the client was told 202 for; offload_lab/analysis/ledger.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from analysis.ledger import (
+from ..analysis.ledger import (
     RETRIED,
     accepted_ids,
     build_ledger,
@@ -23,7 +23,6 @@ from analysis.ledger import (
     write_dead_letters,
     write_outcomes,
 )
-
 from .broker import QueueDepth, depth_total
 
 
@@ -147,7 +146,7 @@ def retries_due_unix_s(records: list[dict[str, Any]], ids: set[str]) -> float | 
 
 
 def look_at_dead_letters(queue: OutcomeQueue) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """The dead-letter queue's messages (analysis.ledger.parse_dead_letter; those without an id
+    """The dead-letter queue's messages (offload_lab.analysis.ledger.parse_dead_letter; those without an id
     left out), or None and why not: a step whose dead letters cannot be seen still has a ledger,
     in which a task the broker dead-lettered shows as lost."""
     try:

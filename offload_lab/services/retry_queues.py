@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .core_settings import fail_rate, retry_delays_ms, retry_queue_max_length
+from ..plan.core_spec import fail_rate, retry_delays_ms, retry_queue_max_length
 
 
 def retry_exchange(task_queue: str) -> str:
@@ -45,7 +45,7 @@ class RetryQueues:
 
     @classmethod
     def of(cls, core: dict[str, str], task_queue: str) -> RetryQueues | None:
-        """From a core's effective settings (core_settings.effective_core); None: no retry."""
+        """From a core's effective settings (plan.core_spec.effective_core); None: no retry."""
         delays = retry_delays_ms(core)
         return cls(task_queue, tuple(delays), retry_queue_max_length(core)) if delays else None
 

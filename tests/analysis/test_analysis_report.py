@@ -10,7 +10,7 @@ import pytest
 from analysis_testlib import FIXTURES, k6_expected, read_csv, read_json, run_cli
 from PIL import Image
 
-from analysis.cli import main
+from offload_lab.analysis.cli import main
 
 CHARTS = [
     "avg_latency.png",

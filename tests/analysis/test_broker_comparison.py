@@ -1,10 +1,10 @@
-"""The broker comparison's tables (analysis/broker_comparison.py) from releases given as data."""
+"""The broker comparison's tables (offload_lab/analysis/broker_comparison.py) from releases given as data."""
 
 from __future__ import annotations
 
 import pytest
 
-from analysis.broker_comparison import (
+from offload_lab.analysis.broker_comparison import (
     README_BEGIN,
     README_END,
     capacity_row,

@@ -1,10 +1,10 @@
-"""The instruments' cost table (analysis/overhead.py) from an overhead run given as data."""
+"""The instruments' cost table (offload_lab/analysis/overhead.py) from an overhead run given as data."""
 
 from __future__ import annotations
 
 import pytest
 
-from analysis.overhead import (
+from offload_lab.analysis.overhead import (
     README_BEGIN,
     README_END,
     effect_text,

@@ -1,7 +1,7 @@
 """The published cost of failures on each path (docs/results/failures, `fab sweep --spec
 failures`): one run from a clean commit, tracked, every series, mode and rate three times, the
 ledger 0 lost in every async step, and the README's block what the data give today
-(analysis/failures_summary.py)."""
+(offload_lab/analysis/failures_summary.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import failures_summary
-from analysis.load import load_run
+from offload_lab.analysis import failures_summary
+from offload_lab.analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 FAILURES = REPO / "docs" / "results" / "failures"
@@ -45,6 +45,6 @@ def test_every_point_three_times_and_nothing_lost(run):
 def test_the_readme_block_is_the_data(run):
     readme = (REPO / "README.md").read_text()
     assert failures_summary.replace_readme_block(readme, run) == readme, (
-        "README's failures block differs from the data: python -m analysis.failures_summary "
+        "README's failures block differs from the data: python -m offload_lab.analysis.failures_summary "
         "docs/results/failures --readme README.md"
     )

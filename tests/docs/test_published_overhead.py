@@ -1,6 +1,6 @@
 """The published cost of the sweep's instruments (docs/results/overhead, `make overhead`): every
 run from a clean commit and tracked, every series repeated, and its tables and the README's
-block what the committed runs give today (analysis/overhead.py)."""
+block what the committed runs give today (offload_lab/analysis/overhead.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import overhead
+from offload_lab.analysis import overhead
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "results" / "overhead"
@@ -49,6 +49,6 @@ def test_the_tables_and_the_readme_are_the_data(points):
     assert (OUT / overhead.TABLE_FILE).read_text() == overhead.overhead_markdown(points)
     readme = (REPO / "README.md").read_text()
     assert overhead.replace_readme_block(readme, points) == readme, (
-        "README's overhead block differs from the data: python -m analysis.overhead "
+        "README's overhead block differs from the data: python -m offload_lab.analysis.overhead "
         "docs/results/overhead --readme README.md"
     )

@@ -1,7 +1,7 @@
 """The published reproduction of the original study (docs/results/seed, `fab sweep --spec seed
 --repeat 3`): one run from a clean commit, tracked, on the default hosts (RabbitMQ 4), every
 point three times, and the README's seed block what the committed data give today
-(analysis/seed_table.py)."""
+(offload_lab/analysis/seed_table.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import seed_table
-from analysis.load import load_run
+from offload_lab.analysis import seed_table
+from offload_lab.analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "docs" / "results" / "seed"
@@ -46,6 +46,6 @@ def test_every_point_three_times_on_the_default_broker(run):
 def test_the_readme_block_is_the_data(run):
     readme = (REPO / "README.md").read_text()
     assert seed_table.replace_readme_block(readme, run) == readme, (
-        "README's seed block differs from the data: python -m analysis.seed_table "
+        "README's seed block differs from the data: python -m offload_lab.analysis.seed_table "
         "docs/results/seed --readme README.md"
     )
