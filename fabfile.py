@@ -1,11 +1,11 @@
-"""Fabric tasks for offload-lab; the logic lives in offload_lab (tested in tests/sweep/), the
-options' help in offload_lab/cli_options.py. `fab --help TASK` lists a task's options.
+"""Fabric tasks for offload-lab; the logic lives in offload_lab.cli (tested in tests/sweep/), the
+options' help in offload_lab/cli/task_help.py. `fab --help TASK` lists a task's options.
 
 fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--results-dir DIR]
           [--run-id ID]                          run a sweep into results/<run-id>/
           (overrides include --instruments ledger=off,samples=off: the sweep's own instruments)
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
-fab report [--run RUN_DIR]                       python -m analysis on a run (default: newest)
+fab report [--run RUN_DIR]                       python -m offload_lab.analysis on a run (default: newest)
 fab capacity --mode sync|async|noop [--slo-p95-ms MS] [--max-error-pct PCT] [--gateway K=V,...]
           [--core K=V,...] [--start RATE] [--max-rate RATE]   the highest rate within the SLO
           (`fab --help capacity`: each option's default)
@@ -16,16 +16,11 @@ fab capacity --rejudge RUN_DIR                   judge a capacity run's probes a
 from fabric import task
 from invoke.exceptions import Exit
 
-from offload_lab import cli
-from offload_lab.capacity_fields import SEARCH_OPTIONS
-from offload_lab.cli_options import (
-    CAPACITY_HELP,
-    CHECK_HELP,
-    OVERRIDES,
-    REPORT_HELP,
-    SWEEP_HELP,
-    task_options,
-)
+from offload_lab.cli import capacity_commands, commands
+from offload_lab.cli.task_help import CAPACITY_HELP, CHECK_HELP, REPORT_HELP, SWEEP_HELP, task_options
+from offload_lab.cli.usage import UsageError
+from offload_lab.plan.capacity_fields import SEARCH_OPTIONS
+from offload_lab.plan.overrides import OVERRIDES
 
 
 def _options(**kw):
@@ -35,7 +30,7 @@ def _options(**kw):
 def _call(fn, *args, **kwargs):
     try:
         code = fn(*args, **kwargs)
-    except cli.UsageError as exc:
+    except UsageError as exc:
         raise Exit(f"error: {exc}", code=exc.code) from None
     if code:
         raise Exit(code=code)
@@ -43,7 +38,7 @@ def _call(fn, *args, **kwargs):
 
 # no short flags: invoke would give each task its own letters (-e was --order here, --results-dir
 # there) and shadow fab's own (-d, -e, -i, -t, ...). The spec's overrides and capacity's search
-# options come from the field tables (offload_lab/spec_fields.py, capacity_fields.py): task_options
+# options come from the field tables (offload_lab/plan/spec_fields.py, capacity_fields.py): task_options
 # gives each task one --option per entry.
 @task(help=SWEEP_HELP, auto_shortflags=False)
 @task_options(OVERRIDES)
@@ -53,7 +48,14 @@ def sweep(c, spec="quick", inventory=None, results_dir=None, run_id=None, **over
     Options left unset take the spec's value (`fab check --spec NAME --spec-only` prints the plan).
     Example: fab sweep --spec quick --rates 50,100 --duration 10 --repeat 2
     """
-    _call(cli.sweep, spec, _options(**overrides), inventory=inventory, results_dir=results_dir, run_id=run_id)
+    _call(
+        commands.sweep,
+        spec,
+        _options(**overrides),
+        inventory=inventory,
+        results_dir=results_dir,
+        run_id=run_id,
+    )
 
 
 @task(help=CHECK_HELP, auto_shortflags=False)
@@ -64,16 +66,16 @@ def check(c, spec="quick", inventory=None, preflight=False, spec_only=False, **o
     Options left unset take the spec's value.
     Example: fab check --spec seed --rates 50:400:50 --preflight
     """
-    _call(cli.check, spec, _options(**overrides), inventory, preflight=preflight, spec_only=spec_only)
+    _call(commands.check, spec, _options(**overrides), inventory, preflight=preflight, spec_only=spec_only)
 
 
 @task(help=REPORT_HELP, auto_shortflags=False)
 def report(c, run=None, results_dir=None):
-    """Tables and charts for a run: python -m analysis RUN_DIR.
+    """Tables and charts for a run: python -m offload_lab.analysis RUN_DIR.
 
     Example: fab report --run results/20261127-135208-seed
     """
-    _call(cli.report, run, results_dir)
+    _call(commands.report, run, results_dir)
 
 
 @task(help=CAPACITY_HELP, auto_shortflags=False)
@@ -93,7 +95,7 @@ def capacity(c, inventory=None, results_dir=None, run_id=None, suite=None, only=
     Example: fab capacity --suite lab
     """
     _call(
-        cli.capacity,
+        capacity_commands.capacity,
         _options(**search),
         inventory=inventory,
         results_dir=results_dir,

@@ -11,10 +11,10 @@ every repeat and every rate), --repeats times; each step starts its own gunicorn
 starts from the same state. A subject that failed a step (p95 over --p95-ms, or anything failed
 or dropped) is not run at the higher rates of that repeat. The folder of each mode (--out/MODE)
 gets bench.json, the raw k6 summary of every step (k6/) and bench.md, the table
-analysis/publisher_bench.py makes from them: each subject's capacity and its ratios to kombu_pool
+offload_lab/analysis/publisher_bench.py makes from them: each subject's capacity and its ratios to kombu_pool
 without confirms and to the no-op, with their spread over the repeats.
 
-The README quotes the published folders through analysis.generated_blocks.
+The README quotes the published folders through offload_lab.analysis.generated_blocks.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ import kombu
 import requests
 from offload_gateway.topology import task_exchange
 
-from analysis import publisher_bench as pb
-from offload_lab.cli import git_info
-from offload_lab.results import GIT_DIFF_FILE
+from offload_lab.analysis import publisher_bench as pb
+from offload_lab.cli.run_start import git_info
+from offload_lab.run.results import GIT_DIFF_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -6,7 +6,7 @@
 #      (fab capacity --mode async), COMPARE_CAPACITY_REPEATS times;
 #   2. each release's cluster profile: the cluster spec (quorum queues on 3 nodes, a node killed).
 # Into results/RUN/<release>/{brokers,capacity-rN,cluster}, each a run folder of its own with
-# its report; then python -m analysis.broker_comparison results/RUN writes comparison.md and
+# its report; then python -m offload_lab.analysis.broker_comparison results/RUN writes comparison.md and
 # comparison.json there. The lab goes down at the end. About 55 minutes on the 2-vCPU VM.
 #   scripts/compare-brokers.sh [RUN]   RUN defaults to YYYYmmdd-HHMMSS-brokers
 # Environment: COMPARE_RELEASES [trixie bookworm], COMPARE_CAPACITY_REPEATS [3],
@@ -76,9 +76,9 @@ if wants cluster; then
   done
 fi
 for folder in "$out"/*/brokers "$out"/*/cluster; do
-  [ -d "$folder" ] && python -m analysis "$folder" -q
+  [ -d "$folder" ] && python -m offload_lab.analysis "$folder" -q
 done
 if compgen -G "$out/*/brokers/run.json" >/dev/null; then
-  python -m analysis.broker_comparison "$out"
+  python -m offload_lab.analysis.broker_comparison "$out"
 fi
 note "done: $out"

@@ -13,7 +13,7 @@ lab/labctl up
 ansible-playbook site.yml
 run_id="$(date -u +%Y%m%d-%H%M%S)-$spec"
 fab sweep --spec "$spec" --run-id "$run_id"
-python -m analysis "results/$run_id"
+python -m offload_lab.analysis "results/$run_id"
 echo
 echo "report (one page, opens offline): $PWD/results/$run_id/report/index.html"
 echo "tables: $PWD/results/$run_id/report/summary.md, summary.csv; raw data: $PWD/results/$run_id/"

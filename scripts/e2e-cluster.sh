@@ -54,7 +54,7 @@ step "provision (site.yml)" playbook_logged provision-1.log
 step "provision again" playbook_logged provision-2.log
 step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
 step "cluster sweep" fab sweep --spec cluster --run-id "$run_id"
-step "report" python -m analysis "results/$run_id"
+step "report" python -m offload_lab.analysis "results/$run_id"
 step "assertions" env E2E_RUN_DIR="results/$run_id" \
   pytest -q -p no:cacheprovider -m e2e tests/e2e/test_e2e_cluster.py
 cp -r "results/$run_id" "$E2E_DIR/run"

@@ -59,7 +59,7 @@ step "idempotence" scripts/assert-recap-unchanged.sh "$E2E_DIR/provision-2.log"
 # one more gunicorn worker than provisioned: fab writes the root-only sweep env file and restarts
 # the gateway through sudo; tests/e2e check the steps recorded it and the gateway ran with it
 step "quick sweep" fab sweep --spec quick --repeat 2 --gateway GUNICORN_WORKERS=3 --run-id "$run_id"
-step "report" python -m analysis "results/$run_id"
+step "report" python -m offload_lab.analysis "results/$run_id"
 # retries with backoff on the real broker: transient and permanent failures on both paths
 step "failures sweep" fab sweep --spec failures-quick --run-id "$run_id-failures"
 step "assertions" env E2E_RUN_DIR="results/$run_id" E2E_FAILURES_RUN_DIR="results/$run_id-failures" \

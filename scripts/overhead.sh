@@ -3,7 +3,7 @@
 # their cost"): on the provisioned lab, k6/sweeps/overhead.yml (async at 400/s) then
 # overhead-sync.yml (sync at 100/s), each with every instrument off, each alone and all on, then
 # overhead-stats.yml (async at 400/s, the broker's statistics every 1 s and every 5 s); each
-# interleaved, 3 repeats; into results/RUN/{async,sync,stats}, then python -m analysis.overhead
+# interleaved, 3 repeats; into results/RUN/{async,sync,stats}, then python -m offload_lab.analysis.overhead
 # writes results/RUN/overhead.md and overhead.json. About 40 minutes; keep the machine
 # otherwise idle. OVERHEAD_PARTS (async sync stats) runs some of them (RUN may then exist).
 #   scripts/overhead.sh [RUN]   RUN defaults to YYYYmmdd-HHMMSS-overhead
@@ -27,6 +27,6 @@ fab check --spec overhead --preflight >/dev/null
 mkdir -p "$out"
 for part in $parts; do
   fab sweep --spec "$(spec_of "$part")" --results-dir "$out" --run-id "$part"
-  python -m analysis "$out/$part" -q
+  python -m offload_lab.analysis "$out/$part" -q
 done
-python -m analysis.overhead "$out"
+python -m offload_lab.analysis.overhead "$out"

@@ -11,7 +11,7 @@
 # is published as its table (capacity.json, capacity.md, suite.yml) and each subject the table
 # lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
 # which is not published); its report/ has the capacity chart, and each subject its own report/.
-# `python -m analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
+# `python -m offload_lab.analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
 # A run that ran with uncommitted changes (run.json git_dirty, its git.diff beside it) is refused:
 # a publication describes one commit.
 set -euo pipefail
@@ -68,5 +68,5 @@ elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run/capacity.jso
 else
   echo "$run has no run.json (and is no capacity suite)" >&2; exit 1
 fi
-.venv/bin/python -m analysis "$dest" -q >/dev/null
+.venv/bin/python -m offload_lab.analysis "$dest" -q >/dev/null
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"

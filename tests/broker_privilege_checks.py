@@ -37,7 +37,7 @@ from broker_under_test import forged_record as _record
 from broker_under_test import task_body as _task
 from broker_users import Topology
 
-from offload_lab.broker import OutcomeRecords
+from offload_lab.services.broker import OutcomeRecords
 
 __all__ = ["CHECKS", "BrokerUnderTest", "check_id"]  # for the tests that run them
 

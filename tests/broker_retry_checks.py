@@ -21,7 +21,7 @@ from broker_under_test import (
 )
 from broker_users import Topology
 
-from offload_lab.broker import OutcomeRecords
+from offload_lab.services.broker import OutcomeRecords
 
 
 def the_core_declared_its_retry_topology(broker: BrokerUnderTest) -> None:

@@ -15,7 +15,7 @@ import pika.exceptions
 import pytest
 from broker_users import BrokerUser, Topology, role_retries
 
-from offload_lab.broker import ManagementAPI, OutcomeRecords
+from offload_lab.services.broker import ManagementAPI, OutcomeRecords
 
 ACCESS_REFUSED = 403
 # the management API's answer when the broker refuses what it does as the user

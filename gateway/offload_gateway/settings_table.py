@@ -3,7 +3,7 @@ gunicorn config (gunicorn_conf.py) read, with its type, allowed values, default,
 whether a sweep may switch it and whether the gateway role provisions it.
 
 Derived from this table: settings.py's defaults and PUBLISHER_NAMES, gunicorn_conf.py's
-defaults, offload_lab/gateway_spec.py (the settings a sweep may switch, their defaults and
+defaults, offload_lab/plan/gateway_spec.py (the settings a sweep may switch, their defaults and
 bounds). Checked against it (tests/sweep/test_gateway_settings_table.py): the gateway role's
 gateway.env template, defaults and argument_specs, docs/interfaces.md ("Gateway settings"), and
 the names the gateway's code reads from the environment.

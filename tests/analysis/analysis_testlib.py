@@ -30,9 +30,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
-    """`python -m analysis ...` as a user runs it."""
+    """`python -m offload_lab.analysis ...` as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "analysis", *map(str, args)],
+        [sys.executable, "-m", "offload_lab.analysis", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -41,7 +41,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
 
 
 def k6_expected(step: dict) -> dict:
-    """Derived figures computed here, independently of analysis/, straight from the k6 JSON."""
+    """Derived figures computed here, independently of offload_lab/analysis/, straight from the k6 JSON."""
     m = step["k6"]["metrics"]
     iterations = m["iterations"]["values"]["count"]
     dropped = m["dropped_iterations"]["values"]["count"] if "dropped_iterations" in m else 0

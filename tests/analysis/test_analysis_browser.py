@@ -16,10 +16,10 @@ from analysis_testlib import read_csv  # noqa: E402
 from browser_testlib import assert_page_ok, render_page  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from analysis.html import HtmlReport, write_html  # noqa: E402
-from analysis.load import load_run  # noqa: E402
-from analysis.report import make_report  # noqa: E402
-from analysis.table_model import Table  # noqa: E402
+from offload_lab.analysis.html import HtmlReport, write_html  # noqa: E402
+from offload_lab.analysis.load import load_run  # noqa: E402
+from offload_lab.analysis.report import make_report  # noqa: E402
+from offload_lab.analysis.table_model import Table  # noqa: E402
 
 SUMMARY_COLUMNS = ["label", "rate", "throughput_rps", "latency_p95_ms", "drop_rate_pct", "error_rate_pct"]
 

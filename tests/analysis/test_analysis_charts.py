@@ -13,11 +13,11 @@ import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from test_analysis_timeline import make_samples, step_data  # noqa: E402
 
-from analysis.charts import PERCENTILE_STYLES, plot_backlog_peak, plot_completion  # noqa: E402
-from analysis.load import load_run  # noqa: E402
-from analysis.metrics import aggregate_points, run_metrics  # noqa: E402
-from analysis.series import build_series, series_colors  # noqa: E402
-from analysis.timeline import build_timeline_figure, timeline_inputs  # noqa: E402
+from offload_lab.analysis.charts import PERCENTILE_STYLES, plot_backlog_peak, plot_completion  # noqa: E402
+from offload_lab.analysis.load import load_run  # noqa: E402
+from offload_lab.analysis.metrics import aggregate_points, run_metrics  # noqa: E402
+from offload_lab.analysis.series import build_series, series_colors  # noqa: E402
+from offload_lab.analysis.timeline import build_timeline_figure, timeline_inputs  # noqa: E402
 
 
 def async_series(run_dir: Path, **figures: float):

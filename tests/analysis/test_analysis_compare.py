@@ -16,13 +16,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from analysis_testlib import read_csv, read_json, run_cli  # noqa: E402
 
-from analysis.charts import plot_metric  # noqa: E402
-from analysis.compare import change_texts, run_labels  # noqa: E402
-from analysis.fmt import fmt_num  # noqa: E402
-from analysis.load import load_run  # noqa: E402
-from analysis.metrics import aggregate_points, run_metrics  # noqa: E402
-from analysis.report import compare_runs  # noqa: E402
-from analysis.series import RUN_STYLES, build_series, give_runs_colors, series_colors  # noqa: E402
+from offload_lab.analysis.charts import plot_metric  # noqa: E402
+from offload_lab.analysis.compare import change_texts, run_labels  # noqa: E402
+from offload_lab.analysis.fmt import fmt_num  # noqa: E402
+from offload_lab.analysis.load import load_run  # noqa: E402
+from offload_lab.analysis.metrics import aggregate_points, run_metrics  # noqa: E402
+from offload_lab.analysis.report import compare_runs  # noqa: E402
+from offload_lab.analysis.series import RUN_STYLES, build_series, give_runs_colors, series_colors  # noqa: E402
 
 
 def variant(run: Path, dest: Path, run_id: str, **gateway: str) -> Path:
@@ -129,7 +129,7 @@ def test_runs_differing_in_more_than_one_setting_are_warned_about(sweep_run, tmp
         "fixture-sweep [GUNICORN_WORKER_CLASS=gthread, PUBLISHER=pika_shared]",
     ]
     # the CLI prints it
-    from analysis.cli import main
+    from offload_lab.analysis.cli import main
 
     capsys.readouterr()
     assert (

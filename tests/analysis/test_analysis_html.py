@@ -1,4 +1,5 @@
-"""analysis/html.py: the self-contained index.html, checked as text (the browser test renders it)."""
+"""offload_lab/analysis/html.py: the self-contained index.html, checked as text (the browser test
+renders it)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis.html import HtmlReport, render_html, write_html  # noqa: E402
-from analysis.table_model import Table  # noqa: E402
+from offload_lab.analysis.html import HtmlReport, render_html, write_html  # noqa: E402
+from offload_lab.analysis.table_model import Table  # noqa: E402
 
 
 def small_png(path: Path, color: str = "tab:blue") -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from analysis_testlib import read_csv, read_json, run_cli
 
-from analysis.cli import main
-from analysis.load import load_run
-from analysis.report import make_report
+from offload_lab.analysis.cli import main
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.report import make_report
 
 
 def test_missing_step_is_named_and_rest_charts(sweep_run):

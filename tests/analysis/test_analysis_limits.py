@@ -1,4 +1,4 @@
-"""The report shows which stage limited each step (the step file's `limit`, offload_lab/limits.py):
+"""The report shows which stage limited each step (the step file's `limit`, offload_lab/plan/limits.py):
 a `limit` column in the client table and in summary.csv; older runs without it show n/a."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 
 from analysis_testlib import read_csv
 
-from analysis.load import load_run
-from analysis.report import make_report
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.report import make_report
 
 
 def md_rows(md: str, title: str) -> list[list[str]]:

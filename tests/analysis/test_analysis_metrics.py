@@ -5,9 +5,9 @@ from __future__ import annotations
 import analysis_testlib  # noqa: F401  (puts the repository on sys.path)
 import pytest
 
-from analysis.charts import wants_log
-from analysis.load import step_from_dict
-from analysis.metrics import compute_metrics
+from offload_lab.analysis.charts import wants_log
+from offload_lab.analysis.load import step_from_dict
+from offload_lab.analysis.metrics import compute_metrics
 
 
 def trend(avg, p95=None, p99=None):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from analysis_testlib import read_csv
 
-from analysis.load import load_run
-from analysis.metrics import aggregate_points, run_metrics
-from analysis.report import compare_runs, make_report
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.metrics import aggregate_points, run_metrics
+from offload_lab.analysis.report import compare_runs, make_report
 
 P95 = {1: 2.0, 2: 3.0, 3: 9.0}  # per repeat, for the async step at 30/s
 

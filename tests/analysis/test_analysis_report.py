@@ -11,7 +11,7 @@ import pytest
 from analysis_testlib import FIXTURES, k6_expected, read_csv, read_json, run_cli
 from PIL import Image
 
-from analysis.cli import main
+from offload_lab.analysis.cli import main
 
 CHARTS = [
     "avg_latency.png",
@@ -183,7 +183,7 @@ def test_warnings_list_every_step_the_tables_flag(sweep_run):
     data = read_json(flagged)
     data["hosts"] = {"loadgen": {"cpu_pct": 96.0, "cpus": 1}}
     flagged.write_text(json.dumps(data))
-    from analysis.report import make_report
+    from offload_lab.analysis.report import make_report
 
     report = make_report(sweep_run, out_dir=sweep_run / "report", charts=False)
     md = (sweep_run / "report" / "summary.md").read_text()

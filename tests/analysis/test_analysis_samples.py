@@ -1,4 +1,5 @@
-"""analysis.samples on hand-made samples files: parsing, k6-style percentiles, per-second buckets."""
+"""offload_lab.analysis.samples on hand-made samples files: parsing, k6-style percentiles,
+per-second buckets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import analysis_testlib  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 import pytest
 
-from analysis.samples import SamplesError, latency_stats, per_second, percentile, read_samples
+from offload_lab.analysis.samples import SamplesError, latency_stats, per_second, percentile, read_samples
 
 T0 = 1796290000.0
 HEADER = "metric_name,timestamp,metric_value,expected_response,status"

@@ -1,11 +1,11 @@
-"""What `python -m analysis` prints: the key figures per point, in a table that fits a terminal;
+"""What `python -m offload_lab.analysis` prints: the key figures per point, in a table that fits a terminal;
 the full tables stay in summary.md and index.html."""
 
 from __future__ import annotations
 
 from analysis_testlib import k6_expected, read_json, run_cli
 
-from analysis.terminal import TERMINAL_WIDTH, render
+from offload_lab.analysis.terminal import TERMINAL_WIDTH, render
 
 KEY_COLUMNS = ["series", "rate/s", "achieved/s", "p95 ms", "errors", "dropped", "lost"]
 

@@ -1,4 +1,4 @@
-"""analysis.timeline: the per-step figure (five panels, one time axis) from a hand-made step file
+"""offload_lab.analysis.timeline: the per-step figure (five panels, one time axis) from a hand-made step file
 and samples file, with and without its parts."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import pytest
 
-from analysis.load import step_from_dict
-from analysis.timeline import (
+from offload_lab.analysis.load import step_from_dict
+from offload_lab.analysis.timeline import (
     PANELS,
     build_timeline_figure,
     plot_step_timeline,
@@ -230,7 +230,8 @@ def test_garbage_in_the_step_file_is_skipped(run_dir, tmp_path):
 
 
 def test_from_a_loaded_step(run_dir, tmp_path):
-    """An analysis.load.StepRecord (the raw file is re-read for what the StepRecord does not keep)."""
+    """An offload_lab.analysis.load.StepRecord (the raw file is re-read for what the StepRecord does
+    not keep)."""
     warnings: list[str] = []
     step = step_from_dict(copy.deepcopy(step_data()), "steps/01-async-20.json", warnings)
     out = tmp_path / "a.png"

@@ -1,8 +1,8 @@
-"""The broker comparison's tables (analysis/broker_comparison.py) from releases given as data."""
+"""The broker comparison's tables (offload_lab/analysis/broker_comparison.py) from releases given as data."""
 
 from __future__ import annotations
 
-from analysis.broker_comparison import (
+from offload_lab.analysis.broker_comparison import (
     capacity_row,
     differs,
     headline_table,

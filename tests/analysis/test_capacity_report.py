@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis import capacity_chart
-from analysis.capacity_table import SUITE_KIND, build_table, capacity_text, table_markdown
-from analysis.cli import main
-from offload_lab.capacity import CapacityResult
-from offload_lab.capacity_probe import Probe, Slo
+from offload_lab.analysis import capacity_chart
+from offload_lab.analysis.capacity_table import SUITE_KIND, build_table, capacity_text, table_markdown
+from offload_lab.analysis.cli import main
+from offload_lab.capacity.probe import Probe, Slo
+from offload_lab.capacity.search import CapacityResult
 
 SUITE = {
     "name": "t",
@@ -145,7 +145,7 @@ def test_a_stale_capacity_json_is_called_out(suite_dir):
     data = json.loads((suite_dir / "capacity.json").read_text())
     data["subjects"][2]["capacity_rps"] = 999
     (suite_dir / "capacity.json").write_text(json.dumps(data))
-    from analysis.report import make_report
+    from offload_lab.analysis.report import make_report
 
     result = make_report(suite_dir, out_dir=suite_dir / "elsewhere", charts=False)
     assert any("not what the subjects' folders give" in w for w in result.warnings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.load import NO_CONFIRM_SUFFIX, step_from_dict
+from offload_lab.analysis.load import NO_CONFIRM_SUFFIX, step_from_dict
 
 
 def step(mode, confirm, label="kombu_pool"):

@@ -1,17 +1,17 @@
-"""The delay queues' depth, wherever a step file keeps it (analysis/delay_queues.py)."""
+"""The delay queues' depth, wherever a step file keeps it (offload_lab/analysis/delay_queues.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from analysis.delay_queues import find_delay_queues, per_second
-from analysis.load import step_from_dict
+from offload_lab.analysis.delay_queues import find_delay_queues, per_second
+from offload_lab.analysis.load import step_from_dict
 
 SAMPLES = [[0.0, 0, 0], [1.0, 3, 3], [2.5, 1, 1]]
 
 
 def test_the_sweeps_record_of_the_delay_queues():
-    """broker.retry_queues as offload_lab/retry_queues.py writes it: one sample list for all."""
+    """broker.retry_queues as offload_lab/services/retry_queues.py writes it: one sample list for all."""
     step = {
         "broker": {
             "queue": "tasks",

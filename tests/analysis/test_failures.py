@@ -10,13 +10,13 @@ import json
 import matplotlib.pyplot as plt
 from analysis_testlib import copy_run
 
-from analysis.failures import stats_failures
-from analysis.failures_tables import failures_tables
-from analysis.ledger_tables import ledger_table
-from analysis.load import load_run
-from analysis.report import make_report
-from analysis.timeline import build_timeline_figure
-from analysis.timeline_inputs import step_json, timeline_inputs
+from offload_lab.analysis.failures import stats_failures
+from offload_lab.analysis.failures_tables import failures_tables
+from offload_lab.analysis.ledger_tables import ledger_table
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.report import make_report
+from offload_lab.analysis.timeline import build_timeline_figure
+from offload_lab.analysis.timeline_inputs import step_json, timeline_inputs
 
 T0 = 1_796_290_000.0
 SETTINGS = {
@@ -55,7 +55,7 @@ RECORDS = [
     *retries("t-9", 3),
     outcome("t-9", "dead_lettered", 4, reason="exhausted"),
 ]
-# broker.retry_queues as the sweep records it (docs/result-format.md; offload_lab/retry_queues.py)
+# broker.retry_queues as the sweep records it (docs/result-format.md; offload_lab/services/retry_queues.py)
 DELAY_QUEUES = {
     "exchange": "tasks.retry",
     "delays_ms": [1000, 4000],

@@ -1,4 +1,4 @@
-"""The ledger by task id and what each fault did to the clients (analysis/ledger.py)."""
+"""The ledger by task id and what each fault did to the clients (offload_lab/analysis/ledger.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from analysis.ledger import (
+from offload_lab.analysis.ledger import (
     Request,
     accepted_ids,
     build_ledger,

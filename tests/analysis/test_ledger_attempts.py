@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from analysis.ledger import attempt_of, build_ledger, by_attempt, parse_outcome, settled_ids
+from offload_lab.analysis.ledger import attempt_of, build_ledger, by_attempt, parse_outcome, settled_ids
 
 
 def rec(task_id, outcome="done", attempt=None, reason=None, redelivered=False):

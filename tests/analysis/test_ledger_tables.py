@@ -7,9 +7,9 @@ import json
 
 from analysis_testlib import copy_run
 
-from analysis.ledger_tables import faults_table, ledger_table
-from analysis.load import load_run
-from analysis.report import make_report
+from offload_lab.analysis.ledger_tables import faults_table, ledger_table
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.report import make_report
 
 
 def add_ledger(run_dir, step_file, outcomes, recorded_lost=0):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.load import StepRecord, split_mixed_series
+from offload_lab.analysis.load import StepRecord, split_mixed_series
 
 
 def record(label, mode, rate=100):

@@ -1,8 +1,8 @@
-"""The instruments' cost table (analysis/overhead.py) from an overhead run given as data."""
+"""The instruments' cost table (offload_lab/analysis/overhead.py) from an overhead run given as data."""
 
 from __future__ import annotations
 
-from analysis.overhead import (
+from offload_lab.analysis.overhead import (
     effect_text,
     point_table,
     target_text,

@@ -1,4 +1,4 @@
-"""The publisher benchmark's verdicts (analysis/publisher_bench.py) and its runner's plan
+"""The publisher benchmark's verdicts (offload_lab/analysis/publisher_bench.py) and its runner's plan
 (bench/publishers.py): capacity, ratios within a repeat, rotation, bounds checked before load."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from analysis_testlib import FIXTURES, read_json
 
-from analysis import publisher_bench as pb
+from offload_lab.analysis import publisher_bench as pb
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_SUMMARY = read_json(FIXTURES / "sweep" / "steps" / "04-async-30.json")["k6"]

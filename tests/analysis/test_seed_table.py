@@ -1,10 +1,10 @@
-"""The README's seed table (analysis/seed_table.py): medians with their ranges per rate, and the
+"""The README's seed table (offload_lab/analysis/seed_table.py): medians with their ranges per rate, and the
 targets read from the data (met only when the data meet them)."""
 
 from __future__ import annotations
 
-from analysis import seed_table
-from analysis.metrics import StepMetrics, aggregate
+from offload_lab.analysis import seed_table
+from offload_lab.analysis.metrics import StepMetrics, aggregate
 
 
 def _step(mode: str, rate: float, repeat: int, avg: float, p95: float, dropped: int = 0, cpu: float = 50.0):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import generated_blocks as gb
+from offload_lab.analysis import generated_blocks as gb
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -16,7 +16,9 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_block_a_page_quotes_is_its_data(page):
     text = page.read_text()
-    assert gb.rewrite(text) == text, f"{page.name} is stale: python -m analysis.generated_blocks {page.name}"
+    assert gb.rewrite(text) == text, (
+        f"{page.name} is stale: python -m offload_lab.analysis.generated_blocks {page.name}"
+    )
 
 
 def test_every_block_is_quoted_by_a_page():
@@ -28,7 +30,7 @@ def test_a_rewrite_replaces_only_what_stands_between_the_markers(tmp_path, monke
     block = gb.Block("demo", "docs/results/demo", lambda folder: f"figures of {folder.name}")
     monkeypatch.setattr(gb, "BY_NAME", {**gb.BY_NAME, "demo": block})
     end = gb.END_MARKER.format(name="demo")
-    page = tmp_path / "page.md"
+    page = tmp_path / "page.txt"
     page.write_text(f"intro\n{gb.begin_marker(block)}\nstale figures\n{end}\nrest\n")
     fresh = f"intro\n{gb.begin_marker(block)}\nfigures of demo\n{end}\nrest\n"
     assert gb.rewrite(page.read_text(), tmp_path) == fresh

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from offload_gateway.settings_table import SETTINGS
 
-from analysis import publisher_bench as pb
+from offload_lab.analysis import publisher_bench as pb
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "docs" / "results" / "bench"

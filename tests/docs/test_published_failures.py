@@ -1,7 +1,7 @@
 """The published cost of failures on each path (docs/results/failures, `fab sweep --spec
 failures`): one run from a clean commit, tracked, every series, mode and rate three times, the
 ledger 0 lost in every async step, and the README's block what the data give today
-(analysis/failures_summary.py)."""
+(offload_lab/analysis/failures_summary.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.load import load_run
+from offload_lab.analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 FAILURES = REPO / "docs" / "results" / "failures"

@@ -1,6 +1,6 @@
 """The published cost of the sweep's instruments (docs/results/overhead, `make overhead`): every
 run from a clean commit and tracked, every series repeated, and its tables and the README's
-block what the committed runs give today (analysis/overhead.py)."""
+block what the committed runs give today (offload_lab/analysis/overhead.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import overhead
+from offload_lab.analysis import overhead
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "results" / "overhead"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from browser_testlib import assert_page_ok, render_page
 
-from analysis.capacity_table import build_table, is_suite_folder, table_markdown
-from analysis.report import make_report
+from offload_lab.analysis.capacity_table import build_table, is_suite_folder, table_markdown
+from offload_lab.analysis.report import make_report
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def published(name: str) -> list[Path]:
 
 RUNS = published("run.json")
 # a capacity search published as its verdict (capacity.json, capacity.md) and raw data, without
-# the derived report/ (docs/results/brokers: `python -m analysis FOLDER` rebuilds it)
+# the derived report/ (docs/results/brokers: `python -m offload_lab.analysis FOLDER` rebuilds it)
 REPORTED = [run for run in RUNS if (run / "report" / "index.html").is_file()]
 SUITES = [folder for folder in published("capacity.json") if is_suite_folder(folder)]
 
@@ -64,7 +64,7 @@ def test_every_step_is_published_with_its_samples_and_timeline(run):
 def test_published_tables_are_what_the_raw_data_gives(run, tmp_path):
     rebuilt = make_report(run, out_dir=tmp_path, charts=False)
     assert rebuilt.summary_csv.read_text() == (run / "report" / "summary.csv").read_text(), (
-        f"{run}/report is stale: rebuild it with `python -m analysis {run.relative_to(REPO)}`"
+        f"{run}/report is stale: rebuild it with `python -m offload_lab.analysis {run.relative_to(REPO)}`"
     )
 
 

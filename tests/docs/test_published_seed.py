@@ -1,7 +1,7 @@
 """The published reproduction of the original study (docs/results/seed, `fab sweep --spec seed
 --repeat 3`): one run from a clean commit, tracked, on the default hosts (RabbitMQ 4), every
 point three times, and the README's seed block what the committed data give today
-(analysis/seed_table.py)."""
+(offload_lab/analysis/seed_table.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.load import load_run
+from offload_lab.analysis.load import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "docs" / "results" / "seed"

@@ -22,10 +22,10 @@ import pytest
 from broker_privilege_checks import CHECKS, BrokerUnderTest, check_id
 from broker_users import render, role_topology, role_users
 
-from offload_lab import inventory
-from offload_lab.connections import CORE_PORT, MGMT_PORT
-from offload_lab.core_settings import CoreSettings
-from offload_lab.remote import Remote
+from offload_lab.hosts import inventory
+from offload_lab.hosts.remote import Remote
+from offload_lab.run.connections import CORE_PORT, MGMT_PORT
+from offload_lab.services.core import CoreSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """The lab's hosts run the release the lab was brought up with (lab/labctl up --release; Debian 13
 by default), with its RabbitMQ, and every step file of the sweep records the broker's version and
-queue settings as the broker itself reports them (offload_lab/broker_facts.py)."""
+queue settings as the broker itself reports them (offload_lab/services/broker_facts.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The broker's statistics emission switched for a step (`instruments: {broker_stats_s: 5}`,
-offload_lab/broker_settings.py) on the lab's real RabbitMQ: the broker itself then runs with the
+offload_lab/services/broker_settings.py) on the lab's real RabbitMQ: the broker itself then runs with the
 new interval (read from the running node, not from the file), its clients come back, and the
 sweep's restore leaves it as provisioned. Runs after the e2e sweep (scripts/e2e.sh)."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from offload_lab import inventory
-from offload_lab.connections import LabConnections, read_password
-from offload_lab.core_settings import core_healthy
-from offload_lab.gateway import http_ok
+from offload_lab.hosts import inventory
+from offload_lab.run.connections import LabConnections, read_password
+from offload_lab.services.core import core_healthy
+from offload_lab.services.gateway import http_ok
 
 pytestmark = pytest.mark.e2e
 

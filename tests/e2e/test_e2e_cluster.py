@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from offload_lab import inventory as lab_inventory
-from offload_lab.connections import MGMT_PORT, MGMT_USER, VHOST, read_password
+from offload_lab.hosts import inventory as lab_inventory
+from offload_lab.run.connections import MGMT_PORT, MGMT_USER, VHOST, read_password
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ import csv
 import pytest
 from browser_testlib import assert_page_ok, render_page
 
-from analysis.samples import latency_stats, read_samples
+from offload_lab.analysis.samples import latency_stats, read_samples
 
 pytestmark = pytest.mark.e2e
 

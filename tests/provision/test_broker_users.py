@@ -10,8 +10,9 @@ import pytest
 import yaml
 from broker_users import PARTS, REPO, render, role_topology, role_users
 
-from offload_lab import broker as fab_broker
-from offload_lab import connections, paths
+from offload_lab import paths
+from offload_lab.run import connections
+from offload_lab.services import broker as fab_broker
 
 DEFAULT_EXCHANGE = "amq.default"
 # delays the core may be given (RETRY_DELAYS_MS: 1..3600000 ms), each a delay queue

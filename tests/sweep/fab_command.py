@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invoke.parser import Parser, ParserContext
 
-from offload_lab import cli
+from offload_lab.cli import capacity_commands, commands
 
 REPO = Path(__file__).resolve().parents[2]
 FAB = Path(sys.executable).parent / "fab"
@@ -24,7 +24,8 @@ def fab(*args: str) -> subprocess.CompletedProcess:
 
 def task_options(task, argv: list[str], monkeypatch) -> dict:
     """`fab TASK ARGV` parsed by invoke's parser as fab parses it and the task's body run, with
-    offload_lab.cli's command of the same name replaced; returns the options the body hands it."""
+    the command of the same name replaced (offload_lab.cli.commands, capacity_commands); returns
+    the options the body hands it."""
     context = ParserContext(name=task.name, args=task.get_arguments())
     parsed = Parser(contexts=[context]).parse_argv([task.name, *argv])
     seen = {}
@@ -33,6 +34,6 @@ def task_options(task, argv: list[str], monkeypatch) -> dict:
         seen["options"] = next(a for a in args if isinstance(a, dict))
         return 0
 
-    monkeypatch.setattr(cli, task.name, record)
+    monkeypatch.setattr(capacity_commands if task.name == "capacity" else commands, task.name, record)
     task.body(None, **parsed[0].as_kwargs)
     return seen["options"]

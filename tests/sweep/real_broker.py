@@ -8,7 +8,7 @@ import urllib.parse
 import pika
 import pytest
 
-from offload_lab.broker import ManagementAPI
+from offload_lab.services.broker import ManagementAPI
 
 
 def real_broker() -> tuple[ManagementAPI, pika.BlockingConnection]:

@@ -7,11 +7,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from offload_lab.remote import Result
+from offload_lab.hosts.remote import Result
 
 
 class LocalRemote:
-    """Implements the part of offload_lab.remote.Remote that RemoteK6 uses, on this machine."""
+    """Implements the part of offload_lab.hosts.remote.Remote that RemoteK6 uses, on this machine."""
 
     def __init__(self):
         self.commands: list[str] = []

@@ -18,8 +18,8 @@ import pika
 import pytest
 from real_broker import real_broker
 
-from offload_lab.broker import BrokerError, ManagementAPI, OutcomeRecords
-from offload_lab.outcomes import collect_ledger
+from offload_lab.services.broker import BrokerError, ManagementAPI, OutcomeRecords
+from offload_lab.services.outcomes import collect_ledger
 
 DELIVERY_LIMIT = 2
 DEAD_LETTER_WAIT_S = 30

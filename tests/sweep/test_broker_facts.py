@@ -8,8 +8,8 @@ import uuid
 
 from real_broker import real_broker
 
-from analysis.run_header import broker_line
-from offload_lab.broker_facts import broker_facts, queue_facts
+from offload_lab.analysis.run_header import broker_line
+from offload_lab.services.broker_facts import broker_facts, queue_facts
 
 # GET /api/queues/VHOST/NAME, trimmed to what matters: 3.10 shows the classic queue's version in
 # backing_queue_status (once statistics were emitted); 4.0 names it storage_version

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from offload_lab.broker import BrokerError, ManagementAPI
+from offload_lab.services.broker import BrokerError, ManagementAPI
 
 
 class Node(BaseHTTPRequestHandler):

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from real_broker import real_broker
 
-from offload_lab.broker import TAKE_BATCH, OutcomeRecords
+from offload_lab.services.broker import TAKE_BATCH, OutcomeRecords
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The broker's statistics emission as a step's instrument (offload_lab/broker_settings.py): a
+"""The broker's statistics emission as a step's instrument (offload_lab/services/broker_settings.py): a
 conf.d file on every node, one node restarted at a time, then fresh clients; nothing done when
 the setting does not change; the provisioned settings back at the end, also after a failure."""
 
@@ -9,18 +9,18 @@ import json
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import spec as spec_mod
-from offload_lab.broker_settings import (
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.broker_settings import (
     MAIN_CONF,
     SWEEP_CONF,
     BrokerSettings,
     BrokerSettingsError,
     provisioned_interval_ms,
 )
-from offload_lab.gateway import GatewaySettings
-from offload_lab.results import RunFolder
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 
 class BrokerRemote(RecordingRemote):

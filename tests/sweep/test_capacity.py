@@ -12,13 +12,15 @@ from fab_command import fab
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 import fabfile
-from offload_lab import cli, cli_options
-from offload_lab.capacity import MAX_PROBES, CapacitySearch, plan, search
-from offload_lab.capacity_probe import Probe, Slo, judge, probe_vus, shared_cpu_sets
-from offload_lab.connections import ProvisionedSettings
-from offload_lab.gateway import GatewaySettings
-from offload_lab.spec import SpecError
-from offload_lab.sweep import SweepServices
+from offload_lab.capacity.probe import Probe, Slo, judge, probe_vus, shared_cpu_sets
+from offload_lab.capacity.search import MAX_PROBES, CapacitySearch, plan, search
+from offload_lab.cli import capacity_commands, run_start
+from offload_lab.cli.task_help import CAPACITY_HELP
+from offload_lab.cli.usage import UsageError
+from offload_lab.plan.spec import SpecError
+from offload_lab.run.connections import ProvisionedSettings
+from offload_lab.run.sweep import SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 
 def lab_with_capacity(capacity, invalid_above=None):
@@ -285,9 +287,9 @@ def test_bad_options_stop_before_the_lab_is_touched(monkeypatch):
     def no_lab(*args, **kwargs):
         raise AssertionError("the lab was touched")
 
-    monkeypatch.setattr(cli, "LabConnections", no_lab)
-    with pytest.raises(cli.UsageError) as info:
-        cli.capacity(
+    monkeypatch.setattr(run_start, "LabConnections", no_lab)
+    with pytest.raises(UsageError) as info:
+        capacity_commands.capacity(
             {"mode": "both", "slo_p95_ms": "fast", "max_rate": "40", "start": "50", "core": "PREFETCH=0"}
         )
     message = str(info.value)
@@ -298,10 +300,10 @@ def test_bad_options_stop_before_the_lab_is_touched(monkeypatch):
         "core (--core).PREFETCH: must be between 1 and 65535, got 0",
     ):
         assert part in message
-    with pytest.raises(cli.UsageError, match="--mode: required, one of sync, async, noop"):
-        cli.capacity({})
-    with pytest.raises(cli.UsageError, match="--gateway: settings are KEY=VALUE"):
-        cli.capacity({"mode": "async", "gateway": "gevent"})
+    with pytest.raises(UsageError, match="--mode: required, one of sync, async, noop"):
+        capacity_commands.capacity({})
+    with pytest.raises(UsageError, match="--gateway: settings are KEY=VALUE"):
+        capacity_commands.capacity({"mode": "async", "gateway": "gevent"})
 
 
 def test_plan_holds_the_settings_and_the_defaults():
@@ -324,7 +326,7 @@ def test_the_fab_task_takes_the_options_help_lists(tmp_path):
     import inspect
 
     options = [p for p in inspect.signature(fabfile.capacity.body).parameters if p != "c"]
-    assert sorted(options) == sorted(cli_options.CAPACITY_HELP)
+    assert sorted(options) == sorted(CAPACITY_HELP)
     r = fab("capacity", "--help")
     assert r.returncode == 0 and "--slo-p95-ms" in r.stdout and "--max-error-pct" in r.stdout
     assert "Example: fab capacity --mode async" in r.stdout
@@ -356,7 +358,7 @@ class CapacityK6(FakeK6):
 
 
 class FakeConnections:
-    """Stands in for offload_lab.connections.LabConnections: every service a fake."""
+    """Stands in for offload_lab.run.connections.LabConnections: every service a fake."""
 
     capacity = 700
 
@@ -396,9 +398,9 @@ class FakeConnections:
 def test_the_command_runs_each_probe_as_a_step_and_writes_the_result(
     tmp_path, inventory_dir, monkeypatch, capsys
 ):
-    monkeypatch.setattr(cli, "LabConnections", FakeConnections)
-    monkeypatch.setattr(cli, "_password", lambda: "pw")
-    code = cli.capacity(
+    monkeypatch.setattr(run_start, "LabConnections", FakeConnections)
+    monkeypatch.setattr(run_start, "password", lambda: "pw")
+    code = capacity_commands.capacity(
         {"mode": "async", "start": "100", "max_rate": "2000"},
         inventory=str(inventory_dir / "hosts.yml"),
         results_dir=str(tmp_path),

@@ -4,8 +4,8 @@ on idle CPUs, as the path's own latency."""
 
 from test_capacity import step_data
 
-from offload_lab.capacity_probe import CONTENDED_WAIT_PCT, Slo, judge
-from offload_lab.cpu import parse_readings, shares, waits
+from offload_lab.capacity.probe import CONTENDED_WAIT_PCT, Slo, judge
+from offload_lab.services.cpu import parse_readings, shares, waits
 
 SHARED = {"0": ["lab-gateway", "lab-core", "lab-broker"]}
 

@@ -1,4 +1,4 @@
-"""`fab capacity`'s defaults are stated once, in offload_lab/capacity_fields.py: the options, the
+"""`fab capacity`'s defaults are stated once, in offload_lab/plan/capacity_fields.py: the options, the
 suite keys and the SLO take them from there, and no other place (the fabfile, the docs, the
 README, a suite's comments) states another. A key added there is a suite key, and with an option
 a `fab capacity` option whose value reaches the search through fab's own parsing."""
@@ -13,11 +13,14 @@ import pytest
 from fab_command import task_options
 
 import fabfile
-from offload_lab import capacity, capacity_fields, capacity_suite, cli_options
-from offload_lab.capacity_fields import FIELDS
-from offload_lab.capacity_probe import Slo
+from offload_lab.capacity import search as capacity
+from offload_lab.capacity import suite as capacity_suite
+from offload_lab.capacity.probe import Slo
+from offload_lab.cli import task_help
 from offload_lab.paths import REPO_ROOT
-from offload_lab.spec_fields import REQUIRED, SpecField
+from offload_lab.plan import capacity_fields, overrides
+from offload_lab.plan.capacity_fields import FIELDS
+from offload_lab.plan.spec_fields import REQUIRED, SpecField
 
 NUMBERS = [f for f in FIELDS if f.type in ("int", "number")]
 SEARCH_NUMBERS = [f for f in NUMBERS if f.option]
@@ -73,7 +76,7 @@ def test_an_option_is_checked_against_the_tables_range(f: SpecField):
     lo, hi = f.range
     with pytest.raises(capacity.SpecError) as info:
         capacity.plan({"mode": "sync", f.option: str(hi + 1)})
-    assert f"{cli_options.flag(f.option)}: must be between {lo} and {hi}, got {hi + 1}" in info.value.problems
+    assert f"{overrides.flag(f.option)}: must be between {lo} and {hi}, got {hi + 1}" in info.value.problems
 
 
 # -------------------------------------------------------------------------------- the options
@@ -83,7 +86,7 @@ def test_the_fab_task_offers_every_option_of_the_table_with_its_default_in_the_h
     arguments = {a.name for a in fabfile.capacity.get_arguments()}
     for f in OPTIONS:
         assert f.option in arguments, f"fab capacity has no --{f.option}"
-        help_text = cli_options.CAPACITY_HELP[f.option]
+        help_text = task_help.CAPACITY_HELP[f.option]
         assert help_text.startswith(f.help)
         if f.default is REQUIRED:
             assert help_text.endswith("default: none, required without --suite)")
@@ -95,10 +98,10 @@ def test_the_fab_task_offers_every_option_of_the_table_with_its_default_in_the_h
 @pytest.mark.parametrize("f", OPTIONS, ids=_ids)
 def test_each_option_reaches_the_search_through_fabs_parsing(f: SpecField, monkeypatch):
     mode = [] if f.option == "mode" else ["--mode", "sync"]
-    argv = [*mode, cli_options.flag(f.option), f.option_example]
+    argv = [*mode, overrides.flag(f.option), f.option_example]
     options = task_options(fabfile.capacity, argv, monkeypatch)
     p = capacity.plan(options)
-    value = cli_options.option_text(f).parse(f.option_example)
+    value = overrides.option_text(f).parse(f.option_example)
     got = {
         "mode": p.mode,
         "slo_p95_ms": p.slo.p95_ms,
@@ -121,7 +124,7 @@ SCANNED = [
     *sorted((REPO_ROOT / "docs").glob("*.md")),
     *sorted((REPO_ROOT / "k6").glob("*/README.md")),
     *sorted((REPO_ROOT / "k6" / "capacity").glob("*.yml")),
-    *sorted((REPO_ROOT / "offload_lab").glob("*.py")),
+    *sorted((REPO_ROOT / "offload_lab").rglob("*.py")),
 ]
 NUMBER = r"`?(?P<value>\d[\d,]*(?:\.\d+)?)"
 
@@ -129,7 +132,7 @@ NUMBER = r"`?(?P<value>\d[\d,]*(?:\.\d+)?)"
 def _statements(f: SpecField) -> list[re.Pattern]:
     """How a text states a search setting's default: `--start` (default 50/s), `start` ...
     default: 50, [--start 50] in a usage line; and the default SLO's own phrase."""
-    names = [re.escape(cli_options.flag(f.option)), rf"\b{re.escape(f.key)}\b"]
+    names = [re.escape(overrides.flag(f.option)), rf"\b{re.escape(f.key)}\b"]
     out = [re.compile(rf"(?:{'|'.join(names)})`?[^.;\n|]{{0,40}}?\bdefault:?\s+{NUMBER}")]
     out.append(re.compile(rf"\[{names[0]}[ =]{NUMBER}\]"))
     if f.key == "slo_p95_ms":
@@ -151,7 +154,7 @@ def stated_defaults(f: SpecField, paths: list[Path]) -> list[tuple[str, float]]:
 
 
 def test_the_scan_sees_each_way_of_stating_a_default(tmp_path):
-    doc = tmp_path / "doc.md"
+    doc = tmp_path / "doc.txt"
     doc.write_text(
         "probes from `--start` (default 60/s), `max_rate` (default: 4,000), [--duration 7]; an\n"
         "example --start 100 states nothing. # the default SLO: p95 <= 9 ms, errors <= 2 %\n"
@@ -168,4 +171,4 @@ def test_no_other_place_states_another_default(f: SpecField):
     found = stated_defaults(f, SCANNED)
     assert found, f"no place states {f.key}'s default: the scan no longer sees the docs' statements"
     wrong = [(where, value) for where, value in found if value != float(f.default)]
-    assert not wrong, f"{f.key} defaults to {f.default} (offload_lab/capacity_fields.py), not: {wrong}"
+    assert not wrong, f"{f.key} defaults to {f.default} (offload_lab/plan/capacity_fields.py), not: {wrong}"

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from offload_lab import k6 as k6_mod
+from offload_lab.loadgen import k6 as k6_mod
 from offload_lab.paths import K6_SCRIPT
-from offload_lab.steps import PlannedStep
+from offload_lab.plan.steps import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"

@@ -11,15 +11,17 @@ import time
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, RecordingRemote
 
-from analysis.capacity_table import build_table, table_markdown
-from offload_lab import capacity_suite, cli
-from offload_lab.capacity import plan
-from offload_lab.capacity_probe import Slo, judge
-from offload_lab.connections import ProvisionedSettings
-from offload_lab.gateway import GatewaySettings
-from offload_lab.gateway_spec import PUBLISHERS
-from offload_lab.spec import SpecError
-from offload_lab.sweep import SweepServices
+from offload_lab.analysis.capacity_table import build_table, table_markdown
+from offload_lab.capacity import suite as capacity_suite
+from offload_lab.capacity.probe import Slo, judge
+from offload_lab.capacity.search import plan
+from offload_lab.cli import capacity_commands, run_start
+from offload_lab.cli.usage import UsageError
+from offload_lab.plan.gateway_spec import PUBLISHERS
+from offload_lab.plan.spec import SpecError
+from offload_lab.run.connections import ProvisionedSettings
+from offload_lab.run.sweep import SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 CONFIRMED = ("kombu_pool", "pika_per_request", "pika_shared", "celery", "celery_default_pool", "dramatiq")
 
@@ -88,18 +90,18 @@ def test_a_bad_suite_or_option_stops_before_the_lab_is_touched(tmp_path, monkeyp
     def no_lab(*args, **kwargs):
         raise AssertionError("the lab was touched")
 
-    monkeypatch.setattr(cli, "LabConnections", no_lab)
+    monkeypatch.setattr(run_start, "LabConnections", no_lab)
     broken = suite_file(tmp_path, "name: x\nsubjects: [{name: a, mode: batch}]\n")
-    with pytest.raises(cli.UsageError, match="subjects\\[0\\] \\(a\\).mode: must be sync, async or noop"):
-        cli.capacity({}, suite=broken, results_dir=str(tmp_path))
-    with pytest.raises(cli.UsageError, match="drop --mode, --start"):
-        cli.capacity({"mode": "async", "start": "50"}, suite="lab", results_dir=str(tmp_path))
-    with pytest.raises(cli.UsageError, match="--only: no subject 'kombu' \\(known: sync, noop,"):
-        cli.capacity({}, suite="lab", only="kombu,noop", results_dir=str(tmp_path))
-    with pytest.raises(cli.UsageError, match="--only: names subjects of a suite"):
-        cli.capacity({"mode": "noop"}, only="noop")
-    with pytest.raises(cli.UsageError, match="unknown spec 'nope'"):
-        cli.capacity({}, suite="nope")
+    with pytest.raises(UsageError, match="subjects\\[0\\] \\(a\\).mode: must be sync, async or noop"):
+        capacity_commands.capacity({}, suite=broken, results_dir=str(tmp_path))
+    with pytest.raises(UsageError, match="drop --mode, --start"):
+        capacity_commands.capacity({"mode": "async", "start": "50"}, suite="lab", results_dir=str(tmp_path))
+    with pytest.raises(UsageError, match="--only: no subject 'kombu' \\(known: sync, noop,"):
+        capacity_commands.capacity({}, suite="lab", only="kombu,noop", results_dir=str(tmp_path))
+    with pytest.raises(UsageError, match="--only: names subjects of a suite"):
+        capacity_commands.capacity({"mode": "noop"}, only="noop")
+    with pytest.raises(UsageError, match="unknown spec 'nope'"):
+        capacity_commands.capacity({}, suite="nope")
     assert not any(tmp_path.glob("*/capacity.json"))
 
 
@@ -206,12 +208,12 @@ subjects:
 @pytest.fixture
 def fake_lab(monkeypatch):
     SuiteConnections.opened = []
-    monkeypatch.setattr(cli, "LabConnections", SuiteConnections)
-    monkeypatch.setattr(cli, "_password", lambda: "pw")
+    monkeypatch.setattr(run_start, "LabConnections", SuiteConnections)
+    monkeypatch.setattr(run_start, "password", lambda: "pw")
 
 
 def run_small_suite(tmp_path, inventory_dir, **kwargs):
-    return cli.capacity(
+    return capacity_commands.capacity(
         {},
         inventory=str(inventory_dir / "hosts.yml"),
         results_dir=str(tmp_path / "results"),
@@ -265,7 +267,7 @@ def test_noop_probes_post_noop_and_claim_no_ledger_drain_or_backlog(tmp_path, in
 def test_only_runs_subjects_again_into_the_same_folder(tmp_path, inventory_dir, fake_lab):
     assert run_small_suite(tmp_path, inventory_dir) == 0
     folder = tmp_path / "results" / "suite"
-    with pytest.raises(cli.UsageError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         run_small_suite(tmp_path, inventory_dir)
     CAPACITY["async"] = 200
     try:
@@ -287,7 +289,7 @@ def test_a_single_noop_search_plans_noop_probes():
 
 
 def test_python_m_analysis_reports_the_suite_and_each_subject(tmp_path, inventory_dir, fake_lab):
-    from analysis.cli import main
+    from offload_lab.analysis.cli import main
 
     assert run_small_suite(tmp_path, inventory_dir) == 0
     folder = tmp_path / "results" / "suite"
@@ -307,7 +309,7 @@ def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inve
     table = json.loads((folder / "capacity.json").read_text())
     SuiteConnections.opened = []
     # judged again by the same rules, nothing changes but the record that it was
-    assert cli.capacity({}, rejudge=str(folder)) == 0
+    assert capacity_commands.capacity({}, rejudge=str(folder)) == 0
     again = json.loads((folder / "capacity.json").read_text())
     assert again["subjects"] == table["subjects"] and "rejudged_at" in again
     assert SuiteConnections.opened == []  # no lab, no load
@@ -316,12 +318,12 @@ def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inve
     step = json.loads(step_path.read_text())
     step["k6"]["metrics"]["http_req_duration"]["values"]["p(95)"] = 40.0
     step_path.write_text(json.dumps(step))
-    assert cli.capacity({}, rejudge=str(folder)) == 1
+    assert capacity_commands.capacity({}, rejudge=str(folder)) == 1
     rows = {r["subject"]: r for r in json.loads((folder / "capacity.json").read_text())["subjects"]}
     assert rows["kombu_pool"]["capacity_rps"] == 50 and rows["kombu_pool"]["first_failure_rps"] == 100
     single = json.loads((folder / "kombu_pool" / "capacity.json").read_text())
     assert single["rejudged"]["verdicts_changed"] == [100]
-    with pytest.raises(cli.UsageError, match="--rejudge: judges what a run recorded; drop --mode"):
-        cli.capacity({"mode": "async"}, rejudge=str(folder))
-    with pytest.raises(cli.UsageError, match="has no capacity.json"):
-        cli.capacity({}, rejudge=str(tmp_path))
+    with pytest.raises(UsageError, match="--rejudge: judges what a run recorded; drop --mode"):
+        capacity_commands.capacity({"mode": "async"}, rejudge=str(folder))
+    with pytest.raises(UsageError, match="has no capacity.json"):
+        capacity_commands.capacity({}, rejudge=str(tmp_path))

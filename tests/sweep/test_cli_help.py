@@ -1,5 +1,5 @@
 """`fab --help TASK`: every option with its type and default, from one table
-(offload_lab/cli_options.py); long options only, so a letter never means two things."""
+(offload_lab/cli/task_help.py); long options only, so a letter never means two things."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import re
 from fab_command import fab
 
 import fabfile
-from offload_lab import cli_options
+from offload_lab.cli import task_help
+from offload_lab.cli.task_help import CHECK_HELP, REPORT_HELP, SWEEP_HELP
+from offload_lab.plan import overrides
 
-TASKS = {"sweep": cli_options.SWEEP_HELP, "check": cli_options.CHECK_HELP, "report": cli_options.REPORT_HELP}
+TASKS = {"sweep": SWEEP_HELP, "check": CHECK_HELP, "report": REPORT_HELP}
 
 
-def test_every_task_option_has_its_help_from_cli_options():
+def test_every_task_option_has_its_help_from_task_help():
     for name, help_table in TASKS.items():
         body = getattr(fabfile, name).body
         options = [p for p in inspect.signature(body).parameters if p != "c"]
@@ -26,11 +28,11 @@ def test_every_task_option_has_its_help_from_cli_options():
 
 
 def test_overrides_are_the_options_that_change_the_spec():
-    assert set(cli_options.OVERRIDES) <= set(cli_options.SWEEP_HELP)
-    assert set(cli_options.OVERRIDES) <= set(cli_options.CHECK_HELP)
-    assert cli_options.OPTION_FOR_KEY["duration_s"] == "--duration"
+    assert set(overrides.OVERRIDES) <= set(task_help.SWEEP_HELP)
+    assert set(overrides.OVERRIDES) <= set(task_help.CHECK_HELP)
+    assert overrides.OPTION_FOR_KEY["duration_s"] == "--duration"
     assert (
-        cli_options.OVERRIDE_HELP["duration"]
+        task_help.OVERRIDE_HELP["duration"]
         == "seconds of load per step (integer s; e.g. 10; default: the spec's)"
     )
 

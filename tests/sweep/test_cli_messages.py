@@ -1,12 +1,12 @@
 """`fab` with a mistyped task or option names the closest one, and exits 2, instead of invoke's
-"No idea what 'chek' is!" (offload_lab/fab_program.py, installed as .venv/bin/fab)."""
+"No idea what 'chek' is!" (offload_lab/cli/fab_program.py, installed as .venv/bin/fab)."""
 
 from __future__ import annotations
 
 import pytest
 from fab_command import NO_LAB, fab
 
-from offload_lab.fab_program import closest_options, explain_unknown
+from offload_lab.cli.fab_program import closest_options, explain_unknown
 
 TASK_OPTIONS = {
     "check": ["--spec", "--rates", "--repeat", "--preflight", "--spec-only"],

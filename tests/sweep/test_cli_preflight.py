@@ -1,6 +1,6 @@
 """Before any load, `fab sweep` and `fab check --preflight` say what to do: a host that does not
 answer SSH is named with its address and how to check it; a lab that answers but is not
-provisioned gets the command that provisions it (offload_lab/preflight.py). No lab is used: hosts
+provisioned gets the command that provisions it (offload_lab/run/preflight.py). No lab is used: hosts
 are fakes, or 127.0.0.1 on a closed port."""
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from types import SimpleNamespace
 import pytest
 from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsError
 
-from offload_lab import cli, inventory, preflight
-from offload_lab.connections import LabConnections, PasswordError
-from offload_lab.gateway import CORE_ENV, GATEWAY_ENV
-from offload_lab.remote import RemoteError, Result
+from offload_lab.cli import commands, run_start
+from offload_lab.cli.usage import UsageError
+from offload_lab.hosts import inventory
+from offload_lab.hosts.remote import RemoteError, Result
+from offload_lab.run import preflight
+from offload_lab.run.connections import LabConnections, PasswordError
+from offload_lab.services.gateway import CORE_ENV, GATEWAY_ENV
 
 PROVISION_LAB = "the lab is up but not provisioned: run `ansible-playbook site.yml`"
 
@@ -147,8 +150,8 @@ def test_stopped_lab_hosts_are_named_with_their_address_and_labctl_status(lab_in
 def test_a_real_host_that_refuses_ssh_is_named_with_the_ssh_command_to_try(tmp_path):
     port = closed_port()
     source = write_inventory(tmp_path / "inventory" / "mine", address="127.0.0.1", port=port)
-    with pytest.raises(cli.UsageError) as info:
-        cli.check("quick", {}, str(source), preflight=True)
+    with pytest.raises(UsageError) as info:
+        commands.check("quick", {}, str(source), preflight=True)
     assert info.value.code == 1
     assert str(info.value) == (
         "lab-broker (127.0.0.1), lab-gateway (127.0.0.1), lab-core (127.0.0.1), lab-loadgen (127.0.0.1) "
@@ -221,20 +224,20 @@ def test_fab_sweep_and_check_say_to_provision_when_the_password_is_missing(
     def no_password():
         raise PasswordError("no file")
 
-    monkeypatch.setattr(cli, "read_password", no_password)
+    monkeypatch.setattr(run_start, "read_password", no_password)
     HealthyButUnprovisioned.gateway_url = healthz
-    monkeypatch.setattr(cli, "LabConnections", HealthyButUnprovisioned)
+    monkeypatch.setattr(run_start, "LabConnections", HealthyButUnprovisioned)
     expected = (
         f"the lab is up but not provisioned: run `ansible-playbook -i {inventory_dir} site.yml`\n"
         "  no RabbitMQ password: .secrets/rabbitmq_controller_password does not exist\n"
         f"  lab-gateway: no {GATEWAY_ENV}"
     )
-    with pytest.raises(cli.UsageError) as info:
-        cli.sweep("quick", {}, str(inventory_dir), str(tmp_path / "res"))
+    with pytest.raises(UsageError) as info:
+        commands.sweep("quick", {}, str(inventory_dir), str(tmp_path / "res"))
     assert (str(info.value), info.value.code) == (expected, 1)
     assert not (tmp_path / "res").exists()
-    with pytest.raises(cli.UsageError) as info:
-        cli.check("quick", {}, str(inventory_dir), preflight=True)
+    with pytest.raises(UsageError) as info:
+        commands.check("quick", {}, str(inventory_dir), preflight=True)
     assert str(info.value) == expected
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from offload_lab import inventory
-from offload_lab.connections import EveryGateway, LabConnections
-from offload_lab.gateway import GatewaySettings
-from offload_lab.k6 import RemoteK6
-from offload_lab.k6_fleet import K6Fleet
+from offload_lab.hosts import inventory
+from offload_lab.loadgen.k6 import RemoteK6
+from offload_lab.loadgen.k6_fleet import K6Fleet
+from offload_lab.run.connections import EveryGateway, LabConnections
+from offload_lab.services.gateway import GatewaySettings
 
 CLUSTER = """\
 all:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from offload_lab import cli_options, spec
-from offload_lab.cli import plan_core
-from offload_lab.core_settings import (
+from offload_lab.cli.commands import plan_core
+from offload_lab.plan import spec
+from offload_lab.plan.core_spec import (
     CORE_DEFAULTS,
     CORE_SETTINGS,
     MAX_RETRY_DELAY_MS,
@@ -22,9 +22,10 @@ from offload_lab.core_settings import (
     retry_delays_ms,
     retry_queue_max_length,
 )
-from offload_lab.core_values import Delays, Fraction, IntRange
-from offload_lab.spec import SpecError
-from offload_lab.steps import estimate_seconds, expand_steps
+from offload_lab.plan.core_values import Delays, Fraction, IntRange
+from offload_lab.plan.overrides import OPTION_FOR_KEY, OVERRIDES, option_text, parse_overrides
+from offload_lab.plan.spec import SpecError
+from offload_lab.plan.steps import estimate_seconds, expand_steps
 
 REPO = Path(__file__).resolve().parents[2]
 # the core's config package: config.go and the files beside it (retry.go), tests left out
@@ -187,7 +188,7 @@ def test_switched_per_sweep_and_per_series():
 
 
 def test_the_core_option_keeps_a_lists_commas():
-    parse = cli_options.option_text(cli_options.OVERRIDES["core"]).parse
+    parse = option_text(OVERRIDES["core"]).parse
     assert parse("RETRY_DELAYS_MS=500,2000,TRANSIENT_FAIL_RATE=0.1") == {
         "RETRY_DELAYS_MS": "500,2000",
         "TRANSIENT_FAIL_RATE": "0.1",
@@ -196,9 +197,9 @@ def test_the_core_option_keeps_a_lists_commas():
     assert parse("RETRY_DELAYS_MS=") == {"RETRY_DELAYS_MS": ""}
     with pytest.raises(ValueError, match="settings are KEY=VALUE"):
         parse("1000,RETRY_DELAYS_MS=2000")
-    overrides = cli_options.parse_overrides({"core": "RETRY_DELAYS_MS=2000,1000"})
+    overrides = parse_overrides({"core": "RETRY_DELAYS_MS=2000,1000"})
     with pytest.raises(SpecError) as info:
-        spec.apply_overrides(GOOD, overrides, option_names=cli_options.OPTION_FOR_KEY)
+        spec.apply_overrides(GOOD, overrides, option_names=OPTION_FOR_KEY)
     assert info.value.problems == [
         "core (--core).RETRY_DELAYS_MS: must be strictly ascending (a backoff), got [2000, 1000]"
     ]

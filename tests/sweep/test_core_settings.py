@@ -13,22 +13,15 @@ from pathlib import Path
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import cli_options, spec
-from offload_lab.core_settings import (
-    CORE_DEFAULTS,
-    CORE_SETTINGS,
-    SWEEP_ENV,
-    CoreSettings,
-    CoreSettingsError,
-    consumer_concurrency,
-    core_healthy,
-    effective_core,
-)
-from offload_lab.gateway import GatewaySettings
-from offload_lab.results import RunFolder, make_run_id
-from offload_lab.spec import SpecError
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.plan import spec
+from offload_lab.plan.core_spec import CORE_DEFAULTS, CORE_SETTINGS, consumer_concurrency, effective_core
+from offload_lab.plan.overrides import OPTION_FOR_KEY, parse_overrides
+from offload_lab.plan.spec import SpecError
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder, make_run_id
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.core import SWEEP_ENV, CoreSettings, CoreSettingsError, core_healthy
+from offload_lab.services.gateway import GatewaySettings
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_GO = (REPO / "core-go/internal/config/config.go").read_text()
@@ -95,13 +88,11 @@ def test_bad_core_settings_are_named(value, problem):
 
 
 def test_the_core_option_merges_over_the_spec_and_names_itself():
-    overrides = cli_options.parse_overrides({"core": "MAX_IN_FLIGHT=100,PREFETCH=100"})
+    overrides = parse_overrides({"core": "MAX_IN_FLIGHT=100,PREFETCH=100"})
     s = spec.apply_overrides({**GOOD, "core": {"PREFETCH": 500, "WORK_MAX_CONCURRENT": 50}}, overrides)
     assert s.core == {"PREFETCH": "100", "WORK_MAX_CONCURRENT": "50", "MAX_IN_FLIGHT": "100"}
     with pytest.raises(SpecError) as info:
-        spec.apply_overrides(
-            GOOD, cli_options.parse_overrides({"core": "PREFETCH=0"}), option_names=cli_options.OPTION_FOR_KEY
-        )
+        spec.apply_overrides(GOOD, parse_overrides({"core": "PREFETCH=0"}), option_names=OPTION_FOR_KEY)
     assert info.value.problems[0].startswith("core (--core).PREFETCH: must be between 1")
     assert make_run_id("t", {"core": {"PREFETCH": "100"}}).endswith("-t-core")
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from offload_lab.core import CoreError, CoreStats, merge_stats
+from offload_lab.services.core import CoreError, CoreStats, merge_stats
 
 
 class Core(BaseHTTPRequestHandler):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from offload_lab import cli
+from offload_lab.cli import commands
+from offload_lab.cli.usage import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,8 @@ def test_demo_with_an_unknown_spec_fails_before_the_lab_is_touched():
 
 
 def test_check_spec_only_needs_no_inventory(capsys):
-    assert cli.check("quick", {"rates": "50"}, "/nonexistent/inventory", spec_only=True) == 0
+    assert commands.check("quick", {"rates": "50"}, "/nonexistent/inventory", spec_only=True) == 0
     out = capsys.readouterr().out
     assert out.startswith("spec quick: 2 steps") and "inventory" not in out and "ok (spec only)" in out
-    with pytest.raises(cli.UsageError, match="--duration"):
-        cli.check("quick", {"duration": "0"}, None, spec_only=True)
+    with pytest.raises(UsageError, match="--duration"):
+        commands.check("quick", {"duration": "0"}, None, spec_only=True)

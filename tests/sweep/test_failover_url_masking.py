@@ -1,7 +1,7 @@
 """A failover list in AMQP_URL (several URLs separated by ";"): every password in it is masked
 where the controller records or logs the services' settings."""
 
-from offload_lab.remote import mask_secrets
+from offload_lab.hosts.remote import mask_secrets
 
 LIST = "amqp://gw:first-pw@10.77.77.21:5672/offload;amqp://gw:second-pw@10.77.77.22:5672/offload"
 

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from offload_lab import spec as spec_mod
-from offload_lab.faults import (
-    ACTIONS,
-    HEAL_COMMAND,
-    FaultRunner,
-    FaultSpec,
-    fault_host_problems,
-    partition_command,
-)
-from offload_lab.remote import Result
-from offload_lab.steps import expand_steps
+from offload_lab.hosts.remote import Result
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.fault_spec import ACTIONS, FaultSpec, fault_host_problems
+from offload_lab.plan.steps import expand_steps
+from offload_lab.services.faults import COMMANDS, HEAL_COMMAND, FaultRunner, partition_command
 
 BASE = {"name": "f", "rates": [200], "duration_s": 30, "max_vus": 300}
 
@@ -132,6 +126,12 @@ def test_every_action_names_a_group_with_a_host():
     )
 
 
+def test_every_action_a_spec_may_ask_for_has_its_command_and_a_lasting_one_its_heal():
+    assert set(COMMANDS) == set(ACTIONS)
+    for name, action in ACTIONS.items():
+        assert (COMMANDS[name].heal is not None) == action.needs_duration, name
+
+
 # ------------------------------------------------------------------ picking a host of a group
 
 
@@ -216,7 +216,8 @@ def test_a_partition_cuts_the_gateway_from_the_picked_broker():
 
 
 def test_the_sweep_refuses_a_host_the_inventory_lacks_before_any_load(tmp_path):
-    from offload_lab import cli
+    from offload_lab.cli import commands
+    from offload_lab.cli.usage import UsageError
 
     spec = tmp_path / "picky.yml"
     spec.write_text(
@@ -224,6 +225,6 @@ def test_the_sweep_refuses_a_host_the_inventory_lacks_before_any_load(tmp_path):
         "series:\n  - label: x\n    modes: [async]\n"
         "    faults: [{action: broker_kill, at_s: 5, host: broker2}]\n"
     )
-    with pytest.raises(cli.UsageError) as info:
-        cli.plan(str(spec), {}, str(Path(__file__).resolve().parents[2] / "inventory" / "example"))
+    with pytest.raises(UsageError) as info:
+        commands.plan(str(spec), {}, str(Path(__file__).resolve().parents[2] / "inventory" / "example"))
     assert "host 'broker2' is not one of the broker group's hosts (1..1 or broker1)" in str(info.value)

@@ -1,6 +1,6 @@
 """The gateway's settings table (gateway/offload_gateway/settings_table.py) is the one list of its
 settings. What is derived from it is checked to follow it (settings.py, gunicorn_conf.py,
-offload_lab/gateway_spec.py); what cannot import it is checked against it, both ways, so that a
+offload_lab/plan/gateway_spec.py); what cannot import it is checked against it, both ways, so that a
 setting added in one place only fails here:
 - the code: every environment variable the gateway package and its gunicorn config read is a
   setting of the table, and every setting of the table is read;
@@ -24,8 +24,8 @@ from offload_gateway import settings_table
 from offload_gateway.settings import PUBLISHER_NAMES, Settings
 from offload_gateway.settings_table import BY_NAME, SETTINGS, TYPES, Setting
 
-from offload_lab import gateway_spec
-from offload_lab.sweep import effective_gateway
+from offload_lab.plan import gateway_spec
+from offload_lab.run.sweep import effective_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "gateway" / "offload_gateway"

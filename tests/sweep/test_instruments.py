@@ -1,7 +1,7 @@
-"""The sweep's own instruments as settings (offload_lab/instruments.py): checked before any load,
+"""The sweep's own instruments as settings (offload_lab/plan/instruments.py): checked before any load,
 planned per series, switched per step (samples, host sampling, the ledger's destination), and
 recorded in every step file, run.json and the report header; the calibration point each run
-records first (offload_lab/calibration.py)."""
+records first (offload_lab/run/calibration.py)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 from test_sweep_ledger import IdK6, Outcomes
 
-from analysis.load import load_run
-from analysis.run_header import calibration_line, instruments_text
-from offload_lab import cli_options
-from offload_lab import spec as spec_mod
-from offload_lab.calibration import calibrate, calibration_record, calibration_step
-from offload_lab.cli import describe_plan
-from offload_lab.gateway import GatewaySettings
-from offload_lab.instruments import Instruments
-from offload_lab.k6 import k6_args
-from offload_lab.results import RunFolder
-from offload_lab.spec import SpecError
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.analysis.load import load_run
+from offload_lab.analysis.run_header import calibration_line, instruments_text
+from offload_lab.cli.commands import describe_plan
+from offload_lab.loadgen.k6 import k6_args
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.instruments import Instruments
+from offload_lab.plan.overrides import parse_overrides
+from offload_lab.plan.spec import SpecError
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.calibration import calibrate, calibration_record, calibration_step
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 RAW = {"name": "i", "rates": [50], "duration_s": 1, "max_vus": 10, "cooldown_s": 0, "drain_timeout_s": 2}
 
@@ -51,7 +51,7 @@ def test_a_spec_sets_instruments_per_sweep_and_per_series():
 
 
 def test_bad_instrument_settings_stop_before_any_load_naming_the_setting():
-    overrides = cli_options.parse_overrides(
+    overrides = parse_overrides(
         {"instruments": "ledger=disk,samples=maybe,queue_sampling_s=0,broker_stats_s=fast"}
     )
     with pytest.raises(SpecError) as info:
@@ -66,7 +66,7 @@ def test_bad_instrument_settings_stop_before_any_load_naming_the_setting():
 
 def test_the_command_line_overrides_the_specs_instruments_key_by_key():
     raw = {**RAW, "instruments": {"samples": False, "ledger": "broker"}}
-    spec = spec_mod.apply_overrides(raw, cli_options.parse_overrides({"instruments": "ledger=file"}))
+    spec = spec_mod.apply_overrides(raw, parse_overrides({"instruments": "ledger=file"}))
     assert spec.instruments == {"samples": False, "ledger": "file"}
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sweep_fakes import LocalRemote
 
-from analysis.samples import latency_stats, read_samples
-from offload_lab import k6 as k6_mod
-from offload_lab import k6_merge
-from offload_lab.k6_fleet import K6Fleet, k6_for_loadgens
-from offload_lab.remote import RemoteError
-from offload_lab.steps import PlannedStep
+from offload_lab.analysis.samples import latency_stats, read_samples
+from offload_lab.hosts.remote import RemoteError
+from offload_lab.loadgen import k6 as k6_mod
+from offload_lab.loadgen import k6_merge
+from offload_lab.loadgen.k6_fleet import K6Fleet, k6_for_loadgens
+from offload_lab.plan.steps import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"

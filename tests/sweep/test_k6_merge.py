@@ -8,8 +8,8 @@ import gzip
 
 import pytest
 
-from analysis.samples import per_second, read_samples
-from offload_lab import k6_merge
+from offload_lab.analysis.samples import per_second, read_samples
+from offload_lab.loadgen import k6_merge
 
 HEADER = "metric_name,timestamp,metric_value,expected_response,status,task_id"
 

@@ -1,4 +1,4 @@
-"""Reading the cores' file ledgers (offload_lab/ledger_files.py) with the same shell commands the
+"""Reading the cores' file ledgers (offload_lab/services/ledger_files.py) with the same shell commands the
 lab runs over SSH, here on local files: each core host's new whole lines since the last read,
 starting at the end of what the files held before the sweep."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 from sweep_fakes import LocalRemote
 
-from offload_lab.ledger_files import LedgerFileError, LedgerFiles
+from offload_lab.services.ledger_files import LedgerFileError, LedgerFiles
 
 
 def record(task_id: str, host: str) -> str:

@@ -10,10 +10,10 @@ import json
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import cli, spec
-from offload_lab.core_settings import effective_core
-from offload_lab.gateway import GatewaySettings
-from offload_lab.limits import (
+from offload_lab.cli import commands
+from offload_lab.plan import spec
+from offload_lab.plan.core_spec import effective_core
+from offload_lab.plan.limits import (
     GATEWAY_LATENCY_MS,
     describe_limits,
     gateway_concurrency,
@@ -21,9 +21,10 @@ from offload_lab.limits import (
     measured_median_ms,
     step_limit,
 )
-from offload_lab.results import RunFolder
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices, effective_gateway
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices, effective_gateway
+from offload_lab.services.gateway import GatewaySettings
 
 GTHREAD_2X8 = {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "8"}
 
@@ -110,7 +111,7 @@ def test_the_plan_lines_group_rates_by_label():
 
 
 def test_fab_check_prints_the_labels(capsys):
-    assert cli.check("seed", {}, None, spec_only=True) == 0
+    assert commands.check("seed", {}, None, spec_only=True) == 0
     out = capsys.readouterr().out.splitlines()
     at = out.index("limits (Little's law, documented defaults):")
     assert out[at + 1] == "  sync: open 50; client-capped 100-400 (100 VUs x 1005 ms: ~100/s)"
@@ -119,13 +120,13 @@ def test_fab_check_prints_the_labels(capsys):
 
 
 def test_the_provisioned_settings_change_the_labels():
-    from offload_lab.connections import ProvisionedSettings
+    from offload_lab.run.connections import ProvisionedSettings
 
     steps = expand_steps(
         spec.apply_overrides({"name": "t", "rates": [200], "duration_s": 1, "max_vus": 1000}, {})
     )
     provisioned = ProvisionedSettings(gateway=GTHREAD_2X8, cores={"core1": {"PREFETCH": "100"}})
-    lines = cli.plan_limits(steps, provisioned)
+    lines = commands.plan_limits(steps, provisioned)
     assert lines[0] == "limits (Little's law, provisioned settings):"
     assert lines[1].startswith("  sync: gateway-capped 200") and lines[2].startswith(
         "  async: core-capped 200"

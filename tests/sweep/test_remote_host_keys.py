@@ -1,5 +1,5 @@
-"""Which known_hosts fab checks a host against (offload_lab/host_keys.py), from the inventory
-Ansible reads, and the timeouts every remote call gets (offload_lab/remote.py); the real SSH
+"""Which known_hosts fab checks a host against (offload_lab/hosts/host_keys.py), from the inventory
+Ansible reads, and the timeouts every remote call gets (offload_lab/hosts/remote.py); the real SSH
 side is in test_remote_loopback.py."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from lab import plan
-from offload_lab import inventory
-from offload_lab.host_keys import known_hosts_files, ssh_option
-from offload_lab.inventory import InventoryHost
-from offload_lab.remote import DEFAULT_TIMEOUT_S, SFTP_TIMEOUT_S, Remote
+from offload_lab.hosts import inventory
+from offload_lab.hosts.host_keys import known_hosts_files, ssh_option
+from offload_lab.hosts.inventory import InventoryHost
+from offload_lab.hosts.remote import DEFAULT_TIMEOUT_S, SFTP_TIMEOUT_S, Remote
 
 REPO = Path("/repo")
 

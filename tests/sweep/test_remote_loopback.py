@@ -1,4 +1,4 @@
-"""fab's SSH (offload_lab/remote.py) against a real SSH server on loopback: host keys checked
+"""fab's SSH (offload_lab/hosts/remote.py) against a real SSH server on loopback: host keys checked
 against the known_hosts the inventory names (unknown and changed keys refused, with a message
 that says how to accept the key, and that advice works), keepalives sent, and a command given no
 timeout stopped after the default one.
@@ -21,9 +21,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from offload_lab import remote as remote_mod
-from offload_lab.inventory import InventoryHost
-from offload_lab.remote import HostKeyRefused, Remote, RemoteError
+from offload_lab.hosts import remote as remote_mod
+from offload_lab.hosts.inventory import InventoryHost
+from offload_lab.hosts.remote import HostKeyRefused, Remote, RemoteError
 
 
 def keygen(path: Path) -> paramiko.Ed25519Key:

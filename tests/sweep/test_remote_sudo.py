@@ -1,5 +1,5 @@
 """Remote's commands as root: `sudo -n` for a login that is not root, nothing for root, and a
-loud error naming the user when sudo wants a password or is missing (offload_lab/remote.py)."""
+loud error naming the user when sudo wants a password or is missing (offload_lab/hosts/remote.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import io
 import pytest
 from sweep_fakes import RecordingRemote
 
-from offload_lab.connections import LabConnections
-from offload_lab.gateway import CORE_ENV, GATEWAY_ENV, SWEEP_ENV, GatewaySettings
-from offload_lab.inventory import Inventory, InventoryHost
-from offload_lab.remote import Remote, RemoteError
+from offload_lab.hosts.inventory import Inventory, InventoryHost
+from offload_lab.hosts.remote import Remote, RemoteError
+from offload_lab.run.connections import LabConnections
+from offload_lab.services.gateway import CORE_ENV, GATEWAY_ENV, SWEEP_ENV, GatewaySettings
 
 SUDO_PASSWORD = "sudo: a password is required\n"
 

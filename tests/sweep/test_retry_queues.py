@@ -14,14 +14,14 @@ import pika
 from real_broker import real_broker
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote, wait_until
 
-from offload_lab import spec as spec_mod
-from offload_lab.broker import QueueSampler
-from offload_lab.gateway import GatewaySettings
-from offload_lab.outcomes import SETTLE_S, collect_ledger, retries_due_unix_s
-from offload_lab.results import RunFolder
-from offload_lab.retry_queues import RetryQueues, is_delay_queue, samples_retries, waiting_retries
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.broker import QueueSampler
+from offload_lab.services.gateway import GatewaySettings
+from offload_lab.services.outcomes import SETTLE_S, collect_ledger, retries_due_unix_s
+from offload_lab.services.retry_queues import RetryQueues, is_delay_queue, samples_retries, waiting_retries
 
 DELAYS = ["tasks.retry.1000", "tasks.retry.4000"]
 

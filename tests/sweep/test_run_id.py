@@ -7,9 +7,10 @@ import datetime as dt
 
 import pytest
 
-from offload_lab import cli
-from offload_lab.results import MAX_RUN_ID, make_run_id
-from offload_lab.spec import NAME_RE
+from offload_lab.cli import commands, run_start
+from offload_lab.cli.usage import UsageError
+from offload_lab.plan.spec import NAME_RE
+from offload_lab.run.results import MAX_RUN_ID, make_run_id
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5)
 
@@ -59,9 +60,9 @@ def test_the_run_id_stays_a_valid_bounded_name():
 
 
 def test_only_overrides_that_change_the_spec_count():
-    spec, overrides, _ = cli.plan_spec("quick", {"duration": "10", "rates": "50,100", "repeat": "2"})
+    spec, overrides, _ = commands.plan_spec("quick", {"duration": "10", "rates": "50,100", "repeat": "2"})
     # quick already runs 10 s steps
-    assert cli.changed_overrides("quick", spec, overrides) == {"rates": [50, 100], "repeat": 2}
+    assert commands.changed_overrides("quick", spec, overrides) == {"rates": [50, 100], "repeat": 2}
 
 
 def test_fab_sweep_names_its_run_with_the_overrides(monkeypatch, inventory_dir, tmp_path):
@@ -77,7 +78,7 @@ def test_fab_sweep_names_its_run_with_the_overrides(monkeypatch, inventory_dir, 
         def close(self):
             pass
 
-    monkeypatch.setattr(cli, "LabConnections", StopAtPreflight)
-    with pytest.raises(cli.UsageError, match="stop here"):
-        cli.sweep("quick", {"rates": "50,100", "repeat": "2"}, str(inventory_dir), str(tmp_path))
+    monkeypatch.setattr(run_start, "LabConnections", StopAtPreflight)
+    with pytest.raises(UsageError, match="stop here"):
+        commands.sweep("quick", {"rates": "50,100", "repeat": "2"}, str(inventory_dir), str(tmp_path))
     assert seen[0].endswith("-quick-rates50_100-repeat2") and seen[0][:15].replace("-", "").isdigit()

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from offload_lab import cli
-from offload_lab.results import GIT_DIFF_FILE, RunFolder
+from offload_lab.cli import run_start
+from offload_lab.run.results import GIT_DIFF_FILE, RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_a_clean_run_has_no_diff_file(tmp_path):
 
 
 def test_git_info_reads_this_checkout():
-    state = cli.git_info()
+    state = run_start.git_info()
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()

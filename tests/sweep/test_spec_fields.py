@@ -1,4 +1,4 @@
-"""The sweep spec's field table (offload_lab/spec_fields.py) is the one list of its keys. Adding a
+"""The sweep spec's field table (offload_lab/plan/spec_fields.py) is the one list of its keys. Adding a
 key there is enough: every test here iterates the table, so a key the spec parser, the fab
 options, the k6 environment, k6/loadtest.js or the docs do not follow fails here, named:
 - the spec parser accepts each key and fills in its default (SweepSpec, SeriesSpec), refuses
@@ -7,7 +7,7 @@ options, the k6 environment, k6/loadtest.js or the docs do not follow fails here
   the spec through fab's own parsing;
 - each key with a k6 variable reaches k6's environment, k6/loadtest.js reads every such variable
   (and no other but the run's), and the script's own defaults are the table's;
-- k6/sweeps/README.md's tables are what offload_lab/spec_docs.py generates from the table.
+- k6/sweeps/README.md's tables are what offload_lab/cli/spec_docs.py generates from the table.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import yaml
 from fab_command import task_options
 
 import fabfile
-from offload_lab import capacity_fields, cli, cli_options, spec, spec_docs, spec_fields
-from offload_lab import k6 as k6_mod
+from offload_lab.cli import commands, spec_docs, task_help
+from offload_lab.loadgen import k6 as k6_mod
 from offload_lab.paths import K6_SCRIPT
-from offload_lab.spec import SeriesSpec, SpecError, SweepSpec
-from offload_lab.spec_fields import FIELDS, REQUIRED, TYPES, SameAs, SpecField
-from offload_lab.steps import PlannedStep, expand_steps
+from offload_lab.plan import capacity_fields, spec, spec_fields
+from offload_lab.plan import overrides as override_options
+from offload_lab.plan.spec import SeriesSpec, SpecError, SweepSpec
+from offload_lab.plan.spec_fields import FIELDS, REQUIRED, TYPES, SameAs, SpecField
+from offload_lab.plan.steps import PlannedStep, expand_steps
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 WHERE = {"sweep", "series", "suite", "subject"}
@@ -218,12 +220,12 @@ OPTION_FIELDS = [f for f in FIELDS if f.option]
 @pytest.mark.parametrize("task", ["sweep", "check"])
 def test_each_option_of_the_table_is_a_task_option_with_its_help(task):
     arguments = {a.name for a in getattr(fabfile, task).get_arguments()}
-    help_table = cli_options.SWEEP_HELP if task == "sweep" else cli_options.CHECK_HELP
+    help_table = task_help.SWEEP_HELP if task == "sweep" else task_help.CHECK_HELP
     for f in OPTION_FIELDS:
         assert f.option in arguments, f"fab {task} has no --{f.option}"
         assert help_table[f.option].startswith(f.help) and f.option_example in help_table[f.option]
-        assert cli_options.OPTION_FOR_KEY[f.key] == cli_options.flag(f.option)
-    assert set(cli_options.OVERRIDES) == {f.option for f in OPTION_FIELDS}
+        assert override_options.OPTION_FOR_KEY[f.key] == override_options.flag(f.option)
+    assert set(override_options.OVERRIDES) == {f.option for f in OPTION_FIELDS}
 
 
 @pytest.mark.parametrize("f", OPTION_FIELDS, ids=_ids)
@@ -231,11 +233,11 @@ def test_each_option_reaches_the_spec_through_fabs_parsing(f: SpecField, tmp_pat
     path = tmp_path / "t.yml"
     base = {**minimal_spec(), "rates": [75], "duration_s": 3, "max_vus": 300}
     path.write_text(yaml.safe_dump(base))
-    argv = ["--spec", str(path), cli_options.flag(f.option), f.option_example]
+    argv = ["--spec", str(path), override_options.flag(f.option), f.option_example]
     options = task_options(fabfile.check, argv, monkeypatch)
     assert options == {f.option: f.option_example}
-    loaded, overrides, _ = cli.plan_spec(str(path), options)
-    expected = cli_options.option_text(f).parse(f.option_example)
+    loaded, overrides, _ = commands.plan_spec(str(path), options)
+    expected = override_options.option_text(f).parse(f.option_example)
     assert overrides == {f.key: expected}
     before = getattr(spec.apply_overrides(base, {}), f.key)
     after = getattr(loaded, f.key)
@@ -327,7 +329,7 @@ def test_the_docs_tables_are_the_tables(block):
     assert block.begin in text and block.end in text, f"{block.path}: the markers of {block.name}"
     assert block.rewrite(text) == text, (
         f"{block.path.relative_to(spec_docs.REPO_ROOT)}, {block.name}, differs from the table: "
-        "python -m offload_lab.spec_docs"
+        "python -m offload_lab.cli.spec_docs"
     )
 
 
@@ -337,6 +339,6 @@ def test_every_key_and_option_has_its_row():
     for f in FIELDS:
         assert f"| `{f.key}` |" in keys and f.help in keys
         if f.option:
-            assert f"| `{cli_options.flag(f.option)}` | `{f.key}` |" in options
+            assert f"| `{override_options.flag(f.option)}` | `{f.key}` |" in options
         if f.k6:
             assert f"`{f.k6.name}`" in keys

@@ -12,13 +12,13 @@ import time
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 from test_k6_fleet import fleet
 
-from analysis.samples import latency_stats, read_samples
-from offload_lab import k6 as k6_mod
-from offload_lab import spec as spec_mod
-from offload_lab.gateway import GatewaySettings
-from offload_lab.results import RunFolder
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.analysis.samples import latency_stats, read_samples
+from offload_lab.loadgen import k6 as k6_mod
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 RAW = {"name": "g", "rates": [30], "duration_s": 2, "max_vus": 10, "cooldown_s": 0,
        "drain_timeout_s": 1, "modes": ["async"]}  # fmt: skip

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from offload_lab import inventory
-from offload_lab.inventory import InventoryError
+from offload_lab.hosts import inventory
+from offload_lab.hosts.inventory import InventoryError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

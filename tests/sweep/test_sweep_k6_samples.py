@@ -1,6 +1,6 @@
 """Per-request samples: the real k6 (.venv/bin/k6) writes its CSV on loopback, the same filter the
-loadgen runs (offload_lab.k6.filter_command, here through bash) keeps the rows of
-docs/result-format.md, and analysis.samples computes from them the same latency figures as
+loadgen runs (offload_lab.loadgen.k6.filter_command, here through bash) keeps the rows of
+docs/result-format.md, and offload_lab.analysis.samples computes from them the same latency figures as
 k6's own summary. Also the remote wrapper's pull_samples, with a local stand-in for SSH."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sweep_fakes import LocalRemote
 
-from analysis.samples import latency_stats, read_samples
-from offload_lab import k6 as k6_mod
+from offload_lab.analysis.samples import latency_stats, read_samples
+from offload_lab.loadgen import k6 as k6_mod
 from offload_lab.paths import K6_SCRIPT
-from offload_lab.steps import PlannedStep
+from offload_lab.plan.steps import PlannedStep
 
 K6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
 assert K6, "k6 binary not installed: run scripts/install-deps.sh"

@@ -10,12 +10,12 @@ import time
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import spec as spec_mod
-from offload_lab.gateway import GatewaySettings
-from offload_lab.outcomes import StepRefused, wait_until_empty
-from offload_lab.results import RunFolder
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.gateway import GatewaySettings
+from offload_lab.services.outcomes import StepRefused, wait_until_empty
 
 RAW = {
     "name": "f",
@@ -145,7 +145,7 @@ def test_the_dead_letter_queue_is_not_looked_at_when_every_id_has_a_record(tmp_p
 
 
 def test_a_dead_letter_queue_that_cannot_be_seen_leaves_a_ledger_that_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr("offload_lab.outcomes.SETTLE_S", 0.3)
+    monkeypatch.setattr("offload_lab.services.outcomes.SETTLE_S", 0.3)
     outcomes = Outcomes([], [{"task_id": f"t-{i}", "outcome": "done"} for i in (0, 1)])
     outcomes.dead_letters = lambda: (_ for _ in ()).throw(RuntimeError("401 access refused"))
     status, data, _, _ = run_sweep(tmp_path, outcomes)
@@ -167,7 +167,7 @@ def test_records_that_come_late_are_still_taken(tmp_path):
 
 
 def test_missing_records_stop_being_awaited_once_none_come(tmp_path, monkeypatch):
-    monkeypatch.setattr("offload_lab.outcomes.SETTLE_S", 0.3)
+    monkeypatch.setattr("offload_lab.services.outcomes.SETTLE_S", 0.3)
     outcomes = Outcomes([], [{"task_id": "t-0", "outcome": "done"}])
     status, data, _, _ = run_sweep(tmp_path, outcomes)
     assert data["ledger"]["lost"] == 2 and data["ledger"]["waited_for_records_s"] < 2

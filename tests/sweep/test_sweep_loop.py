@@ -9,12 +9,12 @@ import time
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import spec as spec_mod
-from offload_lab.gateway import SWEEP_ENV, GatewaySettings
-from offload_lab.results import RunFolder, newest_run
-from offload_lab.step_parts import headline
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices, effective_gateway
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder, newest_run
+from offload_lab.run.step_parts import headline
+from offload_lab.run.sweep import Sweep, SweepServices, effective_gateway
+from offload_lab.services.gateway import SWEEP_ENV, GatewaySettings
 
 BASE = {
     "name": "t",

@@ -13,16 +13,17 @@ from types import SimpleNamespace
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import cli
-from offload_lab.broker import QueueSampler
-from offload_lab.connections import PasswordError, ProvisionedSettings, read_password
-from offload_lab.core import merge_stats
-from offload_lab.cpu import CPU_COMMAND, cpu_pct, parse_cpu
-from offload_lab.gateway import GatewaySettings
-from offload_lab.k6 import call_interruptibly
-from offload_lab.remote import format_env_file, mask_secrets, parse_env_file
-from offload_lab.results import newest_run
-from offload_lab.sweep import SweepServices
+from offload_lab.cli import commands, run_start
+from offload_lab.cli.usage import UsageError
+from offload_lab.hosts.remote import format_env_file, mask_secrets, parse_env_file
+from offload_lab.loadgen.k6 import call_interruptibly
+from offload_lab.run.connections import PasswordError, ProvisionedSettings, read_password
+from offload_lab.run.results import newest_run
+from offload_lab.run.sweep import SweepServices
+from offload_lab.services.broker import QueueSampler
+from offload_lab.services.core import merge_stats
+from offload_lab.services.cpu import CPU_COMMAND, cpu_pct, parse_cpu
+from offload_lab.services.gateway import GatewaySettings
 
 
 def test_cpu_counters():
@@ -145,7 +146,7 @@ def test_sampler_drains_and_survives_errors():
 
 
 def test_sampler_tells_backlog_from_work_in_flight():
-    from offload_lab.broker import QueueDepth
+    from offload_lab.services.broker import QueueDepth
 
     depths = iter([QueueDepth(ready=0, unacked=40), QueueDepth(ready=25, unacked=50), QueueDepth(0, 0)])
     s = QueueSampler(lambda: next(depths, QueueDepth(0, 0)), interval_s=0.02, idle=lambda: True)
@@ -198,14 +199,14 @@ def test_report_runs_the_analysis(tmp_path, monkeypatch):
     (tmp_path / "20260101-000000-quick" / "run.json").write_text("{}")
     seen = []
     monkeypatch.setattr(
-        cli.subprocess, "run", lambda args, cwd: seen.append(args) or SimpleNamespace(returncode=0)
+        commands.subprocess, "run", lambda args, cwd: seen.append(args) or SimpleNamespace(returncode=0)
     )
-    assert cli.report(results_dir=str(tmp_path)) == 0
-    assert seen[0][1:] == ["-m", "analysis", str(tmp_path / "20260101-000000-quick")]
-    with pytest.raises(cli.UsageError, match="--run"):
-        cli.report(run_dir=str(tmp_path / "nope"))
-    with pytest.raises(cli.UsageError, match="no run folder"):
-        cli.report(results_dir=str(tmp_path / "empty"))
+    assert commands.report(results_dir=str(tmp_path)) == 0
+    assert seen[0][1:] == ["-m", "offload_lab.analysis", str(tmp_path / "20260101-000000-quick")]
+    with pytest.raises(UsageError, match="--run"):
+        commands.report(run_dir=str(tmp_path / "nope"))
+    with pytest.raises(UsageError, match="no run folder"):
+        commands.report(results_dir=str(tmp_path / "empty"))
 
 
 # ------------------------------------------------------------------ `fab sweep` with a fake lab
@@ -259,7 +260,7 @@ class FakeConnections:
 
 @pytest.fixture
 def fake_lab(monkeypatch):
-    monkeypatch.setattr(cli, "LabConnections", FakeConnections)
+    monkeypatch.setattr(run_start, "LabConnections", FakeConnections)
     monkeypatch.setenv("OFFLOAD_RABBITMQ_PASSWORD", "pw")
     FakeConnections.problems = []
     FakeConnections.instances = []
@@ -268,7 +269,7 @@ def fake_lab(monkeypatch):
 
 def test_cli_sweep_writes_run_json(fake_lab, inventory_dir, tmp_path):
     opts = {"rates": "50", "duration": "1", "cooldown": "0", "drain_timeout": "1"}
-    code = cli.sweep("quick", opts, str(inventory_dir), str(tmp_path / "res"), "20260101-000000-quick")
+    code = commands.sweep("quick", opts, str(inventory_dir), str(tmp_path / "res"), "20260101-000000-quick")
     assert code == 0
     run = json.loads((tmp_path / "res/20260101-000000-quick/run.json").read_text())
     assert run["status"] == "complete" and run["spec_name"] == "quick"
@@ -286,15 +287,15 @@ def test_cli_sweep_writes_run_json(fake_lab, inventory_dir, tmp_path):
 
 def test_cli_sweep_stops_before_load_when_preflight_fails(fake_lab, inventory_dir, tmp_path):
     fake_lab.problems = ["gateway: http://10.77.77.12:8000/healthz does not answer"]
-    with pytest.raises(cli.UsageError, match="healthz") as info:
-        cli.sweep("quick", {}, str(inventory_dir), str(tmp_path / "res"))
+    with pytest.raises(UsageError, match="healthz") as info:
+        commands.sweep("quick", {}, str(inventory_dir), str(tmp_path / "res"))
     assert info.value.code == 1
     assert not (tmp_path / "res").exists()
 
 
 def test_cli_sweep_bad_override_sends_nothing(fake_lab, inventory_dir, tmp_path):
-    with pytest.raises(cli.UsageError, match=r"max_vus \(--max-vus\)") as info:
-        cli.sweep("quick", {"max_vus": "0"}, str(inventory_dir), str(tmp_path / "res"))
+    with pytest.raises(UsageError, match=r"max_vus \(--max-vus\)") as info:
+        commands.sweep("quick", {"max_vus": "0"}, str(inventory_dir), str(tmp_path / "res"))
     assert info.value.code == 2
     assert not fake_lab.instances
 
@@ -306,8 +307,8 @@ def test_missing_password_file(tmp_path, monkeypatch):
 
 
 def test_remote_errors_are_wrapped():
-    from offload_lab.inventory import InventoryHost
-    from offload_lab.remote import Remote, RemoteError
+    from offload_lab.hosts.inventory import InventoryHost
+    from offload_lab.hosts.remote import Remote, RemoteError
 
     r = Remote(InventoryHost("nobody", "core", "127.0.0.1", port=1), connect_timeout=2)  # refused at once
     with pytest.raises(RemoteError, match="nobody"):
@@ -316,7 +317,7 @@ def test_remote_errors_are_wrapped():
 
 
 def test_drain_time_comes_from_the_cores_last_ack():
-    from offload_lab.step_parts import precise_drain
+    from offload_lab.run.step_parts import precise_drain
 
     broker = {"drained": True, "drain_s": 3.0}
     precise_drain(broker, {"last_done_at_ns": 101_250_000_000}, load_end_wall_s=100.0)

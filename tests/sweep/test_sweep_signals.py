@@ -10,12 +10,12 @@ import threading
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
-from offload_lab import spec as spec_mod
-from offload_lab.gateway import GatewaySettings
-from offload_lab.results import RunFolder
-from offload_lab.signals import signals_interrupt
-from offload_lab.steps import expand_steps
-from offload_lab.sweep import Sweep, SweepServices
+from offload_lab.plan import spec as spec_mod
+from offload_lab.plan.steps import expand_steps
+from offload_lab.run.results import RunFolder
+from offload_lab.run.signals import signals_interrupt
+from offload_lab.run.sweep import Sweep, SweepServices
+from offload_lab.services.gateway import GatewaySettings
 
 RAW = {"name": "s", "rates": [50, 100], "duration_s": 1, "max_vus": 10, "cooldown_s": 0,
        "drain_timeout_s": 1, "gateway": {"GUNICORN_WORKERS": 3}}  # fmt: skip

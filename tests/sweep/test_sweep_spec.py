@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from offload_lab import cli_options, spec
-from offload_lab.spec import SpecError
-from offload_lab.steps import estimate_seconds, expand_steps
+from offload_lab.plan import spec
+from offload_lab.plan.overrides import OPTION_FOR_KEY, parse_overrides
+from offload_lab.plan.spec import SpecError
+from offload_lab.plan.steps import estimate_seconds, expand_steps
 
 GOOD = {"name": "t", "rates": [50, 100], "duration_s": 10, "max_vus": 100}
 
@@ -164,7 +165,7 @@ def test_gateway_values_normalized_to_strings():
 
 
 def test_parse_overrides():
-    o = cli_options.parse_overrides(
+    o = parse_overrides(
         {
             "rates": "50,100",
             "duration": "10s",
@@ -187,7 +188,7 @@ def test_parse_overrides():
         "cooldown_s": 0.5,
         "gateway": {"PUBLISHER": "pika_shared", "PUBLISH_CONFIRM": "0"},
     }
-    assert cli_options.parse_overrides({"rates": "50:400:50"})["rates"] == {"from": 50, "to": 400, "step": 50}
+    assert parse_overrides({"rates": "50:400:50"})["rates"] == {"from": 50, "to": 400, "step": 50}
 
 
 @pytest.mark.parametrize(
@@ -196,22 +197,22 @@ def test_parse_overrides():
 )
 def test_bad_override_syntax_names_option(option, value):
     with pytest.raises(SpecError) as info:
-        cli_options.parse_overrides({option: value})
+        parse_overrides({option: value})
     assert info.value.problems[0].startswith(f"--{option.replace('_', '-')}:")
 
 
 def test_unknown_override_option():
     with pytest.raises(SpecError) as info:
-        cli_options.parse_overrides({"colour": "red"})
+        parse_overrides({"colour": "red"})
     assert "--colour" in info.value.problems[0]
 
 
 def test_overrides_validated_like_the_spec():
-    s = spec.load("quick", cli_options.parse_overrides({"rates": "50,100", "duration": "5"}))
+    s = spec.load("quick", parse_overrides({"rates": "50,100", "duration": "5"}))
     assert s.rates == [50, 100] and s.duration_s == 5
     with pytest.raises(SpecError) as info:
-        overrides = cli_options.parse_overrides({"duration": "99999", "modes": "sync,nope"})
-        spec.load("quick", overrides, cli_options.OPTION_FOR_KEY)
+        overrides = parse_overrides({"duration": "99999", "modes": "sync,nope"})
+        spec.load("quick", overrides, OPTION_FOR_KEY)
     text = " ".join(info.value.problems)
     assert "duration_s (--duration)" in text and "modes (--modes)" in text
 
@@ -310,7 +311,7 @@ def test_no_repeat_keeps_the_plain_file_names():
 
 
 def test_repeat_override():
-    assert cli_options.parse_overrides({"repeat": "2"}) == {"repeat": 2}
+    assert parse_overrides({"repeat": "2"}) == {"repeat": 2}
     loaded = spec.apply_overrides({**GOOD, "rates": [50]}, {"repeat": 2})
     assert loaded.repeat == 2 and len(expand_steps(loaded)) == 4
     with pytest.raises(SpecError) as err:

@@ -1,0 +1,160 @@
+"""The report of a capacity suite run (`fab capacity --suite`): the table rebuilt from the
+subjects' folders (offload_lab.analysis.capacity_table), the bar chart (offload_lab.analysis.capacity_chart),
+report/summary.md, report/capacity.csv and report/index.html; and every subject's own report
+(offload_lab.analysis.run_report: its probes as steps, timelines) in <subject>/report/."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .capacity_chart import write_capacity_chart
+from .capacity_table import build_table, capacity_table, capacity_text, table_intro
+from .html import HtmlReport, write_html
+from .load import LoadError
+from .run_report import ReportResult, make_run_report
+from .table_model import md_table
+
+CSV_COLUMNS = (
+    "subject",
+    "mode",
+    "settings",
+    "status",
+    "capacity_rps",
+    "valid",
+    "no_failure",
+    "share_of_noop",
+    "p95_at_capacity_ms",
+    "first_failure_rps",
+    "failure_reasons",
+    "bottleneck",
+    "bottleneck_rps",
+    "evidence",
+    "probes",
+    "folder",
+)
+
+
+def read_suite(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / "capacity.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{path}/capacity.json: unreadable ({exc})") from exc
+    return data
+
+
+def stale_warning(data: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
+    if (
+        data.get("subjects") == rebuilt["subjects"]
+        and data.get("noop_capacity_rps") == rebuilt["noop_capacity_rps"]
+    ):
+        return []
+    return [
+        "capacity.json's table is not what the subjects' folders give today: the report shows the "
+        "table rebuilt from them (`fab capacity` rewrites capacity.json after every subject)"
+    ]
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for r in rows:
+            values = [r.get(c) for c in CSV_COLUMNS]
+            w.writerow(["; ".join(v) if isinstance(v, list) else ("" if v is None else v) for v in values])
+    return path
+
+
+def terminal_lines(rows: list[dict[str, Any]]) -> str:
+    width = max((len(r["subject"]) for r in rows), default=7) + 2
+    room = max((len(capacity_text(r)) for r in rows), default=8) + 2
+    lines = [f"{'subject':<{width}}{'capacity':<{room}}bottleneck"]
+    for r in rows:
+        lines.append(f"{r['subject']:<{width}}{capacity_text(r):<{room}}{r.get('bottleneck') or '-'}")
+    return "\n".join(lines)
+
+
+def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool):
+    """Each subject's report; (usable steps, warnings, relative links to their index.html)."""
+    usable, warnings, links = 0, [], []
+    for name in names:
+        if not (path / name / "run.json").is_file():
+            continue
+        try:
+            result = make_run_report(path / name, out / name if own_out else None, charts=charts)
+        except LoadError as exc:
+            warnings.append(f"{name}: {exc}")
+            continue
+        usable += result.usable_steps
+        warnings += [f"{name}: {w}" for w in result.warnings]
+        if result.html is not None:
+            links.append((name, os.path.relpath(result.html, out)))
+    return usable, warnings, links
+
+
+def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True):
+    path = Path(suite_dir)
+    data = read_suite(path)
+    suite = data.get("suite") or {}
+    names = [r["subject"] for r in data.get("subjects") or []]
+    rebuilt = build_table(path, names)
+    rows = rebuilt["subjects"]
+    warnings = stale_warning(data, rebuilt)
+    out = Path(out_dir) if out_dir else path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = data.get("run_id") or path.name
+    chart = (
+        write_capacity_chart(rows, suite.get("slo") or {}, out / "capacity.png", f"run {run_id}")
+        if charts
+        else None
+    )
+    usable, subject_warnings, links = _subject_reports(path, out, names, charts, own_out=out_dir is not None)
+    warnings += subject_warnings
+    intro = table_intro(suite, rebuilt)
+    md = [f"# offload-lab capacity report: {run_id}", ""]
+    md += [f"Suite {suite.get('name')} ({suite.get('source')}), status {data.get('status')}.", ""]
+    for line in intro:
+        md += [line, ""]
+    if chart is not None:
+        md += [f"![capacity per subject]({chart.name})", ""]
+    table = capacity_table(rebuilt, link_base=Path(os.path.relpath(path, out)).as_posix())
+    md += [md_table(table.headers, table.rows, right_from=len(table.headers)), ""]
+    md += ["Each subject's report (its probes as steps, with timelines):", ""]
+    md += [f"- {name}: [{link}]({link})" for name, link in links] + [""]
+    if warnings:
+        md += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    summary_md = out / "summary.md"
+    summary_md.write_text("\n".join(md), encoding="utf-8")
+    csv_path = write_csv(out / "capacity.csv", rows)
+    meta = [
+        ("suite", f"{suite.get('name')} ({suite.get('source')})"),
+        ("run id", str(run_id)),
+        ("status", str(data.get("status"))),
+        ("started / ended", f"{data.get('started_at')} / {data.get('ended_at')}"),
+        ("subjects", ", ".join(names)),
+    ]
+    html = write_html(
+        HtmlReport(
+            title=f"offload-lab capacity report: {run_id}",
+            meta=meta,
+            tables=[capacity_table(rebuilt, links=False)],
+            charts=[chart] if chart is not None else [],
+            notes=intro + [f"{name}: `{link}`" for name, link in links],
+            warnings=warnings,
+        ),
+        out / "index.html",
+    )
+    return ReportResult(
+        out_dir=out,
+        charts=[chart] if chart is not None else [],
+        warnings=warnings,
+        tables=terminal_lines(rows),
+        summary_md=summary_md,
+        summary_csv=csv_path,
+        html=html,
+        usable_steps=usable or sum(1 for r in rows if r.get("valid") is not None),
+        charts_requested=charts,
+    )

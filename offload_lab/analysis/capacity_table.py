@@ -1,0 +1,194 @@
+"""The capacity table of a suite run (`fab capacity --suite`): one row per subject, built only
+from that subject's folder (its capacity.json and run.json), so the table in the suite's
+capacity.json and capacity.md can always be rebuilt from the raw results and checked.
+
+A suite run folder:
+    capacity.json   {"kind": "capacity-suite", "suite": {...}, "subjects": [row, ...], ...}
+    capacity.md     the table as Markdown (table_markdown)
+    suite.yml       the suite file as run
+    <subject>/      one `fab capacity` run: run.json, steps/, samples/, capacity.json, capacity.md
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .table_model import Table, md_table
+
+SUITE_KIND = "capacity-suite"
+NOOP_MODE = "noop"
+# the gateway settings a row shows: what tells the subjects apart
+SHOWN_SETTINGS = ("PUBLISHER", "PUBLISH_CONFIRM", "GUNICORN_WORKER_CLASS", "GUNICORN_WORKERS")
+
+
+def is_suite_folder(path: Path) -> bool:
+    data = _read(Path(path) / "capacity.json")
+    return isinstance(data, dict) and data.get("kind") == SUITE_KIND
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
+    """The row of one subject, from <suite_dir>/<name>/capacity.json and run.json."""
+    folder = Path(suite_dir) / name
+    result, run = _read(folder / "capacity.json"), _read(folder / "run.json")
+    row: dict[str, Any] = {"subject": name, "folder": name, "report": f"{name}/capacity.md"}
+    if not isinstance(run, dict):
+        return {**row, "status": "not run", "mode": None, "capacity_rps": None, "valid": None}
+    spec = run.get("spec") or {}
+    modes = spec.get("modes") or [None]
+    row.update(
+        mode=modes[0],
+        settings=_settings_text(spec),
+        status=run.get("status"),
+    )
+    if not isinstance(result, dict):
+        return {**row, "capacity_rps": None, "valid": None, "status": f"{row['status']}, no capacity.json"}
+    failure = result.get("first_failure") or {}
+    named = result.get("bottleneck") or {}  # runs before it was recorded: the first failure's
+    probes = result.get("probes") or []
+    at_capacity = next(
+        (p for p in probes if p.get("passed") and p.get("rate") == result.get("capacity_rps")), {}
+    )
+    row.update(
+        capacity_rps=result.get("capacity_rps"),
+        valid=result.get("valid"),
+        no_failure=not failure,
+        first_failure_rps=failure.get("rate"),
+        failure_reasons=failure.get("reasons") or [],
+        bottleneck=named.get("name", failure.get("bottleneck")),
+        bottleneck_rps=named.get("rate", failure.get("rate")),
+        evidence=named.get("evidence", failure.get("evidence")) or [],
+        p95_at_capacity_ms=(at_capacity.get("figures") or {}).get("p95_ms"),
+        probes=len(probes),
+        stopped=result.get("stopped"),
+    )
+    return row
+
+
+def _settings_text(spec: dict[str, Any]) -> str:
+    gateway = spec.get("gateway") or {}
+    parts = [f"{k}={gateway[k]}" for k in SHOWN_SETTINGS if k in gateway]
+    parts += [f"{k}={v}" for k, v in sorted((spec.get("core") or {}).items())]
+    return " ".join(parts)
+
+
+def build_table(suite_dir: Path, names: list[str]) -> dict[str, Any]:
+    """Every subject's row, in the suite's order, and each capacity as a share of the no-op's
+    (the gateway's own ceiling: how much of it a path keeps)."""
+    rows = [subject_row(suite_dir, n) for n in names]
+    noop = next(
+        (r for r in rows if r.get("mode") == NOOP_MODE and r.get("valid") and r.get("capacity_rps")), None
+    )
+    noop_rps = noop["capacity_rps"] if noop else None
+    for r in rows:
+        rps = r.get("capacity_rps")
+        r["share_of_noop"] = (
+            round(rps / noop_rps, 3) if noop_rps and rps is not None and r.get("valid") else None
+        )
+    return {"noop_capacity_rps": noop_rps, "subjects": rows}
+
+
+def capacity_text(row: dict[str, Any]) -> str:
+    rps = row.get("capacity_rps")
+    if row.get("valid") is False:
+        return "INVALID (the load generator limited it)"
+    if row.get("status") == "not run" or "capacity_rps" not in row or row.get("valid") is None:
+        return str(row.get("status") or "not run")
+    if rps is None:
+        return f"none (below {row['first_failure_rps']:,}/s)" if row.get("first_failure_rps") else "none"
+    return f"{rps:,}/s" + (" or more (no probe failed)" if row.get("no_failure") else "")
+
+
+def _bottleneck_cell(r: dict[str, Any]) -> str:
+    if r.get("first_failure_rps") is None:
+        return ""
+    at = r.get("bottleneck_rps")
+    named = r.get("bottleneck") or "not identified"
+    return named + (f" (at {at:,}/s)" if at is not None and at != r["first_failure_rps"] else "")
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    return "n/a" if not isinstance(v, int | float) else f"{v:,.{digits}f}"
+
+
+HEADERS = [
+    "subject",
+    "mode",
+    "settings",
+    "capacity",
+    "of no-op",
+    "p95 at capacity (ms)",
+    "first failure",
+    "why it failed",
+    "bottleneck",
+    "evidence",
+    "probes",
+    "folder",
+]
+
+
+def capacity_table(table: dict[str, Any], links: bool = True, link_base: str = ".") -> Table:
+    """The rows as a table model (offload_lab.analysis.table_model): Markdown with a link to each subject's
+    capacity.md (relative to the suite folder, reached from the document by `link_base`), or
+    plain text for HTML."""
+    rows = []
+    for r in table["subjects"]:
+        share = r.get("share_of_noop")
+        failure = r.get("first_failure_rps")
+        target = r["report"] if link_base in ("", ".") else f"{link_base}/{r['report']}"
+        folder = f"[{r['folder']}/]({target})" if links else f"{r['folder']}/"
+        rows.append(
+            [
+                r["subject"],
+                r.get("mode") or "",
+                r.get("settings") or "",
+                capacity_text(r),
+                "" if share is None else f"{share:.0%}",
+                _num(r.get("p95_at_capacity_ms")),
+                "none" if failure is None else f"{failure:,}/s",
+                "; ".join(r.get("failure_reasons") or []),
+                _bottleneck_cell(r),
+                "; ".join(r.get("evidence") or []),
+                str(r.get("probes", "")),
+                folder,
+            ]
+        )
+    return Table("Capacity per subject", HEADERS, [[c.replace("\n", " ") for c in row] for row in rows])
+
+
+def table_intro(suite: dict[str, Any], table: dict[str, Any]) -> list[str]:
+    """What the table holds: the SLO, the search, the no-op reference."""
+    slo = suite.get("slo") or {}
+    out = [
+        f"The highest offered rate each subject sustained with p95 <= {slo.get('p95_ms')} ms "
+        "(sync: above its work time), "
+        f"errors <= {slo.get('max_error_pct')} %, nothing dropped and k6 never short of VUs; "
+        "found by doubling from the subject's start rate, then bisecting to 5 % "
+        "(offload_lab/capacity/search.py). The bottleneck is what the first failing probe's evidence names "
+        "(when it names nothing, the lowest failing rate whose evidence does: 'at N/s'); "
+        "a probe the load generator limited makes the result invalid."
+    ]
+    if table.get("noop_capacity_rps"):
+        out.append(
+            f"No-op (POST /noop, the gateway without the publish): {table['noop_capacity_rps']:,}/s; "
+            "'of no-op' is each capacity as a share of it."
+        )
+    return out
+
+
+def table_markdown(suite: dict[str, Any], table: dict[str, Any]) -> str:
+    """The suite's capacity.md: what was held, then one row per subject."""
+    out = [f"# Capacity: suite {suite.get('name')}", ""]
+    for line in table_intro(suite, table):
+        out += [line, ""]
+    t = capacity_table(table)
+    out.append(md_table(t.headers, t.rows, right_from=len(HEADERS)))
+    return "\n".join(out) + "\n"

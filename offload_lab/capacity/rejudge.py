@@ -1,0 +1,82 @@
+"""`fab capacity --rejudge RUN_DIR`: judge a capacity run's probes again from their step files,
+with today's rules (offload_lab/capacity/probe.py), without sending any load; for a suite, every
+subject it lists, then its table. The probes keep their rates and order (the search already
+chose them); a verdict that changes is reported, and the capacity follows the new verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..analysis.capacity_table import SUITE_KIND
+from ..run.results import utcnow, write_json
+from .probe import Slo, judge, shared_cpu_sets
+from .search import CapacityResult, CapacitySearch, write_result
+from .suite_table import write_suite_table
+
+
+class RejudgeError(Exception):
+    pass
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RejudgeError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RejudgeError(f"{path}: not a JSON object")
+    return data
+
+
+def rejudge_run(folder: Path) -> tuple[CapacityResult, list[int]]:
+    """Judge one `fab capacity` run folder again; writes its capacity.json and capacity.md and
+    returns the result and the rates whose verdict changed."""
+    run, before = _read(folder / "run.json"), _read(folder / "capacity.json")
+    search_meta = run.get("capacity_search") or {}
+    slo = Slo(**(search_meta.get("slo") or {}))
+    shared = shared_cpu_sets(run.get("hosts"))
+    old = {p["rate"]: p.get("passed") for p in before.get("probes") or []}
+    search = CapacitySearch(search_meta.get("start", 1), search_meta.get("max_rate", 1) or 1)
+    changed = []
+    for name in run.get("steps") or []:
+        probe = judge(_read(folder / "steps" / name), slo, shared)
+        probe.step_file = f"steps/{name}"
+        search.record(probe)
+        if old.get(probe.rate) not in (None, probe.passed):
+            changed.append(probe.rate)
+    modes = (run.get("spec") or {}).get("modes") or [before.get("mode")]
+    result = search.result(modes[0], slo)
+    result.stopped = before.get("stopped")  # why the search ended when it ran
+    result.extra["rejudged"] = {"at": utcnow(), "verdicts_changed": changed}
+    write_result(folder, result)
+    run["capacity"] = {"capacity_rps": result.capacity, "valid": not result.invalid}
+    write_json(folder / "run.json", run)
+    return result, changed
+
+
+def rejudge(path: Path, echo) -> int:
+    """A single run or a suite; returns 0, or 1 when a verdict changed (the search would have
+    probed other rates: run it again)."""
+    top = _read(path / "capacity.json")
+    if top.get("kind") != SUITE_KIND:
+        folders = [path]
+    else:
+        folders = [path / row["subject"] for row in top.get("subjects") or []]
+    any_changed = False
+    for folder in folders:
+        if not (folder / "capacity.json").is_file():
+            echo(f"{folder.name}: no capacity.json (its search did not finish): left as it is")
+            continue
+        result, changed = rejudge_run(folder)
+        any_changed = any_changed or bool(changed)
+        flips = f"; verdicts changed at {', '.join(map(str, changed))}/s" if changed else ""
+        echo(f"{folder.name}: {result.headline()}; bottleneck {result.bottleneck_text()}{flips}")
+    if top.get("kind") == SUITE_KIND:
+        extra = {k: v for k, v in top.items() if k not in ("kind", "schema_version", "suite", "subjects")}
+        extra.pop("noop_capacity_rps", None)
+        extra["rejudged_at"] = utcnow()
+        write_suite_table(path, top["suite"], extra)
+        echo(f"written: {path / 'capacity.json'}, {path / 'capacity.md'}")
+    return 1 if any_changed else 0
