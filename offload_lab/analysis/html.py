@@ -1,10 +1,13 @@
-"""report/index.html: one self-contained page (inline CSS, charts as base64 data URIs, no script),
-so that it opens offline from anywhere: the run header, warnings, tables, charts, settings, spec."""
+"""report/index.html: one page (inline CSS, no script) that opens offline with the report folder
+it sits in: the run header, warnings, tables, settings, spec, and the charts, linked to the PNG
+files beside it rather than held in the page a second time (a published run is committed with
+both, and its weight counts)."""
 
 from __future__ import annotations
 
-import base64
+import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -82,8 +85,11 @@ def _lines(value: object) -> str:
     return "<br>".join(escape(line) for line in str(value).splitlines())
 
 
-def _data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
+def _src(png: Path, page_dir: Path | None) -> str:
+    """The chart's address from the page: the PNG files stay beside index.html (report/ and
+    report/timelines/), so the page opens offline without holding every chart a second time."""
+    path = Path(os.path.relpath(png, page_dir)) if page_dir is not None else Path(png)
+    return urllib.parse.quote(path.as_posix())
 
 
 class _Ids:
@@ -125,12 +131,13 @@ def _kv(rows: list[tuple[str, str]]) -> str:
     return f'<div class="scroll"><table class="kv">\n<tbody>\n{body}\n</tbody></table></div>'
 
 
-def _figure(caption: str, png: Path) -> str:
+def _figure(caption: str, src: str) -> str:
     cap = escape(caption)
-    return f'<figure>\n<img src="{_data_uri(png)}" alt="{cap}">\n<figcaption>{cap}</figcaption>\n</figure>'
+    return f'<figure>\n<img src="{escape(src)}" alt="{cap}">\n<figcaption>{cap}</figcaption>\n</figure>'
 
 
-def render_html(report: HtmlReport) -> str:
+def render_html(report: HtmlReport, page_dir: Path | None = None) -> str:
+    """The page; `page_dir`: the folder index.html is written to (chart addresses are relative to it)."""
     ids = _Ids()
     toc: list[tuple[str, str, list[tuple[str, str]]]] = []  # (id, label, sub-entries)
     parts: list[str] = []
@@ -154,10 +161,11 @@ def render_html(report: HtmlReport) -> str:
             body.append(f'<h3 id="{tid}">{escape(t.title)}</h3>\n{_table(t)}')
         section("Tables", "\n".join(body), sub)
     if report.charts:
-        section("Charts", "\n".join(_figure(Path(p).stem, Path(p)) for p in report.charts))
+        section("Charts", "\n".join(_figure(Path(p).stem, _src(Path(p), page_dir)) for p in report.charts))
     if report.timelines:
         body = "\n".join(
-            f"<details open>\n<summary>{escape(cap)}</summary>\n{_figure(cap, Path(p))}\n</details>"
+            f"<details open>\n<summary>{escape(cap)}</summary>\n"
+            f"{_figure(cap, _src(Path(p), page_dir))}\n</details>"
             for cap, p in report.timelines
         )
         section("Timelines", body)
@@ -190,5 +198,5 @@ def render_html(report: HtmlReport) -> str:
 def write_html(report: HtmlReport, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    path.write_text(render_html(report, path.parent), encoding="utf-8")
     return path

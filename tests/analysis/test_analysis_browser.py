@@ -88,7 +88,11 @@ def test_report_page_renders_in_chromium(sweep_run):
     check = render_page(html_path, shot)
     assert_page_ok(check)
     assert check.images_total == len(report.charts) + len(report.timelines) >= 8
-    assert check.requests == [html_path.resolve().as_uri()]  # the page alone: all else is inline
+    # the page, then only its own charts, from its folder: nothing else is fetched
+    folder = html_path.parent.resolve().as_uri() + "/"
+    assert check.requests[0] == html_path.resolve().as_uri()
+    assert len(check.requests) == 1 + check.images_total
+    assert all(url.startswith(folder) and url.endswith(".png") for url in check.requests[1:])
     assert shot.stat().st_size > 10_000
     with Image.open(shot) as img:
         width, height = img.size

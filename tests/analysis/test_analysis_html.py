@@ -3,8 +3,8 @@ renders it)."""
 
 from __future__ import annotations
 
-import base64
 import re
+import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -98,15 +98,18 @@ def report(tmp_path: Path) -> HtmlReport:
     )
 
 
-def test_page_is_well_formed_html5_with_no_outside_resource(report):
-    html = render_html(report)
+def test_page_is_well_formed_html5_with_nothing_fetched_from_outside_its_folder(report):
+    html = render_html(report, report.charts[0].parent)
     assert html.startswith("<!DOCTYPE html>\n")
     assert '<meta charset="utf-8">' in html
     page = parse(html)
     assert page.tags[0] == "html" and "head" in page.tags and "body" in page.tags and "style" in page.tags
     assert "script" not in page.tags
-    # nothing is fetched: no http(s) or relative source, no stylesheet link, no @import
-    assert not re.search(r"""(src|href)=["'](?!data:|#)""", html)
+    # nothing is fetched from outside the report's folder: no http(s) source, no absolute or
+    # upward path, no stylesheet link, no @import
+    assert not re.search(r"""href=["'](?!#|data:)""", html)
+    srcs = [img["src"] for img in page.images]
+    assert srcs and all(not src.startswith(("/", "..")) and ":" not in src for src in srcs)
     assert "@import" not in html and "url(" not in html
     assert len(page.ids) == len(set(page.ids)), "duplicate ids"
 
@@ -128,14 +131,15 @@ def test_numeric_columns_are_right_aligned(report):
     assert re.search(r"td\.num[^{]*\{[^}]*text-align:\s*right", html)
 
 
-def test_each_chart_embedded_as_a_data_uri_in_order(report):
-    page = parse(render_html(report))
+def test_each_chart_linked_beside_the_page_in_order(report, tmp_path):
+    """The page names each chart's PNG by its address from the page's folder (no copy inside)."""
+    page_dir = report.charts[0].parent
+    page = parse(render_html(report, page_dir))
     srcs = [img["src"] for img in page.images]
     expected = [*report.charts, report.timelines[0][1]]
-    assert len(srcs) == len(expected)
+    assert len(srcs) == len(expected) and not any(src.startswith("data:") for src in srcs)
     for src, png in zip(srcs, expected, strict=True):
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1]) == png.read_bytes()
+        assert (page_dir / urllib.parse.unquote(src)).read_bytes() == png.read_bytes()
     assert [img["alt"] for img in page.images] == ["p95_latency", "throughput", "01 sync 10/s"]
     assert "<figcaption>p95_latency</figcaption>" in render_html(report)
 
@@ -201,4 +205,4 @@ def test_same_titles_get_distinct_anchors(report):
 def test_write_html(report, tmp_path):
     out = write_html(report, tmp_path / "report" / "index.html")
     assert out == tmp_path / "report" / "index.html"
-    assert out.read_text(encoding="utf-8") == render_html(report)
+    assert out.read_text(encoding="utf-8") == render_html(report, out.parent)
