@@ -19,7 +19,6 @@ from . import capacity_suite, cli
 from . import inventory as inventory_mod
 from .capacity import CapacityPlan, CapacityResult
 from .capacity_probe import judge, shared_cpu_sets
-from .connections import VHOST
 from .paths import RESULTS_DIR
 from .remote import RemoteError
 from .results import RunFolder, make_run_id, utcnow, write_json
@@ -124,7 +123,12 @@ def run_search(
         cli._preflight(real)
         provisioned = real.settings()
         recorded = provisioned.recorded()
-        recorded["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
+        names = real.inv.names.broker
+        recorded["broker"] = {
+            "management_url": real.mgmt.base_url,
+            "vhost": names.vhost,
+            "queue": names.task_queue,
+        }
         real.k6.prepare()
         meta = {
             "spec_name": p.spec.name,

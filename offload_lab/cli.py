@@ -14,7 +14,7 @@ from typing import Any
 from . import inventory as inventory_mod
 from . import spec as spec_mod
 from .cli_options import OPTION_FOR_KEY, parse_overrides
-from .connections import VHOST, LabConnections, PasswordError, ProvisionedSettings, read_password
+from .connections import LabConnections, PasswordError, ProvisionedSettings, read_password
 from .core_settings import effective_core
 from .faults import fault_host_problems
 from .instruments import describe as describe_instruments
@@ -228,7 +228,12 @@ def sweep(
         provisioned = real.settings()
         echo("\n".join(plan_limits(steps, provisioned)))
         settings = provisioned.recorded()
-        settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
+        names = real.inv.names.broker
+        settings["broker"] = {
+            "management_url": real.mgmt.base_url,
+            "vhost": names.vhost,
+            "queue": names.task_queue,
+        }
         versions = {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()}
         real.k6.prepare()
         meta = {

@@ -22,7 +22,6 @@ from .checks import num_in
 BROKER_UNIT = "rabbitmq-server"
 CORE_UNIT = "offload-core"
 GATEWAY_UNIT = "offload-gateway"
-AMQP_PORT = 5672
 NFT_TABLE = "offload_fault"  # the partition's own nftables table: deleting it heals everything
 ACTION_TIMEOUT_S = 120
 
@@ -49,7 +48,7 @@ def _kill_one_gateway_worker() -> str:
     )
 
 
-def partition_command(peer: str, duration_s: float, port: int = AMQP_PORT) -> str:
+def partition_command(peer: str, duration_s: float, port: int) -> str:
     """nftables on the gateway host: drop its traffic to and from the broker's AMQP port. The
     host heals itself after `duration_s` (a transient systemd timer), so a partition ends even if
     the controller dies; the controller heals it too, at the same moment."""
@@ -73,12 +72,14 @@ HEAL_COMMAND = (
 
 @dataclass(frozen=True)
 class FaultAction:
-    """What an action does: on which group's host, which command (given the broker's address),
-    and whether it needs a duration (then `heal` ends it). `picks` is the group a fault's `host`
-    chooses from: the group itself, or for a partition the broker the gateway is cut from."""
+    """What an action does: on which group's host, which command (given the broker's address and
+    AMQP port), and whether it needs a duration (then `heal` ends it). `picks` is the group a
+    fault's `host` chooses from: the group itself, or for a partition the broker the gateway is
+    cut from."""
 
     group: str
-    command: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
+    # (broker address, duration_s, its AMQP port) -> shell text
+    command: Callable[[str, float | None, int], str]
     needs_duration: bool = False
     heal: str | None = None
     picks: str | None = None
@@ -206,6 +207,7 @@ class FaultRunner:
         # group -> the remotes of its hosts in inventory order (or only the first host's remote)
         remotes: Mapping[str, RemoteLike | Sequence[RemoteLike]],
         broker_address: str,  # the first broker's, the partition's peer unless `host` picks one
+        amqp_ports: Mapping[str, int],  # broker address -> its AMQP port, which a partition drops
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -213,6 +215,7 @@ class FaultRunner:
         self.groups = {g: list(r) if isinstance(r, list | tuple) else [r] for g, r in remotes.items()}
         self.remotes = {g: rs[0] for g, rs in self.groups.items() if rs}  # each group's first host
         self.broker_address = broker_address
+        self.amqp_ports = amqp_ports
         self.clock = clock
         self.sleep = sleep
         self.records: list[dict[str, Any]] = []
@@ -261,7 +264,7 @@ class FaultRunner:
         if action.picks:
             record["peer"] = peer
         record["started_unix_s"] = round(self.clock(), 3)
-        command = action.command(peer, fault.duration_s)
+        command = action.command(peer, fault.duration_s, self.amqp_ports[peer])
         record["ok"], record["error"] = self._run_command(remote, command)
         record["done_unix_s"] = round(self.clock(), 3)
         if action.heal:
