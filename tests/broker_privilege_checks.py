@@ -106,7 +106,7 @@ def the_controller_reads_queue_depths_and_purges_the_ledger(broker: BrokerUnderT
         api.queue_depth(queue)
     assert set(broker.delay_queues) <= set(api.queue_depths())
     assert api.version()
-    ledger = OutcomeRecords(api, names.ledger_queue)
+    ledger = OutcomeRecords(api, names.ledger_queue, names.dead_letter_queue)
     assert ledger.exists()
     ledger.purge()
 

@@ -99,7 +99,9 @@ def forged_record(task_id: str) -> bytes:
 def records_of(broker: BrokerUnderTest, task_id: str, outcomes=("done", "dead_lettered")) -> list[dict]:
     """The records of one task the gateway published, once one of them has one of `outcomes`
     (its last): taken from the ledger as the controller (every record in it goes)."""
-    ledger = OutcomeRecords(broker.management("controller"), broker.topology.ledger_queue)
+    ledger = OutcomeRecords(
+        broker.management("controller"), broker.topology.ledger_queue, broker.topology.dead_letter_queue
+    )
     records: list[dict] = []
     deadline = time.monotonic() + LEDGER_WAIT_S
     while not any(r.get("task_id") == task_id and r.get("outcome") in outcomes for r in records):

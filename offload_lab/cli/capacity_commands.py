@@ -25,7 +25,6 @@ from ..hosts.remote import RemoteError
 from ..paths import RESULTS_DIR
 from ..plan.capacity_fields import SEARCH_OPTIONS
 from ..plan.spec import NAME_RE, SpecError
-from ..run.connections import VHOST
 from ..run.results import RunFolder, make_run_id, utcnow
 from ..run.signals import signals_interrupt
 from ..run.sweep import Sweep
@@ -116,7 +115,12 @@ def run_search(
         require_preflight(real)
         provisioned = real.settings()
         recorded = provisioned.recorded()
-        recorded["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
+        names = real.inv.names.broker
+        recorded["broker"] = {
+            "management_url": real.mgmt.base_url,
+            "vhost": names.vhost,
+            "queue": names.task_queue,
+        }
         real.k6.prepare()
         meta = {
             "spec_name": p.spec.name,

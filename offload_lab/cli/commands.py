@@ -21,7 +21,7 @@ from ..plan.limits import describe_limits, limit_of_step
 from ..plan.overrides import OPTION_FOR_KEY, parse_overrides
 from ..plan.spec import SpecError, SweepSpec
 from ..plan.steps import estimate_seconds, expand_steps
-from ..run.connections import VHOST, ProvisionedSettings
+from ..run.connections import ProvisionedSettings
 from ..run.results import make_run_id, newest_run
 from ..run.signals import signals_interrupt
 from ..run.sweep import Sweep, effective_gateway
@@ -163,7 +163,12 @@ def sweep(
         provisioned = real.settings()
         echo("\n".join(plan_limits(steps, provisioned)))
         settings = provisioned.recorded()
-        settings["broker"] = {"management_url": real.mgmt.base_url, "vhost": VHOST, "queue": real.task_queue}
+        names = real.inv.names.broker
+        settings["broker"] = {
+            "management_url": real.mgmt.base_url,
+            "vhost": names.vhost,
+            "queue": names.task_queue,
+        }
         versions = {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()}
         real.k6.prepare()
         meta = {

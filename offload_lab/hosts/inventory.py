@@ -5,6 +5,8 @@ its order in the inventory (loadgen i runs k6's execution segment i of N). A hos
 `offload_private_address`, falling back to `ansible_host`, then the inventory name; ssh user is
 `ansible_user` (default root), key `ansible_ssh_private_key_file` (or `ansible_private_key_file`),
 port `ansible_port` (default 22), known hosts from `ansible_ssh_common_args` (offload_lab/hosts/remote.py).
+The names and ports of the services (queues, vhost, ports) come from the hosts' variables too
+(offload_lab/hosts/lab_names.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import REPO_ROOT
+from . import lab_names
+from .lab_names import LabNames
 
 GROUPS = ("broker", "gateway", "core", "loadgen")
 FALLBACK_INVENTORY = "inventory/lab"
@@ -39,10 +43,11 @@ class InventoryHost:
 
 @dataclass(frozen=True)
 class Inventory:
-    """The hosts of one inventory, by group."""
+    """The hosts of one inventory, by group, and the names and ports their variables set."""
 
     source: str
     groups: dict[str, list[InventoryHost]]
+    names: LabNames
     is_default: bool = False  # the one ansible.cfg names: ansible-playbook needs no -i
     is_local_lab: bool = False  # inventory/lab, written by lab/labctl
 
@@ -135,7 +140,8 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
     variables = VariableManager(loader=loader, inventory=inventory)
 
     groups: dict[str, list[InventoryHost]] = {}
-    problems = []
+    host_vars: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    problems: list[str] = []
     for group in GROUPS:
         if group not in inventory.groups:
             problems.append(f"group {group!r} is missing")
@@ -145,8 +151,10 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
             problems.append(f"group {group!r} has no hosts")
             continue
         groups[group] = []
+        host_vars[group] = []
         for host in hosts:
             hv = variables.get_vars(host=host, include_hostvars=False)
+            host_vars[group].append((host.name, hv))
             templar = Templar(loader=loader, variables=hv)
 
             def var(name: str, default: Any = None, hv=hv, templar=templar) -> Any:
@@ -177,11 +185,13 @@ def load(source: str | None = None, repo_root: Path = REPO_ROOT) -> Inventory:
                     ssh_common_args=str(var("ansible_ssh_common_args", "")),
                 )
             )
+    names = lab_names.read(host_vars, problems)
     if problems:
         raise InventoryError(f"inventory {source}: " + "; ".join(problems))
     return Inventory(
         source=str(source),
         groups=groups,
+        names=names,
         is_default=Path(source).resolve() == Path(default).resolve(),
         is_local_lab=is_local_lab,
     )

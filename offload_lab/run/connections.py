@@ -11,29 +11,22 @@ from pathlib import Path
 from typing import Any
 
 from ..hosts.inventory import Inventory
+from ..hosts.lab_names import CORE_ENV, GATEWAY_ENV
 from ..hosts.remote import Remote, mask_secrets, parse_env_file
 from ..loadgen.k6_fleet import k6_for_loadgens
 from ..paths import PASSWORD_FILE, STATS_RESET_TOKEN_FILE
 from ..plan.fault_spec import FaultSpec
-from ..services.broker import DEAD_LETTER_QUEUE, OUTCOME_QUEUE, TASK_QUEUE, ManagementAPI, OutcomeRecords
+from ..services.broker import ManagementAPI, OutcomeRecords
 from ..services.broker_settings import BrokerSettings
 from ..services.core import CoreSettings, CoreStats
 from ..services.cpu import CpuSampler
 from ..services.faults import FaultRunner
-from ..services.gateway import CORE_ENV, GATEWAY_ENV, GatewaySettings
+from ..services.gateway import GatewaySettings
 from ..services.ledger_files import DEFAULT_LEDGER_FILE, LedgerFiles
 from ..services.outcomes import OutcomeQueue
 from . import preflight
 from .calibration import calibrate
 from .sweep import SweepServices
-
-# fab's own broker user (roles/offload_broker: offload_broker_users.controller): the management
-# API's queue figures (monitoring tag) and the ledger queue's messages, nothing else
-MGMT_USER = "offload-controller"
-VHOST = "offload"
-GATEWAY_PORT = 8000
-CORE_PORT = 8080
-MGMT_PORT = 15672
 
 
 class PasswordError(RuntimeError):
@@ -101,20 +94,25 @@ class LabConnections:
     """SSH connections and service clients for the hosts of one inventory."""
 
     def __init__(self, lab: Inventory, run_id: str, password: str | None):
-        """password None: this machine has none yet (the lab is not provisioned; preflight says so)."""
+        """password None: this machine has none yet (the lab is not provisioned; preflight says so).
+        Names and ports are the inventory's (lab.names)."""
         self.inv = lab
         self.password = password
         self.remotes = {h.name: Remote(h) for h in lab.all_hosts()}
-        self.gateway_urls = [f"http://{h.address}:{GATEWAY_PORT}" for h in lab.gateways]
+        names = lab.names
+        self.gateway_urls = [names.http_url(h) for h in lab.gateways]
         self.gateway_url = self.gateway_urls[0]
+        # fab's own broker user: the management API's queue figures (monitoring tag) and the
+        # ledger queue's messages, nothing else (roles/offload_broker: offload_broker_users.controller)
         self.mgmt = ManagementAPI(
-            [f"http://{h.address}:{MGMT_PORT}" for h in lab.brokers], MGMT_USER, password or "", VHOST
+            [names.http_url(h) for h in lab.brokers],
+            names.broker.controller_user,
+            password or "",
+            names.broker.vhost,
         )
-        self.core = CoreStats(
-            {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
-            reset_token=read_secret(STATS_RESET_TOKEN_FILE),
-        )
-        self.outcomes = OutcomeRecords(self.mgmt)
+        core_urls = {h.name: names.http_url(h) for h in lab.cores}
+        self.core = CoreStats(core_urls, reset_token=read_secret(STATS_RESET_TOKEN_FILE))
+        self.outcomes = OutcomeRecords(self.mgmt, names.broker.outcome_queue, names.broker.dead_letter_queue)
         # k6 round-robins over every gateway (docs/design.md, "Several load generators and gateways")
         self.k6 = k6_for_loadgens(
             [self.remotes[h.name] for h in lab.loadgens], run_id, ",".join(self.gateway_urls)
@@ -122,17 +120,13 @@ class LabConnections:
         hosts_urls = zip(lab.gateways, self.gateway_urls, strict=True)
         gateways = [GatewaySettings(self.remotes[h.name], url) for h, url in hosts_urls]
         self.gateway = gateways[0] if len(gateways) == 1 else EveryGateway(gateways)
-        self.core_settings = CoreSettings(
-            {h.name: self.remotes[h.name] for h in lab.cores},
-            {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores},
-        )
+        self.core_settings = CoreSettings({h.name: self.remotes[h.name] for h in lab.cores}, core_urls)
         self.cpu = CpuSampler(self.remotes)
         self.broker_settings = BrokerSettings(
             {h.name: self.remotes[h.name] for h in lab.brokers},
             lambda name: self._node_api(name).version() is not None,
             lambda: (self.core_settings.restart(), self.gateway.restart()),
         )
-        self._task_queue: str | None = None
 
     def preflight(self) -> list[str]:
         """What stops a sweep, checked without load: [] when every host and service answers, else
@@ -140,6 +134,7 @@ class LabConnections:
         return preflight.problems(self)
 
     def sweep_services(self) -> SweepServices:
+        names = self.inv.names.broker
         return SweepServices(
             k6=self.k6,
             core=self.core,
@@ -147,14 +142,14 @@ class LabConnections:
             cpu=self.cpu,
             queue_depth=self.mgmt.queue_depth,
             host_groups={h.name: h.group for h in self.inv.all_hosts()},
-            task_queue=self.task_queue,
+            broker_names=names,
             ledgers=self.ledgers(),
             calibrate=lambda: calibrate(self.k6),
             broker_settings=self.broker_settings,
             faults=self.fault_runner,
             core_settings=self.core_settings,
             broker_facts=lambda delay_queues: self.mgmt.facts(
-                [self.task_queue, OUTCOME_QUEUE, DEAD_LETTER_QUEUE, *delay_queues]
+                [names.task_queue, names.outcome_queue, names.dead_letter_queue, *delay_queues]
             ),
             queue_depths=self.mgmt.queue_depths,
         )
@@ -162,7 +157,10 @@ class LabConnections:
     def _node_api(self, name: str) -> ManagementAPI:
         """One broker node's own management API (ManagementAPI moves on to the next node)."""
         host = next(h for h in self.inv.brokers if h.name == name)
-        return ManagementAPI(f"http://{host.address}:{MGMT_PORT}", MGMT_USER, self.password or "", VHOST)
+        names = self.inv.names
+        return ManagementAPI(
+            names.http_url(host), names.broker.controller_user, self.password or "", names.broker.vhost
+        )
 
     def ledgers(self) -> dict[str, OutcomeQueue]:
         """Where each ledger mode's records are read: the cores' files and the broker's queue."""
@@ -179,15 +177,8 @@ class LabConnections:
     def fault_runner(self, faults: tuple[FaultSpec, ...]) -> FaultRunner:
         """Performs a step's faults on the first host of each group, or the one a fault picks."""
         groups = {g: [self.remotes[h.name] for h in hs] for g, hs in self.inv.groups.items() if hs}
-        return FaultRunner(faults, groups, self.inv.broker.address)
-
-    @property
-    def task_queue(self) -> str:
-        """The queue the gateway publishes to, as provisioned (TASK_QUEUE in its env file)."""
-        if self._task_queue is None:
-            gateway_env = self._env_file(self.inv.gateway.name, GATEWAY_ENV)
-            self._task_queue = gateway_env.get("TASK_QUEUE") or TASK_QUEUE
-        return self._task_queue
+        amqp_ports = {h.address: self.inv.names.amqp_ports[h.name] for h in self.inv.brokers}
+        return FaultRunner(faults, groups, self.inv.broker.address, amqp_ports)
 
     def _env_file(self, host: str, path: str) -> dict[str, str]:
         """An env file the services run with: root's (mode 0640), so read as root, like Ansible wrote it."""

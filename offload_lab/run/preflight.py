@@ -1,10 +1,13 @@
 """What `fab check --preflight` and `fab sweep` check before any load, and how they say it.
 
-A host that does not answer SSH is named with its address and the command that shows why (and
-nothing else is tried: every other check would fail too). A lab that answers but lacks what
-provisioning puts in place (the RabbitMQ password on this machine, the env files on the hosts,
-k6, services that answer) gets one headline with the command that provisions it, then what is
-missing, one line each."""
+An inventory that sets what fab cannot follow (offload_lab/hosts/lab_names.py: a service's directory,
+unit or secret file other than fab's, hosts that disagree on a queue's name) is named first,
+each setting with its value and what fab supports; nothing is connected to. A host that does not
+answer SSH is named with its address and the command that shows why (and nothing else is tried:
+every other check would fail too). A lab that answers but lacks what provisioning puts in place
+(the RabbitMQ password on this machine, the env files on the hosts, k6, services that answer,
+the queues by the inventory's names) gets one headline with the command that provisions it, then
+what is missing, one line each."""
 
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ..hosts.inventory import Inventory
+from ..hosts.lab_names import CORE_ENV, GATEWAY_ENV
 from ..hosts.remote import Remote, RemoteError
 from ..paths import PASSWORD_FILE, REPO_ROOT
-from ..services.broker import DEAD_LETTER_QUEUE, BrokerError, ManagementAPI
+from ..services.broker import BrokerError, ManagementAPI
 from ..services.core import CoreError, CoreStats
-from ..services.gateway import CORE_ENV, GATEWAY_ENV, http_ok
+from ..services.gateway import http_ok
 
 SSH_CHECK_TIMEOUT_S = 20  # the command; connecting has its own bound (Remote's connect_timeout)
 
@@ -42,6 +46,8 @@ def not_provisioned(provision_command: str) -> str:
 
 def problems(lab: LabConnectionsLike) -> list[str]:
     """[] when a sweep can start; else a headline and, for provisioning, what is missing."""
+    if lab.inv.names.unfollowed:
+        return [unfollowed_headline(lab.inv.source), *lab.inv.names.unfollowed]
     unreachable = unreachable_hosts(lab)
     if unreachable:
         return unreachable
@@ -52,6 +58,13 @@ def problems(lab: LabConnectionsLike) -> list[str]:
     if missing:
         return [not_provisioned(lab.inv.provision_command), *missing]
     return []
+
+
+def unfollowed_headline(source: str) -> str:
+    return (
+        f"the inventory {source} sets what fab cannot follow: change these settings "
+        '(docs/interfaces.md, "What fab reads from the inventory")'
+    )
 
 
 def unreachable_hosts(lab: LabConnectionsLike) -> list[str]:
@@ -129,9 +142,11 @@ def missing_provisioning(lab: LabConnectionsLike) -> list[str]:
     except CoreError as exc:
         missing.append(f"core: {exc}")
     if lab.password is not None:
-        try:
-            lab.mgmt.queue_depth(lab.task_queue)
-            lab.mgmt.queue_depth(DEAD_LETTER_QUEUE)
-        except (BrokerError, RemoteError) as exc:  # RemoteError: the gateway's env file, for the queue
-            missing.append(f"broker management API: {exc}")
+        names = lab.inv.names.broker
+        for queue in (names.task_queue, names.dead_letter_queue):
+            try:
+                lab.mgmt.queue_depth(queue)
+            except BrokerError as exc:
+                missing.append(f"broker management API, queue {queue!r} in vhost {names.vhost!r}: {exc}")
+                break
     return missing

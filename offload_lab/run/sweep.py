@@ -14,7 +14,7 @@ from ..plan.gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from ..plan.limits import limit_of_step, measured_median_ms
 from ..plan.spec import SweepSpec
 from ..plan.steps import PlannedStep
-from ..services.broker import DEAD_LETTER_QUEUE, QueueSampler, depth_total
+from ..services.broker import QueueSampler, depth_total
 from ..services.broker_settings import SWEEP_CONF
 from ..services.outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
 from ..services.retry_queues import RetryQueues, samples_retries, waiting_retries
@@ -157,17 +157,18 @@ class Sweep:
         if lab.core_settings is not None:
             restarted = lab.core_settings.apply(step.core) or restarted
         t_ready = lab.clock()
+        task_queue = lab.broker_names.task_queue
         waited_empty_s = wait_until_empty(
             self._queued,
             lab.core.idle,
             lab.empty_timeout_s,
-            lab.task_queue if lab.queue_depths is None else f"{lab.task_queue} and its delay queues",
+            task_queue if lab.queue_depths is None else f"{task_queue} and its delay queues",
             clock=lab.clock,
             sleep=lab.sleep,
         )
         # retries wait in delay queues (services/retry_queues.py): sampled with the task queue when used
         step_core = effective_core(self.provisioned_cores[0], step.core)
-        retry = RetryQueues.of(step_core, lab.task_queue)
+        retry = RetryQueues.of(step_core, task_queue)
         sampled = retry if retry and samples_retries(step.mode, step_core) else None  # used
         # records left from before (a step the sweep gave up on): counted, then out of the way
         ledger_reader = self._ledger_reader(step)
@@ -176,11 +177,11 @@ class Sweep:
         cpu_before = lab.cpu.snapshot()
         instruments = step.instruments
         sampler = QueueSampler(
-            lambda: lab.queue_depth(lab.task_queue),
+            lambda: lab.queue_depth(task_queue),
+            task_queue,
             interval_s=lab.sample_interval_s or instruments.queue_sampling_s,
             clock=lab.clock,
             idle=lab.core.idle,
-            queue=lab.task_queue,
             others=self._retry_depths(sampled),
         )
         started_at = utcnow()
@@ -243,7 +244,7 @@ class Sweep:
         t_drained = lab.clock()
         broker = sampler.report()
         try:
-            broker["dead_letter_depth"] = depth_total(lab.queue_depth(DEAD_LETTER_QUEUE))
+            broker["dead_letter_depth"] = depth_total(lab.queue_depth(lab.broker_names.dead_letter_queue))
         except Exception:
             broker["dead_letter_depth"] = None
         if sampled is not None and sampler.others is not None:
@@ -327,10 +328,10 @@ class Sweep:
     def _queued(self) -> int:
         """Messages in the task queue, and in its delay queues where they can be read (a listing
         that fails counts none: the task queue's depth alone, as before retries)."""
-        lab = self.lab
-        queued = depth_total(lab.queue_depth(lab.task_queue))
+        lab, task_queue = self.lab, self.lab.broker_names.task_queue
+        queued = depth_total(lab.queue_depth(task_queue))
         try:
-            return queued + (waiting_retries(lab.queue_depths(), lab.task_queue) if lab.queue_depths else 0)
+            return queued + (waiting_retries(lab.queue_depths(), task_queue) if lab.queue_depths else 0)
         except Exception:  # noqa: BLE001
             return queued
 

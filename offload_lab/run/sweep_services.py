@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..hosts.lab_names import BrokerNames, role_broker_names
 from ..plan.fault_spec import FaultSpec
 from ..plan.steps import PlannedStep
-from ..services.broker import TASK_QUEUE, QueueDepth
+from ..services.broker import QueueDepth
 from ..services.outcomes import OutcomeQueue
 
 
@@ -87,7 +88,8 @@ class SweepServices:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     sample_interval_s: float | None = None  # None: each step's instruments (tests set a short one)
-    task_queue: str = TASK_QUEUE  # the queue the gateway publishes to, as provisioned
+    # the queues by the inventory's names (connections passes them; fakes get the roles' defaults)
+    broker_names: BrokerNames = field(default_factory=role_broker_names)
     # where the cores' outcome records are read, by ledger mode (offload_lab.plan.instruments):
     # file and broker; a mode without one (off) has no ledger
     ledgers: dict[str, OutcomeQueue] = field(default_factory=dict)

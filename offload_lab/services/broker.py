@@ -16,11 +16,6 @@ from typing import Any
 
 from .broker_facts import broker_facts
 
-TASK_QUEUE = "tasks"
-DEAD_LETTER_QUEUE = "tasks.dead"
-# the core's outcome records: the ledger (offload_lab/services/outcomes.py takes them,
-# offload_lab/analysis/ledger.py reads them)
-OUTCOME_QUEUE = "tasks.done"
 TAKE_BATCH = 2000
 # peeking at the dead-letter queue: at most this many messages (the management API's get took
 # ~2 ms a message on the 2-core test broker, and its HTTP server gives up on a request after
@@ -57,7 +52,7 @@ class ManagementAPI:
         base_url: str | Sequence[str],
         user: str,
         password: str,
-        vhost: str = "offload",
+        vhost: str,
         timeout: float = 5,
     ):
         """base_url: one broker node's management API, or every node's in inventory order: a
@@ -149,7 +144,7 @@ class ManagementAPI:
     def purge(self, queue: str) -> None:
         self.request("DELETE", self._queue_path(queue) + "/contents")
 
-    def queue_depth(self, queue: str = TASK_QUEUE) -> QueueDepth:
+    def queue_depth(self, queue: str) -> QueueDepth:
         q = self.get(self._queue_path(queue))
         ready = q.get("messages_ready")
         unacked = q.get("messages_unacknowledged")
@@ -211,10 +206,10 @@ class QueueSampler:
     def __init__(
         self,
         depth: Callable[[], QueueDepth | int],
+        queue: str,  # the queue `depth` reads, for the report
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         idle: Callable[[], bool] | None = None,
-        queue: str = TASK_QUEUE,
         others: Callable[[], dict[str, int | None]] | None = None,
     ):
         self.depth = depth
@@ -333,14 +328,13 @@ class QueueSampler:
 
 
 class OutcomeRecords:
-    """The core's outcome records queue (`tasks.done`) through the management API: emptied before
-    a step, taken after it (offload_lab/services/outcomes.py). Also what sits in the dead-letter queue,
+    """The core's outcome records queue (the ledger on the broker) through the management API:
+    emptied before a step, taken after it (offload_lab/services/outcomes.py;
+    offload_lab/analysis/ledger.py reads the records). Also what sits in the dead-letter queue,
     looked at without removing it: a quorum queue's broker dead-letters a task past its
     x-delivery-limit itself, and the core never records those."""
 
-    def __init__(
-        self, api: ManagementAPI, queue: str = OUTCOME_QUEUE, dead_letter_queue: str = DEAD_LETTER_QUEUE
-    ):
+    def __init__(self, api: ManagementAPI, queue: str, dead_letter_queue: str):
         self.api = api
         self.queue = queue
         self.dead_letter_queue = dead_letter_queue

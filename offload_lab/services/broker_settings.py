@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..hosts.lab_names import BROKER_UNIT
 from ..hosts.remote import Remote
 
 CONF_DIR = "/etc/rabbitmq/conf.d"  # RabbitMQ reads its *.conf after rabbitmq.conf
 SWEEP_CONF = f"{CONF_DIR}/90-offload-sweep.conf"
 MAIN_CONF = "/etc/rabbitmq/rabbitmq.conf"
 RABBITMQ_DEFAULT_MS = 5000  # collect_statistics_interval when no file sets it
-UNIT = "rabbitmq-server"
 
 
 class BrokerSettingsError(RuntimeError):
@@ -87,7 +87,7 @@ class BrokerSettings:
             else:
                 remote.run(f"mkdir -p {CONF_DIR}", sudo=True)
                 remote.put_text(sweep_conf(stats_interval_ms), SWEEP_CONF, mode="0644", sudo=True)
-            remote.run(f"systemctl restart {UNIT}", timeout=self.start_timeout_s, sudo=True)
+            remote.run(f"systemctl restart {BROKER_UNIT}", timeout=self.start_timeout_s, sudo=True)
             self._wait_answering(name)
         self.current = stats_interval_ms
         self.restart_clients()
@@ -107,6 +107,6 @@ class BrokerSettings:
             if self.clock() >= deadline:
                 raise BrokerSettingsError(
                     f"the broker's management API did not answer within {self.start_timeout_s:g} s after "
-                    f"{name}'s restart (see `journalctl -u {UNIT}` there)"
+                    f"{name}'s restart (see `journalctl -u {BROKER_UNIT}` there)"
                 )
             self.sleep(1.0)

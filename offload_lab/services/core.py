@@ -11,10 +11,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..hosts.lab_names import CORE_UNIT
 from ..hosts.remote import Remote, format_env_file
 
 SWEEP_ENV = "/etc/offload/core.sweep.env"
-UNIT = "offload-core"
 
 COUNTERS = ("received", "completed", "failed", "dead_lettered", "redelivered", "in_flight", "work_requests")
 
@@ -155,21 +155,21 @@ class CoreSettings:
 
     def _check_unit_reads_sweep_env(self, name: str) -> None:
         """A unit provisioned before core.sweep.env existed would ignore the file: say so instead."""
-        shown = self.remotes[name].run(f"systemctl show {UNIT} -p EnvironmentFiles", check=False)
+        shown = self.remotes[name].run(f"systemctl show {CORE_UNIT} -p EnvironmentFiles", check=False)
         if SWEEP_ENV not in shown.stdout:
             raise CoreSettingsError(
-                f"{UNIT} on {name} does not read {SWEEP_ENV}: provision again "
+                f"{CORE_UNIT} on {name} does not read {SWEEP_ENV}: provision again "
                 "(`ansible-playbook site.yml`) before switching core settings"
             )
 
     def _restart(self, name: str) -> None:
-        self.remotes[name].run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
+        self.remotes[name].run(f"systemctl restart {CORE_UNIT}", timeout=120, sudo=True)
         url = f"{self.base_urls[name]}/healthz"
         deadline = self.clock() + self.health_timeout_s
         while not self.healthy(url):
             if self.clock() >= deadline:
                 raise CoreSettingsError(
                     f"core {url} did not answer status ok within {self.health_timeout_s} s after a "
-                    f"restart (see `journalctl -u {UNIT}` on {name})"
+                    f"restart (see `journalctl -u {CORE_UNIT}` on {name})"
                 )
             self.sleep(0.2)

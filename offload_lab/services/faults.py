@@ -14,12 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..hosts.lab_names import BROKER_UNIT, CORE_UNIT, GATEWAY_UNIT
 from ..plan.fault_spec import ACTIONS, FaultSpec, pick_host
 
-BROKER_UNIT = "rabbitmq-server"
-CORE_UNIT = "offload-core"
-GATEWAY_UNIT = "offload-gateway"
-AMQP_PORT = 5672
 NFT_TABLE = "offload_fault"  # the partition's own nftables table: deleting it heals everything
 ACTION_TIMEOUT_S = 120
 
@@ -46,7 +43,7 @@ def _kill_one_gateway_worker() -> str:
     )
 
 
-def partition_command(peer: str, duration_s: float, port: int = AMQP_PORT) -> str:
+def partition_command(peer: str, duration_s: float, port: int) -> str:
     """nftables on the gateway host: drop its traffic to and from the broker's AMQP port. The
     host heals itself after `duration_s` (a transient systemd timer), so a partition ends even if
     the controller dies; the controller heals it too, at the same moment."""
@@ -70,10 +67,11 @@ HEAL_COMMAND = (
 
 @dataclass(frozen=True)
 class FaultCommand:
-    """What an action runs on its host: `run` gives the shell text (from the broker's address and
-    the fault's duration); `heal` ends an action that lasts (offload_lab.plan.fault_spec says which)."""
+    """What an action runs on its host: `run` gives the shell text (from the broker's address, the
+    fault's duration and the broker's AMQP port); `heal` ends an action that lasts
+    (offload_lab.plan.fault_spec says which)."""
 
-    run: Callable[[str, float | None], str]  # (broker address, duration_s) -> shell text
+    run: Callable[[str, float | None, int], str]  # (broker address, duration_s, AMQP port) -> shell
     heal: str | None = None
 
 
@@ -101,6 +99,7 @@ class FaultRunner:
         # group -> the remotes of its hosts in inventory order (or only the first host's remote)
         remotes: Mapping[str, RemoteLike | Sequence[RemoteLike]],
         broker_address: str,  # the first broker's, the partition's peer unless `host` picks one
+        amqp_ports: Mapping[str, int],  # broker address -> its AMQP port, which a partition drops
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -108,6 +107,7 @@ class FaultRunner:
         self.groups = {g: list(r) if isinstance(r, list | tuple) else [r] for g, r in remotes.items()}
         self.remotes = {g: rs[0] for g, rs in self.groups.items() if rs}  # each group's first host
         self.broker_address = broker_address
+        self.amqp_ports = amqp_ports
         self.clock = clock
         self.sleep = sleep
         self.records: list[dict[str, Any]] = []
@@ -156,7 +156,9 @@ class FaultRunner:
         if action.picks:
             record["peer"] = peer
         record["started_unix_s"] = round(self.clock(), 3)
-        record["ok"], record["error"] = self._run_command(remote, command.run(peer, fault.duration_s))
+        record["ok"], record["error"] = self._run_command(
+            remote, command.run(peer, fault.duration_s, self.amqp_ports[peer])
+        )
         record["done_unix_s"] = round(self.clock(), 3)
         if command.heal:
             self._wait_until(record["started_unix_s"] + (fault.duration_s or 0))

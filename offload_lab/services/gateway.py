@@ -10,12 +10,10 @@ import time
 import urllib.request
 from collections.abc import Callable
 
+from ..hosts.lab_names import GATEWAY_UNIT
 from ..hosts.remote import Remote, format_env_file
 
 SWEEP_ENV = "/etc/offload/gateway.sweep.env"
-GATEWAY_ENV = "/etc/offload/gateway.env"
-CORE_ENV = "/etc/offload/core.env"
-UNIT = "offload-gateway"
 
 
 class GatewayError(RuntimeError):
@@ -75,7 +73,7 @@ class GatewaySettings:
         self._restart()
 
     def _restart(self) -> None:
-        self.remote.run(f"systemctl restart {UNIT}", timeout=120, sudo=True)
+        self.remote.run(f"systemctl restart {GATEWAY_UNIT}", timeout=120, sudo=True)
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
@@ -86,6 +84,6 @@ class GatewaySettings:
             if time.monotonic() >= deadline:
                 raise GatewayError(
                     f"gateway {self.base_url}/healthz did not answer within {self.health_timeout_s} s after "
-                    f"a restart (see `journalctl -u {UNIT}` on the gateway host)"
+                    f"a restart (see `journalctl -u {GATEWAY_UNIT}` on the gateway host)"
                 )
             self.sleep(0.2)

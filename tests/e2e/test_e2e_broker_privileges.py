@@ -20,11 +20,10 @@ import pika
 import pika.exceptions
 import pytest
 from broker_privilege_checks import CHECKS, BrokerUnderTest, check_id
-from broker_users import render, role_topology, role_users
+from broker_users import role_topology, role_users
 
 from offload_lab.hosts import inventory
 from offload_lab.hosts.remote import Remote
-from offload_lab.run.connections import CORE_PORT, MGMT_PORT
 from offload_lab.services.core import CoreSettings
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +39,7 @@ def broker_ledger():
     """The lab's cores on the broker ledger for the module, then as provisioned again."""
     lab = inventory.load()
     remotes = {h.name: Remote(h) for h in lab.cores}
-    cores = CoreSettings(remotes, {h.name: f"http://{h.address}:{CORE_PORT}" for h in lab.cores})
+    cores = CoreSettings(remotes, {h.name: lab.names.http_url(h) for h in lab.cores})
     cores.begin()
     cores.apply({"LEDGER": "broker"})
     try:
@@ -60,8 +59,8 @@ def broker(broker_ledger) -> BrokerUnderTest:
         pytest.fail(f"no password files {missing}: provision the lab first (ansible-playbook site.yml)")
     return BrokerUnderTest(
         host=lab.broker.address,
-        amqp_port=int(render("offload_broker_amqp_port")),
-        management_url=f"http://{lab.broker.address}:{MGMT_PORT}",
+        amqp_port=lab.names.amqp_ports[lab.broker.name],
+        management_url=lab.names.http_url(lab.broker),
         users=users,
         passwords={part: u.password_file.read_text().strip() for part, u in users.items()},
         topology=role_topology(),

@@ -12,12 +12,13 @@ import hashlib
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
 
 from offload_lab.hosts import inventory as lab_inventory
-from offload_lab.run.connections import MGMT_PORT, MGMT_USER, VHOST, read_password
+from offload_lab.run.connections import read_password
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +39,19 @@ def is_cluster_run(run) -> bool:
     return run["spec"]["name"] == "cluster"
 
 
-def management(host, path: str):
+def management(inventory, host, path: str):
+    """GET a broker node's management API as fab: its port and user are the inventory's."""
+    names = inventory.names
     response = requests.get(
-        f"http://{host.address}:{MGMT_PORT}/api/{path}", auth=(MGMT_USER, read_password()), timeout=10
+        f"{names.http_url(host)}/api/{path}", auth=(names.broker.controller_user, read_password()), timeout=10
     )
     response.raise_for_status()
     return response.json()
+
+
+def task_queue_path(inventory) -> str:
+    names = inventory.names.broker
+    return f"queues/{quote(names.vhost, safe='')}/{quote(names.task_queue, safe='')}"
 
 
 def ssh(host, command: str) -> str:
@@ -86,8 +94,8 @@ def test_every_broker_node_runs_in_one_cluster_again(inventory):
         problems = []
         for host in inventory.brokers:
             try:
-                nodes = management(host, "nodes")
-                queue = management(host, f"queues/{VHOST}/tasks")
+                nodes = management(inventory, host, "nodes")
+                queue = management(inventory, host, task_queue_path(inventory))
             except requests.RequestException as exc:
                 problems.append(f"{host.name}: {exc}")
                 continue
@@ -109,7 +117,7 @@ def test_every_broker_node_runs_in_one_cluster_again(inventory):
 
 def test_the_cluster_run_uses_quorum_queues(inventory, is_cluster_run):
     if is_cluster_run:
-        queue = management(inventory.brokers[0], f"queues/{VHOST}/tasks")
+        queue = management(inventory, inventory.brokers[0], task_queue_path(inventory))
         assert queue["type"] == "quorum" and queue["durable"], queue
 
 
@@ -119,9 +127,9 @@ def test_erlang_and_management_listen_where_they_belong(inventory):
     cluster = len(inventory.brokers) > 1
     for host in inventory.brokers:
         listening = {line.split()[3] for line in ssh(host, "sudo -n ss -ltnH").splitlines() if line.strip()}
-        assert {a for a in listening if a.endswith((":15672", ":5672"))} == {
-            f"{host.address}:15672",
-            f"{host.address}:5672",
+        ports = (inventory.names.http_ports["broker"][host.name], inventory.names.amqp_ports[host.name])
+        assert {a for a in listening if a.endswith(tuple(f":{p}" for p in ports))} == {
+            f"{host.address}:{p}" for p in ports
         }, (host.name, listening)
         distribution = {a for a in listening if a.endswith(":25672")}
         assert distribution == {f"{host.address if cluster else '127.0.0.1'}:25672"}, (host.name, listening)

@@ -1,7 +1,7 @@
 """The broker users of roles/offload_broker, as Ansible renders them: one per part, none an
 administrator, each permission regex matching exactly the resources that part needs (as RabbitMQ
-matches them: a regex search in the resource's name), fab's constants equal to the role's, and
-the clients' roles taking their URL and queue names from it. On a real broker:
+matches them: a regex search in the resource's name), fab's names for an inventory that sets none
+the role's, and the clients' roles taking their URL and queue names from it. On a real broker:
 test_broker_privileges.py."""
 
 import re
@@ -11,8 +11,7 @@ import yaml
 from broker_users import PARTS, REPO, render, role_topology, role_users
 
 from offload_lab import paths
-from offload_lab.run import connections
-from offload_lab.services import broker as fab_broker
+from offload_lab.hosts import inventory
 
 DEFAULT_EXCHANGE = "amq.default"
 # delays the core may be given (RETRY_DELAYS_MS: 1..3600000 ms), each a delay queue
@@ -25,14 +24,20 @@ def allowed(regex: str, resource: str) -> bool:
     return re.search(regex, resource) is not None
 
 
-def test_fabs_user_password_file_vhost_and_queues_are_the_roles():
+def test_fabs_user_password_file_vhost_and_queues_are_the_roles(tmp_path):
     controller, names = role_users()["controller"], role_topology()
-    assert controller.name == connections.MGMT_USER
-    assert controller.password_file == paths.PASSWORD_FILE
-    assert names.vhost == connections.VHOST
-    assert names.task_queue == fab_broker.TASK_QUEUE
-    assert names.dead_letter_queue == fab_broker.DEAD_LETTER_QUEUE
-    assert names.ledger_queue == fab_broker.OUTCOME_QUEUE
+    hosts = "\n".join(
+        f"    {group}: {{hosts: {{{group}1: {{}}}}}}" for group in ("broker", "gateway", "core", "loadgen")
+    )
+    (tmp_path / "hosts.yml").write_text(f"all:\n  children:\n{hosts}\n")
+    fab = inventory.load(str(tmp_path / "hosts.yml"), repo_root=tmp_path).names
+    assert fab.broker.controller_user == controller.name
+    assert controller.password_file == paths.PASSWORD_FILE and fab.unfollowed == ()
+    assert fab.broker.vhost == names.vhost
+    assert fab.broker.task_queue == names.task_queue
+    assert fab.broker.dead_letter_queue == names.dead_letter_queue
+    assert fab.broker.outcome_queue == names.ledger_queue
+    assert fab.amqp_ports == {"broker1": int(render("offload_broker_amqp_port"))}
 
 
 def test_one_user_per_part_none_an_administrator():

@@ -53,7 +53,7 @@ def closed_port_url():
 
 def test_the_first_node_that_answers_is_read_and_kept(nodes):
     down = closed_port_url()
-    api = ManagementAPI([down, nodes[0].url, nodes[1].url], "u", "p")
+    api = ManagementAPI([down, nodes[0].url, nodes[1].url], "u", "p", "v")
     assert api.get("/api/overview")["rabbitmq_version"] == "node2"
     assert api.base_url == nodes[0].url  # the next request goes there first
     assert api.version() == "node2" and len(nodes[0].hits) == 2 and nodes[1].hits == []
@@ -64,7 +64,7 @@ def test_the_first_node_that_answers_is_read_and_kept(nodes):
 
 def test_a_node_that_answers_with_an_error_is_the_answer(nodes):
     nodes[0].status = 401
-    api = ManagementAPI([nodes[0].url, nodes[1].url], "u", "p")
+    api = ManagementAPI([nodes[0].url, nodes[1].url], "u", "p", "v")
     with pytest.raises(BrokerError, match="401"):
         api.get("/api/overview")
     assert nodes[1].hits == []  # no second opinion on a refusal
@@ -73,13 +73,13 @@ def test_a_node_that_answers_with_an_error_is_the_answer(nodes):
 def test_no_node_answering_names_them_all():
     down = [closed_port_url(), closed_port_url()]
     with pytest.raises(BrokerError, match="no broker node answered") as err:
-        ManagementAPI(down, "u", "p", timeout=1).get("/api/overview")
+        ManagementAPI(down, "u", "p", "v", timeout=1).get("/api/overview")
     assert all(url in str(err.value) for url in down)
 
 
 def test_one_url_behaves_as_before():
     down = closed_port_url()
-    api = ManagementAPI(down, "u", "p", timeout=1)
+    api = ManagementAPI(down, "u", "p", "v", timeout=1)
     assert api.base_urls == [down]
     with pytest.raises(BrokerError, match=f"GET {down}/api/overview: "):
         api.get("/api/overview")

@@ -29,7 +29,7 @@ def test_take_returns_every_record_and_empties_the_queue(broker):
     n = TAKE_BATCH + 7  # more than one batch
     for i in range(n):
         channel.basic_publish("", queue, f'{{"task_id": "t-{i}", "outcome": "done"}}'.encode())
-    records = OutcomeRecords(api, queue)
+    records = OutcomeRecords(api, queue, queue + ".dead")
     assert records.exists()
     bodies = records.take()
     assert len(bodies) == n and len(set(bodies)) == n and '"t-0"' in bodies[0]
@@ -39,10 +39,10 @@ def test_take_returns_every_record_and_empties_the_queue(broker):
 def test_purge_and_a_missing_queue(broker):
     api, channel, queue = broker
     channel.basic_publish("", queue, b"{}")
-    records = OutcomeRecords(api, queue)
+    records = OutcomeRecords(api, queue, queue + ".dead")
     records.purge()
     assert records.take() == []
-    assert not OutcomeRecords(api, queue + ".missing").exists()
+    assert not OutcomeRecords(api, queue + ".missing", queue + ".dead").exists()
 
 
 def test_the_test_brokers_credentials_file_is_private():

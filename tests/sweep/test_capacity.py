@@ -363,9 +363,9 @@ class FakeConnections:
     capacity = 700
 
     def __init__(self, lab, run_id, password):
+        self.inv = lab
         self.k6 = CapacityK6(self.capacity)
         self.mgmt = type("Mgmt", (), {"base_url": "http://broker:15672", "version": lambda self: "3.10.8"})()
-        self.task_queue = "tasks"
 
     def preflight(self):
         return []

@@ -161,8 +161,8 @@ class SuiteConnections:
     def __init__(self, lab, run_id, password):
         SuiteConnections.opened.append(run_id)
         self.k6 = SuiteK6()
+        self.inv = lab
         self.mgmt = type("Mgmt", (), {"base_url": "http://broker:15672", "version": lambda self: "3.10.8"})()
-        self.task_queue = "tasks"
 
     def preflight(self):
         return []

@@ -18,10 +18,10 @@ from paramiko.ssh_exception import AuthenticationException, NoValidConnectionsEr
 from offload_lab.cli import commands, run_start
 from offload_lab.cli.usage import UsageError
 from offload_lab.hosts import inventory
+from offload_lab.hosts.lab_names import CORE_ENV, GATEWAY_ENV
 from offload_lab.hosts.remote import RemoteError, Result
 from offload_lab.run import preflight
 from offload_lab.run.connections import LabConnections, PasswordError
-from offload_lab.services.gateway import CORE_ENV, GATEWAY_ENV
 
 PROVISION_LAB = "the lab is up but not provisioned: run `ansible-playbook site.yml`"
 
@@ -86,7 +86,6 @@ class FakeHealthyServices:
         self.k6 = SimpleNamespace(version=lambda: "k6 v1.1.0")
         self.core = SimpleNamespace(read=lambda: {"received": 0})
         self.mgmt = SimpleNamespace(queue_depth=lambda queue: 0)
-        self.task_queue = "tasks"
 
     @property
     def gateway_urls(self):
@@ -215,7 +214,6 @@ class HealthyButUnprovisioned(LabConnections):
         self.mgmt = SimpleNamespace(queue_depth=lambda queue: 0)
         self.gateway_url = HealthyButUnprovisioned.gateway_url
         self.gateway_urls = [self.gateway_url]
-        self._task_queue = "tasks"
 
 
 def test_fab_sweep_and_check_say_to_provision_when_the_password_is_missing(
@@ -257,3 +255,46 @@ def test_a_login_without_passwordless_sudo_is_named_before_provisioning(lab_inve
     (problem,) = preflight.problems(lab)
     assert "fab needs passwordless sudo for admin" in problem and "a password is required" in problem
     assert "not provisioned" not in problem
+
+
+# ------------------------------------------------------------------ settings fab cannot follow
+
+UNFOLLOWED_SETTINGS = {
+    "all.yml": "gateway_config_dir: /srv/offload\ncore_go_service_name: core.service\n",
+    "gateway.yml": "gateway_task_queue: jobs\n",  # the cores still consume `tasks`
+}
+
+
+def with_unfollowed_settings(directory: Path) -> Path:
+    (directory / "group_vars").mkdir()
+    for name, text in UNFOLLOWED_SETTINGS.items():
+        (directory / "group_vars" / name).write_text(text)
+    return directory
+
+
+def unfollowed_problems(source) -> list[str]:
+    return [
+        f"the inventory {source} sets what fab cannot follow: change these settings "
+        '(docs/interfaces.md, "What fab reads from the inventory")',
+        "the task queue differs between hosts, and fab reads one for the whole lab: "
+        "core_go_task_queue is 'tasks' on lab-core; gateway_task_queue is 'jobs' on lab-gateway",
+        "gateway_config_dir is '/srv/offload' on lab-gateway: fab supports only '/etc/offload' "
+        "(where it reads gateway.env and writes gateway.sweep.env)",
+        "core_go_service_name is 'core.service' on lab-core: fab supports only 'offload-core.service' "
+        "(the unit it restarts and its faults kill)",
+    ]
+
+
+def test_what_fab_cannot_follow_is_named_before_any_host_is_asked(tmp_path, healthz):
+    source = with_unfollowed_settings(write_inventory(tmp_path / "inventory" / "mine"))
+    lab = FakeHealthyServices(inventory.load(str(source), repo_root=tmp_path), healthz)
+    assert preflight.problems(lab) == unfollowed_problems(source)
+    assert not any(remote.commands for remote in lab.remotes.values())
+
+
+def test_fab_check_says_what_it_cannot_follow_before_connecting(tmp_path):
+    port = closed_port()  # were a host tried, it would not answer SSH
+    source = write_inventory(tmp_path / "inventory" / "mine", address="127.0.0.1", port=port)
+    with pytest.raises(UsageError) as info:
+        commands.check("quick", {}, str(with_unfollowed_settings(source)), preflight=True)
+    assert (str(info.value), info.value.code) == ("\n  ".join(unfollowed_problems(source)), 1)

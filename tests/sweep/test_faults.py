@@ -84,7 +84,7 @@ def runner(faults, **remotes):
     clock = Clock()
     hosts = {g: Recorder(g) for g in ("broker", "core", "gateway")}
     hosts.update(remotes)
-    r = FaultRunner(faults, hosts, "10.77.77.11", clock=clock)
+    r = FaultRunner(faults, hosts, "10.77.77.11", {"10.77.77.11": 5672}, clock=clock)
     r._stop.wait = lambda s: setattr(clock, "t", clock.t + s) or False  # time passes while waiting
     return r, hosts, clock
 
@@ -99,7 +99,7 @@ def test_each_fault_runs_at_its_second_and_is_recorded():
     assert records[0]["host"] == "core"
     assert hosts["core"].commands == ["systemctl kill --signal=SIGKILL offload-core"]
     part = records[1]
-    assert hosts["gateway"].commands == [partition_command("10.77.77.11", 3.0), HEAL_COMMAND]
+    assert hosts["gateway"].commands == [partition_command("10.77.77.11", 3.0, 5672), HEAL_COMMAND]
     assert part["healed_unix_s"] - part["started_unix_s"] == pytest.approx(3.0, abs=0.1)
 
 
@@ -118,7 +118,7 @@ def test_abort_heals_a_partition():
 
 def test_every_action_names_a_group_with_a_host():
     assert {a.group for a in ACTIONS.values()} <= {"broker", "core", "gateway"}
-    cmd = partition_command("10.77.77.11", 5)
+    cmd = partition_command("10.77.77.11", 5, 5672)
     assert cmd.startswith("systemd-run --quiet --collect --on-active=5s")  # heals itself
     assert (
         "ip daddr 10.77.77.11 tcp dport 5672 drop" in cmd
@@ -141,14 +141,20 @@ class Host:
 
 
 def cluster_runner(faults):
-    """Three brokers and one gateway, each group's remotes in inventory order."""
+    """Three brokers and one gateway, each group's remotes in inventory order; the third broker's
+    AMQP port is its own."""
     brokers = [Recorder(f"broker{i}") for i in (1, 2, 3)]
     for i, b in enumerate(brokers, start=1):
         b.host = Host(f"broker{i}", f"10.77.77.2{i}")
     gateway, core = Recorder("gateway1"), Recorder("core1")
     clock = Clock()
+    amqp_ports = {"10.77.77.21": 5672, "10.77.77.22": 5672, "10.77.77.23": 5673}
     r = FaultRunner(
-        faults, {"broker": brokers, "gateway": [gateway], "core": [core]}, "10.77.77.21", clock=clock
+        faults,
+        {"broker": brokers, "gateway": [gateway], "core": [core]},
+        "10.77.77.21",
+        amqp_ports,
+        clock=clock,
     )
     r._stop.wait = lambda s: setattr(clock, "t", clock.t + s) or False
     return r, brokers, gateway
@@ -211,7 +217,8 @@ def test_a_partition_cuts_the_gateway_from_the_picked_broker():
     r, _, gateway = cluster_runner((FaultSpec("partition", 1.0, 2.0, host="broker3"),))
     r.start(1000.0)
     (record,) = r.join()
-    assert gateway.commands == [partition_command("10.77.77.23", 2.0), HEAL_COMMAND]
+    assert gateway.commands == [partition_command("10.77.77.23", 2.0, 5673), HEAL_COMMAND]
+    assert "tcp dport 5673 drop" in gateway.commands[0]
     assert (record["host"], record["peer"], record["peer_host"]) == ("gateway1", "10.77.77.23", "broker3")
 
 

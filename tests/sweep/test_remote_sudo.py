@@ -8,10 +8,12 @@ import io
 import pytest
 from sweep_fakes import RecordingRemote
 
-from offload_lab.hosts.inventory import Inventory, InventoryHost
+from offload_lab.hosts import inventory
+from offload_lab.hosts.inventory import InventoryHost
+from offload_lab.hosts.lab_names import CORE_ENV, GATEWAY_ENV
 from offload_lab.hosts.remote import Remote, RemoteError
 from offload_lab.run.connections import LabConnections
-from offload_lab.services.gateway import CORE_ENV, GATEWAY_ENV, SWEEP_ENV, GatewaySettings
+from offload_lab.services.gateway import SWEEP_ENV, GatewaySettings
 
 SUDO_PASSWORD = "sudo: a password is required\n"
 
@@ -143,12 +145,13 @@ def test_the_gateway_switches_settings_as_root():
     assert all(remote.as_root), list(zip(remote.commands, remote.as_root, strict=True))
 
 
-def test_the_provisioned_env_files_are_read_as_root():
-    hosts = {
-        group: [InventoryHost(f"lab-{group}", group, f"10.77.77.{n}", user="admin")]
+def test_the_provisioned_env_files_are_read_as_root(tmp_path):
+    hosts = "\n".join(
+        f"    {group}: {{hosts: {{lab-{group}: {{ansible_host: 10.77.77.{n}}}}}}}"
         for n, group in enumerate(("broker", "gateway", "core", "loadgen"), start=11)
-    }
-    lab = LabConnections(Inventory("test", hosts), "run-x", "password")
+    )
+    (tmp_path / "hosts.yml").write_text(f"all:\n  vars: {{ansible_user: admin}}\n  children:\n{hosts}\n")
+    lab = LabConnections(inventory.load(str(tmp_path / "hosts.yml"), repo_root=tmp_path), "run-x", "password")
     reads = []
 
     class EnvRemote:
@@ -165,5 +168,4 @@ def test_the_provisioned_env_files_are_read_as_root():
     }
     settings = lab.settings()
     assert settings.gateway["TASK_QUEUE"] == "jobs" and settings.cores == {"lab-core": {"PREFETCH": "500"}}
-    assert lab.task_queue == "jobs"
-    assert reads == [(GATEWAY_ENV, True), (CORE_ENV, True), (GATEWAY_ENV, True)]
+    assert reads == [(GATEWAY_ENV, True), (CORE_ENV, True)]

@@ -81,12 +81,12 @@ def test_the_sampler_drains_only_once_the_other_queues_are_empty_too():
             raise OSError("management API down")
         return {"tasks.retry.1000": waiting["n"], "tasks.retry.4000": None}
 
-    sampler = QueueSampler(lambda: 0, interval_s=0.01, others=others)
+    sampler = QueueSampler(lambda: 0, "tasks", interval_s=0.01, others=others)
     sampler.start()
     sampler.load_ended()
     time.sleep(0.1)
     assert not sampler.wait_drained(0) and sampler.drain_s is None  # the task queue is empty, not they
-    sampler = QueueSampler(lambda: 0, interval_s=0.01, others=others)
+    sampler = QueueSampler(lambda: 0, "tasks", interval_s=0.01, others=others)
     sampler.start()
     sampler.load_ended()
     waiting["fail"] = True

@@ -116,7 +116,9 @@ def test_core_stats_summed_over_hosts():
 
 def test_sampler_samples_at_once_when_load_ends():
     depths = iter([5, 5, 0, 0, 0])
-    s = QueueSampler(lambda: next(depths, 0), interval_s=10)  # the 1 s rhythm would take far too long
+    s = QueueSampler(
+        lambda: next(depths, 0), "tasks", interval_s=10
+    )  # the 1 s rhythm would take far too long
     s.start()
     time.sleep(0.05)
     s.load_ended()  # immediate sample: 5, not yet drained
@@ -135,7 +137,7 @@ def test_sampler_drains_and_survives_errors():
             raise OSError("management API hiccup")
         return 3 if calls["n"] < 4 else 0
 
-    s = QueueSampler(depth, interval_s=0.02, idle=lambda: True)
+    s = QueueSampler(depth, "tasks", interval_s=0.02, idle=lambda: True)
     s.start()
     time.sleep(0.03)
     s.load_ended()
@@ -149,7 +151,7 @@ def test_sampler_tells_backlog_from_work_in_flight():
     from offload_lab.services.broker import QueueDepth
 
     depths = iter([QueueDepth(ready=0, unacked=40), QueueDepth(ready=25, unacked=50), QueueDepth(0, 0)])
-    s = QueueSampler(lambda: next(depths, QueueDepth(0, 0)), interval_s=0.02, idle=lambda: True)
+    s = QueueSampler(lambda: next(depths, QueueDepth(0, 0)), "tasks", interval_s=0.02, idle=lambda: True)
     s.start()
     time.sleep(0.05)
     s.load_ended()
@@ -161,7 +163,7 @@ def test_sampler_tells_backlog_from_work_in_flight():
 
 def test_sampler_waits_for_idle_core():
     busy = {"v": True}
-    s = QueueSampler(lambda: 0, interval_s=0.02, idle=lambda: not busy["v"])
+    s = QueueSampler(lambda: 0, "tasks", interval_s=0.02, idle=lambda: not busy["v"])
     s.start()
     s.load_ended()
     time.sleep(0.1)
@@ -230,8 +232,6 @@ class FakeConnections:
 
     def preflight(self):
         return list(self.problems)
-
-    task_queue = "tasks"
 
     def settings(self):
         raw = {"AMQP_URL": "amqp://offload:pw@b:5672/offload", "PUBLISHER": "kombu_pool"}
