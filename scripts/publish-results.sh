@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Copies a whole run folder into docs/results/NAME/ and writes its report there, so that every
-# figure in the README can be traced to the raw data it came from:
+# figure the README and docs/publications quote can be traced to the raw data it came from:
 #   scripts/publish-results.sh results/<run-id> NAME
 # The folder keeps run.json, every step's JSON (k6 summary, core stats, queue and CPU second by
 # second), every step's per-request samples (samples/*.csv.gz), the core's outcome records

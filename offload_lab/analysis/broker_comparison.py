@@ -5,9 +5,9 @@ CPU at the seed's rates; capacity), for the ledger (lost per task id) and for qu
 
     python -m offload_lab.analysis.broker_comparison OUT
 
-writes OUT/comparison.json and OUT/comparison.md (the README's block `brokers`:
-offload_lab.analysis.generated_blocks). Every figure is a median [min-max] over the repeats; two
-releases differ on a figure only when their ranges do not overlap.
+writes OUT/comparison.json and OUT/comparison.md (the block `brokers` of
+offload_lab.analysis.generated_blocks, in docs/publications/brokers.md). Every figure is a median [min-max]
+over the repeats; two releases differ on a figure only when their ranges do not overlap.
 """
 
 from __future__ import annotations
@@ -171,11 +171,11 @@ def cluster_table(releases: list[dict[str, Any]]) -> str:
 
 
 def readme_block(releases: list[dict[str, Any]]) -> str:
-    """The README's few lines: p95 by rate, capacity and the ledger, with the data's address."""
+    """The block's few lines: p95 by rate, capacity and the ledger, with the data's address."""
     repeats = len(figure_values(releases[0], rates(releases)[0], "p95_ms"))
     lines = [
         f"Async p95 (ms) at the seed's rates, {repeats} repeats, "
-        "median [min-max] ([data](docs/results/brokers/comparison.md)):",
+        "median [min-max] ([data](/docs/results/brokers/comparison.md)):",
         "",
         headline_table(releases),
         "",

@@ -1,6 +1,7 @@
 """What failures cost each path (k6/sweeps/failures.yml, published in docs/results/failures), in
-the README's few lines: per series and rate, what the client saw and what became of the work,
-each figure the median [min-max] of the repeats (offload_lab.analysis.failures reads each step).
+a few lines (docs/publications/failures.md): per series and rate, what the client saw and what
+became of the work, each figure the median [min-max] of the repeats (analysis.failures reads
+each step).
 
 The block `failures` of offload_lab.analysis.generated_blocks."""
 

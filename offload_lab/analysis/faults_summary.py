@@ -1,6 +1,7 @@
-"""Nothing lost under faults (k6/sweeps/faults.yml, published in docs/results/faults), in the
-README's one table: per step, the fault, the ledger's count by task id (the only "lost" there
-is), and what the clients saw after the fault (analysis.ledger_tables reads each step).
+"""Nothing lost under faults (k6/sweeps/faults.yml, published in docs/results/faults), in one
+table (docs/publications/faults.md): per step, the fault, the ledger's count by task id (the only
+"lost" there is), and what the clients saw after the fault (analysis.ledger_tables reads each
+step).
 
 The block `faults` of offload_lab.analysis.generated_blocks."""
 

@@ -69,8 +69,8 @@ def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
 
 def replace_block(text: str, begin: str, end: str, block: str) -> str:
     """`text` with what stands between the marker lines `begin` and `end` replaced by `block`
-    (a README's generated part); ValueError when the markers are not there."""
+    (a page's generated part); ValueError when the markers are not there."""
     head, found, rest = text.partition(begin)
     if not found or end not in rest:
-        raise ValueError(f"the README has no block {begin} ... {end}")
+        raise ValueError(f"the page has no block {begin} ... {end}")
     return f"{head}{begin}\n{block}\n{end}{rest.partition(end)[2]}"

@@ -1,8 +1,10 @@
 """Every figure the README and docs/ quote from a publication comes from one of these blocks:
 each is generated from its committed run folder, between two marker lines, and
-tests/docs/test_generated_blocks.py holds every block in every page equal to its data.
+tests/docs/test_generated_blocks.py holds every block in every page equal to its data. A block
+links into docs/results from the repository's root (/docs/results/...), so that it reads the
+same in README.md and in a page under docs/.
 
-    python -m offload_lab.analysis.generated_blocks [--check] PAGE...
+    python -m offload_lab.analysis.generated_blocks [--check] README.md docs/*.md docs/publications/*.md
 
 rewrites the blocks found in the given Markdown pages (--check: rewrites nothing, exits 1 naming the
 stale ones). A page quotes a block by holding its two marker lines (begin_marker, END_MARKER)."""
@@ -18,10 +20,12 @@ from pathlib import Path
 
 from . import (
     broker_comparison,
+    capacity_block,
     failures_summary,
     faults_summary,
     overhead,
     publisher_bench,
+    publishers_table,
     seed_table,
 )
 from .fmt import replace_block
@@ -46,6 +50,12 @@ def _bench_block(folder: Path) -> str:
     return publisher_bench.readme_block(publisher_bench.load_bench(folder))
 
 
+def _suite_block(name: str, source: str) -> Block:
+    """A capacity suite's block, its links from the repository's root (the block may stand in
+    README.md or in a page under docs/)."""
+    return Block(name, source, lambda folder: capacity_block.readme_block(folder, f"/{source}"))
+
+
 BLOCKS = (
     Block("seed", "docs/results/seed", _run_block(seed_table.readme_block)),
     Block("faults", "docs/results/faults", _run_block(faults_summary.readme_block)),
@@ -62,6 +72,9 @@ BLOCKS = (
     ),
     Block("publisher-bench-publish", "docs/results/bench/publish", _bench_block),
     Block("publisher-bench-system", "docs/results/bench/system", _bench_block),
+    Block("publishers", "docs/results/publishers", _run_block(publishers_table.readme_block)),
+    _suite_block("capacity", "docs/results/capacity"),
+    _suite_block("capacity-saturation", "docs/results/capacity-saturation"),
 )
 BY_NAME = {block.name: block for block in BLOCKS}
 END_MARKER = "<!-- {name} end -->"

@@ -4,8 +4,8 @@ against `all_off`, the same point measured interleaved and repeated.
 
     python -m offload_lab.analysis.overhead OUT
 
-reads every run folder under OUT and writes OUT/overhead.json and OUT/overhead.md (the README's
-block `overhead`: offload_lab.analysis.generated_blocks). A figure is a median
+reads every run folder under OUT and writes OUT/overhead.json and OUT/overhead.md (the block
+`overhead` of offload_lab.analysis.generated_blocks, in docs/publications/overhead.md). A figure is a median
 [min-max] over the repeats; a series differs from all_off only when the ranges do not overlap
 (else the table says "within noise": the repeats cannot tell the instrument's cost apart)."""
 
@@ -172,7 +172,7 @@ def readme_block(points: list[dict[str, Any]]) -> str:
     lines = []
     for point in points:
         lines.append(
-            f"- {_title(point)} ([{point['run']}](docs/results/overhead/overhead.md)): {target_text(point)}."
+            f"- {_title(point)} ([{point['run']}](/docs/results/overhead/overhead.md)): {target_text(point)}."
         )
         for series in series_of(point)[1:]:
             p95, cpu = effect_text(point, series, "p95_ms"), effect_text(point, series, "servers_cpu_pct")

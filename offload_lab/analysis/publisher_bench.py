@@ -2,8 +2,9 @@
 
 One benchmark folder per mode holds bench.json (the settings, and one entry per step naming its
 raw k6 summary under k6/) and bench.md, the table this module makes from them. Every figure is
-computed here from the raw summaries with the report's own definitions (offload_lab.analysis.metrics), so
-the committed table, and the README block made from it, can be rebuilt and checked.
+computed here from the raw summaries with the report's own definitions (analysis.metrics), so
+the committed table, and the blocks made from it (docs/publications/publishers.md), can be
+rebuilt and checked.
 
 A step holds when its p95 is within the benchmark's bound with nothing failed or dropped. A
 subject's capacity in one repeat is the highest rate up to which every step held (rates tried in
@@ -188,13 +189,13 @@ def capacity_table(bench: Bench) -> str:
 
 
 def readme_block(bench: Bench) -> str:
-    """The lines between the README's markers for this mode: the ratios only (this machine's
+    """The lines between the page's markers for this mode: the ratios only (this machine's
     absolute rates change from day to day)."""
     s = bench.settings
     lines = [
         f"{MODES[bench.mode].capitalize()} ({len(bench.repeats)} repeats, capacity at p95 <= "
         f"{bench.p95_bound_ms:g} ms with nothing failed or dropped; median [min-max] of the repeats; "
-        f"[data](docs/results/bench/{bench.mode}/{TABLE_FILE}), {s['git_commit'][:7]}):",
+        f"[data](/docs/results/bench/{bench.mode}/{TABLE_FILE}), {s['git_commit'][:7]}):",
         "",
         *_subject_table(bench, _ratio_columns(bench)),
         "",

@@ -1,6 +1,7 @@
-"""The README's table of the original study (k6/sweeps/seed.yml, published in docs/results/seed):
-per rate, sync and async side by side, each figure the median [min-max] of the repeats, and the
-targets the seed must meet on the lab (docs/measurement.md, "Headroom"), read from the data.
+"""The table of the original study (k6/sweeps/seed.yml, published in docs/results/seed; quoted
+by README.md and docs/publications/seed.md): per rate, sync and async side by side, each figure
+the median [min-max] of the repeats, and the targets the seed must meet on the lab
+(docs/measurement.md, "Headroom"), read from the data.
 
 The block `seed` of offload_lab.analysis.generated_blocks."""
 

@@ -21,8 +21,10 @@ from urllib.parse import unquote
 REPO = Path(__file__).resolve().parents[2]
 THIS_FILE = Path(__file__).resolve().relative_to(REPO).as_posix()
 
-# a markdown document named in passing ("see notes.md") and a relative path that climbs ("../x")
+# a markdown document named in passing ("see notes.md") and a relative path that climbs ("../x");
+# a file a test writes into its tmp_path names no document
 _MD_NAME = re.compile(r"(?<![\w.-])([\w.-]+\.md)\b")
+_TMP_FILE = re.compile(r"""tmp_path\s*/\s*(["'])[\w.-]+\.md\1""")
 _CLIMB = re.compile(r"(?<![\w.])((?:\.\./)+[\w.-]+)")
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -217,7 +219,7 @@ def outside_references(rel: str, text: str, tracked_names: set[str]) -> list[str
     called, or a relative path that climbs above the repository root."""
     found = []
     for lineno, line in enumerate(text.splitlines(), start=1):
-        for m in _MD_NAME.finditer(line):
+        for m in _MD_NAME.finditer(_TMP_FILE.sub("", line)):
             if m.group(1) not in tracked_names:
                 found.append(f"{rel}:{lineno}: names {m.group(1)}, which the repository does not have")
         for m in _CLIMB.finditer(line):
@@ -231,6 +233,8 @@ def test_outside_references_on_handmade_text():
     assert outside_references("docs/a.md", "see design.md and ../README.md", names) == []
     found = outside_references("core-go/README.md", "see ../../notes/PLAN.md, the contract", names)
     assert len(found) == 2 and "PLAN.md" in found[0] and "../../notes is outside" in found[1]
+    assert outside_references("tests/t.py", 'page = tmp_path / "page.md"', names) == []
+    assert len(outside_references("tests/t.py", 'page = other / "page.md"', names)) == 1
 
 
 # documents the tools write into a run folder (not tracked until a run is published), each

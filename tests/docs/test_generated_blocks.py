@@ -1,5 +1,6 @@
-"""Every figure block the README and docs/ quote from a publication is what its committed data
-give today (analysis/generated_blocks.py), and every block is quoted somewhere."""
+"""Every figure block the README and docs/ (the publications' pages too) quote from a publication
+is what its committed data give today (analysis/generated_blocks.py), and every block is quoted
+somewhere."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import pytest
 from offload_lab.analysis import generated_blocks as gb
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "docs" / "publications").glob("*.md")),
+]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

@@ -1,4 +1,4 @@
-"""The published publisher benchmark (docs/results/bench): every table, and the README's blocks,
+"""The published publisher benchmark (docs/results/bench): every table, and the blocks its page quotes,
 are what its committed raw k6 summaries give today; it ran from a clean commit, in both modes,
 with the repeats and references its ratios need; and the default publisher is the one it backs."""
 
@@ -67,9 +67,10 @@ def test_the_default_publisher_is_the_fastest_confirmed_one_in_both_modes():
 
 
 @pytest.mark.parametrize("mode", list(pb.MODES))
-def test_kombu_pool_is_no_slower_than_celery_as_the_readme_says(mode):
-    """The README's reading of the kombu_pool/Celery question: in every repeat of both modes,
-    kombu_pool's capacity is at least Celery's and its p95 at 400/s is lower."""
+def test_kombu_pool_is_no_slower_than_celery_as_its_page_says(mode):
+    """docs/publications/publishers.md's reading of the kombu_pool/Celery question: in every
+    repeat of both modes, kombu_pool's capacity is at least Celery's and its p95 at 400/s is
+    lower."""
     bench = pb.load_bench(BENCH / mode)
 
     def p95_at_400(subject: str) -> dict[int, float]:

@@ -1,6 +1,6 @@
 """The published broker comparison (docs/results/brokers): RabbitMQ 4.0 on Debian 13 against 3.10
 on Debian 12, from one clean commit, every step file naming its broker; its tables and the
-README's block are what the committed runs give today (offload_lab/analysis/broker_comparison.py)."""
+block its page quotes are what the committed runs give today (analysis/broker_comparison.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The published cost of failures on each path (docs/results/failures, `fab sweep --spec
 failures`): one run from a clean commit, tracked, every series, mode and rate three times, the
-ledger 0 lost in every async step, and the README's block what the data give today
-(offload_lab/analysis/failures_summary.py)."""
+ledger 0 lost in every async step, and the block its page quotes what the data give today
+(analysis/failures_summary.py)."""
 
 from __future__ import annotations
 

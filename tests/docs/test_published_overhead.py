@@ -1,6 +1,6 @@
 """The published cost of the sweep's instruments (docs/results/overhead, `make overhead`): every
-run from a clean commit and tracked, every series repeated, and its tables and the README's
-block what the committed runs give today (offload_lab/analysis/overhead.py)."""
+run from a clean commit and tracked, every series repeated, and its tables and the block
+its page quotes what the committed runs give today (analysis/overhead.py)."""
 
 from __future__ import annotations
 
