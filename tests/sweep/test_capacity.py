@@ -147,6 +147,7 @@ def test_each_failure_is_named():
     assert probe.reasons[0] == "p95 31.0 ms over the SLO 20 ms"
     assert probe.reasons[1].startswith("40 iterations dropped (1.00 %)")
     assert probe.reasons[2] == "errors 0.51 % over 0.1 %"
+    assert probe.failing_figures == ["p95_ms", "dropped", "error_pct"]  # what each reason's figure is
     sync = judge(step_data("sync", 50, avg=1004, p95=1025.0, max_vus=100), Slo(20))
     assert sync.reasons == ["p95 25.0 ms above the work time over the SLO 20 ms"]
     assert judge(step_data("sync", 50, avg=1004, p95=1015.0, max_vus=100), Slo(20)).passed
@@ -261,6 +262,7 @@ def test_a_growing_backlog_fails_async_and_names_the_core():
     assert not probe.passed and probe.reasons == [
         "not sustained: the ready backlog grew to 1,000 during the load (consumer-bound)"
     ]
+    assert probe.failing_figures == ["backlog_peak"]
     assert probe.bottleneck == "core"
     steady = [[t, 400, 0 if t % 2 else 30] for t in range(11)]  # a few waiting now and then
     assert judge(step_data(broker={"samples": steady, "load_end_s": 10.0}), Slo()).passed
