@@ -12,14 +12,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from analysis.capacity_table import SUITE_KIND, build_table, capacity_text, table_markdown
+from analysis.capacity_table import SUITE_KIND, build_table, capacity_text, spread_text, table_markdown
 
 from . import capacity as capacity_mod
 from . import capacity_suite, cli
 from . import inventory as inventory_mod
-from .capacity import CapacityPlan, CapacityResult
+from .capacity import CapacityPlan
 from .capacity_fields import SEARCH_OPTIONS
 from .capacity_probe import judge, shared_cpu_sets
+from .capacity_result import CapacityResult
 from .connections import VHOST
 from .paths import RESULTS_DIR
 from .remote import RemoteError
@@ -88,9 +89,14 @@ def _inventory(inventory: str | None):
 
 def describe(p: CapacityPlan, name: str | None = None) -> str:
     settings = " ".join(f"{k}={v}" for k, v in {**p.spec.gateway, **p.spec.core}.items())
+    repeats = (
+        f", then the highest pass and the lowest failure {p.boundary_repeats} times each, interleaved"
+        if p.boundary_repeats > 1
+        else ""
+    )
     return (
         f"capacity {name + ' (' + p.mode + ')' if name else p.mode}: from {p.start}/s x2 up to "
-        f"{p.max_rate}/s, then bisect to {capacity_mod.RESOLUTION:.0%}, at most {capacity_mod.MAX_PROBES} "
+        f"{p.max_rate}/s, then bisect to {capacity_mod.RESOLUTION:.0%}{repeats}, at most {p.max_probes} "
         f"probes of {p.spec.duration_s} s; SLO p95 <= {p.slo.p95_ms:g} ms, errors <= "
         f"{p.slo.max_error_pct:g} %, 0 dropped" + (f"; {settings}" if settings else "")
     )
@@ -101,7 +107,7 @@ def run_search(
 ) -> tuple[str, CapacityResult]:
     """One search on the lab into `folder`; returns the run's status and the result (written)."""
     cli.echo(describe(p, name))
-    search = capacity_mod.CapacitySearch(p.start, p.max_rate)
+    search = capacity_mod.CapacitySearch(p.start, p.max_rate, boundary_repeats=p.boundary_repeats)
     shared: dict[str, list[str]] = {}  # CPUs several hosts are pinned to, once the lab is read
 
     def judged(step, data) -> None:
@@ -119,7 +125,12 @@ def run_search(
         meta = {
             "spec_name": p.spec.name,
             "spec": p.spec.as_dict(),
-            "capacity_search": {"start": p.start, "max_rate": p.max_rate, "slo": vars(p.slo)},
+            "capacity_search": {
+                "start": p.start,
+                "max_rate": p.max_rate,
+                "slo": vars(p.slo),
+                "boundary_repeats": p.boundary_repeats,
+            },
             **cli.git_info(),
             "versions": {"k6": real.k6.version(), **cli.local_versions(), "rabbitmq": real.mgmt.version()},
             "inventory": lab.source,
@@ -132,7 +143,7 @@ def run_search(
         cores = list(provisioned.cores.values())
         sweep = Sweep(
             p.spec, steps, real.sweep_services(), folder, provisioned.gateway, cli.echo, cores,
-            total=capacity_mod.MAX_PROBES, on_step=judged,
+            total=p.max_probes, on_step=judged,
         )  # fmt: skip
         with signals_interrupt():
             status = sweep.run(meta)
@@ -250,7 +261,10 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
     cli.echo(f"suite {suite.name}: {status}")
     for row in data["subjects"]:
         bottleneck = row.get("bottleneck") or "-"
-        cli.echo(f"  {row['subject']:<22} {capacity_text(row):<24} bottleneck: {bottleneck}")
+        spread = spread_text(row) or "-"
+        cli.echo(
+            f"  {row['subject']:<22} {capacity_text(row):<24} spread: {spread}; bottleneck: {bottleneck}"
+        )
     cli.echo(f"written: {path / 'capacity.json'}, {path / 'capacity.md'}; chart: python -m analysis {path}")
     if status == "interrupted":
         return cli.EXIT_INTERRUPTED
