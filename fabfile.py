@@ -7,7 +7,8 @@ fab sweep [--spec quick|seed|publishers|PATH] [overrides] [--inventory PATH] [--
 fab check [--spec ...] [overrides] [--preflight | --spec-only]   validate, print the plan, no load
 fab report [--run RUN_DIR]                       python -m offload_lab.analysis on a run (default: newest)
 fab capacity --mode sync|async|noop [--slo-p95-ms MS] [--max-error-pct PCT] [--gateway K=V,...]
-          [--core K=V,...] [--start RATE] [--max-rate RATE]   the highest rate within the SLO
+          [--core K=V,...] [--start RATE] [--max-rate RATE] [--boundary-repeats N]
+                                                 the highest rate within the SLO, with its spread
           (`fab --help capacity`: each option's default)
 fab capacity --suite lab|PATH [--only NAME,...] [--run-id ID]   one search per subject, one table
 fab capacity --rejudge RUN_DIR                   judge a capacity run's probes again (no load)
@@ -85,8 +86,10 @@ def capacity(c, inventory=None, results_dir=None, run_id=None, suite=None, only=
     --max-error-pct, k6 never short of VUs (sized by Little's law), async's backlog not growing.
 
     Probes of --duration seconds from --start, x2 until one fails, then bisected to 5 % (at most
-    12 probes), each a step of results/<run-id>/; capacity.json and capacity.md there name the
-    capacity, the first failing rate, why it failed and the bottleneck its evidence shows.
+    12 probes), then the highest pass and the lowest failure --boundary-repeats times each,
+    interleaved, each probe a step of results/<run-id>/; capacity.json and capacity.md there name
+    the capacity (a rate that passed in every repeat) with its spread, the first failing rate,
+    why it failed and the bottleneck its evidence shows.
     With --suite (k6/capacity/NAME.yml), one such search per subject into results/<run-id>/<subject>/
     and the table of all of them in results/<run-id>/capacity.json and capacity.md; the whole suite
     is checked before any load. --only NAME,... runs those subjects (again) into --run-id's folder.

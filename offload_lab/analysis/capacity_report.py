@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .capacity_chart import write_capacity_chart
-from .capacity_table import build_table, capacity_table, capacity_text, table_intro
+from .capacity_table import build_table, capacity_table, capacity_text, spread_text, table_intro
 from .html import HtmlReport, write_html
 from .load import LoadError
 from .run_report import ReportResult, make_run_report
@@ -26,6 +26,11 @@ CSV_COLUMNS = (
     "capacity_rps",
     "valid",
     "no_failure",
+    "boundary_repeats",
+    "highest_passing_rps",
+    "flipped_rates",
+    "rank",
+    "within_spread_of",
     "share_of_noop",
     "p95_at_capacity_ms",
     "first_failure_rps",
@@ -64,16 +69,20 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
         w.writerow(CSV_COLUMNS)
         for r in rows:
             values = [r.get(c) for c in CSV_COLUMNS]
-            w.writerow(["; ".join(v) if isinstance(v, list) else ("" if v is None else v) for v in values])
+            w.writerow(
+                ["; ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v) for v in values]
+            )
     return path
 
 
 def terminal_lines(rows: list[dict[str, Any]]) -> str:
     width = max((len(r["subject"]) for r in rows), default=7) + 2
     room = max((len(capacity_text(r)) for r in rows), default=8) + 2
-    lines = [f"{'subject':<{width}}{'capacity':<{room}}bottleneck"]
+    spread_room = max([len("spread"), *(len(spread_text(r)) for r in rows)]) + 2
+    lines = [f"{'subject':<{width}}{'capacity':<{room}}{'spread':<{spread_room}}bottleneck"]
     for r in rows:
-        lines.append(f"{r['subject']:<{width}}{capacity_text(r):<{room}}{r.get('bottleneck') or '-'}")
+        cells = f"{r['subject']:<{width}}{capacity_text(r):<{room}}{spread_text(r):<{spread_room}}"
+        lines.append(cells + (r.get("bottleneck") or "-"))
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ A suite run folder:
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,10 @@ def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
         return {**row, "capacity_rps": None, "valid": None, "status": f"{row['status']}, no capacity.json"}
     failure = result.get("first_failure") or {}
     named = result.get("bottleneck") or {}  # runs before it was recorded: the first failure's
+    spread = result.get("spread") or {}  # runs from before boundary repeats: none
     probes = result.get("probes") or []
-    at_capacity = next(
-        (p for p in probes if p.get("passed") and p.get("rate") == result.get("capacity_rps")), {}
-    )
+    at_capacity = [p for p in probes if p.get("passed") and p.get("rate") == result.get("capacity_rps")]
+    p95s = [v for p in at_capacity if isinstance(v := (p.get("figures") or {}).get("p95_ms"), int | float)]
     row.update(
         capacity_rps=result.get("capacity_rps"),
         valid=result.get("valid"),
@@ -66,7 +67,12 @@ def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
         bottleneck=named.get("name", failure.get("bottleneck")),
         bottleneck_rps=named.get("rate", failure.get("rate")),
         evidence=named.get("evidence", failure.get("evidence")) or [],
-        p95_at_capacity_ms=(at_capacity.get("figures") or {}).get("p95_ms"),
+        p95_at_capacity_ms=statistics.median(p95s) if p95s else None,
+        p95_at_capacity_range_ms=[min(p95s), max(p95s)] if len(p95s) > 1 else None,
+        boundary_repeats=spread.get("boundary_repeats"),
+        repeated=bool(spread.get("repeated")),
+        flipped_rates=spread.get("flipped_rates") or [],
+        highest_passing_rps=spread.get("highest_passing_rps", result.get("capacity_rps")),
         probes=len(probes),
         stopped=result.get("stopped"),
     )
@@ -93,7 +99,25 @@ def build_table(suite_dir: Path, names: list[str]) -> dict[str, Any]:
         r["share_of_noop"] = (
             round(rps / noop_rps, 3) if noop_rps and rps is not None and r.get("valid") else None
         )
+    rank(rows)
     return {"noop_capacity_rps": noop_rps, "subjects": rows}
+
+
+def rank(rows: list[dict[str, Any]]) -> None:
+    """Each valid capacity's place, the highest first (`rank`), and the subjects next to it in that
+    order whose capacities its spread does not tell apart (`within_spread_of`): the lower one
+    passed, in some repeat, a rate at or above the higher one's capacity."""
+    ranked = [r for r in rows if r.get("valid") and r.get("capacity_rps") is not None]
+    ranked.sort(key=lambda r: -r["capacity_rps"])
+    for r in rows:
+        r["rank"] = None
+        r["within_spread_of"] = []
+    for place, r in enumerate(ranked, start=1):
+        r["rank"] = place
+    for higher, lower in zip(ranked, ranked[1:], strict=False):
+        if (lower.get("highest_passing_rps") or lower["capacity_rps"]) >= higher["capacity_rps"]:
+            higher["within_spread_of"].append(lower["subject"])
+            lower["within_spread_of"].append(higher["subject"])
 
 
 def capacity_text(row: dict[str, Any]) -> str:
@@ -105,6 +129,34 @@ def capacity_text(row: dict[str, Any]) -> str:
     if rps is None:
         return f"none (below {row['first_failure_rps']:,}/s)" if row.get("first_failure_rps") else "none"
     return f"{rps:,}/s" + (" or more (no probe failed)" if row.get("no_failure") else "")
+
+
+def spread_text(row: dict[str, Any]) -> str:
+    """The capacity's spread: the highest rate that passed in any repeat and where the verdict
+    flipped, that it never did, or that no rate was repeated."""
+    if row.get("capacity_rps") is None or not row.get("valid"):
+        return ""
+    if not row.get("repeated"):
+        return "unknown (not repeated)"
+    repeats = f"{row.get('boundary_repeats')} repeats"
+    flipped = row.get("flipped_rates") or []
+    if not flipped:
+        return f"none ({repeats})"
+    at = ", ".join(f"{r:,}/s" for r in flipped)
+    return f"up to {row['highest_passing_rps']:,}/s (flipped at {at}; {repeats})"
+
+
+def rank_text(row: dict[str, Any]) -> str:
+    if row.get("rank") is None:
+        return ""
+    near = row.get("within_spread_of") or []
+    return f"{row['rank']}" + (f", within spread of {', '.join(near)}" if near else "")
+
+
+def _ranged(median: Any, extremes: list[float] | None) -> str:
+    """median [min-max] over the repeats, or the one value when they agree (or there is one)."""
+    low, high = (_num(v) for v in extremes or [None, None])
+    return _num(median) if low == high else f"{_num(median)} [{low}-{high}]"
 
 
 def _bottleneck_cell(r: dict[str, Any]) -> str:
@@ -124,6 +176,8 @@ HEADERS = [
     "mode",
     "settings",
     "capacity",
+    "spread",
+    "rank",
     "of no-op",
     "p95 at capacity (ms)",
     "first failure",
@@ -151,8 +205,10 @@ def capacity_table(table: dict[str, Any], links: bool = True, link_base: str = "
                 r.get("mode") or "",
                 r.get("settings") or "",
                 capacity_text(r),
+                spread_text(r),
+                rank_text(r),
                 "" if share is None else f"{share:.0%}",
-                _num(r.get("p95_at_capacity_ms")),
+                _ranged(r.get("p95_at_capacity_ms"), r.get("p95_at_capacity_range_ms")),
                 "none" if failure is None else f"{failure:,}/s",
                 "; ".join(r.get("failure_reasons") or []),
                 _bottleneck_cell(r),
@@ -174,7 +230,13 @@ def table_intro(suite: dict[str, Any], table: dict[str, Any]) -> list[str]:
         "found by doubling from the subject's start rate, then bisecting to 5 % "
         "(offload_lab/capacity/search.py). The bottleneck is what the first failing probe's evidence names "
         "(when it names nothing, the lowest failing rate whose evidence does: 'at N/s'); "
-        "a probe the load generator limited makes the result invalid."
+        "a probe the load generator limited makes the result invalid.",
+        "With boundary repeats the highest passing and the lowest failing rate are probed again, "
+        "interleaved, and the capacity is a rate that passed in every repeat; 'spread' is the "
+        "highest rate that passed in some repeat and where the verdict flipped (unknown: no rate "
+        "was probed twice), 'p95 at capacity' the median [min-max] of its repeats. 'rank' orders "
+        "the capacities; 'within spread of X': X is next in that order and the lower of the two "
+        "passed, in some repeat, the higher one's capacity: their order may be noise.",
     ]
     if table.get("noop_capacity_rps"):
         out.append(

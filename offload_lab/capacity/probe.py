@@ -54,6 +54,7 @@ class Probe:
     invalid: bool = False  # the load generator limited the probe: it measured k6, not the lab
     step_file: str | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    failing_figures: list[str] = field(default_factory=list)  # the key in figures behind each reason
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +85,8 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
         raise ValueError(f"probe step unreadable: {'; '.join(warnings)}")
     m = compute_metrics(record)
     work_ms = m.work_ms or 0
-    reasons = []
+    reasons: list[str] = []
+    failing: list[str] = []  # the figure behind each reason (Probe.failing_figures)
     p95_above_work = None if m.lat_p95 is None else m.lat_p95 - (work_ms if m.mode == "sync" else 0)
     failed_on = {
         "latency": p95_above_work is not None and p95_above_work > slo.p95_ms,
@@ -92,16 +94,21 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     }
     if p95_above_work is None:
         reasons.append("no latency measured")
+        failing.append("p95_ms")
     elif failed_on["latency"]:
         above = " above the work time" if m.mode == "sync" else ""
         reasons.append(f"p95 {_fmt(p95_above_work)} ms{above} over the SLO {slo.p95_ms:g} ms")
+        failing.append("p95_ms")
     if m.dropped:
         reasons.append(f"{m.dropped:,} iterations dropped ({_fmt((m.drop_rate or 0) * 100, 2)} %)")
+        failing.append("dropped")
     if failed_on["errors"]:
         reasons.append(f"errors {_fmt(m.error_rate * 100, 2)} % over {slo.max_error_pct:g} %")
+        failing.append("error_pct")
     short = _vus_short(m.busy_vus, m.max_vus)
     if short:
         reasons.append(short)
+        failing.append("busy_vus")
     if short and p95_above_work is not None and p95_above_work > latency_budget_ms(slo):
         # the VUs were sized for latencies up to the budget: beyond it the server's latency, not
         # the client, used them up (a collapsing server), and the probe measured the lab
@@ -109,6 +116,7 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
     growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
+        failing.append("backlog_peak")
     evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, failed_on)
     figures = {
         "p95_ms": m.lat_p95,
@@ -120,7 +128,7 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
         "busy_vus": None if m.busy_vus is None else round(m.busy_vus, 1),
         "backlog_peak": m.backlog_peak,
     }
-    return Probe(int(m.rate), not reasons, reasons, evidence, bottleneck, invalid, None, figures)
+    return Probe(int(m.rate), not reasons, reasons, evidence, bottleneck, invalid, None, figures, failing)
 
 
 def _vus_short(busy: float | None, max_vus: int | None) -> str | None:

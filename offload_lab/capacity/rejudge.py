@@ -1,7 +1,9 @@
 """`fab capacity --rejudge RUN_DIR`: judge a capacity run's probes again from their step files,
 with today's rules (offload_lab/capacity/probe.py), without sending any load; for a suite, every
-subject it lists, then its table. The probes keep their rates and order (the search already
-chose them); a verdict that changes is reported, and the capacity follows the new verdicts."""
+subject it lists, then its table. The probes keep their rates and order (the search and its
+repeats already chose them); a verdict that changes is reported, and the capacity and its spread
+follow the new verdicts. A run from before boundary repeats has one probe per rate: its spread
+is unknown, and says so."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 from ..analysis.capacity_table import SUITE_KIND
 from ..run.results import utcnow, write_json
 from .probe import Slo, judge, shared_cpu_sets
-from .search import CapacityResult, CapacitySearch, write_result
+from .result import CapacityResult
+from .search import write_result
 from .suite_table import write_suite_table
 
 
@@ -37,18 +40,18 @@ def rejudge_run(folder: Path) -> tuple[CapacityResult, list[int]]:
     search_meta = run.get("capacity_search") or {}
     slo = Slo(**(search_meta.get("slo") or {}))
     shared = shared_cpu_sets(run.get("hosts"))
-    old = {p["rate"]: p.get("passed") for p in before.get("probes") or []}
-    search = CapacitySearch(search_meta.get("start", 1), search_meta.get("max_rate", 1) or 1)
-    changed = []
+    old = {p.get("step_file"): p.get("passed") for p in before.get("probes") or []}
+    probes, changed = [], []
     for name in run.get("steps") or []:
         probe = judge(_read(folder / "steps" / name), slo, shared)
         probe.step_file = f"steps/{name}"
-        search.record(probe)
-        if old.get(probe.rate) not in (None, probe.passed):
+        probes.append(probe)
+        if old.get(probe.step_file) not in (None, probe.passed) and probe.rate not in changed:
             changed.append(probe.rate)
     modes = (run.get("spec") or {}).get("modes") or [before.get("mode")]
-    result = search.result(modes[0], slo)
-    result.stopped = before.get("stopped")  # why the search ended when it ran
+    boundary_repeats = search_meta.get("boundary_repeats")  # None: a run from before repeats
+    stopped = before.get("stopped")  # why the search ended when it ran
+    result = CapacityResult.of(modes[0], slo, probes, stopped, boundary_repeats)
     result.extra["rejudged"] = {"at": utcnow(), "verdicts_changed": changed}
     write_result(folder, result)
     run["capacity"] = {"capacity_rps": result.capacity, "valid": not result.invalid}
@@ -73,6 +76,7 @@ def rejudge(path: Path, echo) -> int:
         any_changed = any_changed or bool(changed)
         flips = f"; verdicts changed at {', '.join(map(str, changed))}/s" if changed else ""
         echo(f"{folder.name}: {result.headline()}; bottleneck {result.bottleneck_text()}{flips}")
+        echo(f"{folder.name}: spread: {result.spread.text()}")
     if top.get("kind") == SUITE_KIND:
         extra = {k: v for k, v in top.items() if k not in ("kind", "schema_version", "suite", "subjects")}
         extra.pop("noop_capacity_rps", None)

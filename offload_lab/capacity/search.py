@@ -2,14 +2,16 @@
 
 Search: from --start, double the rate until a probe fails (or --max-rate passes), then bisect
 between the last pass and the first failure until they are within RESOLUTION of each other;
-never more than MAX_PROBES probes. A probe is one k6 step (offload_lab/run/sweep.py), judged by
-offload_lab/capacity/probe.py. The search is pure: `CapacitySearch` says which rate to probe
-next and takes each verdict; `search()` runs it against any probe function (tests use fakes)."""
+never more than MAX_PROBES probes. Then, with boundary_repeats above 1, the boundary is probed
+again until the capacity is a rate that passed in every repeat (offload_lab/capacity/repeats.py).
+A probe is one k6 step (offload_lab/run/sweep.py), judged by offload_lab/capacity/probe.py. The
+search is pure: `CapacitySearch` says which rate to probe next and takes each verdict; `search()`
+runs it against any probe function (tests use fakes)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from ..plan.spec_fields import BY_KEY as SWEEP_FIELD
 from ..plan.steps import PlannedStep
 from ..run.results import write_json
 from .probe import Probe, Slo, probe_vus
+from .repeats import BoundaryRepeats, repeat_budget
+from .result import CapacityResult
 
 MAX_PROBES = 12
 RESOLUTION = 0.05  # stop bisecting when the failure is within 5 % of the last pass
@@ -30,7 +34,12 @@ RESOLUTION = 0.05  # stop bisecting when the failure is within 5 % of the last p
 
 class CapacitySearch:
     def __init__(
-        self, start: int, max_rate: int, max_probes: int = MAX_PROBES, resolution: float = RESOLUTION
+        self,
+        start: int,
+        max_rate: int,
+        max_probes: int = MAX_PROBES,
+        resolution: float = RESOLUTION,
+        boundary_repeats: int = 1,  # 1: the boundary is not probed again
     ):
         if not 1 <= start <= max_rate:
             raise ValueError(f"start ({start}) must be between 1 and max_rate ({max_rate})")
@@ -38,20 +47,31 @@ class CapacitySearch:
         self.max_rate = max_rate
         self.max_probes = max_probes
         self.resolution = resolution
-        self.probes: list[Probe] = []
+        self.boundary_repeats = boundary_repeats
+        self.probes: list[Probe] = []  # the search's, then the repeats'
+        self.searched = 0  # how many of the probes the search made
         self.passed: int | None = None  # the highest rate that passed
         self.failed: Probe | None = None  # the lowest rate that failed
+        self.repeats: BoundaryRepeats | None = None  # once the search is over and has a boundary
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the search and its repeats ended (None: they did not)."""
+        reason = self.stop_reason
+        if reason is None or self.repeats is None:
+            return reason
+        return f"{reason}; repeats: {self.repeats.stop_reason or 'not finished'}"
 
     @property
     def stop_reason(self) -> str | None:
-        """Why the search is over (None: it is not)."""
+        """Why the search (before any repeat) is over (None: it is not)."""
         if self.failed is not None and self.failed.invalid:
             return "the load generator limited a probe: the result is invalid"
         if self.failed is None and self.passed == self.max_rate:
             return f"--max-rate {self.max_rate} passed"
         if self.failed is not None and self._resolved():
             return f"within {self.resolution:.0%} (or 1/s)"
-        if len(self.probes) >= self.max_probes:
+        if self.searched >= self.max_probes:
             return f"{self.max_probes} probes (the most a search makes)"
         return None
 
@@ -60,6 +80,19 @@ class CapacitySearch:
         return self.failed.rate - low <= max(1, self.resolution * max(low, 1))
 
     def next_rate(self) -> int | None:
+        if self.repeats is None:
+            rate = self._search_rate()
+            if rate is not None or not self._boundary_to_repeat():
+                return rate
+            self.repeats = BoundaryRepeats(self.probes, self.boundary_repeats, self.max_rate)
+        return self.repeats.next_rate()
+
+    def _boundary_to_repeat(self) -> bool:
+        """Repeats asked for, a rate that passed, and no probe the load generator limited."""
+        invalid = self.failed is not None and self.failed.invalid
+        return self.boundary_repeats > 1 and self.passed is not None and not invalid
+
+    def _search_rate(self) -> int | None:
         if self.stop_reason is not None:
             return None
         if self.failed is None:  # still growing: x2, up to --max-rate
@@ -69,13 +102,17 @@ class CapacitySearch:
 
     def record(self, probe: Probe) -> None:
         self.probes.append(probe)
+        if self.repeats is not None:
+            self.repeats.record(probe)
+            return
+        self.searched += 1
         if probe.passed:
             self.passed = max(self.passed or 0, probe.rate)
         elif self.failed is None or probe.rate < self.failed.rate:
             self.failed = probe
 
     def result(self, mode: str, slo: Slo) -> CapacityResult:
-        return CapacityResult(mode, slo, list(self.probes), self.passed, self.failed, self.stop_reason)
+        return CapacityResult.of(mode, slo, list(self.probes), self.stopped, self.boundary_repeats)
 
 
 def search(
@@ -85,115 +122,13 @@ def search(
     mode: str = "async",
     slo: Slo | None = None,
     max_probes: int = MAX_PROBES,
+    boundary_repeats: int = 1,
 ) -> CapacityResult:
     """Run a whole search with `probe` (rate -> verdict)."""
-    s = CapacitySearch(start, max_rate, max_probes)
+    s = CapacitySearch(start, max_rate, max_probes, boundary_repeats=boundary_repeats)
     while (rate := s.next_rate()) is not None:
         s.record(probe(rate))
     return s.result(mode, slo or Slo())
-
-
-@dataclass
-class CapacityResult:
-    mode: str
-    slo: Slo
-    probes: list[Probe]
-    capacity: int | None  # the highest rate that passed (None: none did)
-    first_failure: Probe | None  # the lowest rate that failed
-    stopped: str | None  # why the search ended (None: interrupted)
-    extra: dict[str, Any] = field(default_factory=dict)  # what was held constant (run folder, settings)
-
-    @property
-    def invalid(self) -> bool:
-        return self.first_failure is not None and self.first_failure.invalid
-
-    @property
-    def bottleneck_probe(self) -> Probe | None:
-        """The failed probe whose evidence names the bottleneck: the first failure's, or when its
-        evidence names nothing (a marginal failure), the lowest failing rate whose evidence does."""
-        f = self.first_failure
-        if f is None or f.bottleneck:
-            return f
-        named = sorted((p for p in self.probes if not p.passed and p.bottleneck), key=lambda p: p.rate)
-        return named[0] if named else f
-
-    def bottleneck_text(self) -> str:
-        b = self.bottleneck_probe
-        if b is None:
-            return "none: no probe failed"
-        at = "" if b is self.first_failure else f" (named at {b.rate:,}/s)"
-        return f"{b.bottleneck or 'not identified'}{at}: " + "; ".join(b.evidence)
-
-    def headline(self) -> str:
-        path = f"{self.mode} capacity"
-        slo = f"p95 <= {self.slo.p95_ms:g} ms" + (" above the work" if self.mode == "sync" else "")
-        slo += f", errors <= {self.slo.max_error_pct:g} %, 0 dropped"
-        if self.invalid:
-            rate = self.first_failure.rate
-            return f"{path}: INVALID: the load generator, not the lab, limited the probe at {rate}/s"
-        if self.capacity is None:
-            below = f" below {self.first_failure.rate}/s" if self.first_failure else ""
-            return f"{path}: no rate met the SLO ({slo}){below}"
-        more = "" if self.first_failure else " (or more: no probe failed)"
-        return f"{path}: {self.capacity:,}/s{more} ({slo})"
-
-    def lines(self) -> list[str]:
-        out = [self.headline()]
-        f = self.first_failure
-        if f is not None:
-            out.append(f"first failure: {f.rate:,}/s: " + "; ".join(f.reasons))
-            out.append(f"bottleneck: {self.bottleneck_text()}")
-        out.append(f"{len(self.probes)} probes: " + ", ".join(_probe_text(p) for p in self.probes))
-        out.append(f"stopped: {self.stopped or 'interrupted'}")
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        f, b = self.first_failure, self.bottleneck_probe
-        return {
-            "mode": self.mode,
-            "slo": {"p95_ms": self.slo.p95_ms, "max_error_pct": self.slo.max_error_pct, "dropped": 0},
-            "capacity_rps": self.capacity,
-            "valid": not self.invalid,
-            "first_failure": None
-            if f is None
-            else {"rate": f.rate, "reasons": f.reasons, "bottleneck": f.bottleneck, "evidence": f.evidence},
-            # what the failing probes' evidence names (the first failure's, or a higher rate's)
-            "bottleneck": None
-            if b is None
-            else {"name": b.bottleneck, "rate": b.rate, "evidence": b.evidence},
-            "stopped": self.stopped,
-            "headline": self.headline(),
-            "probes": [p.as_dict() for p in self.probes],
-            **self.extra,
-        }
-
-    def markdown(self) -> str:
-        out = [f"# {self.headline()}", ""]
-        f = self.first_failure
-        if f is not None:
-            out += [f"**First failure at {f.rate:,}/s:** " + "; ".join(f.reasons) + ".", ""]
-            out += [f"**Bottleneck:** {self.bottleneck_text()}.", ""]
-        out += [f"Search stopped: {self.stopped or 'interrupted'}.", ""]
-        out += [
-            "| probe | rate (req/s) | verdict | p95 (ms) | throughput (/s) | dropped | errors (%) | step |"
-        ]
-        out += ["|---:|---:|---|---:|---:|---:|---:|---|"]
-        for i, p in enumerate(self.probes, start=1):
-            fig = p.figures
-            verdict = "pass" if p.passed else "fail: " + "; ".join(p.reasons)
-            out.append(
-                f"| {i} | {p.rate:,} | {verdict} | {_num(fig.get('p95_ms'))} | {_num(fig.get('throughput'))} "
-                f"| {_num(fig.get('dropped'), 0)} | {_num(fig.get('error_pct'), 2)} | {p.step_file or ''} |"
-            )
-        return "\n".join(out) + "\n"
-
-
-def _num(v: Any, digits: int = 1) -> str:
-    return "n/a" if not isinstance(v, int | float) else f"{v:,.{digits}f}"
-
-
-def _probe_text(p: Probe) -> str:
-    return f"{p.rate:,} {'pass' if p.passed else 'fail'}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,10 +141,16 @@ class CapacityPlan:
     slo: Slo
     start: int
     max_rate: int
+    boundary_repeats: int
 
     @property
     def mode(self) -> str:
         return self.spec.modes[0]
+
+    @property
+    def max_probes(self) -> int:
+        """The search's probes and its repeats' at most."""
+        return MAX_PROBES + repeat_budget(self.boundary_repeats)
 
 
 # the numeric options (offload_lab/plan/capacity_fields.py): option -> its field, and its default
@@ -252,9 +193,9 @@ def plan(options: dict[str, Any]) -> CapacityPlan:
     problems += [f"{flag(o)}: not an option of `fab capacity`" for o in unknown]
     mode = check_mode(problems, options.get("mode"))
     values = {**DEFAULTS, **options}
-    p95, errors, start, max_rate, duration = (
+    p95, errors, start, max_rate, duration, repeats = (
         check_number(problems, o, values[o])
-        for o in ("slo_p95_ms", "max_error_pct", "start", "max_rate", "duration")
+        for o in ("slo_p95_ms", "max_error_pct", "start", "max_rate", "duration", "boundary_repeats")
     )
     if start is not None and max_rate is not None and max_rate < start:
         problems.append(f"--max-rate: must not be below --start ({start}), got {max_rate}")
@@ -275,6 +216,7 @@ def plan(options: dict[str, Any]) -> CapacityPlan:
         max_rate,
         duration,
         settings,
+        boundary_repeats=repeats,
         source="command line",
         names={"gateway": "--gateway", "core": "--core"},
     )
@@ -289,6 +231,7 @@ def make_plan(
     settings: dict[str, dict[str, Any]],
     work_ms: int | None = None,
     name: str | None = None,
+    boundary_repeats: int = BY_OPTION["boundary_repeats"].default,
     source: str = "command line",
     names: dict[str, str] | None = None,
 ) -> CapacityPlan:
@@ -315,14 +258,16 @@ def make_plan(
     spec = apply_overrides(raw, {}, source, names or {})
     if mode == "noop":
         spec = replace(spec, modes=["noop"])
-    return CapacityPlan(spec, slo, start, max_rate)
+    return CapacityPlan(spec, slo, start, max_rate, boundary_repeats)
 
 
 def probe_steps(search_state: CapacitySearch, p: CapacityPlan) -> Iterator[PlannedStep]:
-    """The probes as sweep steps, each planned once the previous one's verdict is in."""
+    """The probes as sweep steps, each planned once the previous one's verdict is in; a rate's
+    probes are its repeats 1, 2, ... (named `-r<R>` like a sweep's repeats when there are any)."""
     index = 0
     while (rate := search_state.next_rate()) is not None:
         index += 1
+        repeat = 1 + sum(1 for probe in search_state.probes if probe.rate == rate)
         vus = probe_vus(p.mode, rate, p.spec.work_ms, p.slo)
         yield PlannedStep(
             index=index,
@@ -335,6 +280,8 @@ def probe_steps(search_state: CapacitySearch, p: CapacityPlan) -> Iterator[Plann
             label=p.mode,
             gateway=dict(p.spec.gateway),
             request_timeout_s=p.spec.request_timeout_s,
+            repeat=repeat,
+            repeats=p.boundary_repeats,
             core=dict(p.spec.core),
         )
 

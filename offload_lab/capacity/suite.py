@@ -4,8 +4,8 @@ subject (a path with its gateway and core settings), checked as a whole before a
     name: lab
     slo_p95_ms: 20          # shared by every subject: one SLO, comparable capacities
     max_error_pct: 0.1
-    duration_s: 10          # defaults a subject may override: duration_s, start, max_rate, work_ms
-    start: 100
+    duration_s: 10          # defaults a subject may override: duration_s, start, max_rate,
+    start: 100              #   boundary_repeats, work_ms
     max_rate: 4000
     gateway: {...}          # every subject's, merged under the subject's own
     core: {...}
@@ -56,6 +56,7 @@ class Subject:
             "start": p.start,
             "max_rate": p.max_rate,
             "duration_s": p.spec.duration_s,
+            "boundary_repeats": p.boundary_repeats,
             "work_ms": p.spec.work_ms,
             "gateway": dict(p.spec.gateway),
             "core": dict(p.spec.core),
@@ -159,9 +160,9 @@ def _subject(problems, key, item, shared, shared_settings, slo, seen) -> Subject
         problems.append(f"{key}.description: must be a string, got {description!r}")
     values = {**shared, **{k: v for k, v in item.items() if k in OVERRIDABLE}}
     where = {k: (f"{key}.{k}" if k in item else k) for k in values}
-    start, max_rate, duration = (
+    start, max_rate, duration, repeats = (
         check_number(problems, NUMBER_OPTIONS[k], values[k], where[k])
-        for k in ("start", "max_rate", "duration_s")
+        for k in ("start", "max_rate", "duration_s", "boundary_repeats")
     )
     if start is not None and max_rate is not None and max_rate < start:
         problems.append(f"{where['max_rate']}: must not be below start ({start}), got {max_rate}")
@@ -178,7 +179,9 @@ def _subject(problems, key, item, shared, shared_settings, slo, seen) -> Subject
     if len(problems) > before:
         return None
     try:
-        plan = make_plan(mode, slo, start, max_rate, duration, settings, work_ms, f"capacity-{name}", key)
+        plan = make_plan(
+            mode, slo, start, max_rate, duration, settings, work_ms, f"capacity-{name}", repeats, key
+        )
     except SpecError as exc:  # what only the whole spec checks (e.g. the timeout above the work)
         problems += [f"{key}: {p}" for p in exc.problems]
         return None

@@ -13,12 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..analysis.capacity_table import build_table, capacity_text
+from ..analysis.capacity_table import build_table, capacity_text, spread_text
 from ..capacity import rejudge as capacity_rejudge
 from ..capacity import search as capacity_search
 from ..capacity import suite as capacity_suite
 from ..capacity.probe import judge, shared_cpu_sets
-from ..capacity.search import CapacityPlan, CapacityResult
+from ..capacity.result import CapacityResult
+from ..capacity.search import CapacityPlan
 from ..capacity.suite_table import read_suite_table, write_suite_table
 from ..hosts import inventory as inventory_mod
 from ..hosts.remote import RemoteError
@@ -89,11 +90,16 @@ def _inventory(inventory: str | None):
 
 def describe(p: CapacityPlan, name: str | None = None) -> str:
     settings = " ".join(f"{k}={v}" for k, v in {**p.spec.gateway, **p.spec.core}.items())
+    repeats = (
+        f", then the highest pass and the lowest failure {p.boundary_repeats} times each, interleaved"
+        if p.boundary_repeats > 1
+        else ""
+    )
     return (
         f"capacity {name + ' (' + p.mode + ')' if name else p.mode}: from {p.start}/s x2 up to "
-        f"{p.max_rate}/s, then bisect to {capacity_search.RESOLUTION:.0%}, at most "
-        f"{capacity_search.MAX_PROBES} probes of {p.spec.duration_s} s; SLO p95 <= {p.slo.p95_ms:g} ms, "
-        f"errors <= {p.slo.max_error_pct:g} %, 0 dropped" + (f"; {settings}" if settings else "")
+        f"{p.max_rate}/s, then bisect to {capacity_search.RESOLUTION:.0%}{repeats}, at most {p.max_probes} "
+        f"probes of {p.spec.duration_s} s; SLO p95 <= {p.slo.p95_ms:g} ms, errors <= "
+        f"{p.slo.max_error_pct:g} %, 0 dropped" + (f"; {settings}" if settings else "")
     )
 
 
@@ -102,7 +108,7 @@ def run_search(
 ) -> tuple[str, CapacityResult]:
     """One search on the lab into `folder`; returns the run's status and the result (written)."""
     echo(describe(p, name))
-    search = capacity_search.CapacitySearch(p.start, p.max_rate)
+    search = capacity_search.CapacitySearch(p.start, p.max_rate, boundary_repeats=p.boundary_repeats)
     shared: dict[str, list[str]] = {}  # CPUs several hosts are pinned to, once the lab is read
 
     def judged(step, data) -> None:
@@ -125,7 +131,12 @@ def run_search(
         meta = {
             "spec_name": p.spec.name,
             "spec": p.spec.as_dict(),
-            "capacity_search": {"start": p.start, "max_rate": p.max_rate, "slo": vars(p.slo)},
+            "capacity_search": {
+                "start": p.start,
+                "max_rate": p.max_rate,
+                "slo": vars(p.slo),
+                "boundary_repeats": p.boundary_repeats,
+            },
             **git_info(),
             "versions": {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()},
             "inventory": lab.source,
@@ -138,7 +149,7 @@ def run_search(
         cores = list(provisioned.cores.values())
         sweep = Sweep(
             p.spec, steps, real.sweep_services(), folder, provisioned.gateway, echo, cores,
-            total=capacity_search.MAX_PROBES, on_step=judged,
+            total=p.max_probes, on_step=judged,
         )  # fmt: skip
         with signals_interrupt():
             status = sweep.run(meta)
@@ -233,7 +244,8 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
     echo(f"suite {suite.name}: {status}")
     for row in data["subjects"]:
         bottleneck = row.get("bottleneck") or "-"
-        echo(f"  {row['subject']:<22} {capacity_text(row):<24} bottleneck: {bottleneck}")
+        spread = spread_text(row) or "-"
+        echo(f"  {row['subject']:<22} {capacity_text(row):<24} spread: {spread}; bottleneck: {bottleneck}")
     echo(
         f"written: {path / 'capacity.json'}, {path / 'capacity.md'}; "
         f"chart: python -m offload_lab.analysis {path}"

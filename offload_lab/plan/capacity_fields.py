@@ -97,6 +97,17 @@ FIELDS: tuple[SpecField, ...] = (
         option_example="800",
     ),
     SpecField(
+        "boundary_repeats",
+        "int",
+        3,
+        "how many probes the boundary's rates get (the highest passing, the lowest failing), "
+        "interleaved; a repeat that flips a verdict walks on to the next rate; 1: none repeated",
+        where=SUITE_AND_SUBJECT,
+        range=(1, 10),
+        option="boundary_repeats",
+        option_example="1",
+    ),
+    SpecField(
         "work_ms",
         "int",
         SWEEP_FIELD["work_ms"].default,

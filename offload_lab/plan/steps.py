@@ -27,7 +27,7 @@ class PlannedStep:
     gateway: dict[str, str] = field(default_factory=dict)  # settings the sweep switches (overrides)
     request_timeout_s: float = BY_KEY["request_timeout_s"].default
     repeat: int = 1  # which repeat of its point (series, mode, rate) this step is, 1-based
-    repeats: int = 1  # how many times the spec repeats every point
+    repeats: int = 1  # how many times the spec repeats every point (fab capacity: boundary_repeats)
     faults: tuple[FaultSpec, ...] = ()  # performed during the load, at their at_s
     core: dict[str, str] = field(default_factory=dict)  # core settings the sweep switches
     instruments: Instruments = DEFAULT_INSTRUMENTS  # the sweep's own, for this step

@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 
 from offload_lab.analysis import capacity_chart
-from offload_lab.analysis.capacity_table import SUITE_KIND, build_table, capacity_text, table_markdown
+from offload_lab.analysis.capacity_table import (
+    SUITE_KIND,
+    build_table,
+    capacity_text,
+    spread_text,
+    table_markdown,
+)
 from offload_lab.analysis.cli import main
 from offload_lab.capacity.probe import Probe, Slo
-from offload_lab.capacity.search import CapacityResult
+from offload_lab.capacity.result import CapacityResult
 
 SUITE = {
     "name": "t",
@@ -97,7 +103,10 @@ def test_the_markdown_table_links_each_subject(suite_dir):
     md = (suite_dir / "capacity.md").read_text()
     assert "No-op (POST /noop, the gateway without the publish): 400/s" in md
     line = next(x for x in md.splitlines() if x.startswith("| kombu_pool |"))
-    assert "| 100/s | 25% | 12.5 | 200/s | p95 40.0 ms over the SLO 20 ms | CPU 0 (shared) |" in line
+    assert (
+        "| 100/s | unknown (not repeated) | 3 | 25% | 12.5 | 200/s | p95 40.0 ms over the SLO 20 ms "
+        "| CPU 0 (shared) |" in line
+    )
     assert line.endswith("| 2 | [kombu_pool/](kombu_pool/capacity.md) |")
 
 
@@ -150,3 +159,80 @@ def test_a_stale_capacity_json_is_called_out(suite_dir):
     result = make_report(suite_dir, out_dir=suite_dir / "elsewhere", charts=False)
     assert any("not what the subjects' folders give" in w for w in result.warnings)
     assert ",100," in (suite_dir / "elsewhere" / "capacity.csv").read_text()  # the rebuilt value
+
+
+# --------------------------------------------------------------------------------------------
+# the spread of each capacity (boundary repeats) and the ranking it qualifies
+
+
+def repeated(rate, verdicts, p95s):
+    """The probes at one rate: one per verdict, each with its p95."""
+    return [probe(rate, passed, p95) for passed, p95 in zip(verdicts, p95s, strict=True)]
+
+
+def repeated_subject(folder: Path, name, probes, drop_spread=False):
+    d = folder / name
+    (d / "steps").mkdir(parents=True)
+    spec = {"modes": ["async"], "gateway": {}, "core": {}}
+    (d / "run.json").write_text(json.dumps({"run_id": name, "spec": spec, "status": "complete", "steps": []}))
+    result = CapacityResult.of("async", Slo(), probes, "x", 3).as_dict()
+    if drop_spread:  # capacity.json as written before boundary repeats
+        del result["spread"]
+    (d / "capacity.json").write_text(json.dumps(result))
+
+
+@pytest.fixture
+def spread_suite(tmp_path):
+    folder = tmp_path / "spread"
+    # kombu_pool: 125/s passed 3 of 3, 131/s once of three, 137/s never: its spread reaches 131/s
+    repeated_subject(
+        folder,
+        "kombu_pool",
+        repeated(125, [True] * 3, [17.0, 19.1, 18.3])
+        + repeated(131, [False, True, False], [29.8, 19.0, 25.1])
+        + repeated(137, [False] * 3, [30.0, 31.0, 32.0]),
+    )
+    # pipelined: 130/s every time, 136/s never: the next higher capacity, within kombu_pool's spread
+    repeated_subject(
+        folder, "pipelined", repeated(130, [True] * 3, [12.0] * 3) + repeated(136, [False] * 3, [40.0] * 3)
+    )
+    # celery: 96/s, well below kombu_pool's capacity and spread
+    repeated_subject(
+        folder, "celery", repeated(96, [True] * 3, [15.0] * 3) + repeated(100, [False] * 3, [21.0] * 3)
+    )
+    # a run from before repeats: one probe per rate, no spread in its capacity.json
+    repeated_subject(folder, "old", [probe(50, True, 9.0), probe(100, False)], drop_spread=True)
+    return folder
+
+
+def test_the_table_gives_each_capacity_with_its_spread(spread_suite):
+    names = ["kombu_pool", "pipelined", "celery", "old"]
+    rows = {r["subject"]: r for r in build_table(spread_suite, names)["subjects"]}
+    kombu = rows["kombu_pool"]
+    assert (kombu["capacity_rps"], kombu["highest_passing_rps"], kombu["flipped_rates"]) == (125, 131, [131])
+    assert (kombu["p95_at_capacity_ms"], kombu["p95_at_capacity_range_ms"]) == (18.3, [17.0, 19.1])
+    assert spread_text(kombu) == "up to 131/s (flipped at 131/s; 3 repeats)"
+    assert spread_text(rows["celery"]) == "none (3 repeats)"
+    old = rows["old"]
+    assert old["capacity_rps"] == 50 and spread_text(old) == "unknown (not repeated)"
+    assert old["highest_passing_rps"] == 50 and old["boundary_repeats"] is None
+    md = table_markdown(SUITE, build_table(spread_suite, names))
+    line = next(x for x in md.splitlines() if x.startswith("| kombu_pool |"))
+    assert "| 125/s | up to 131/s (flipped at 131/s; 3 repeats) | 2, within spread of pipelined |" in line
+    assert "| 18.3 [17.0-19.1] | 131/s |" in line  # the first failure: 131/s failed in a repeat
+
+
+def test_adjacent_subjects_within_a_spread_are_called_out(spread_suite):
+    rows = {
+        r["subject"]: r
+        for r in build_table(spread_suite, ["kombu_pool", "pipelined", "celery", "old"])["subjects"]
+    }
+    assert {n: (r["rank"], r["within_spread_of"]) for n, r in rows.items()} == {
+        "pipelined": (1, ["kombu_pool"]),  # kombu_pool passed 131/s once: above pipelined's 130/s
+        "kombu_pool": (2, ["pipelined"]),
+        "celery": (3, []),  # 96/s passed every time, 100/s never: below kombu_pool's 125/s
+        "old": (4, []),
+    }
+    md = table_markdown(SUITE, build_table(spread_suite, list(rows)))
+    assert "| 130/s | none (3 repeats) | 1, within spread of kombu_pool |" in md
+    assert "| 96/s | none (3 repeats) | 3 |" in md

@@ -149,6 +149,7 @@ def test_each_failure_is_named():
     assert probe.reasons[0] == "p95 31.0 ms over the SLO 20 ms"
     assert probe.reasons[1].startswith("40 iterations dropped (1.00 %)")
     assert probe.reasons[2] == "errors 0.51 % over 0.1 %"
+    assert probe.failing_figures == ["p95_ms", "dropped", "error_pct"]  # what each reason's figure is
     sync = judge(step_data("sync", 50, avg=1004, p95=1025.0, max_vus=100), Slo(20))
     assert sync.reasons == ["p95 25.0 ms above the work time over the SLO 20 ms"]
     assert judge(step_data("sync", 50, avg=1004, p95=1015.0, max_vus=100), Slo(20)).passed
@@ -263,6 +264,7 @@ def test_a_growing_backlog_fails_async_and_names_the_core():
     assert not probe.passed and probe.reasons == [
         "not sustained: the ready backlog grew to 1,000 during the load (consumer-bound)"
     ]
+    assert probe.failing_figures == ["backlog_peak"]
     assert probe.bottleneck == "core"
     steady = [[t, 400, 0 if t % 2 else 30] for t in range(11)]  # a few waiting now and then
     assert judge(step_data(broker={"samples": steady, "load_end_s": 10.0}), Slo()).passed
@@ -411,19 +413,47 @@ def test_the_command_runs_each_probe_as_a_step_and_writes_the_result(
     run = json.loads((folder / "run.json").read_text())
     result = json.loads((folder / "capacity.json").read_text())
     rates = [p["rate"] for p in result["probes"]]
-    assert rates == [100, 200, 400, 800, 600, 700, 750, 725]
-    assert run["steps"] == [f"{i:02d}-async-{r}.json" for i, r in enumerate(rates, start=1)]
+    # the search, then its boundary (700 passed, 725 failed) twice more each, interleaved
+    assert rates == [100, 200, 400, 800, 600, 700, 750, 725] + [700, 725, 700, 725]
+    assert run["steps"][:8] == [f"{i:02d}-async-{r}-r1.json" for i, r in enumerate(rates[:8], start=1)]
+    assert run["steps"][8:] == [
+        "09-async-700-r2.json",
+        "10-async-725-r2.json",
+        "11-async-700-r3.json",
+        "12-async-725-r3.json",
+    ]
+    assert run["capacity_search"]["boundary_repeats"] == 3
     assert result["capacity_rps"] == 700 and result["valid"] is True
     assert result["first_failure"]["rate"] == 725
     assert result["first_failure"]["reasons"] == ["p95 40.0 ms over the SLO 20 ms"]
+    assert result["spread"]["repeated"] and result["spread"]["flipped_rates"] == []
+    assert result["stopped"] == "within 5% (or 1/s); repeats: the boundary probed 3 times"
     assert run["capacity"] == {"capacity_rps": 700, "valid": True} and run["status"] == "complete"
-    step = json.loads((folder / "steps" / "04-async-800.json").read_text())
+    step = json.loads((folder / "steps" / "04-async-800-r1.json").read_text())
     assert step["step"]["max_vus"] == probe_vus("async", 800, 1000, Slo())
     assert step["limit"]["label"] == "core-capped"  # 800 tasks/s x 1 s against the provisioned PREFETCH 500
+    assert json.loads((folder / "steps" / "11-async-700-r3.json").read_text())["step"]["repeat"] == 3
     md = (folder / "capacity.md").read_text()
     assert (
         md.startswith("# async capacity: 700/s")
         and "| 8 | 725 | fail: p95 40.0 ms over the SLO 20 ms |" in md
+        and "**Spread:** verdicts never flipped: 700/s passed 3 of 3 (p95 4.0 ms); 725/s passed 0 of 3" in md
     )
     out = capsys.readouterr().out
-    assert "step  1/12 async  100/s" in out and "async capacity: 700/s" in out
+    assert "step  1/20 async  100/s" in out and "async capacity: 700/s" in out
+
+
+def test_one_boundary_repeat_keeps_the_search_as_it_was(tmp_path, inventory_dir, monkeypatch):
+    monkeypatch.setattr(run_start, "LabConnections", FakeConnections)
+    monkeypatch.setattr(run_start, "password", lambda: "pw")
+    options = {"mode": "async", "start": "100", "max_rate": "2000", "boundary_repeats": "1"}
+    code = capacity_commands.capacity(
+        options, inventory=str(inventory_dir / "hosts.yml"), results_dir=str(tmp_path), run_id="cap"
+    )
+    assert code == 0
+    run = json.loads((tmp_path / "cap" / "run.json").read_text())
+    result = json.loads((tmp_path / "cap" / "capacity.json").read_text())
+    rates = [100, 200, 400, 800, 600, 700, 750, 725]
+    assert run["steps"] == [f"{i:02d}-async-{r}.json" for i, r in enumerate(rates, start=1)]
+    assert result["capacity_rps"] == 700 and result["stopped"] == "within 5% (or 1/s)"
+    assert result["spread"]["text"] == "unknown: no rate was probed more than once (boundary_repeats 1)"

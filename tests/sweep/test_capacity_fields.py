@@ -38,17 +38,22 @@ def test_the_command_and_the_suite_take_the_tables_defaults():
     assert Slo() == Slo(by_key["slo_p95_ms"].default, by_key["max_error_pct"].default)
 
     p = capacity.plan({"mode": "async"})
-    assert (p.slo, p.start, p.max_rate, p.spec.duration_s, p.spec.work_ms) == (
+    assert (p.slo, p.start, p.max_rate, p.spec.duration_s, p.spec.work_ms, p.boundary_repeats) == (
         Slo(),
         by_key["start"].default,
         by_key["max_rate"].default,
         by_key["duration_s"].default,
         by_key["work_ms"].default,
+        by_key["boundary_repeats"].default,
     )
     suite = capacity_suite.validate({"name": "s", "subjects": [{"name": "a", "mode": "async"}]})
     subject = suite.subjects[0].plan
     assert suite.slo == p.slo and dataclasses.replace(subject.spec, name=p.spec.name) == p.spec
-    assert (subject.start, subject.max_rate) == (p.start, p.max_rate)
+    assert (subject.start, subject.max_rate, subject.boundary_repeats) == (
+        p.start,
+        p.max_rate,
+        p.boundary_repeats,
+    )
 
 
 def test_suite_and_subject_keys_are_the_tables():
@@ -109,6 +114,7 @@ def test_each_option_reaches_the_search_through_fabs_parsing(f: SpecField, monke
         "duration_s": p.spec.duration_s,
         "start": p.start,
         "max_rate": p.max_rate,
+        "boundary_repeats": p.boundary_repeats,
         "gateway": p.spec.gateway,
         "core": p.spec.core,
     }[f.key]

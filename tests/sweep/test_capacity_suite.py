@@ -6,6 +6,7 @@ drain, no backlog, never a lost task). The lab is faked at its boundary (SweepSe
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from offload_lab.capacity.probe import Slo, judge
 from offload_lab.capacity.search import plan
 from offload_lab.cli import capacity_commands, run_start
 from offload_lab.cli.usage import UsageError
+from offload_lab.paths import REPO_ROOT
 from offload_lab.plan.gateway_spec import PUBLISHERS
 from offload_lab.plan.spec import SpecError
 from offload_lab.run.connections import ProvisionedSettings
@@ -242,7 +244,12 @@ def test_a_suite_runs_one_search_per_subject_and_writes_the_table(tmp_path, inve
     assert (folder / "suite.yml").read_text() == SMALL_SUITE
     md = (folder / "capacity.md").read_text()
     assert md == table_markdown(table["suite"], build_table(folder, list(rows)))
-    assert "| kombu_pool | async |" in md and "| 100/s | 20% | 4.0 | 103/s |" in md
+    assert "| kombu_pool | async |" in md and "| 100/s | none (3 repeats) | 2 | 20% | 4.0 | 103/s |" in md
+    assert {n: (r["rank"], r["within_spread_of"]) for n, r in rows.items()} == {
+        "noop": (1, []),
+        "kombu_pool": (2, []),
+        "sync": (3, []),
+    }
     assert "[kombu_pool/](kombu_pool/capacity.md)" in md
     # each subject's k6 runs under an id of its own: task ids never repeat across subjects
     assert SuiteConnections.opened == ["suite.sync", "suite.noop", "suite.kombu_pool"]
@@ -313,17 +320,45 @@ def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inve
     again = json.loads((folder / "capacity.json").read_text())
     assert again["subjects"] == table["subjects"] and "rejudged_at" in again
     assert SuiteConnections.opened == []  # no lab, no load
-    # a step whose figures now fail the SLO: its verdict changes, the capacity follows
-    step_path = folder / "kombu_pool" / "steps" / "02-async-100.json"
-    step = json.loads(step_path.read_text())
+    # a step whose figures now fail the SLO: its verdict changes, the capacity follows down to a
+    # rate that passed in every probe, and 100/s (passed in its two repeats) is where it flipped
+    steps = folder / "kombu_pool" / "steps"
+    assert sorted(f.name for f in steps.glob("*-async-100-*")) == [
+        "02-async-100-r1.json",
+        "09-async-100-r2.json",
+        "11-async-100-r3.json",
+    ]
+    step = json.loads((steps / "02-async-100-r1.json").read_text())
     step["k6"]["metrics"]["http_req_duration"]["values"]["p(95)"] = 40.0
-    step_path.write_text(json.dumps(step))
+    (steps / "02-async-100-r1.json").write_text(json.dumps(step))
     assert capacity_commands.capacity({}, rejudge=str(folder)) == 1
     rows = {r["subject"]: r for r in json.loads((folder / "capacity.json").read_text())["subjects"]}
     assert rows["kombu_pool"]["capacity_rps"] == 50 and rows["kombu_pool"]["first_failure_rps"] == 100
+    assert rows["kombu_pool"]["flipped_rates"] == [100] and rows["kombu_pool"]["highest_passing_rps"] == 100
     single = json.loads((folder / "kombu_pool" / "capacity.json").read_text())
     assert single["rejudged"]["verdicts_changed"] == [100]
+    assert single["spread"]["text"].startswith("verdicts flipped at 100/s: 50/s passed 1 of 1")
     with pytest.raises(UsageError, match="--rejudge: judges what a run recorded; drop --mode"):
         capacity_commands.capacity({"mode": "async"}, rejudge=str(folder))
     with pytest.raises(UsageError, match="has no capacity.json"):
         capacity_commands.capacity({}, rejudge=str(tmp_path))
+
+
+def test_rejudge_keeps_working_on_a_run_from_before_boundary_repeats(tmp_path):
+    """The published kombu_pool search (2026-11-27): one probe per rate, no boundary_repeats in its
+    run.json, no spread in its capacity.json."""
+    published = REPO_ROOT / "docs" / "results" / "capacity" / "kombu_pool"
+    run = tmp_path / "kombu_pool"
+    shutil.copytree(published / "steps", run / "steps")
+    for name in ("run.json", "capacity.json"):
+        shutil.copy(published / name, run / name)
+    before = json.loads((run / "capacity.json").read_text())
+    assert "spread" not in before
+    assert "boundary_repeats" not in json.loads((run / "run.json").read_text())["capacity_search"]
+    assert capacity_commands.capacity({}, rejudge=str(run)) == 0
+    after = json.loads((run / "capacity.json").read_text())
+    assert after["capacity_rps"] == before["capacity_rps"] == 125
+    assert [p["step_file"] for p in after["probes"]] == [p["step_file"] for p in before["probes"]]
+    unknown = "unknown: no rate was probed more than once (a run from before boundary repeats)"
+    assert after["spread"]["text"] == unknown and after["spread"]["boundary_repeats"] is None
+    assert f"**Spread:** {unknown}." in (run / "capacity.md").read_text()
