@@ -1,5 +1,5 @@
 """docs/result-format.md lists the keys of each file and the older shapes the reader accepts as
-offload_lab/records.py defines them."""
+offload_lab.records defines them."""
 
 from __future__ import annotations
 
