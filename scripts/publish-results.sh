@@ -21,12 +21,15 @@ name=${2:?usage: $0 RUN_DIR NAME}
 dest=docs/results/$name
 
 refuse_dirty() {  # refuse_dirty RUN_DIR: exit unless run.json names a clean commit
-  .venv/bin/python -c 'import json, sys
-meta = json.load(open(sys.argv[1] + "/run.json"))
-dirty = meta.get("git_dirty")
-if dirty is not False or not meta.get("git_commit"):
-    sys.exit(f"{sys.argv[1]}: not published: git_dirty is {dirty!r} (uncommitted changes: see its "
-             "git.diff; or no known commit). Commit, then run it again.")' "$1"
+  .venv/bin/python -c 'import sys
+from offload_lab.records import RecordError, read_run
+try:
+    meta = read_run(sys.argv[1])
+except RecordError as exc:
+    sys.exit(f"{sys.argv[1]}: not published: its run.json is no run record ({exc})")
+if meta.git_dirty is not False or not meta.git_commit:
+    sys.exit(f"{sys.argv[1]}: not published: git_dirty is {meta.git_dirty!r} (uncommitted changes: "
+             "see its git.diff; or no known commit). Commit, then run it again.")' "$1"
 }
 
 copy_run() {  # copy_run SRC DEST: one run folder's raw data
@@ -42,11 +45,11 @@ copy_run() {  # copy_run SRC DEST: one run folder's raw data
   done
 }
 
-suite_subjects() {  # the subject folders a suite's capacity.json lists ("" when it is no suite)
-  .venv/bin/python -c 'import json, sys
-data = json.load(open(sys.argv[1]))
-if data.get("kind") == "capacity-suite":
-    print("\n".join(row["folder"] for row in data["subjects"]))' "$1"
+suite_subjects() {  # suite_subjects DIR: the subject folders its suite lists ("" when it is no suite)
+  .venv/bin/python -c 'import sys
+from offload_lab.records import CAPACITY_FILE, is_suite_table, read_json, read_suite
+if is_suite_table(read_json(sys.argv[1] + "/" + CAPACITY_FILE)):
+    print("\n".join(row["folder"] for row in read_suite(sys.argv[1]).subjects))' "$1"
 }
 
 # every run is checked before the old publication is removed
@@ -54,7 +57,7 @@ if [ -f "$run/run.json" ]; then
   refuse_dirty "$run"
   rm -rf "$dest"
   copy_run "$run" "$dest"
-elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run/capacity.json") && [ -n "$subjects" ]; then
+elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run") && [ -n "$subjects" ]; then
   while IFS= read -r subject; do
     [ -f "$run/$subject/run.json" ] || { echo "$run/$subject: listed in capacity.json, no run.json" >&2; exit 1; }
     refuse_dirty "$run/$subject"

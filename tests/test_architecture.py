@@ -15,8 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "offload_lab"
 
-# lowest first; the rooms of one layer are peers and import nothing of each other. records (the
-# step/run/suite file schema) is not written yet: its place is kept.
+# lowest first; the rooms of one layer are peers and import nothing of each other
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("records",),
     ("paths",),

@@ -6,7 +6,7 @@ analysis reads nothing but the run folder, so a run from real VMs and one from t
 same report.
 """
 
-from .load import LoadError, Run, StepRecord, load_run
+from .load import LoadedStep, LoadError, Run, load_run
 from .metrics import StepMetrics, compute_metrics
 from .report import compare_runs, make_report
 from .run_report import ReportResult
@@ -15,7 +15,7 @@ __all__ = [
     "LoadError",
     "ReportResult",
     "Run",
-    "StepRecord",
+    "LoadedStep",
     "StepMetrics",
     "compare_runs",
     "compute_metrics",

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..records import CAPACITY_FILE, RUN_FILE
 from .fmt import spread
 from .load import LoadError, load_run
 from .metrics import compute_metrics
@@ -62,21 +63,21 @@ def load_release(folder: Path) -> dict[str, Any]:
     steps = [_step_row(s, brokers.path) for s in brokers.steps]
     facts = (brokers.steps[0].broker or {}).get("facts") if brokers.steps else None
     capacities = []
-    for cap in sorted(folder.glob(f"{CAPACITY_PREFIX}*/capacity.json")):
+    for cap in sorted(folder.glob(f"{CAPACITY_PREFIX}*/{CAPACITY_FILE}")):
         data = json.loads(cap.read_text())
         capacities.append({"run": cap.parent.name, "capacity_rps": data.get("capacity_rps"),
                            "headline": data.get("headline")})  # fmt: skip
     cluster, cluster_commit = None, None
-    if (folder / CLUSTER_RUN / "run.json").exists():
+    if (folder / CLUSTER_RUN / RUN_FILE).exists():
         run = load_run(folder / CLUSTER_RUN)
         cluster = [_step_row(s, run.path) for s in run.steps]
-        cluster_commit = (run.meta.get("git_commit"), run.meta.get("git_dirty"))
+        cluster_commit = (run.meta.git_commit, run.meta.git_dirty)
     return {
         "release": folder.name,
         "rabbitmq_version": (facts or {}).get("rabbitmq_version"),
         "broker": broker_line(facts),
-        "git_commit": brokers.meta.get("git_commit"),
-        "git_dirty": brokers.meta.get("git_dirty"),
+        "git_commit": brokers.meta.git_commit,
+        "git_dirty": brokers.meta.git_dirty,
         "steps": steps,
         "capacity": capacities,
         "cluster": cluster,
@@ -87,9 +88,9 @@ def load_release(folder: Path) -> dict[str, Any]:
 
 def load_comparison(out: Path) -> list[dict[str, Any]]:
     """Every release folder of OUT, the newest RabbitMQ first."""
-    releases = [load_release(p.parent.parent) for p in sorted(out.glob(f"*/{BROKERS_RUN}/run.json"))]
+    releases = [load_release(p.parent.parent) for p in sorted(out.glob(f"*/{BROKERS_RUN}/{RUN_FILE}"))]
     if not releases:
-        raise ValueError(f"{out}: no <release>/{BROKERS_RUN}/run.json")
+        raise ValueError(f"{out}: no <release>/{BROKERS_RUN}/{RUN_FILE}")
 
     def version_key(r: dict[str, Any]) -> tuple[int, ...]:
         parts = str(r["rabbitmq_version"] or "0").split(".")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..records import CAPACITY_FILE, RUN_FILE, RecordError, RunRecord, read_run
 from .capacity_table import build_table, capacity_text
 from .load import LoadError
 from .table_model import md_table
@@ -25,6 +26,13 @@ def _read(path: Path) -> Any:
         raise LoadError(f"{path}: unreadable ({exc})") from exc
 
 
+def _run(folder: Path) -> RunRecord:
+    try:
+        return read_run(folder)
+    except RecordError as exc:
+        raise LoadError(f"{folder / RUN_FILE}: {exc}") from exc
+
+
 def _by_capacity(row: dict[str, Any]) -> tuple[bool, float]:
     rps = row.get("capacity_rps")
     return (not (row.get("valid") and rps is not None), -(rps or 0))
@@ -34,12 +42,12 @@ def provenance(folder: Path, names: list[str]) -> str:
     """The commits the subjects ran at (each subject's run.json), the days they started, and
     whether every verdict was judged again (`fab capacity --rejudge`); a subject that never ran
     has no run.json and is left out."""
-    runs = {n: _read(folder / n / "run.json") for n in names if (folder / n / "run.json").is_file()}
+    runs = {n: _run(folder / n) for n in names if (folder / n / RUN_FILE).is_file()}
     if not runs:
         return "no subject ran"
     by_commit: dict[str, list[str]] = {}
     for name, run in runs.items():
-        by_commit.setdefault(str(run.get("git_commit") or "?")[:7], []).append(name)
+        by_commit.setdefault(str(run.git_commit or "?")[:7], []).append(name)
     commits = []
     for commit, subjects in sorted(by_commit.items(), key=lambda item: -len(item[1])):
         if len(subjects) == len(runs):
@@ -49,9 +57,9 @@ def provenance(folder: Path, names: list[str]) -> str:
         else:
             who = f"{len(subjects)} subjects"
         commits.append(f"{commit} ({who})")
-    days = sorted({str(run.get("started_at") or "?")[:10] for run in runs.values()})
+    days = sorted({str(run.started_at or "?")[:10] for run in runs.values()})
     text = f"commit {', '.join(commits)}, {days[0] if len(days) == 1 else f'{days[0]} to {days[-1]}'}"
-    rejudged = all("rejudged" in _read(folder / n / "capacity.json") for n in runs)
+    rejudged = all("rejudged" in _read(folder / n / CAPACITY_FILE) for n in runs)
     return text + (
         ", every verdict judged again with the final rules (`fab capacity --rejudge`)" if rejudged else ""
     )
@@ -89,7 +97,7 @@ def rows(table: dict[str, Any], link_base: str) -> list[list[str]]:
 def readme_block(folder: Path, link_base: str) -> str:
     """The block for the suite in `folder`, its links under `link_base` (the folder as the
     repository's root sees it: /docs/results/NAME)."""
-    data = _read(folder / "capacity.json")
+    data = _read(folder / CAPACITY_FILE)
     suite = data.get("suite") or {}
     names = [row["subject"] for row in data.get("subjects") or []]
     table = build_table(folder, names)

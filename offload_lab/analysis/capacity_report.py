@@ -6,11 +6,11 @@ report/summary.md, report/capacity.csv and report/index.html; and every subject'
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ..records import CAPACITY_FILE, RUN_FILE, RecordError, SuiteRecord, read_suite
 from .capacity_chart import write_capacity_chart
 from .capacity_table import build_table, capacity_table, capacity_text, spread_text, table_intro
 from .html import HtmlReport, write_html
@@ -43,19 +43,8 @@ CSV_COLUMNS = (
 )
 
 
-def read_suite(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((path / "capacity.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LoadError(f"{path}/capacity.json: unreadable ({exc})") from exc
-    return data
-
-
-def stale_warning(data: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
-    if (
-        data.get("subjects") == rebuilt["subjects"]
-        and data.get("noop_capacity_rps") == rebuilt["noop_capacity_rps"]
-    ):
+def stale_warning(record: SuiteRecord, rebuilt: dict[str, Any]) -> list[str]:
+    if record.subjects == rebuilt["subjects"] and record.noop_capacity_rps == rebuilt["noop_capacity_rps"]:
         return []
     return [
         "capacity.json's table is not what the subjects' folders give today: the report shows the "
@@ -90,7 +79,7 @@ def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_
     """Each subject's report; (usable steps, warnings, relative links to their index.html)."""
     usable, warnings, links = 0, [], []
     for name in names:
-        if not (path / name / "run.json").is_file():
+        if not (path / name / RUN_FILE).is_file():
             continue
         try:
             result = make_run_report(path / name, out / name if own_out else None, charts=charts)
@@ -106,15 +95,18 @@ def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_
 
 def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True):
     path = Path(suite_dir)
-    data = read_suite(path)
-    suite = data.get("suite") or {}
-    names = [r["subject"] for r in data.get("subjects") or []]
+    try:
+        record = read_suite(path)
+    except RecordError as exc:
+        raise LoadError(f"{path / CAPACITY_FILE}: {exc}") from exc
+    suite = record.suite
+    names = [r["subject"] for r in record.subjects]
     rebuilt = build_table(path, names)
     rows = rebuilt["subjects"]
-    warnings = stale_warning(data, rebuilt)
+    warnings = stale_warning(record, rebuilt)
     out = Path(out_dir) if out_dir else path / "report"
     out.mkdir(parents=True, exist_ok=True)
-    run_id = data.get("run_id") or path.name
+    run_id = record.run_id or path.name
     chart = (
         write_capacity_chart(rows, suite.get("slo") or {}, out / "capacity.png", f"run {run_id}")
         if charts
@@ -124,7 +116,7 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
     warnings += subject_warnings
     intro = table_intro(suite, rebuilt)
     md = [f"# offload-lab capacity report: {run_id}", ""]
-    md += [f"Suite {suite.get('name')} ({suite.get('source')}), status {data.get('status')}.", ""]
+    md += [f"Suite {suite.get('name')} ({suite.get('source')}), status {record.status}.", ""]
     for line in intro:
         md += [line, ""]
     if chart is not None:
@@ -141,8 +133,8 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
     meta = [
         ("suite", f"{suite.get('name')} ({suite.get('source')})"),
         ("run id", str(run_id)),
-        ("status", str(data.get("status"))),
-        ("started / ended", f"{data.get('started_at')} / {data.get('ended_at')}"),
+        ("status", record.status),
+        ("started / ended", f"{record.started_at} / {record.ended_at}"),
         ("subjects", ", ".join(names)),
     ]
     html = write_html(

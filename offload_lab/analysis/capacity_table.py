@@ -16,17 +16,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..records import CAPACITY_FILE, RecordError, RunRecord, is_suite_table, read_run
 from .table_model import Table, md_table
 
-SUITE_KIND = "capacity-suite"
 NOOP_MODE = "noop"
 # the gateway settings a row shows: what tells the subjects apart
 SHOWN_SETTINGS = ("PUBLISHER", "PUBLISH_CONFIRM", "GUNICORN_WORKER_CLASS", "GUNICORN_WORKERS")
 
 
 def is_suite_folder(path: Path) -> bool:
-    data = _read(Path(path) / "capacity.json")
-    return isinstance(data, dict) and data.get("kind") == SUITE_KIND
+    return is_suite_table(_read(Path(path) / CAPACITY_FILE))
 
 
 def _read(path: Path) -> Any:
@@ -36,19 +35,25 @@ def _read(path: Path) -> Any:
         return None
 
 
+def _read_run(folder: Path) -> RunRecord | None:
+    try:
+        return read_run(folder)
+    except RecordError:
+        return None
+
+
 def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
     """The row of one subject, from <suite_dir>/<name>/capacity.json and run.json."""
     folder = Path(suite_dir) / name
-    result, run = _read(folder / "capacity.json"), _read(folder / "run.json")
+    result, run = _read(folder / CAPACITY_FILE), _read_run(folder)
     row: dict[str, Any] = {"subject": name, "folder": name, "report": f"{name}/capacity.md"}
-    if not isinstance(run, dict):
+    if run is None:
         return {**row, "status": "not run", "mode": None, "capacity_rps": None, "valid": None}
-    spec = run.get("spec") or {}
-    modes = spec.get("modes") or [None]
+    modes = run.spec.get("modes") or [None]
     row.update(
         mode=modes[0],
-        settings=_settings_text(spec),
-        status=run.get("status"),
+        settings=_settings_text(run.spec),
+        status=run.status,
     )
     if not isinstance(result, dict):
         return {**row, "capacity_rps": None, "valid": None, "status": f"{row['status']}, no capacity.json"}

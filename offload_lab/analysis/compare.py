@@ -34,12 +34,10 @@ def run_config(run: Run) -> dict[str, str]:
     fields (`spec.rates`, ...)."""
     meta = run.meta
     config: dict[str, str] = {}
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    for section, values in settings.items():
+    for section, values in meta.settings.items():
         if isinstance(values, dict):
             config.update({f"{section}.{k}": _text(v) for k, v in values.items()})
-    spec = meta.get("spec") if isinstance(meta.get("spec"), dict) else {}
-    for key, value in spec.items():
+    for key, value in meta.spec.items():
         if key in SPEC_TEXT_KEYS:
             continue
         if key == "gateway" and isinstance(value, dict):
@@ -77,7 +75,7 @@ def same_run(run_a: Run, run_b: Run) -> bool:
 
 def _started(run: Run) -> str:
     try:
-        started = dt.datetime.fromisoformat(str(run.meta.get("started_at")).replace("Z", "+00:00"))
+        started = dt.datetime.fromisoformat(str(run.meta.started_at).replace("Z", "+00:00"))
     except ValueError:
         return run.run_id
     return started.strftime("%Y-%m-%d %H:%M")
@@ -87,7 +85,7 @@ def run_labels(run_a: Run, run_b: Run) -> list[str]:
     """Short names: the spec names when they differ; else the spec name and the settings that
     differ (`seed [PUBLISHER=pika_shared]`); else the spec name and the start of the run; a run
     compared with itself is (A) and (B)."""
-    names = [str(r.meta.get("spec_name") or r.run_id) for r in (run_a, run_b)]
+    names = [r.meta.spec_name or r.run_id for r in (run_a, run_b)]
     diffs = config_differences(run_a, run_b)
     if names[0] != names[1]:
         labels = names
@@ -121,7 +119,7 @@ def comparison_warnings(
     warnings = []
     diffs = config_differences(run_a, run_b)
     if len(diffs) > 1:
-        names = [str(r.meta.get("spec_name") or "?") for r in (run_a, run_b)]
+        names = [r.meta.spec_name or "?" for r in (run_a, run_b)]
         specs = f"the specs differ ({names[0]} vs {names[1]}) and " if names[0] != names[1] else ""
         listed = "; ".join(
             f"{d.key}: {_short(d.a, WARNING_VALUE_CHARS)} vs {_short(d.b, WARNING_VALUE_CHARS)}"

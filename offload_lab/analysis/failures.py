@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .ledger import TERMINAL, attempt_of, rebuild_ledger
-from .load import Run, StepRecord, _num
+from .load import LoadedStep, Run, _num
 from .samples import SamplesError, percentile, read_samples
 
 # the core's failure settings (docs/interfaces.md); FAIL_RATE: runs before retries existed
@@ -81,11 +81,11 @@ class SyncFailures:
         return self.server_errors + (self.no_answer or 0)
 
 
-def failure_settings(step: StepRecord, run: Run | None = None) -> dict[str, str]:
+def failure_settings(step: LoadedStep, run: Run | None = None) -> dict[str, str]:
     """The core's failure and retry settings for the step: its own (step.core), else the run's."""
     settings = step.core_settings
     if not any(k in settings for k in FAILURE_SETTINGS) and run is not None:
-        settings = ((run.meta.get("settings") or {}).get("core")) or {}
+        settings = run.meta.settings.get("core") or {}
     keys = (*FAILURE_SETTINGS, "RETRY_DELAYS_MS", "RETRY_QUEUE_MAX_LENGTH")
     if not isinstance(settings, dict):
         return {}
@@ -153,7 +153,7 @@ def _int_keys(counts: Any) -> dict[int, int]:
     return dict(sorted(out.items()))
 
 
-def async_failures(run_dir: Path, step: StepRecord, accepted: int | None = None) -> AsyncFailures | None:
+def async_failures(run_dir: Path, step: LoadedStep, accepted: int | None = None) -> AsyncFailures | None:
     """The step's failures from its ledger, else from the core's /stats; None when neither
     says anything (an old step without records or those counters). `accepted`: the clients'
     202s (offload_lab.analysis.metrics), for the /stats fallback."""
@@ -211,12 +211,12 @@ def stats_failures(core: dict[str, Any], accepted: int | None) -> AsyncFailures 
 # sync
 
 
-def _metric(step: StepRecord, name: str, key: str) -> float | None:
+def _metric(step: LoadedStep, name: str, key: str) -> float | None:
     values = step.k6_metric(name)
     return None if values is None else _num(values.get(key))
 
 
-def sync_failures(run_dir: Path, step: StepRecord) -> SyncFailures:
+def sync_failures(run_dir: Path, step: LoadedStep) -> SyncFailures:
     """The step's 5xx and unanswered requests, and what k6's own retries gave the users."""
     out = SyncFailures(requests=_int(_metric(step, "http_reqs", "count")))
     work_failed = (step.core or {}).get("work_failed")

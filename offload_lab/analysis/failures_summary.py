@@ -83,10 +83,9 @@ def table(run: Run) -> str:
 
 
 def readme_block(run: Run) -> str:
-    meta = run.meta
     repeats = max((s.repeat for s in run.steps), default=1)
     head = (
-        f"Run `{run.run_id}`, commit {str(meta.get('git_commit') or '?')[:7]}, every point {repeats} times. "
+        f"Run `{run.run_id}`, commit {(run.meta.git_commit or '?')[:7]}, every point {repeats} times. "
         "Shares are of the accepted tasks (async) or of the requests (sync); completion p99: the "
         "slowest attempt count's p99, enqueued to done, retries and backoff included."
     )

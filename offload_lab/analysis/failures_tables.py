@@ -19,7 +19,7 @@ from .failures import (
 )
 from .fmt import NA, fmt_int, fmt_ms
 from .ledger_tables import _step_name
-from .load import Run, StepRecord
+from .load import LoadedStep, Run
 from .metrics import compute_metrics
 from .table_model import Table
 
@@ -91,7 +91,7 @@ def peaks_text(queues: dict[str, DelayQueue]) -> str:
     )
 
 
-def _shown(step: StepRecord, settings: dict[str, str], failures: AsyncFailures | None) -> bool:
+def _shown(step: LoadedStep, settings: dict[str, str], failures: AsyncFailures | None) -> bool:
     if fails_by_setting(settings) or step.delay_queues:
         return True
     return failures is not None and bool(failures.retries or failures.dead_lettered or failures.under_way)

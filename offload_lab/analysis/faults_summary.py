@@ -12,7 +12,7 @@ from typing import Any
 from .fmt import NA, fmt_int
 from .ledger import step_ledger
 from .ledger_tables import step_faults
-from .load import Run, StepRecord
+from .load import LoadedStep, Run
 
 COLUMNS = (
     "step",
@@ -42,7 +42,7 @@ def fault_text(fault: dict[str, Any]) -> str:
     return text if fault.get("ok", True) else f"{text} (not performed: {fault.get('error') or '?'})"
 
 
-def step_row(run: Run, step: StepRecord) -> list[str]:
+def step_row(run: Run, step: LoadedStep) -> list[str]:
     faults = step_faults(run.path, step)
     fault = faults[0] if faults else {}
     ledger = step_ledger(run.path, step) if step.mode == "async" else None
@@ -65,11 +65,11 @@ def step_row(run: Run, step: StepRecord) -> list[str]:
 def readme_block(run: Run) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---" + "|---:" * (len(COLUMNS) - 2) + "|"]
     lines += ["| " + " | ".join(step_row(run, step)) + " |" for step in run.steps]
-    header = run.meta or {}
+    meta = run.meta
     lines += [
         "",
-        f"From {run.path.name}/run.json: commit {str(header.get('git_commit', '?'))[:7]}"
-        f"{' (dirty)' if header.get('git_dirty') else ''}, {len(run.steps)} steps. Lost: accepted task "
+        f"From {run.path.name}/run.json: commit {str(meta.git_commit or '?')[:7]}"
+        f"{' (dirty)' if meta.git_dirty else ''}, {len(run.steps)} steps. Lost: accepted task "
         "ids the ledger holds no outcome for (n/a: no ledger, as on the sync path).",
     ]
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .load import StepRecord
+from .load import LoadedStep
 
 TERMINAL = ("done", "dead_lettered")
 RETRIED = "retried"  # a failed attempt sent to a delay queue: the task goes on
@@ -296,13 +296,13 @@ def fault_effects(
     return out
 
 
-def step_ledger(run_dir: Path, step: StepRecord) -> dict[str, Any] | None:
+def step_ledger(run_dir: Path, step: LoadedStep) -> dict[str, Any] | None:
     """The step's ledger from its raw files, or as the step JSON recorded it."""
     rebuilt = rebuild_ledger(run_dir, step)
     return step.ledger if rebuilt is None else rebuilt[0]
 
 
-def rebuild_ledger(run_dir: Path, step: StepRecord) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+def rebuild_ledger(run_dir: Path, step: LoadedStep) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """(the ledger, the outcome records) from the step's raw files; None when it has none."""
     recorded = step.ledger
     if not isinstance(recorded, dict) or "error" in recorded:

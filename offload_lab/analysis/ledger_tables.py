@@ -10,17 +10,17 @@ from typing import Any
 
 from .fmt import NA, fmt_int
 from .ledger import fault_effects, read_requests, step_ledger
-from .load import Run, StepRecord
+from .load import LoadedStep, Run
 from .table_model import Table
 
 
-def _step_name(step: StepRecord) -> str:
+def _step_name(step: LoadedStep) -> str:
     label = f" [{step.label}]" if step.label != step.mode else ""
     repeat = f" r{step.repeat}" if step.repeat > 1 else ""
     return f"{step.mode}{label} {step.rate:g}/s{repeat}"
 
 
-def step_faults(run_dir: Path, step: StepRecord) -> list[dict[str, Any]]:
+def step_faults(run_dir: Path, step: LoadedStep) -> list[dict[str, Any]]:
     faults = [f for f in step.faults if isinstance(f, dict)]
     samples = run_dir / step.samples_file if step.samples_file else None
     load_end = (step.clock or {}).get("load_ended_unix_s")

@@ -1,28 +1,35 @@
-"""Read and check one run folder (docs/result-format.md): run.json + steps/*.json.
+"""Read and check one run folder (docs/result-format.md): run.json and its step files, read
+through offload_lab.records, the format's one definition (with the older shapes it accepts).
 
-Bad or partial input never stops the whole report: each problem becomes a warning that names
-the file (and what is wrong with it), and the usable steps are kept. Only a folder with nothing
-usable at all raises LoadError.
+Bad or partial input never stops the whole report: a file that is no record (missing, empty,
+corrupt, or of no known shape) becomes a warning that names it and what is wrong with it, its
+step shows as missing where its file name places it, and the usable steps are kept. Only a
+folder with nothing usable at all raises LoadError.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..records import (
+    RUN_FILE,
+    STEPS_DIR,
+    RecordError,
+    RunRecord,
+    StepRecord,
+    parse_step_file_name,
+    read_run,
+    read_step,
+)
 from .delay_queues import DelayQueue, find_delay_queues
 
-SCHEMA_VERSION = 1
-STEP_NAME = re.compile(
-    r"^(?P<index>\d+)-(?P<mode>[A-Za-z0-9_]+)-(?P<rate>\d+(?:\.\d+)?)(?:-r(?P<repeat>\d+))?\.json$"
-)
 # k6 metrics the derived figures need; dropped_iterations is left out on purpose: k6 omits it
 # from the summary when it is 0.
 REQUIRED_K6_METRICS = ("iterations", "http_reqs", "http_req_failed", "http_req_duration")
 TREND_STATS = ("avg", "med", "p(95)", "p(99)", "max")
+KNOWN_MODES = ("sync", "async", "noop")  # noop: `fab capacity --mode noop`, POST /noop
 
 
 NO_CONFIRM_VALUES = ("0", "false", "no", "off")
@@ -34,21 +41,23 @@ class LoadError(Exception):
 
 
 @dataclass
-class StepRecord:
-    """One step file of a run folder, parsed; sections that were missing or unusable are None.
-    (What a spec plans before the step runs is offload_lab.plan.spec.PlannedStep.)"""
+class LoadedStep:
+    """A step as the report reads it: its record's figures (offload_lab.records.StepRecord) and
+    what the report makes of them: its series label (which says a gateway did not wait for
+    confirms, and the mode of a series run in both), its delay queues. (What a spec plans
+    before the step runs is offload_lab.plan.steps.PlannedStep.)"""
 
     file: str  # path relative to the run folder, e.g. "steps/01-sync-50.json"
     index: int | None
     mode: str
     rate: float
     label: str
-    duration_s: float | None
+    duration_s: float
     pre_allocated_vus: int | None = None
     max_vus: int | None = None
     work_ms: float | None = None
     gateway: dict[str, Any] = field(default_factory=dict)
-    k6: dict[str, Any] | None = None
+    k6: dict[str, Any] | None = None  # None: no usable summary
     core: dict[str, Any] | None = None
     broker: dict[str, Any] | None = None
     hosts: dict[str, Any] | None = None
@@ -97,15 +106,16 @@ class UnreadableStep:
 @dataclass
 class Run:
     path: Path
-    meta: dict[str, Any]
-    steps: list[StepRecord]
+    meta: RunRecord  # the run's run.json; only its run id when run.json could not be read
+    steps: list[LoadedStep]
     warnings: list[str]
+    listed: list[str] | None = None  # the step files run.json lists; None: it could not be read
     display_label: str | None = None  # set by comparisons
     unreadable: list[UnreadableStep] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
-        return str(self.meta.get("run_id") or self.path.name)
+        return self.meta.run_id or self.path.name
 
     @property
     def label(self) -> str:
@@ -119,117 +129,49 @@ def _num(value: Any) -> float | None:
     return float(value)
 
 
-def _int(value: Any) -> int | None:
-    v = _num(value)
-    return int(v) if v is not None else None
-
-
-def step_from_dict(
-    data: Any, file: str, warnings: list[str], spec: dict[str, Any] | None = None
-) -> StepRecord | None:
-    """Build a StepRecord from a parsed step file; problems are appended to `warnings`.
-
-    Returns None (after a warning) if the step cannot be placed on a chart (no mode or rate).
-    """
-    spec = spec or {}
-    if not isinstance(data, dict):
-        warnings.append(f"{file}: not a JSON object; step skipped")
-        return None
-    if data.get("schema_version") not in (None, SCHEMA_VERSION):
+def loaded_step(record: StepRecord, file: str, warnings: list[str]) -> LoadedStep:
+    """The report's view of a step record; what it lacks for the report is added to `warnings`."""
+    params = record.step
+    label = params.label
+    if params.mode not in KNOWN_MODES:
         warnings.append(
-            f"{file}: schema_version {data.get('schema_version')!r} (expected {SCHEMA_VERSION}); read anyway"
+            f"{file}: unknown mode {params.mode!r} (expected {', '.join(KNOWN_MODES)}); charted as given"
         )
-    params = data.get("step")
-    name_match = STEP_NAME.match(Path(file).name)
-    if not isinstance(params, dict):
-        if not name_match:
-            warnings.append(f"{file}: no 'step' section and the file name does not say mode/rate; skipped")
-            return None
-        warnings.append(f"{file}: no 'step' section; mode and rate taken from the file name")
-        params = {
-            "index": int(name_match["index"]),
-            "mode": name_match["mode"],
-            "rate": float(name_match["rate"]),
-        }
-    mode = params.get("mode")
-    rate = _num(params.get("rate"))
-    if not isinstance(mode, str) or not mode:
-        if name_match:
-            mode = name_match["mode"]
-            warnings.append(f"{file}: step.mode missing; '{mode}' taken from the file name")
-        else:
-            warnings.append(f"{file}: step.mode missing; step skipped")
-            return None
-    if mode not in ("sync", "async", "noop"):  # noop: `fab capacity --mode noop`, POST /noop
-        warnings.append(f"{file}: unknown mode {mode!r} (expected sync, async or noop); charted as given")
-    if rate is None or rate <= 0:
-        if name_match:
-            rate = float(name_match["rate"])
-            warnings.append(f"{file}: step.rate missing or invalid; {rate:g} taken from the file name")
-        else:
-            warnings.append(f"{file}: step.rate missing or invalid; step skipped")
-            return None
-    label = params.get("label")
-    if not isinstance(label, str) or not label:
-        label = mode
-    gateway = params.get("gateway") if isinstance(params.get("gateway"), dict) else {}
-    if mode == "async" and str(gateway.get("PUBLISH_CONFIRM", "1")).lower() in NO_CONFIRM_VALUES:
+    confirm = str(params.gateway.get("PUBLISH_CONFIRM", "1")).lower()
+    if params.mode == "async" and confirm in NO_CONFIRM_VALUES:
         label += NO_CONFIRM_SUFFIX  # a 202 without the broker's confirm: every table says so
-
-    k6 = data.get("k6")
-    if not isinstance(k6, dict) or not isinstance(k6.get("metrics"), dict):
+    k6 = record.k6 if isinstance(record.k6.get("metrics"), dict) else None
+    if k6 is None:
         warnings.append(f"{file}: no k6 summary (k6.metrics); client latency, throughput and drops missing")
-        k6 = None
-
-    duration = _num(params.get("duration_s"))
-    if duration is None or duration <= 0:
-        fallback = _num(spec.get("duration_s"))
-        if fallback and fallback > 0:
-            duration = fallback
-            warnings.append(f"{file}: step.duration_s missing; the spec's duration_s ({duration:g} s) used")
-        elif k6 and _num((k6.get("state") or {}).get("testRunDurationMs")):
-            duration = k6["state"]["testRunDurationMs"] / 1000
-            warnings.append(
-                f"{file}: step.duration_s missing; k6's test run duration ({duration:.1f} s, incl. the "
-                "graceful stop) used, throughput is understated"
-            )
-        else:
-            duration = None
-            warnings.append(f"{file}: step.duration_s missing; throughput not computed")
-
-    step = StepRecord(
+    step = LoadedStep(
         file=file,
-        index=_int(params.get("index")),
-        mode=mode,
-        rate=rate,
+        index=params.index,
+        mode=params.mode,
+        rate=float(params.rate),
         label=label,
-        duration_s=duration,
-        pre_allocated_vus=_int(params.get("pre_allocated_vus")),
-        max_vus=_int(params.get("max_vus")),
-        work_ms=_num(params.get("work_ms")),
-        gateway=gateway,
+        duration_s=float(params.duration_s),
+        pre_allocated_vus=params.pre_allocated_vus,
+        max_vus=params.max_vus,
+        work_ms=params.work_ms,
+        gateway=params.gateway,
         k6=k6,
-        core=data.get("core") if isinstance(data.get("core"), dict) else None,
-        broker=data.get("broker") if isinstance(data.get("broker"), dict) else None,
-        hosts=data.get("hosts") if isinstance(data.get("hosts"), dict) else None,
-        started_at=data.get("started_at"),
-        load_ended_at=data.get("load_ended_at"),
-        ended_at=data.get("ended_at"),
-        repeat=_int(params.get("repeat"))
-        or (int(name_match["repeat"]) if name_match and name_match["repeat"] else 1),
-        clock=data.get("clock") if isinstance(data.get("clock"), dict) else None,
-        samples_file=(data.get("samples") or {}).get("file")
-        if isinstance(data.get("samples"), dict)
-        else None,
-        hosts_timeline=data.get("hosts_timeline") if isinstance(data.get("hosts_timeline"), dict) else None,
-        ledger=data.get("ledger") if isinstance(data.get("ledger"), dict) else None,
-        instruments=params.get("instruments") if isinstance(params.get("instruments"), dict) else None,
-        faults=data.get("faults") if isinstance(data.get("faults"), list) else [],
-        limit=data.get("limit") if isinstance(data.get("limit"), dict) else None,
-        core_settings=params.get("core") if isinstance(params.get("core"), dict) else {},
+        core=record.core,
+        broker=record.broker,
+        hosts=record.hosts,
+        started_at=record.started_at,
+        load_ended_at=record.load_ended_at,
+        ended_at=record.ended_at,
+        repeat=params.repeat,
+        clock=record.clock,
+        samples_file=(record.samples or {}).get("file"),
+        hosts_timeline=record.hosts_timeline,
+        ledger=record.ledger,
+        instruments=params.instruments,
+        faults=record.faults,
+        limit=record.limit,
+        core_settings=params.core,
+        delay_queues=find_delay_queues(record.to_dict(), (record.broker or {}).get("queue")),
     )
-    step.delay_queues = find_delay_queues(data, (step.broker or {}).get("queue"))
-
     if k6 is not None:
         for metric in REQUIRED_K6_METRICS:
             if step.k6_metric(metric) is None:
@@ -242,7 +184,7 @@ def step_from_dict(
                     f"{file}: http_req_duration lacks {', '.join(absent)} "
                     "(summaryTrendStats should include p(99))"
                 )
-    if mode == "async":
+    if params.mode == "async":
         if step.core is None:
             warnings.append(f"{file}: async step without 'core' stats; completion latency and loss unknown")
         if step.broker is None:
@@ -250,42 +192,14 @@ def step_from_dict(
     return step
 
 
-def _read_json(path: Path, rel: str, warnings: list[str]) -> Any:
-    """Parse a JSON file; on failure add a warning naming the file and return None."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        warnings.append(f"{rel}: cannot be read ({exc.strerror or exc}); skipped")
-        return None
-    if not text.strip():
-        warnings.append(f"{rel}: empty file; skipped")
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        warnings.append(
-            f"{rel}: not valid JSON, truncated or corrupt ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}, file is {len(text)} characters); skipped"
-        )
-        return None
-    except UnicodeDecodeError:
-        warnings.append(f"{rel}: not UTF-8 text; skipped")
-        return None
-
-
 def unreadable_step(rel: str) -> UnreadableStep:
-    match = STEP_NAME.match(Path(rel).name)
-    if not match:
+    name = parse_step_file_name(Path(rel).name)
+    if name is None:
         return UnreadableStep(file=rel, mode=None, rate=None)
-    return UnreadableStep(
-        file=rel,
-        mode=match["mode"],
-        rate=float(match["rate"]),
-        repeat=int(match["repeat"]) if match["repeat"] else 1,
-    )
+    return UnreadableStep(file=rel, mode=name.mode, rate=name.rate, repeat=name.repeat)
 
 
-def place_unreadable(unreadable: list[UnreadableStep], steps: list[StepRecord]) -> None:
+def place_unreadable(unreadable: list[UnreadableStep], steps: list[LoadedStep]) -> None:
     """Name the series of each unreadable step, as far as the readable steps tell: the only
     series of its mode, or the only series of its mode lacking that rate and repeat."""
     for u in unreadable:
@@ -304,7 +218,7 @@ def place_unreadable(unreadable: list[UnreadableStep], steps: list[StepRecord]) 
             u.label = labels[0] if len(labels) == 1 else lacking[0]
 
 
-def split_mixed_series(steps: list[StepRecord]) -> None:
+def split_mixed_series(steps: list[LoadedStep]) -> None:
     """A series run in both modes (e.g. `gevent` with sync and async steps) becomes one series
     per mode, "gevent sync" and "gevent async": a point is (series, mode, rate)."""
     modes: dict[str, set[str]] = {}
@@ -321,68 +235,61 @@ def load_run(run_dir: str | Path) -> Run:
     if not path.exists():
         raise LoadError(f"run folder {path} does not exist")
     if not path.is_dir():
-        raise LoadError(f"{path} is not a folder (expected a run folder with run.json and steps/)")
-    run_json = path / "run.json"
-    if not run_json.exists():
-        hint = " (it has a steps/ folder, but no run.json)" if (path / "steps").is_dir() else ""
-        raise LoadError(f"{path} is not a run folder: run.json is missing{hint}")
+        raise LoadError(f"{path} is not a folder (expected a run folder with {RUN_FILE} and {STEPS_DIR}/)")
+    if not (path / RUN_FILE).exists():
+        hint = f" (it has a {STEPS_DIR}/ folder, but no {RUN_FILE})" if (path / STEPS_DIR).is_dir() else ""
+        raise LoadError(f"{path} is not a run folder: {RUN_FILE} is missing{hint}")
 
     warnings: list[str] = []
-    meta = _read_json(run_json, "run.json", warnings)
-    if not isinstance(meta, dict):
-        if meta is not None:
-            warnings.append("run.json: not a JSON object; run details unknown")
-        meta = {}
-        warnings.append("run.json unusable: steps are taken from steps/*.json and the header is incomplete")
-    else:
-        if meta.get("schema_version") != SCHEMA_VERSION:
+    listed: list[str] | None = None
+    try:
+        meta = read_run(path)
+        listed = meta.steps
+        if meta.status not in (None, "complete"):
             warnings.append(
-                f"run.json: schema_version {meta.get('schema_version')!r} (expected {SCHEMA_VERSION}); "
-                "read anyway"
+                f"{RUN_FILE}: run status is '{meta.status}': the run did not finish, steps may be missing"
             )
-        status = meta.get("status")
-        if status not in (None, "complete"):
-            warnings.append(
-                f"run.json: run status is '{status}': the run did not finish, steps may be missing"
-            )
+    except RecordError as exc:
+        meta = RunRecord(run_id=path.name)
+        warnings.append(f"{RUN_FILE}: {exc}")
+        warnings.append(
+            f"{RUN_FILE} unusable: steps are taken from {STEPS_DIR}/*.json and the header is incomplete"
+        )
 
-    steps_dir = path / "steps"
-    listed = meta.get("steps") if isinstance(meta.get("steps"), list) else None
+    steps_dir = path / STEPS_DIR
     present = sorted(p.name for p in steps_dir.glob("*.json")) if steps_dir.is_dir() else []
     if not steps_dir.is_dir():
-        warnings.append("steps/: folder missing")
+        warnings.append(f"{STEPS_DIR}/: folder missing")
 
     order: list[str] = []
     unreadable: list[UnreadableStep] = []
     if listed is not None:
         for name in listed:
             if not isinstance(name, str):
-                warnings.append(f"run.json: steps list holds a non-name entry {name!r}; ignored")
+                warnings.append(f"{RUN_FILE}: steps list holds a non-name entry {name!r}; ignored")
                 continue
             name = Path(name).name
             if name not in present:
-                warnings.append(f"steps/{name}: listed in run.json but missing; step not charted")
-                unreadable.append(unreadable_step(f"steps/{name}"))
+                warnings.append(f"{STEPS_DIR}/{name}: listed in {RUN_FILE} but missing; step not charted")
+                unreadable.append(unreadable_step(f"{STEPS_DIR}/{name}"))
                 continue
             if name not in order:
                 order.append(name)
         for name in present:
             if name not in order:
-                warnings.append(f"steps/{name}: present but not listed in run.json; included")
+                warnings.append(f"{STEPS_DIR}/{name}: present but not listed in {RUN_FILE}; included")
                 order.append(name)
     else:
         order = present
 
-    spec = meta.get("spec") if isinstance(meta.get("spec"), dict) else {}
-    steps: list[StepRecord] = []
+    steps: list[LoadedStep] = []
     for name in order:
-        rel = f"steps/{name}"
-        data = _read_json(steps_dir / name, rel, warnings)
-        step = None if data is None else step_from_dict(data, rel, warnings, spec)
-        if step is None:
+        rel = f"{STEPS_DIR}/{name}"
+        try:
+            steps.append(loaded_step(read_step(steps_dir / name), rel, warnings))
+        except RecordError as exc:
+            warnings.append(f"{rel}: {exc}; skipped")
             unreadable.append(unreadable_step(rel))
-        else:
-            steps.append(step)
     split_mixed_series(steps)
     place_unreadable(unreadable, steps)
 
@@ -394,4 +301,4 @@ def load_run(run_dir: str | Path) -> Run:
             warnings.append(
                 f"{label} at {rate:g}/s appears in {len(files)} steps ({', '.join(files)}); each is charted"
             )
-    return Run(path=path, meta=meta, steps=steps, warnings=warnings, unreadable=unreadable)
+    return Run(path=path, meta=meta, steps=steps, warnings=warnings, listed=listed, unreadable=unreadable)

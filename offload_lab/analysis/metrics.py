@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .ledger import step_ledger
-from .load import StepRecord, _num
+from .load import LoadedStep, _num
 from .samples import SamplesError, latency_stats, read_samples
 
 LOADGEN_SATURATED_PCT = 90.0  # loadgen host CPU above this: the load generator was the limit
@@ -143,7 +143,7 @@ def _host_cpu(hosts: dict[str, Any] | None, group: str) -> float | None:
     return max(vals) if vals else None
 
 
-def compute_metrics(step: StepRecord, run_dir: Path | None = None) -> StepMetrics:
+def compute_metrics(step: LoadedStep, run_dir: Path | None = None) -> StepMetrics:
     m = StepMetrics(
         file=step.file,
         index=step.index,
@@ -281,7 +281,7 @@ def _latency_from_samples(m: StepMetrics, path: Path) -> None:
     m.latency_source = "samples"
 
 
-def run_metrics(steps: list[StepRecord], run_dir: Path | None = None) -> list[StepMetrics]:
+def run_metrics(steps: list[LoadedStep], run_dir: Path | None = None) -> list[StepMetrics]:
     return [compute_metrics(s, run_dir) for s in steps]
 
 

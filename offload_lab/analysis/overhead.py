@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..records import RUN_FILE
 from .broker_comparison import differs
 from .fmt import spread
 from .load import LoadError, load_run
@@ -63,9 +64,9 @@ def load_point(run_dir: Path) -> dict[str, Any]:
         "run": run_dir.name,
         "mode": first.mode if first else None,
         "rate": first.rate if first else None,
-        "git_commit": run.meta.get("git_commit"),
-        "git_dirty": run.meta.get("git_dirty"),
-        "calibration": run.meta.get("calibration"),
+        "git_commit": run.meta.git_commit,
+        "git_dirty": run.meta.git_dirty,
+        "calibration": run.meta.calibration,
         "steps": steps,
     }
 
@@ -181,7 +182,7 @@ def readme_block(points: list[dict[str, Any]]) -> str:
 
 
 def load_points(out: Path) -> list[dict[str, Any]]:
-    folders = sorted(p.parent for p in out.glob("*/run.json"))
+    folders = sorted(p.parent for p in out.glob(f"*/{RUN_FILE}"))
     points = [load_point(f) for f in folders]
     return sorted(points, key=lambda p: (p["mode"] != "async", p["run"]))
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fmt import spread
-from .load import step_from_dict
+from .load import LoadedStep
 from .metrics import compute_metrics
 
 SCHEMA_VERSION = 1
@@ -48,10 +48,12 @@ class StepFigures:
 
 def step_figures(summary: dict, endpoint: str, rate: float, duration_s: float) -> StepFigures:
     """The report's own figures (offload_lab.analysis.metrics) for one k6 summary."""
-    warnings: list[str] = []
     mode = "sync" if endpoint == "/sync" else "async"  # /noop answers like /async
-    step = {"step": {"mode": mode, "rate": rate, "duration_s": duration_s}, "k6": summary}
-    m = compute_metrics(step_from_dict(step, "bench", warnings))
+    m = compute_metrics(
+        LoadedStep(
+            file="bench", index=None, mode=mode, rate=rate, label=mode, duration_s=duration_s, k6=summary
+        )
+    )
     return StepFigures(
         avg_ms=m.lat_avg,
         p95_ms=m.lat_p95,

@@ -98,11 +98,11 @@ def readme_block(run: Run) -> str:
     gateways = {step.label: step.gateway for step in run.steps}
     meta = run.meta
     repeats = max((p.n for p in points), default=1)
-    dirty = " with uncommitted changes" if meta.get("git_dirty") else ""
-    broker = (meta.get("versions") or {}).get("rabbitmq", "?")
+    dirty = " with uncommitted changes" if meta.git_dirty else ""
+    broker = (meta.versions or {}).get("rabbitmq", "?")
     source = (
-        f"Run `{run.run_id}`, commit {str(meta.get('git_commit') or '?')[:7]}{dirty}, "
-        f"{str(meta.get('started_at') or '?')[:10]}, RabbitMQ {broker}, every point {repeats} times "
+        f"Run `{run.run_id}`, commit {str(meta.git_commit or '?')[:7]}{dirty}, "
+        f"{str(meta.started_at or '?')[:10]}, RabbitMQ {broker}, every point {repeats} times "
         f"([report]({DATA_LINK})). p95: median [min-max] of the repeats, followed by the share "
         "dropped and the share of requests failed where any repeat had some; lost: accepted task ids "
         "the ledger holds no outcome for."

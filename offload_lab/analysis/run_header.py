@@ -134,20 +134,18 @@ def calibration_line(calibration: Any) -> str:
 
 def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]]:
     meta = run.meta
-    listed = meta.get("steps") if isinstance(meta.get("steps"), list) else None
-    versions = meta.get("versions") if isinstance(meta.get("versions"), dict) else {}
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    commit = str(meta.get("git_commit") or NA)
-    if meta.get("git_dirty"):
+    listed = run.listed
+    commit = str(meta.git_commit or NA)
+    if meta.git_dirty:
         commit += " (dirty: uncommitted changes)"
     rows = [
-        ("spec", str(meta.get("spec_name") or NA)),
+        ("spec", meta.spec_name or NA),
         ("run id", run.run_id),
-        ("status", str(meta.get("status") or NA)),
+        ("status", meta.status or NA),
         (
             "started / ended",
-            f"{meta.get('started_at') or NA} / {meta.get('ended_at') or NA}"
-            + _duration_text(meta.get("started_at"), meta.get("ended_at")),
+            f"{meta.started_at or NA} / {meta.ended_at or NA}"
+            + _duration_text(meta.started_at, meta.ended_at),
         ),
         (
             "steps charted",
@@ -163,20 +161,18 @@ def run_header(run: Run, metrics: Sequence[StepMetrics]) -> list[tuple[str, str]
         ("series", ", ".join(dict.fromkeys(m.label for m in metrics)) or NA),
         ("repeats per point", _distinct(Counter((m.label, m.mode, m.rate) for m in metrics).values())),
         ("git commit", commit),
-        ("versions", ", ".join(f"{k}: {v}" for k, v in versions.items()) or NA),
+        ("versions", ", ".join(f"{k}: {v}" for k, v in meta.versions.items()) or NA),
         ("broker and queues", brokers_text(run)),
         ("instruments", instruments_text(run)),
-        ("calibration", calibration_line(meta.get("calibration"))),
-        ("hosts", _hosts_text(meta.get("hosts"))),
-        ("gateway settings", _settings_text(settings.get("gateway"))),
-        ("core settings", _settings_text(settings.get("core"))),
+        ("calibration", calibration_line(meta.calibration)),
+        ("hosts", _hosts_text(meta.hosts)),
+        ("gateway settings", _settings_text(meta.settings.get("gateway"))),
+        ("core settings", _settings_text(meta.settings.get("core"))),
     ]
-    if meta.get("overrides"):
-        rows.append(("overrides", str(meta["overrides"])))
-    if meta.get("fixture"):
-        rows.append(
-            ("fixture", "yes: " + str(meta.get("fixture_notes") or "parts of this run are synthesized"))
-        )
+    if meta.overrides:
+        rows.append(("overrides", str(meta.overrides)))
+    if meta.fixture:
+        rows.append(("fixture", "yes: " + (meta.fixture_notes or "parts of this run are synthesized")))
     return rows
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from .charts import write_charts
 from .html import HtmlReport, write_html
-from .load import Run, StepRecord, load_run
+from .load import LoadedStep, Run, load_run
 from .metrics import LOADGEN_SATURATED_PCT, StepMetrics, aggregate_points, run_metrics
 from .run_header import run_header
 from .series import Series, build_series
@@ -80,7 +80,7 @@ def _timelines(run: Run, out_dir: Path) -> list[Path]:
     return written
 
 
-def _timeline_title(step: StepRecord) -> str:
+def _timeline_title(step: LoadedStep) -> str:
     label = f" [{step.label}]" if step.label != step.mode else ""
     return f"{Path(step.file).stem}: {step.mode}{label} at {step.rate:g}/s, repeat {step.repeat}"
 
@@ -107,7 +107,7 @@ def write_report_html(
     subtitle: str = "",
     first_tables: Sequence[Table] = (),
 ) -> Path:
-    spec = run.meta.get("spec") if run is not None else None
+    spec = run.meta.spec if run is not None else None
     report = HtmlReport(
         title=title,
         subtitle=subtitle,

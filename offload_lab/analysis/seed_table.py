@@ -89,13 +89,12 @@ def targets_text(points: dict[tuple[str, float], StepMetrics]) -> str:
 
 def readme_block(run: Run) -> str:
     points = load_points(run)
-    meta = run.meta
-    commit = str(meta.get("git_commit") or "?")[:7]
+    commit = (run.meta.git_commit or "?")[:7]
     repeats = max((p.n for p in points.values()), default=1)
     first = next(iter(run.steps), None)
     broker = broker_line(((first.broker or {}).get("facts")) if first else None)
     source = (
         f"Run `{run.run_id}`, commit {commit}, every point {repeats} times, interleaved. Broker: {broker}. "
-        f"Calibration: {calibration_line(meta.get('calibration'))}."
+        f"Calibration: {calibration_line(run.meta.calibration)}."
     )
     return "\n".join([source, "", table(points), "", targets_text(points)])

@@ -12,7 +12,7 @@ five panels on one shared time axis (seconds since the step's t0):
 
 Load start and end are marked on every panel. A panel without data says "no data". Inputs come
 from the parsed step JSON plus the run folder (offload_lab/analysis/timeline_inputs.py), so this works on any
-step file whether or not offload_lab.analysis.load.StepRecord knows the newer fields. Agg backend only.
+step file whether or not offload_lab.analysis.load.LoadedStep knows the newer fields. Agg backend only.
 """
 
 from __future__ import annotations
@@ -295,6 +295,6 @@ def save_small_png(fig: Figure, path: Path) -> None:
 
 
 def plot_step_timeline(step: Any, run_dir: str | Path, out_path: str | Path, title: str) -> bool:
-    """Timeline PNG of one step (a load.StepRecord or the parsed step JSON dict) of the run in
+    """Timeline PNG of one step (a load.LoadedStep or the parsed step JSON dict) of the run in
     run_dir; False (nothing written) when the step has nothing to plot."""
     return plot_timeline(step_json(step, run_dir), run_dir, out_path, title)

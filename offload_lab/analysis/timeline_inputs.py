@@ -5,7 +5,6 @@ draws the result."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..records import RecordError, read_step
 from .delay_queues import find_delay_queues
 from .samples import PerSecond, SamplesError, per_second, read_samples
 
@@ -145,25 +145,22 @@ def timeline_inputs(step_json: dict[str, Any], run_dir: str | Path) -> TimelineI
 
 
 def step_json(step: Any, run_dir: str | Path) -> dict[str, Any]:
-    """The parsed step file behind a load.StepRecord (re-read from the run folder), with the
-    StepRecord's own fields on top when it has them; a dict is returned as it is."""
+    """The parsed step file behind a load.LoadedStep (re-read from the run folder), with the
+    LoadedStep's own fields on top when it has them; a dict is returned as it is."""
     if isinstance(step, dict):
         return step
     data: dict[str, Any] = {}
     rel = getattr(step, "file", None)
     if isinstance(rel, str):
         try:
-            loaded = json.loads((Path(run_dir) / rel).read_text(encoding="utf-8"))
-            data = loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
+            data = read_step(Path(run_dir) / rel).to_dict()
+        except RecordError:
             data = {}
     for name in ("clock", "samples", "hosts_timeline", "broker"):
         value = getattr(step, name, None)
         if isinstance(value, dict):
             data[name] = value
-    samples_file = getattr(
-        step, "samples_file", None
-    )  # offload_lab.analysis.load.StepRecord keeps only the path
+    samples_file = getattr(step, "samples_file", None)  # load.LoadedStep keeps only the path
     if isinstance(samples_file, str) and samples_file:
         data["samples"] = {**_dict(data.get("samples")), "file": samples_file}
     params = dict(_dict(data.get("step")))

@@ -1,6 +1,6 @@
 """One probe of `fab capacity`, judged from its step file: did it meet the SLO (why not), and what
-does its evidence say limited it (the bottleneck). Pure functions of the step's JSON
-(docs/result-format.md), so the search (offload_lab/capacity/search.py) is tested with made-up steps."""
+does its evidence say limited it (the bottleneck). Pure functions of the step's record
+(offload_lab.records), so the search (offload_lab/capacity/search.py) is tested with made-up steps."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from offload_lab.analysis.load import step_from_dict
-from offload_lab.analysis.metrics import compute_metrics
-
+from ..analysis.load import loaded_step
+from ..analysis.metrics import compute_metrics
 from ..plan.capacity_fields import BY_KEY as CAPACITY_FIELD
 from ..plan.limits import gateway_concurrency
 from ..plan.spec_fields import BY_KEY as SWEEP_FIELD
+from ..records import StepRecord
 
 BUSY_CPU_PCT = 90.0  # a host whose CPUs are this busy is saturated
 # A latency failure on CPUs that are not saturated is put down to contention for them when the
@@ -76,14 +76,10 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:,.{digits}f}"
 
 
-def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | None = None) -> Probe:
-    """The verdict on one probe's step file (as Sweep.run_step wrote it); `shared_cpus`: the CPUs
+def judge(record: StepRecord, slo: Slo, shared_cpus: dict[str, list[str]] | None = None) -> Probe:
+    """The verdict on one probe's step (as Sweep.run_step recorded it); `shared_cpus`: the CPUs
     several hosts are pinned to (shared_cpu_sets of run.json's hosts), whose sum can saturate."""
-    warnings: list[str] = []
-    record = step_from_dict(data, "probe", warnings)
-    if record is None:
-        raise ValueError(f"probe step unreadable: {'; '.join(warnings)}")
-    m = compute_metrics(record)
+    m = compute_metrics(loaded_step(record, "probe", []))
     work_ms = m.work_ms or 0
     reasons: list[str] = []
     failing: list[str] = []  # the figure behind each reason (Probe.failing_figures)
@@ -113,11 +109,11 @@ def judge(data: dict[str, Any], slo: Slo, shared_cpus: dict[str, list[str]] | No
         # the VUs were sized for latencies up to the budget: beyond it the server's latency, not
         # the client, used them up (a collapsing server), and the probe measured the lab
         short = None
-    growth = backlog_growth(data.get("broker"), m.rate) if m.mode == "async" else None
+    growth = backlog_growth(record.broker, m.rate) if m.mode == "async" else None
     if growth:
         reasons.append(f"not sustained: {growth}")
         failing.append("backlog_peak")
-    evidence, bottleneck, invalid = _evidence(data, m, short, growth, shared_cpus or {}, failed_on)
+    evidence, bottleneck, invalid = _evidence(record, m, short, growth, shared_cpus or {}, failed_on)
     figures = {
         "p95_ms": m.lat_p95,
         "avg_ms": m.lat_avg,
@@ -157,11 +153,11 @@ def backlog_growth(broker: Any, rate: float) -> str | None:
     return None
 
 
-def _load_seconds(data: dict[str, Any], series: str = "samples") -> list[dict[str, Any]]:
+def _load_seconds(record: StepRecord, series: str = "samples") -> list[dict[str, Any]]:
     """Each second's figure per host while k6 ran, from a series of hosts_timeline: `samples`
     (CPU %) or `cpu_wait_samples` (% of the second some task waited for a CPU)."""
-    timeline = data.get("hosts_timeline") or {}
-    clock = data.get("clock") or {}
+    timeline = record.hosts_timeline or {}
+    clock = record.clock or {}
     t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
     out = []
     for sample in timeline.get(series) or []:
@@ -175,28 +171,28 @@ def _load_seconds(data: dict[str, Any], series: str = "samples") -> list[dict[st
     return out
 
 
-def _cpu_during_load(data: dict[str, Any], host: str, series: str = "samples") -> float | None:
+def _cpu_during_load(record: StepRecord, host: str, series: str = "samples") -> float | None:
     """The median of the host's per-second CPU % (or CPU wait %) while k6 ran."""
-    seconds = _load_seconds(data, series)
+    seconds = _load_seconds(record, series)
     values = [float(v) for second in seconds if isinstance(v := second.get(host), int | float)]
     return statistics.median(values) if values else None
 
 
-def cpu_wait_during_load(data: dict[str, Any], host: str) -> float | None:
+def cpu_wait_during_load(record: StepRecord, host: str) -> float | None:
     """The median share of the load's seconds in which some task of the host waited for a CPU."""
-    return _cpu_during_load(data, host, "cpu_wait_samples")
+    return _cpu_during_load(record, host, "cpu_wait_samples")
 
 
-def busy_hosts(data: dict[str, Any]) -> list[tuple[str, str, float]]:
+def busy_hosts(record: StepRecord) -> list[tuple[str, str, float]]:
     """(host, group, CPU %) of every host whose CPUs were >= BUSY_CPU_PCT busy over the step or
     during the load, busiest first."""
     out = []
-    for name, entry in (data.get("hosts") or {}).items():
+    for name, entry in record.hosts.items():
         if not isinstance(entry, dict):
             continue
         group = entry.get("group") or name
         values = [
-            v for v in (entry.get("cpu_pct"), _cpu_during_load(data, name)) if isinstance(v, int | float)
+            v for v in (entry.get("cpu_pct"), _cpu_during_load(record, name)) if isinstance(v, int | float)
         ]
         if values and max(values) >= BUSY_CPU_PCT:
             out.append((name, group, max(values)))
@@ -215,21 +211,21 @@ def shared_cpu_sets(hosts: Any) -> dict[str, list[str]]:
     return {cpus: names for cpus, names in by_list.items() if len(names) > 1}
 
 
-def shared_cpu_use(data: dict[str, Any], shared: dict[str, list[str]]) -> list[SharedCpu]:
+def shared_cpu_use(record: StepRecord, shared: dict[str, list[str]]) -> list[SharedCpu]:
     """How busy each shared CPU set was, busiest first: the sum of its hosts' CPU % (each the
     higher of the step's average and the median during the load), and the highest per-second
     sum while k6 ran (a tail-latency SLO feels the busiest seconds)."""
     out = []
-    hosts = data.get("hosts") or {}
-    seconds = _load_seconds(data)
+    hosts = record.hosts
+    seconds = _load_seconds(record)
     for cpus, names in shared.items():
         total = 0.0
         for name in names:
             entry = hosts.get(name) if isinstance(hosts.get(name), dict) else {}
-            values = [entry.get("cpu_pct"), _cpu_during_load(data, name)]
+            values = [entry.get("cpu_pct"), _cpu_during_load(record, name)]
             total += max((v for v in values if isinstance(v, int | float)), default=0.0)
         sums = [sum(v for n in names if isinstance(v := second.get(n), int | float)) for second in seconds]
-        waits = {n: w for n in names if (w := cpu_wait_during_load(data, n)) is not None}
+        waits = {n: w for n in names if (w := cpu_wait_during_load(record, n)) is not None}
         out.append(SharedCpu(cpus, names, total, max(sums) if sums else None, waits))
     return sorted(out, key=lambda c: -c.pct)
 
@@ -254,14 +250,14 @@ class SharedCpu:
         return ", ".join(f"{name} {pct:.0f} %" for name, pct in ordered)
 
 
-def _evidence(data, m, vus_short, growth, shared, failed_on=None) -> tuple[list[str], str | None, bool]:
+def _evidence(record, m, vus_short, growth, shared, failed_on=None) -> tuple[list[str], str | None, bool]:
     """What limited the probe, most telling first: the load generator (then the result is
     invalid), a server host's CPUs, a CPU several hosts share (saturated, in bursts, or, for a
     latency failure, contended), the gateway's places (Little's law), the core (a backlog), and
     for a latency failure on idle CPUs or an error failure with nothing full, the path itself."""
     failed_on = failed_on or {}
     found: list[tuple[str, str]] = []
-    hosts = busy_hosts(data)
+    hosts = busy_hosts(record)
     for name, group, pct in hosts:
         if group == "loadgen":
             found.append(("loadgen", f"the load generator {name}'s CPUs were {pct:.0f} % busy"))
@@ -270,7 +266,7 @@ def _evidence(data, m, vus_short, growth, shared, failed_on=None) -> tuple[list[
     for name, group, pct in hosts:
         if group != "loadgen":
             found.append((f"{name} CPU", f"{name} ({group}) CPUs {pct:.0f} % busy"))
-    shared_use = shared_cpu_use(data, shared)
+    shared_use = shared_cpu_use(record, shared)
     for c in shared_use:
         if c.pct >= BUSY_CPU_PCT:
             found.append((f"CPU {c.cpus} (shared)", f"{c.text()}, {c.pct:.0f} % busy"))
@@ -287,14 +283,14 @@ def _evidence(data, m, vus_short, growth, shared, failed_on=None) -> tuple[list[
                 f"(share of the load's seconds, median): {c.waits_text()}"
             )
             found.append((f"CPU {c.cpus} (shared, contended)", text))
-    places = gateway_concurrency((data.get("step") or {}).get("gateway") or {})
+    places = gateway_concurrency(record.step.gateway)
     if m.throughput and m.lat_avg is not None:
         held = m.throughput * m.lat_avg / 1000  # Little's law: requests inside the gateway
         if held >= SATURATED_SHARE * places:
             found.append(("gateway", f"the gateway held ~{held:,.0f} of its {places} places"))
     if growth:
         found.append(("core", growth))
-    limit = data.get("limit") or {}
+    limit = record.limit or {}
     if limit.get("label") == "core-capped" and not growth:
         found.append(("core", str(limit.get("explanation"))))
     idle = all(c.pct <= IDLE_CPU_PCT and not c.contended for c in shared_use)

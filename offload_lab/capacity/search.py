@@ -23,7 +23,7 @@ from ..plan.overrides import flag, option_text
 from ..plan.spec import SpecError, SweepSpec, apply_overrides
 from ..plan.spec_fields import BY_KEY as SWEEP_FIELD
 from ..plan.steps import PlannedStep
-from ..run.results import write_json
+from ..records import CAPACITY_FILE, write_json
 from .probe import Probe, Slo, probe_vus
 from .repeats import BoundaryRepeats, repeat_budget
 from .result import CapacityResult
@@ -287,7 +287,7 @@ def probe_steps(search_state: CapacitySearch, p: CapacityPlan) -> Iterator[Plann
 
 
 def write_result(folder: Path, result: CapacityResult) -> tuple[Path, Path]:
-    json_path, md_path = folder / "capacity.json", folder / "capacity.md"
+    json_path, md_path = folder / CAPACITY_FILE, folder / "capacity.md"
     write_json(json_path, result.as_dict())
     md_path.write_text(result.markdown(), encoding="utf-8")
     return json_path, md_path

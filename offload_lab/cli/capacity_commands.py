@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,17 @@ from ..capacity import suite as capacity_suite
 from ..capacity.probe import judge, shared_cpu_sets
 from ..capacity.result import CapacityResult
 from ..capacity.search import CapacityPlan
-from ..capacity.suite_table import read_suite_table, write_suite_table
+from ..capacity.suite_table import previous_suite, write_suite_table
 from ..hosts import inventory as inventory_mod
 from ..hosts.remote import RemoteError
 from ..paths import RESULTS_DIR
 from ..plan.capacity_fields import SEARCH_OPTIONS
 from ..plan.spec import NAME_RE, SpecError
+from ..records import CAPACITY_FILE, STEPS_DIR, SuiteRecord
 from ..run.results import RunFolder, make_run_id, utcnow
 from ..run.signals import signals_interrupt
 from ..run.sweep import Sweep
-from .run_start import connect, git_info, local_versions, new_run_folder, require_preflight
+from .run_start import connect, new_run_folder, require_preflight, run_record
 from .usage import EXIT_FAILED, EXIT_INTERRUPTED, UsageError, echo
 
 REPLACED_DIR = "_replaced"  # where --only moves a subject's previous folder
@@ -69,8 +71,8 @@ def run_rejudge(path_arg: str, options: dict[str, Any], suite: str | None, only:
     if given:
         raise UsageError(f"--rejudge: judges what a run recorded; drop --{', --'.join(given)}")
     path = Path(path_arg)
-    if not (path / "capacity.json").is_file():
-        raise UsageError(f"--rejudge: {path_arg} has no capacity.json (not a `fab capacity` run)")
+    if not (path / CAPACITY_FILE).is_file():
+        raise UsageError(f"--rejudge: {path_arg} has no {CAPACITY_FILE} (not a `fab capacity` run)")
     try:
         return capacity_rejudge.rejudge(path, echo)
     except capacity_rejudge.RejudgeError as exc:
@@ -111,39 +113,24 @@ def run_search(
     search = capacity_search.CapacitySearch(p.start, p.max_rate, boundary_repeats=p.boundary_repeats)
     shared: dict[str, list[str]] = {}  # CPUs several hosts are pinned to, once the lab is read
 
-    def judged(step, data) -> None:
-        probe = judge(data, p.slo, shared)
-        probe.step_file = f"steps/{step.filename}"
+    def judged(step, record) -> None:
+        probe = judge(record, p.slo, shared)
+        probe.step_file = f"{STEPS_DIR}/{step.filename}"
         search.record(probe)
 
     real = connect(lab, k6_run_id)
     try:
         require_preflight(real)
         provisioned = real.settings()
-        recorded = provisioned.recorded()
-        names = real.inv.names.broker
-        recorded["broker"] = {
-            "management_url": real.mgmt.base_url,
-            "vhost": names.vhost,
-            "queue": names.task_queue,
+        search_meta = {
+            "start": p.start,
+            "max_rate": p.max_rate,
+            "slo": vars(p.slo),
+            "boundary_repeats": p.boundary_repeats,
         }
+        record, git_diff = run_record(p.spec, real, lab, provisioned, capacity_search=search_meta)
         real.k6.prepare()
-        meta = {
-            "spec_name": p.spec.name,
-            "spec": p.spec.as_dict(),
-            "capacity_search": {
-                "start": p.start,
-                "max_rate": p.max_rate,
-                "slo": vars(p.slo),
-                "boundary_repeats": p.boundary_repeats,
-            },
-            **git_info(),
-            "versions": {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()},
-            "inventory": lab.source,
-            "hosts": real.hosts_with_cpus(),
-            "settings": recorded,
-        }
-        shared.update(shared_cpu_sets(meta["hosts"]))
+        shared.update(shared_cpu_sets(record.hosts))
         echo(f"run {folder.run_id} -> {folder.path}")
         steps = capacity_search.probe_steps(search, p)
         cores = list(provisioned.cores.values())
@@ -152,16 +139,16 @@ def run_search(
             total=p.max_probes, on_step=judged,
         )  # fmt: skip
         with signals_interrupt():
-            status = sweep.run(meta)
+            status = sweep.run(record, git_diff)
         with contextlib.suppress(RemoteError, KeyboardInterrupt):
             real.k6.cleanup()
     finally:
         real.close()
     result = search.result(p.mode, p.slo)
     if status != "complete":
-        result.stopped = f"the run {status}: {folder.run.get('error', 'no further probes')}"
+        result.stopped = f"the run {status}: {folder.run.error or 'no further probes'}"
     json_path, md_path = capacity_search.write_result(folder.path, result)
-    folder.run["capacity"] = {"capacity_rps": result.capacity, "valid": not result.invalid}
+    folder.run.capacity = {"capacity_rps": result.capacity, "valid": not result.invalid}
     folder.save()
     for line in result.lines():
         echo(line)
@@ -195,10 +182,10 @@ def _suite_folder(results_dir: str | None, run_id: str | None, suite, rerun: boo
         raise UsageError(f"--run-id: must be letters, digits, _ . - ; got {run_id!r}")
     path = base / run_id
     if path.exists() and any(path.iterdir()):
-        existing = read_suite_table(path)
+        existing = previous_suite(path)
         if not rerun:
             raise UsageError(f"--run-id: {path} already exists (with --only, subjects are run again into it)")
-        if existing is None or existing.get("suite", {}).get("name") != suite.name:
+        if existing is None or existing.suite.get("name") != suite.name:
             raise UsageError(f"--run-id: {path} is not a run of the suite {suite.name!r}")
     return path
 
@@ -207,19 +194,19 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
     suite, subjects = plan_suite(suite_arg, options, only)
     lab = _inventory(inventory)
     path = _suite_folder(results_dir, run_id, suite, rerun=bool(only))
-    previous = read_suite_table(path) or {}
+    previous = previous_suite(path)
     path.mkdir(parents=True, exist_ok=True)
     text = capacity_suite.suite_file_text(suite)
     if text is not None:
         (path / "suite.yml").write_text(text, encoding="utf-8")
-    extra = {
-        "run_id": path.name,
-        "started_at": previous.get("started_at") or utcnow(),
-        "reruns": previous.get("reruns", []),
-    }
     names = [s.name for s in subjects]
-    if only:
-        extra["reruns"].append({"at": utcnow(), "only": names})
+    record = SuiteRecord(
+        suite=suite.as_dict(),
+        run_id=path.name,
+        started_at=previous.started_at if previous else utcnow(),
+        reruns=(previous.reruns if previous else []) + ([{"at": utcnow(), "only": names}] if only else []),
+        status="running",
+    )
     echo(f"suite {suite.name} ({suite.source}): {len(names)} subject(s): {', '.join(names)} -> {path}")
     for s in subjects:
         echo(f"  {describe(s.plan, s.name)}")
@@ -232,7 +219,7 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
             folder.run_id = f"{path.name}.{subject.name}"  # the folder is the subject's; the id is unique
             statuses[subject.name] = "failed"  # until its search returns
             statuses[subject.name], _ = run_search(subject.plan, lab, folder, folder.run_id, subject.name)
-            write_suite_table(path, suite.as_dict(), {**extra, "ended_at": None, "status": "running"})
+            write_suite_table(path, record)
             if statuses[subject.name] == "interrupted":
                 break
     except KeyboardInterrupt:
@@ -240,19 +227,19 @@ def run_suite(suite_arg, options, only, inventory, results_dir, run_id) -> int:
         raise
     finally:  # the table of what finished, also when the lab failed or Ctrl-C came between probes
         status = suite_status(suite, statuses, path)
-        data = write_suite_table(path, suite.as_dict(), {**extra, "ended_at": utcnow(), "status": status})
+        record = write_suite_table(path, replace(record, ended_at=utcnow(), status=status))
     echo(f"suite {suite.name}: {status}")
-    for row in data["subjects"]:
+    for row in record.subjects:
         bottleneck = row.get("bottleneck") or "-"
         spread = spread_text(row) or "-"
         echo(f"  {row['subject']:<22} {capacity_text(row):<24} spread: {spread}; bottleneck: {bottleneck}")
     echo(
-        f"written: {path / 'capacity.json'}, {path / 'capacity.md'}; "
+        f"written: {path / CAPACITY_FILE}, {path / 'capacity.md'}; "
         f"chart: python -m offload_lab.analysis {path}"
     )
     if status == "interrupted":
         return EXIT_INTERRUPTED
-    invalid = any(r.get("valid") is False for r in data["subjects"])
+    invalid = any(r.get("valid") is False for r in record.subjects)
     return EXIT_FAILED if status == "failed" or invalid else 0
 
 

@@ -21,11 +21,12 @@ from ..plan.limits import describe_limits, limit_of_step
 from ..plan.overrides import OPTION_FOR_KEY, parse_overrides
 from ..plan.spec import SpecError, SweepSpec
 from ..plan.steps import estimate_seconds, expand_steps
+from ..records import RUN_FILE
 from ..run.connections import ProvisionedSettings
 from ..run.results import make_run_id, newest_run
 from ..run.signals import signals_interrupt
 from ..run.sweep import Sweep, effective_gateway
-from .run_start import connect, git_info, local_versions, new_run_folder, require_preflight
+from .run_start import connect, new_run_folder, require_preflight, run_record
 from .usage import EXIT_FAILED, EXIT_INTERRUPTED, UsageError, echo
 
 # --------------------------------------------------------------------------------------------
@@ -162,26 +163,10 @@ def sweep(
         require_preflight(real)
         provisioned = real.settings()
         echo("\n".join(plan_limits(steps, provisioned)))
-        settings = provisioned.recorded()
-        names = real.inv.names.broker
-        settings["broker"] = {
-            "management_url": real.mgmt.base_url,
-            "vhost": names.vhost,
-            "queue": names.task_queue,
-        }
-        versions = {"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()}
+        record, git_diff = run_record(
+            spec, real, lab, provisioned, overrides=overrides, planned_steps=[s.filename for s in steps]
+        )
         real.k6.prepare()
-        meta = {
-            "spec_name": spec.name,
-            "spec": spec.as_dict(),
-            "overrides": overrides,
-            **git_info(),
-            "versions": versions,
-            "inventory": lab.source,
-            "hosts": real.hosts_with_cpus(),
-            "settings": settings,
-            "planned_steps": [s.filename for s in steps],
-        }
         echo(f"run {run_id} -> {folder.path}")
         with signals_interrupt():
             status = Sweep(
@@ -192,14 +177,14 @@ def sweep(
                 provisioned.gateway,
                 echo,
                 provisioned_cores=list(provisioned.cores.values()),
-            ).run(meta)
+            ).run(record, git_diff)
         with contextlib.suppress(RemoteError, KeyboardInterrupt):
             real.k6.cleanup()
     finally:
         real.close()
-    t = folder.run.get("timing", {})
+    t = folder.run.timing or {}
     echo(
-        f"run {run_id}: {status}, {len(folder.run['steps'])}/{len(steps)} steps in "
+        f"run {run_id}: {status}, {len(folder.run.steps)}/{len(steps)} steps in "
         f"{t.get('wall_s', 0):.0f} s: {t.get('duration_s_sum', 0):.0f} s of load, "
         f"{t.get('drain_s_sum', 0):.0f} s of drains, {t.get('cooldown_s_sum', 0):.0f} s of cooldowns, "
         f"the rest restarts and k6 start-up; results in {folder.path}"
@@ -212,8 +197,8 @@ def sweep(
 def report(run_dir: str | None = None, results_dir: str | None = None) -> int:
     if run_dir:
         path = Path(run_dir)
-        if not (path / "run.json").is_file():
-            raise UsageError(f"--run: {run_dir} is not a run folder (no run.json)")
+        if not (path / RUN_FILE).is_file():
+            raise UsageError(f"--run: {run_dir} is not a run folder (no {RUN_FILE})")
     else:
         path = newest_run(Path(results_dir) if results_dir else RESULTS_DIR)
         if path is None:

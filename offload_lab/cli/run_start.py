@@ -1,6 +1,6 @@
 """What `fab sweep` and `fab capacity` do before any load: a new run folder, the connections to
 the lab (with this machine's RabbitMQ password), preflight, and where the run comes from (git
-state, local versions) for run.json."""
+state, local versions) and the record run.json starts as."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 from ..hosts.inventory import Inventory
 from ..paths import REPO_ROOT, RESULTS_DIR
-from ..plan.spec import NAME_RE
-from ..run.connections import LabConnections, PasswordError, read_password
+from ..plan.spec import NAME_RE, SweepSpec
+from ..records import RunRecord
+from ..run.connections import LabConnections, PasswordError, ProvisionedSettings, read_password
 from ..run.results import RunFolder
 from .usage import EXIT_FAILED, UsageError
 
@@ -80,3 +81,31 @@ def local_versions() -> dict[str, str | None]:
     except ImportError:
         out["fabric"] = None
     return out
+
+
+def run_record(
+    spec: SweepSpec, real: LabConnections, lab: Inventory, provisioned: ProvisionedSettings, **fields: Any
+) -> tuple[RunRecord, str | None]:
+    """What run.json says of a run before its first step, for `fab sweep` and `fab capacity`
+    alike (`fields`: what only one of them records), and the diff of a dirty tree, which the
+    run folder keeps beside it."""
+    settings = provisioned.recorded()
+    names = real.inv.names.broker
+    settings["broker"] = {
+        "management_url": real.mgmt.base_url,
+        "vhost": names.vhost,
+        "queue": names.task_queue,
+    }
+    git = git_info()
+    record = RunRecord(
+        spec_name=spec.name,
+        spec=spec.as_dict(),
+        git_commit=git["git_commit"],
+        git_dirty=git["git_dirty"],
+        versions={"k6": real.k6.version(), **local_versions(), "rabbitmq": real.mgmt.version()},
+        inventory=lab.source,
+        hosts=real.hosts_with_cpus(),
+        settings=settings,
+        **fields,
+    )
+    return record, git.get("git_diff")

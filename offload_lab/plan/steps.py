@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..records import step_file_name
 from .fault_spec import FaultSpec
 from .instruments import DEFAULT_INSTRUMENTS, Instruments
 from .spec import SeriesSpec, SweepSpec
@@ -34,8 +35,7 @@ class PlannedStep:
 
     @property
     def filename(self) -> str:
-        suffix = f"-r{self.repeat}" if self.repeats > 1 else ""
-        return f"{self.index:02d}-{self.mode}-{self.rate}{suffix}.json"
+        return step_file_name(self.index, self.mode, self.rate, self.repeat, self.repeats)
 
     @property
     def stem(self) -> str:

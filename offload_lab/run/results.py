@@ -1,21 +1,18 @@
-"""The run folder (docs/result-format.md): results/<run-id>/run.json and steps/<NN>-<mode>-<rate>.json.
-
-Every write goes to a temporary file first and is renamed into place, so an interrupted sweep
-never leaves a half-written JSON file."""
+"""The run folder (docs/result-format.md): results/<run-id>/ with its run.json and step files,
+written through offload_lab.records."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..paths import RESULTS_DIR
 from ..plan.overrides import OPTION_FOR_KEY
+from ..records import RUN_FILE, STEPS_DIR, RunRecord, StepRecord, write_run, write_step
 
-SCHEMA_VERSION = 1
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-")
 MAX_RUN_ID = 64  # as long as a name may be (offload_lab.plan.spec.NAME_RE)
 MAX_OVERRIDES_SUFFIX = 40
@@ -77,17 +74,6 @@ def _value_text(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "", text)
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 GIT_DIFF_FILE = "git.diff"  # in a run folder: what a dirty tree differed from its commit by
 
 
@@ -95,48 +81,44 @@ class RunFolder:
     def __init__(self, results_dir: Path, run_id: str):
         self.path = Path(results_dir) / run_id
         self.run_id = run_id
-        self.run: dict[str, Any] = {}
+        self.run = RunRecord(run_id=run_id)
 
     @property
     def steps_dir(self) -> Path:
-        return self.path / "steps"
+        return self.path / STEPS_DIR
 
-    def create(self, run: dict[str, Any]) -> None:
-        """run: the run's meta; its git_diff (what a dirty tree differed by) goes to GIT_DIFF_FILE,
-        which run.json then names."""
+    def create(self, run: RunRecord, git_diff: str | None = None) -> None:
+        """run: the run's record as the command built it; the folder gives it its run id, start,
+        status and steps. `git_diff` (what a dirty tree differed by) goes to GIT_DIFF_FILE, which
+        run.json then names."""
         if self.path.exists() and any(self.path.iterdir()):
             raise FileExistsError(f"results folder {self.path} already exists and is not empty")
         self.steps_dir.mkdir(parents=True, exist_ok=True)
-        run = dict(run)
-        diff = run.pop("git_diff", None)
-        if diff:
-            (self.path / GIT_DIFF_FILE).write_text(diff)
-            run["git_diff_file"] = GIT_DIFF_FILE
-        self.run = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            **run,
-            "started_at": run.get("started_at") or utcnow(),
-            "ended_at": None,
-            "status": "running",
-            "steps": [],
-        }
+        if git_diff:
+            (self.path / GIT_DIFF_FILE).write_text(git_diff)
+        self.run = replace(
+            run,
+            run_id=self.run_id,
+            git_diff_file=GIT_DIFF_FILE if git_diff else None,
+            started_at=run.started_at or utcnow(),
+            ended_at=None,
+            status="running",
+            steps=[],
+        )
         self.save()
 
     def save(self) -> None:
-        write_json(self.path / "run.json", self.run)
+        write_run(self.path, self.run)
 
-    def add_step(self, filename: str, data: dict[str, Any]) -> Path:
-        path = self.steps_dir / filename
-        write_json(path, {"schema_version": SCHEMA_VERSION, **data})
-        self.run["steps"].append(filename)
+    def add_step(self, record: StepRecord) -> Path:
+        path = write_step(self.path, record)
+        self.run.steps.append(path.name)
         self.save()
         return path
 
     def finish(self, status: str, **fields: Any) -> None:
-        self.run.update(fields)
-        self.run["status"] = status
-        self.run["ended_at"] = utcnow()
+        """`fields`: the RunRecord's fields an ending sets (timing, error, ...)."""
+        self.run = replace(self.run, **fields, status=status, ended_at=utcnow())
         self.save()
 
 
@@ -145,7 +127,7 @@ def newest_run(results_dir: Path = RESULTS_DIR) -> Path | None:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         return None
-    runs = [p for p in results_dir.iterdir() if p.is_dir() and (p / "run.json").is_file()]
+    runs = [p for p in results_dir.iterdir() if p.is_dir() and (p / RUN_FILE).is_file()]
     if not runs:
         return None
     stamped = [p for p in runs if RUN_ID_RE.match(p.name)]

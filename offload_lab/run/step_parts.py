@@ -1,6 +1,7 @@
-"""The pieces of one step that need no remote call: the lines printed around it, the drain time
-from the core's clock, each host's CPU use, and the results of several load generators made
-one (offload_lab.loadgen.k6_merge), their partial summaries kept when a step is interrupted."""
+"""The pieces of one step that need no remote call: the lines printed around it, its step file's
+`step` section, the drain time from the core's clock, each host's CPU use, and the results of
+several load generators made one (offload_lab.loadgen.k6_merge), their partial summaries kept
+when a step is interrupted."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..analysis.load import step_from_dict
+from ..analysis.load import loaded_step
 from ..analysis.metrics import StepMetrics, compute_metrics
 from ..analysis.samples import SamplesError, read_samples
 from ..loadgen import k6_merge
 from ..plan.steps import PlannedStep
+from ..records import STEPS_DIR, StepParameters, StepRecord
 from ..services.cpu import cpu_pct
 
 INTERRUPTED_DIR = "interrupted"  # the run folder's: partial k6 summaries of an interrupted step
@@ -22,12 +24,8 @@ INTERRUPTED_DIR = "interrupted"  # the run folder's: partial k6 summaries of an 
 # the line printed after each step: the report's own figures (offload_lab.analysis.metrics), not a copy
 
 
-def headline(step: PlannedStep, data: dict[str, Any]) -> StepMetrics:
-    warnings: list[str] = []
-    record = step_from_dict(data, f"steps/{step.filename}", warnings)
-    if record is None:
-        raise ValueError(f"step {step.filename}: unreadable ({'; '.join(warnings)})")
-    return compute_metrics(record)
+def headline(record: StepRecord) -> StepMetrics:
+    return compute_metrics(loaded_step(record, f"{STEPS_DIR}/{record.file_name}", []))
 
 
 def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
@@ -43,8 +41,8 @@ def step_start_line(step: PlannedStep, total: int, drain_timeout_s: float) -> st
     )
 
 
-def format_headline(step: PlannedStep, total: int, data: dict[str, Any]) -> str:
-    m = headline(step, data)
+def format_headline(step: PlannedStep, total: int, record: StepRecord) -> str:
+    m = headline(record)
     label = f" [{step.label}]" if step.label != step.mode else ""
     peak = "-" if m.backlog_peak is None else f"{m.backlog_peak:g}"
     drain = (
@@ -55,6 +53,25 @@ def format_headline(step: PlannedStep, total: int, data: dict[str, Any]) -> str:
         f"avg {_fmt(m.lat_avg)} ms, p95 {_fmt(m.lat_p95)} ms, throughput {_fmt(m.throughput)}/s, "
         f"dropped {_fmt(m.drop_rate, 100)} %, errors {_fmt(m.error_rate, 100)} %, backlog peak {peak} "
         f"(drain {drain})"
+    )
+
+
+def step_parameters(
+    step: PlannedStep, gateway: dict[str, str], core: dict[str, str], instruments: dict[str, Any]
+) -> StepParameters:
+    """A step file's `step` section: the planned step with the settings it ran with (effective:
+    `gateway`, `core`, `instruments`) and those it switched."""
+    planned = step.as_dict()
+    return StepParameters(
+        **{
+            **planned,
+            "faults": list(planned["faults"]),
+            "gateway": gateway,
+            "gateway_overrides": dict(step.gateway),
+            "core": core,
+            "core_overrides": dict(step.core),
+            "instruments": instruments,
+        }
     )
 
 

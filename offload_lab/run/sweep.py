@@ -14,6 +14,7 @@ from ..plan.gateway_spec import GATEWAY_DEFAULTS, GATEWAY_KEYS
 from ..plan.limits import limit_of_step, measured_median_ms
 from ..plan.spec import SweepSpec
 from ..plan.steps import PlannedStep
+from ..records import RunRecord, StepRecord
 from ..services.broker import QueueSampler, depth_total
 from ..services.broker_settings import SWEEP_CONF
 from ..services.outcomes import OutcomeQueue, collect_ledger, wait_until_empty, with_effects
@@ -24,6 +25,7 @@ from .step_parts import (
     host_cpu,
     keep_partial_summary,
     precise_drain,
+    step_parameters,
     step_start_line,
     with_load_generators,
 )
@@ -47,7 +49,7 @@ class Sweep:
         echo: Callable[[str], None] = print,
         provisioned_cores: list[dict[str, str]] | None = None,
         total: int | None = None,
-        on_step: Callable[[PlannedStep, dict[str, Any]], None] | None = None,
+        on_step: Callable[[PlannedStep, StepRecord], None] | None = None,
     ):
         """`steps` may be any iterable (offload_lab.capacity plans each probe from the last one's
         result, which `on_step` hands it); `total` is then what the progress lines count to."""
@@ -63,10 +65,11 @@ class Sweep:
         self.timing: dict[str, Any] = {"steps": []}
         self.interrupted_step: dict[str, str] | None = None  # its partial k6 summary, if kept
 
-    def run(self, run_meta: dict[str, Any]) -> str:
-        """Run every step; returns the run's final status (complete, interrupted or failed)."""
+    def run(self, run: RunRecord, git_diff: str | None = None) -> str:
+        """Run every step; returns the run's final status (complete, interrupted or failed).
+        `run`: the run's record before its first step; `git_diff`: what a dirty tree differed by."""
         lab = self.lab
-        self.folder.create(run_meta)
+        self.folder.create(run, git_diff)
         t_start = lab.clock()
         status, error = "failed", None
         cooldowns = 0.0
@@ -78,7 +81,7 @@ class Sweep:
                 lab.core_settings.begin()
             if lab.calibrate is not None:
                 self.echo("calibration: POST /noop, a short fixed load (offload_lab/run/calibration.py)")
-                self.folder.run["calibration"] = lab.calibrate()
+                self.folder.run.calibration = lab.calibrate()
                 self.folder.save()
             for i, step in enumerate(self.steps):
                 if i > 0 and self.spec.cooldown_s:
@@ -86,15 +89,15 @@ class Sweep:
                     lab.sleep(self.spec.cooldown_s)
                     cooldowns += lab.clock() - t
                 self.echo(step_start_line(step, self.total, self.spec.drain_timeout_s))
-                data = self.run_step(step)
-                self.folder.add_step(step.filename, data)
-                self.echo(format_headline(step, self.total, data))
+                record = self.run_step(step)
+                self.folder.add_step(record)
+                self.echo(format_headline(step, self.total, record))
                 if self.on_step is not None:
-                    self.on_step(step, data)
+                    self.on_step(step, record)
             status = "complete"
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (offload_lab.run.signals)
             status, error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"
-            self.echo(f"interrupted: keeping {len(self.folder.run['steps'])} finished step(s)")
+            self.echo(f"interrupted: keeping {len(self.folder.run.steps)} finished step(s)")
         except Exception as exc:  # a step that cannot be measured ends the sweep
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             self.echo(f"sweep failed: {error}")
@@ -148,7 +151,7 @@ class Sweep:
             "overhead_ratio_excl_cooldown": round((wall - cooldowns) / base, 4) if base else None,
         }
 
-    def run_step(self, step: PlannedStep) -> dict[str, Any]:
+    def run_step(self, step: PlannedStep) -> StepRecord:
         lab = self.lab
         t_begin = lab.clock()
         broker_stats_ms = step.instruments.broker_stats_ms()
@@ -271,19 +274,19 @@ class Sweep:
         if flagged:
             self.echo(f"step {step.filename}: load generator(s) flagged: {', '.join(flagged)}")
 
-        step_info = step.as_dict()
-        step_info["gateway"] = effective_gateway(self.provisioned_gateway, step.gateway)
-        step_info["gateway_overrides"] = dict(step.gateway)
-        step_info["core"] = cores[0]
-        step_info["instruments"] = {
-            **instruments.as_dict(),
-            "ledger": cores[0][LEDGER],
-            "broker_stats_s": lab.broker_settings.effective_s(broker_stats_ms)
-            if lab.broker_settings is not None
-            else instruments.broker_stats_s,
-        }
-        step_info["core_overrides"] = dict(step.core)
-        limit = limit_of_step(step, step_info["gateway"], cores, measured_median_ms(summary))
+        params = step_parameters(
+            step,
+            effective_gateway(self.provisioned_gateway, step.gateway),
+            cores[0],
+            {
+                **instruments.as_dict(),
+                "ledger": cores[0][LEDGER],
+                "broker_stats_s": lab.broker_settings.effective_s(broker_stats_ms)
+                if lab.broker_settings is not None
+                else instruments.broker_stats_s,
+            },
+        )
+        limit = limit_of_step(step, params.gateway, cores, measured_median_ms(summary))
         self.timing["steps"].append(
             {
                 "step": step.filename,
@@ -295,28 +298,28 @@ class Sweep:
                 "wall_s": round(t_end - t_begin, 3),
             }
         )
-        return {
-            "step": step_info,
-            "limit": limit.as_dict(),
-            "started_at": started_at,
-            "load_ended_at": load_ended_at,
-            "ended_at": ended_at,
-            "clock": {
+        return StepRecord(
+            step=params,
+            limit=limit.as_dict(),
+            started_at=started_at,
+            load_ended_at=load_ended_at,
+            ended_at=ended_at,
+            clock={
                 "t0_unix_s": round(t0_unix_s, 3),
                 "load_started_unix_s": round(load_started_unix_s, 3),
                 "load_ended_unix_s": round(load_end_wall_s, 3),
             },
-            "k6": summary,
-            "core": core,
-            "broker": broker,
-            "hosts": hosts,
-            "hosts_timeline": hosts_timeline,
-            "samples": samples,
-            "ledger": ledger,
-            "faults": fault_records,
-            "waited_for_empty_queue_s": waited_empty_s,
-            "outcome_records_left_before": leftover_records,
-        }
+            k6=summary,
+            core=core,
+            broker=broker,
+            hosts=hosts,
+            hosts_timeline=hosts_timeline,
+            samples=samples,
+            ledger=ledger,
+            faults=fault_records,
+            waited_for_empty_queue_s=waited_empty_s,
+            outcome_records_left_before=leftover_records,
+        )
 
     def _retry_depths(self, retry: RetryQueues | None):
         """What the queue sampler reads of the delay queues each time (None: nothing)."""

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from offload_lab.records import read_step
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -22,6 +24,12 @@ def copy_run(name: str, dest: Path) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def current_step(path: Path) -> dict:
+    """A step file as a dict of the current shape (offload_lab.records), to change and write
+    back: the fixtures are of older shapes, which lack the sections tests add to them."""
+    return read_step(path).to_dict()
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -50,26 +50,26 @@ def fixture_report(run_dir: Path) -> HtmlReport:
     )
     hosts = [
         (f"{role}: {h['name']}", f"{h['address']}, {h['cpus']} CPUs")
-        for role, items in run.meta["hosts"].items()
+        for role, items in run.meta.hosts.items()
         for h in items
     ]
-    gateway = run.meta.get("settings", {}).get("gateway") or {}
+    gateway = run.meta.settings.get("gateway") or {}
     return HtmlReport(
         title=f"offload-lab report: {run.run_id}",
-        subtitle=f"spec {run.meta['spec_name']}",
+        subtitle=f"spec {run.meta.spec_name}",
         meta=[
             ("run id", run.run_id),
-            ("status", str(run.meta["status"])),
-            ("started / ended", f"{run.meta['started_at']} / {run.meta['ended_at']}"),
-            ("git commit", run.meta["git_commit"] + (" (dirty)" if run.meta["git_dirty"] else "")),
-            ("versions", "\n".join(f"{k}: {v}" for k, v in run.meta["versions"].items())),
-            ("fixture", str(run.meta.get("fixture_notes", ""))),
+            ("status", str(run.meta.status)),
+            ("started / ended", f"{run.meta.started_at} / {run.meta.ended_at}"),
+            ("git commit", run.meta.git_commit + (" (dirty)" if run.meta.git_dirty else "")),
+            ("versions", "\n".join(f"{k}: {v}" for k, v in run.meta.versions.items())),
+            ("fixture", run.meta.fixture_notes or ""),
         ],
         sections=[
             ("Effective gateway settings", [(k, str(v)) for k, v in gateway.items()]),
             ("Hosts", hosts),
         ],
-        spec_text=json.dumps(run.meta["spec"], indent=2),
+        spec_text=json.dumps(run.meta.spec, indent=2),
         tables=[table],
         charts=result.charts,
         timelines=[

@@ -101,20 +101,34 @@ def test_usage_error(capsys):
     assert "RUN_DIR" in capsys.readouterr().err
 
 
-def test_step_without_async_parts_or_step_section(sweep_run, capsys):
+def test_async_step_without_core_stats_or_broker_samples(sweep_run, capsys):
     path = sweep_run / "steps" / "02-async-10.json"
     step = read_json(path)
-    del step["core"], step["broker"], step["step"]
+    step["core"], step["broker"] = None, None
     path.write_text(json.dumps(step))
     assert main([str(sweep_run), "-q", "--no-charts"]) == 0
     err = capsys.readouterr().err
-    assert "steps/02-async-10.json: no 'step' section; mode and rate taken from the file name" in err
-    assert "without 'core' stats" in err
+    assert "steps/02-async-10.json: async step without 'core' stats" in err
+    assert "steps/02-async-10.json: async step without 'broker' samples" in err
     rows = read_csv(sweep_run / "report" / "summary.csv")
     row = next(r for r in rows if r["file"] == "steps/02-async-10.json")
-    # duration comes from the spec in run.json, so throughput is still exact
-    assert float(row["throughput_rps"]) == float(row["successes"]) / 4
+    assert float(row["throughput_rps"]) == float(row["successes"]) / 4  # the step's duration_s
     assert row["completed"] == "" and row["nothing_lost"] == ""
+
+
+def test_a_step_file_of_no_known_shape_is_named_and_shown_missing(sweep_run, capsys):
+    path = sweep_run / "steps" / "02-async-10.json"
+    step = read_json(path)
+    del step["step"]
+    path.write_text(json.dumps(step))
+    assert main([str(sweep_run), "-q", "--no-charts"]) == 0
+    err = capsys.readouterr().err
+    assert "steps/02-async-10.json: lacks step" in err and "; skipped" in err
+    assert len(read_csv(sweep_run / "report" / "summary.csv")) == 3
+    run = load_run(sweep_run)
+    assert [(u.file, u.mode, u.rate) for u in run.unreadable] == [("steps/02-async-10.json", "async", 10.0)]
+    md = (sweep_run / "report" / "summary.md").read_text()
+    assert rows_of(md, "Client side, per point", "10", "async")[2] == "0 (+1 missing)"
 
 
 def test_sync_only_run_skips_async_figures(sweep_run, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from analysis_testlib import read_csv
+from analysis_testlib import current_step, read_csv
 
 from offload_lab.analysis.load import load_run
 from offload_lab.analysis.report import make_report
@@ -23,7 +23,7 @@ def md_rows(md: str, title: str) -> list[list[str]]:
 
 def add_limit(run_dir, step_name, label):
     path = run_dir / "steps" / step_name
-    data = json.loads(path.read_text())
+    data = current_step(path)
     data["limit"] = {
         "label": label,
         "needs": {"client": 30.2, "gateway": 30.2, "core": 30.0},

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from analysis_testlib import read_csv
+from analysis_testlib import current_step, read_csv
 
 from offload_lab.analysis.load import load_run
 from offload_lab.analysis.metrics import aggregate_points, run_metrics
@@ -20,7 +20,7 @@ P95 = {1: 2.0, 2: 3.0, 3: 9.0}  # per repeat, for the async step at 30/s
 def make_repeated_run(src: Path, dest: Path, repeats: int = 3, dropped_in: int | None = None) -> Path:
     """The fixture sweep run three times, interleaved, with the async p95 at 30/s varied per repeat."""
     run = json.loads((src / "run.json").read_text())
-    originals = [json.loads((src / "steps" / name).read_text()) for name in run["steps"]]
+    originals = [current_step(src / "steps" / name) for name in run["steps"]]
     (dest / "steps").mkdir(parents=True)
     names = []
     index = 0
@@ -29,7 +29,7 @@ def make_repeated_run(src: Path, dest: Path, repeats: int = 3, dropped_in: int |
             index += 1
             data = copy.deepcopy(data)
             st = data["step"]
-            st.update(index=index, repeat=repeat)
+            st.update(index=index, repeat=repeat, repeats=repeats)
             if st["mode"] == "async" and st["rate"] == 30:
                 data["k6"]["metrics"]["http_req_duration"]["values"]["p(95)"] = P95[repeat]
                 if repeat == dropped_in:

@@ -3,7 +3,6 @@ and samples file, with and without its parts."""
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 from pathlib import Path
@@ -13,8 +12,9 @@ import analysis_testlib  # noqa: F401  (puts the repository on sys.path)
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import pytest
+from record_testlib import step_file
 
-from offload_lab.analysis.load import step_from_dict
+from offload_lab.analysis.load import loaded_step
 from offload_lab.analysis.timeline import (
     PANELS,
     build_timeline_figure,
@@ -22,6 +22,7 @@ from offload_lab.analysis.timeline import (
     plot_timeline,
     timeline_inputs,
 )
+from offload_lab.records import StepRecord
 
 T0 = 1796290000.0
 HEADER = "metric_name,timestamp,metric_value,expected_response,status"
@@ -49,17 +50,16 @@ def make_samples(path: Path, rate: int = 20, seconds: int = 10, slow_from: int =
 
 
 def step_data() -> dict:
-    return {
-        "schema_version": 1,
-        "step": {"index": 1, "mode": "async", "rate": 20, "duration_s": 10, "max_vus": 20, "label": "async"},
-        "clock": {"t0_unix_s": T0, "load_started_unix_s": T0 + 0.9, "load_ended_unix_s": T0 + 12.5},
-        "samples": {"file": "samples/01-async-20.csv.gz", "rows": 0},
-        "broker": {
+    return step_file(
+        {"index": 1, "mode": "async", "rate": 20, "duration_s": 10, "max_vus": 20},
+        clock={"t0_unix_s": T0, "load_started_unix_s": T0 + 0.9, "load_ended_unix_s": T0 + 12.5},
+        samples={"file": "samples/01-async-20.csv.gz", "rows": 0},
+        broker={
             "queue": "tasks",
             "samples": [[float(t), min(t * 3, 40), max(0, t * 3 - 20)] for t in range(0, 16)],
             "load_end_s": 12.5,
         },
-        "hosts_timeline": {
+        hosts_timeline={
             "interval_s": 1.0,
             "samples": [
                 [
@@ -74,7 +74,7 @@ def step_data() -> dict:
                 for t in range(1, 16)
             ],
         },
-    }
+    )
 
 
 @pytest.fixture
@@ -230,12 +230,11 @@ def test_garbage_in_the_step_file_is_skipped(run_dir, tmp_path):
 
 
 def test_from_a_loaded_step(run_dir, tmp_path):
-    """An offload_lab.analysis.load.StepRecord (the raw file is re-read for what the StepRecord does
-    not keep)."""
-    warnings: list[str] = []
-    step = step_from_dict(copy.deepcopy(step_data()), "steps/01-async-20.json", warnings)
+    """An offload_lab.analysis.load.LoadedStep (the step file is re-read for what the LoadedStep
+    does not keep)."""
+    step = loaded_step(StepRecord.from_dict(step_data()), "steps/01-async-20.json", [])
     out = tmp_path / "a.png"
-    assert plot_step_timeline(step, run_dir, out, "from StepRecord")
+    assert plot_step_timeline(step, run_dir, out, "from LoadedStep")
     assert out.stat().st_size > 0
     # an object with only the file name works as well
     assert plot_step_timeline(

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from record_testlib import run_file
 
 from offload_lab.analysis import capacity_block
 
@@ -23,8 +24,7 @@ def subject(folder: Path, name: str, mode: str, capacity: int, failure: int, bot
             commit: str = "aaaaaaa1", rejudged: bool = True) -> None:  # fmt: skip
     d = folder / name
     d.mkdir(parents=True)
-    run = {"spec": {"modes": [mode]}, "status": "complete", "git_commit": commit,
-           "started_at": "2026-11-27T22:00:00Z"}  # fmt: skip
+    run = run_file(run_id=name, spec={"modes": [mode]}, git_commit=commit, started_at="2026-11-27T22:00:00Z")
     (d / "run.json").write_text(json.dumps(run))
     first_failure = {"rate": failure, "reasons": [f"p95 25.0 ms over the SLO 20 ms at {failure}/s"],
                      "bottleneck": bottleneck, "evidence": [f"evidence of {name}"]}  # fmt: skip

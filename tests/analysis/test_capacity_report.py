@@ -8,18 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from record_testlib import AT, run_file
 
 from offload_lab.analysis import capacity_chart
-from offload_lab.analysis.capacity_table import (
-    SUITE_KIND,
-    build_table,
-    capacity_text,
-    spread_text,
-    table_markdown,
-)
+from offload_lab.analysis.capacity_table import build_table, capacity_text, spread_text, table_markdown
 from offload_lab.analysis.cli import main
 from offload_lab.capacity.probe import Probe, Slo
 from offload_lab.capacity.result import CapacityResult
+from offload_lab.records import SuiteRecord
 
 SUITE = {
     "name": "t",
@@ -39,7 +35,7 @@ def subject(folder: Path, name, mode, probes, gateway=None, status="complete"):
     d = folder / name
     (d / "steps").mkdir(parents=True)
     spec = {"modes": [mode], "gateway": gateway or {}, "core": {"PREFETCH": "1000"}}
-    (d / "run.json").write_text(json.dumps({"run_id": name, "spec": spec, "status": status, "steps": []}))
+    (d / "run.json").write_text(json.dumps(run_file(run_id=name, spec=spec, status=status)))
     passed = [p.rate for p in probes if p.passed]
     failed = sorted((p for p in probes if not p.passed), key=lambda p: p.rate)
     result = CapacityResult(
@@ -73,8 +69,8 @@ def suite_dir(tmp_path):
     )
     subject(folder, "nothing", "async", [probe(50, False), probe(25, False)])
     table = build_table(folder, NAMES)
-    data = {"kind": SUITE_KIND, "suite": SUITE, "run_id": "suite", "status": "complete", **table}
-    (folder / "capacity.json").write_text(json.dumps(data))
+    record = SuiteRecord(suite=SUITE, run_id="suite", started_at=AT, status="complete", **table)
+    (folder / "capacity.json").write_text(json.dumps(record.to_dict()))
     (folder / "capacity.md").write_text(table_markdown(SUITE, table))
     return folder
 
@@ -174,7 +170,7 @@ def repeated_subject(folder: Path, name, probes, drop_spread=False):
     d = folder / name
     (d / "steps").mkdir(parents=True)
     spec = {"modes": ["async"], "gateway": {}, "core": {}}
-    (d / "run.json").write_text(json.dumps({"run_id": name, "spec": spec, "status": "complete", "steps": []}))
+    (d / "run.json").write_text(json.dumps(run_file(run_id=name, spec=spec)))
     result = CapacityResult.of("async", Slo(), probes, "x", 3).as_dict()
     if drop_spread:  # capacity.json as written before boundary repeats
         del result["spread"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from record_testlib import step_record
 
 from offload_lab.analysis.delay_queues import find_delay_queues, per_second
-from offload_lab.analysis.load import step_from_dict
+from offload_lab.analysis.load import loaded_step
 
 SAMPLES = [[0.0, 0, 0], [1.0, 3, 3], [2.5, 1, 1]]
 
@@ -88,11 +89,11 @@ def test_failed_polls_and_junk_are_skipped():
     assert find_delay_queues(junk) == {}
 
 
-def test_the_step_record_keeps_them():
-    data = {
-        "step": {"mode": "async", "rate": 10, "duration_s": 5, "core": {"TRANSIENT_FAIL_RATE": "0.1"}},
-        "broker": {"queue": "tasks", "retry_queues": [{"queue": "tasks.retry.1000", "samples": SAMPLES}]},
-    }
-    step = step_from_dict(data, "steps/01-async-10.json", [])
+def test_the_loaded_step_keeps_them():
+    record = step_record(
+        {"mode": "async", "rate": 10, "duration_s": 5, "core": {"TRANSIENT_FAIL_RATE": "0.1"}},
+        broker={"queue": "tasks", "retry_queues": [{"queue": "tasks.retry.1000", "samples": SAMPLES}]},
+    )
+    step = loaded_step(record, "steps/01-async-10.json", [])
     assert list(step.delay_queues) == ["tasks.retry.1000"]
     assert step.core_settings == {"TRANSIENT_FAIL_RATE": "0.1"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from analysis_testlib import copy_run
+from analysis_testlib import copy_run, current_step
 
 from offload_lab.analysis.ledger_tables import faults_table, ledger_table
 from offload_lab.analysis.load import load_run
@@ -15,7 +15,7 @@ from offload_lab.analysis.report import make_report
 def add_ledger(run_dir, step_file, outcomes, recorded_lost=0):
     """Give an async fixture step samples with task ids, outcome records and a fault."""
     path = run_dir / "steps" / step_file
-    data = json.loads(path.read_text())
+    data = current_step(path)
     stem = path.stem
     t0 = 1_796_290_000.0
     rows = ["metric_name,timestamp,metric_value,expected_response,status,task_id"]
@@ -68,7 +68,7 @@ def test_tasks_the_broker_dead_lettered_come_from_their_raw_file(tmp_path):
     # t-3 has no record: the broker dead-lettered it (quorum delivery limit), it is not lost
     add_ledger(run_dir, "01-async-10.json", ["t-0", "t-1", "t-2"])
     path = run_dir / "steps" / "01-async-10.json"
-    data = json.loads(path.read_text())
+    data = current_step(path)
     data["ledger"]["dead_letters_file"] = "dead_letters/01-async-10.jsonl.gz"
     path.write_text(json.dumps(data))
     (run_dir / "dead_letters").mkdir()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from offload_lab.analysis.load import StepRecord, split_mixed_series
+from offload_lab.analysis.load import LoadedStep, split_mixed_series
 
 
 def record(label, mode, rate=100):
-    return StepRecord(
+    return LoadedStep(
         file=f"steps/x-{mode}-{rate}.json", index=1, mode=mode, rate=rate, label=label, duration_s=10
     )
 

@@ -28,7 +28,7 @@ def test_the_run_is_tracked_from_a_clean_commit(run):
                                  capture_output=True, text=True, check=True).stdout.split())  # fmt: skip
     assert "docs/results/failures/run.json" in tracked
     assert all(f"docs/results/failures/{s.file}" in tracked for s in run.steps)
-    assert run.meta["git_dirty"] is False and run.meta["git_commit"] and run.meta["spec_name"] == "failures"
+    assert run.meta.git_dirty is False and run.meta.git_commit and run.meta.spec_name == "failures"
 
 
 def test_every_point_three_times_and_nothing_lost(run):

@@ -27,9 +27,9 @@ def test_the_run_is_tracked_from_a_clean_commit_with_its_calibration(run):
                                  capture_output=True, text=True, check=True).stdout.split())  # fmt: skip
     assert "docs/results/seed/run.json" in tracked
     assert all(f"docs/results/seed/{s.file}" in tracked for s in run.steps)
-    assert run.meta["git_dirty"] is False and run.meta["git_commit"]
-    assert run.meta["spec_name"] == "seed"
-    calibration = run.meta.get("calibration") or {}
+    assert run.meta.git_dirty is False and run.meta.git_commit
+    assert run.meta.spec_name == "seed"
+    calibration = run.meta.calibration or {}
     assert "error" not in calibration and calibration.get("p95_ms"), calibration
 
 

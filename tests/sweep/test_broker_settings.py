@@ -11,6 +11,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
 from offload_lab.services.broker_settings import (
@@ -109,7 +110,7 @@ def test_a_series_switches_the_brokers_statistics_and_the_steps_record_it(tmp_pa
         broker_settings=broker,
     )
     folder = RunFolder(tmp_path, "r")
-    assert Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run({}) == "complete"
+    assert Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run(RunRecord()) == "complete"
     stats = [
         json.loads((folder.path / "steps" / name).read_text())["step"]["instruments"]["broker_stats_s"]
         for name in ("01-async-50.json", "02-async-50.json")

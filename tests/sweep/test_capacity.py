@@ -9,6 +9,7 @@ import time
 
 import pytest
 from fab_command import fab
+from record_testlib import step_file
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 import fabfile
@@ -18,6 +19,7 @@ from offload_lab.cli import capacity_commands, run_start
 from offload_lab.cli.task_help import CAPACITY_HELP
 from offload_lab.cli.usage import UsageError
 from offload_lab.plan.spec import SpecError
+from offload_lab.records import StepRecord
 from offload_lab.run.connections import ProvisionedSettings
 from offload_lab.run.sweep import SweepServices
 from offload_lab.services.gateway import GatewaySettings
@@ -105,17 +107,11 @@ def test_search_state_checks_its_bounds():
 
 
 def step_data(mode="async", rate=400, avg=3.0, p95=8.0, dropped=0, failed=0, max_vus=100, **extra):
+    """A probe's step file (parsed JSON), as the rejudge reads one."""
     iterations = rate * 10 - dropped
-    data = {
-        "step": {
-            "mode": mode,
-            "rate": rate,
-            "duration_s": 10,
-            "max_vus": max_vus,
-            "work_ms": 1000,
-            "gateway": {},
-        },
-        "k6": {
+    data = step_file(
+        {"mode": mode, "rate": rate, "duration_s": 10, "max_vus": max_vus, "work_ms": 1000},
+        k6={
             "metrics": {
                 "iterations": {"values": {"count": iterations}},
                 "dropped_iterations": {"values": {"count": dropped}},
@@ -126,42 +122,47 @@ def step_data(mode="async", rate=400, avg=3.0, p95=8.0, dropped=0, failed=0, max
                 },
             }
         },
-        "core": {"completed": iterations - failed, "dead_lettered": 0},
-        "broker": {"samples": [[t, 0, 0] for t in range(11)], "load_end_s": 10.0, "peak_ready": 0},
-        "hosts": {
+        core={"completed": iterations - failed, "dead_lettered": 0},
+        broker={"samples": [[t, 0, 0] for t in range(11)], "load_end_s": 10.0, "peak_ready": 0},
+        hosts={
             h: {"group": h.removeprefix("lab-"), "cpu_pct": 30.0}
             for h in ("lab-gateway", "lab-core", "lab-loadgen")
         },
-    }
+    )
     data.update(extra)
     return data
 
 
+def judge_file(data, slo, shared_cpus=None) -> Probe:
+    """The verdict on a probe's step file."""
+    return judge(StepRecord.from_dict(data), slo, shared_cpus)
+
+
 def test_a_probe_within_the_slo_passes():
-    probe = judge(step_data(), Slo())
+    probe = judge_file(step_data(), Slo())
     assert probe.passed and probe.reasons == [] and probe.bottleneck is None
     assert probe.evidence == ["no host >= 90 % CPU, no stage saturated, no backlog: not identified"]
 
 
 def test_each_failure_is_named():
-    probe = judge(step_data(p95=31.0, dropped=40, failed=20), Slo(20, 0.1))
+    probe = judge_file(step_data(p95=31.0, dropped=40, failed=20), Slo(20, 0.1))
     assert not probe.passed
     assert probe.reasons[0] == "p95 31.0 ms over the SLO 20 ms"
     assert probe.reasons[1].startswith("40 iterations dropped (1.00 %)")
     assert probe.reasons[2] == "errors 0.51 % over 0.1 %"
     assert probe.failing_figures == ["p95_ms", "dropped", "error_pct"]  # what each reason's figure is
-    sync = judge(step_data("sync", 50, avg=1004, p95=1025.0, max_vus=100), Slo(20))
+    sync = judge_file(step_data("sync", 50, avg=1004, p95=1025.0, max_vus=100), Slo(20))
     assert sync.reasons == ["p95 25.0 ms above the work time over the SLO 20 ms"]
-    assert judge(step_data("sync", 50, avg=1004, p95=1015.0, max_vus=100), Slo(20)).passed
+    assert judge_file(step_data("sync", 50, avg=1004, p95=1015.0, max_vus=100), Slo(20)).passed
 
 
 def test_the_client_short_of_vus_fails_and_makes_the_result_invalid():
     # ~76 of 80 VUs busy with p95 within the 200 ms the VUs are sized for: too few VUs
-    probe = judge(step_data(rate=400, avg=190.0, p95=195.0, max_vus=80), Slo())
+    probe = judge_file(step_data(rate=400, avg=190.0, p95=195.0, max_vus=80), Slo())
     assert "the client was short of VUs (~76 of 80 busy)" in probe.reasons
     assert probe.bottleneck == "client" and probe.invalid
     # a collapsing server (p95 10 s) uses up any number of VUs: that probe measured the lab
-    collapse = judge(step_data(rate=400, avg=1500.0, p95=10000.0, max_vus=610), Slo())
+    collapse = judge_file(step_data(rate=400, avg=1500.0, p95=10000.0, max_vus=610), Slo())
     assert "the client was short of VUs (~600 of 610 busy)" in collapse.reasons
     assert collapse.bottleneck != "client" and not collapse.invalid
 
@@ -170,7 +171,7 @@ def test_a_saturated_loadgen_comes_first_and_invalidates():
     data = step_data(p95=40.0)
     data["hosts"]["lab-loadgen"]["cpu_pct"] = 97.0
     data["hosts"]["lab-gateway"]["cpu_pct"] = 95.0
-    probe = judge(data, Slo())
+    probe = judge_file(data, Slo())
     assert probe.bottleneck == "loadgen" and probe.invalid
     assert probe.evidence[:2] == [
         "the load generator lab-loadgen's CPUs were 97 % busy",
@@ -186,7 +187,7 @@ def test_a_busy_server_host_is_named_from_its_timeline():
     data["hosts_timeline"] = {
         "samples": [[t, {"lab-gateway": 95.0}] for t in range(1, 11)] + [[20, {"lab-gateway": 1.0}]]
     }
-    probe = judge(data, Slo())
+    probe = judge_file(data, Slo())
     assert probe.bottleneck == "lab-gateway CPU" and not probe.invalid
     assert probe.evidence[0] == "lab-gateway (gateway) CPUs 95 % busy"
 
@@ -204,11 +205,11 @@ def test_a_cpu_several_hosts_share_is_named_from_their_sum():
     data["hosts"]["lab-broker"] = {"group": "broker", "cpu_pct": 35.0}
     data["hosts"]["lab-gateway"]["cpu_pct"] = 45.0
     data["hosts"]["lab-core"]["cpu_pct"] = 12.0  # 92 % of CPU 0, no host >= 90 % alone
-    probe = judge(data, Slo(), shared)
+    probe = judge_file(data, Slo(), shared)
     assert probe.bottleneck == "CPU 0 (shared)" and not probe.invalid
     assert probe.evidence[0] == "CPU 0, shared by lab-gateway, lab-core, lab-broker, 92 % busy"
     data["hosts"]["lab-core"]["cpu_pct"] = 2.0
-    quiet = judge(data, Slo(), shared)
+    quiet = judge_file(data, Slo(), shared)
     assert (
         quiet.bottleneck is None
         and quiet.evidence[1] == "busiest: CPU 0 (lab-gateway, lab-core, lab-broker) 82 %"
@@ -224,7 +225,7 @@ def test_a_shared_cpu_saturated_in_its_busiest_seconds_is_named_in_bursts():
         "samples": [[t, {"lab-gateway": g, "lab-core": 3.2}] for t, g in enumerate(busy, start=1)]
     }
     data["hosts"]["lab-core"]["cpu_pct"] = 3.2
-    probe = judge(data, Slo(), shared)
+    probe = judge_file(data, Slo(), shared)
     assert probe.bottleneck == "CPU 0 (shared, in bursts)"
     assert probe.evidence[0] == (
         "CPU 0, shared by lab-gateway, lab-core, 93 % busy in its busiest second (71 % on the whole)"
@@ -252,13 +253,13 @@ def test_saturated_gateway_places_are_named():
     data["step"]["gateway"] = gthread
     data["k6"]["metrics"]["http_reqs"]["values"]["count"] = 160  # 16/s served
     data["k6"]["metrics"]["iterations"]["values"]["count"] = 160
-    probe = judge(data, Slo())
+    probe = judge_file(data, Slo())
     assert probe.bottleneck == "gateway" and probe.evidence[0] == "the gateway held ~32 of its 16 places"
 
 
 def test_a_growing_backlog_fails_async_and_names_the_core():
     samples = [[t, 100 * t, 100 * t] for t in range(11)]  # ready +100/s through the load
-    probe = judge(
+    probe = judge_file(
         step_data(rate=600, broker={"samples": samples, "load_end_s": 10.0, "peak_ready": 1000}), Slo()
     )
     assert not probe.passed and probe.reasons == [
@@ -267,7 +268,7 @@ def test_a_growing_backlog_fails_async_and_names_the_core():
     assert probe.failing_figures == ["backlog_peak"]
     assert probe.bottleneck == "core"
     steady = [[t, 400, 0 if t % 2 else 30] for t in range(11)]  # a few waiting now and then
-    assert judge(step_data(broker={"samples": steady, "load_end_s": 10.0}), Slo()).passed
+    assert judge_file(step_data(broker={"samples": steady, "load_end_s": 10.0}), Slo()).passed
 
 
 def test_vus_are_sized_by_littles_law_with_headroom():

@@ -2,9 +2,9 @@
 hosts' loops, and a latency failure on a CPU that is not full named as contention for it, or,
 on idle CPUs, as the path's own latency."""
 
-from test_capacity import step_data
+from test_capacity import judge_file, step_data
 
-from offload_lab.capacity.probe import CONTENDED_WAIT_PCT, Slo, judge
+from offload_lab.capacity.probe import CONTENDED_WAIT_PCT, Slo
 from offload_lab.services.cpu import parse_readings, shares, waits
 
 SHARED = {"0": ["lab-gateway", "lab-core", "lab-broker"]}
@@ -49,7 +49,7 @@ def _step(p95: float, use: dict[str, float], wait: dict[str, float]) -> dict:
 def test_a_latency_failure_on_a_contended_cpu_names_the_contention():
     use = {"lab-gateway": 24.0, "lab-core": 6.0, "lab-broker": 16.0}
     data = _step(33.0, use, {"lab-gateway": 18.0, "lab-core": 11.0, "lab-broker": 21.0})
-    probe = judge(data, Slo(), SHARED)
+    probe = judge_file(data, Slo(), SHARED)
     assert not probe.passed and probe.bottleneck == "CPU 0 (shared, contended)"
     assert probe.evidence[0] == (
         "CPU 0, shared by lab-gateway, lab-core, lab-broker, 46 % busy; the tasks of its hosts waited "
@@ -61,7 +61,7 @@ def test_waiting_below_the_threshold_names_nothing():
     use = {"lab-gateway": 24.0, "lab-core": 6.0, "lab-broker": 16.0}
     below = CONTENDED_WAIT_PCT - 1
     data = _step(33.0, use, {"lab-gateway": below, "lab-core": 5.0, "lab-broker": below})
-    probe = judge(data, Slo(), SHARED)
+    probe = judge_file(data, Slo(), SHARED)
     assert probe.bottleneck is None and "not identified" in probe.evidence[0]
 
 
@@ -69,7 +69,7 @@ def test_contention_is_not_named_for_a_failure_that_is_not_latency():
     use = {"lab-gateway": 24.0, "lab-core": 6.0, "lab-broker": 16.0}
     data = _step(8.0, use, {"lab-gateway": 30.0, "lab-core": 30.0, "lab-broker": 30.0})
     data["k6"]["metrics"]["http_req_failed"]["values"]["passes"] = 40  # 1 % errors, p95 fine
-    probe = judge(data, Slo(), SHARED)
+    probe = judge_file(data, Slo(), SHARED)
     assert not probe.passed and probe.bottleneck != "CPU 0 (shared, contended)"
 
 
@@ -77,21 +77,21 @@ def test_a_slow_path_on_idle_cpus_is_named_the_path_itself():
     use = {"lab-gateway": 2.0, "lab-core": 1.0, "lab-broker": 1.0}
     data = _step(36.0, use, {"lab-gateway": 1.0, "lab-core": 0.5, "lab-broker": 2.0})
     data["step"]["rate"] = 1
-    probe = judge(data, Slo(), SHARED)
+    probe = judge_file(data, Slo(), SHARED)
     assert probe.bottleneck == "the path itself"
     assert probe.evidence[0].startswith("p95 over the SLO at 1/s with CPU 0, shared by lab-gateway")
     busier = _step(36.0, {h: 20.0 for h in use}, {h: 1.0 for h in use})
-    assert judge(busier, Slo(), SHARED).bottleneck is None  # 60 % busy is not idle
+    assert judge_file(busier, Slo(), SHARED).bottleneck is None  # 60 % busy is not idle
 
 
 def test_errors_with_nothing_full_are_named_the_path_itself():
     use = {"lab-gateway": 13.0, "lab-core": 3.0, "lab-broker": 9.0}
     data = _step(12.0, use, {"lab-gateway": 4.0, "lab-core": 6.0, "lab-broker": 8.0})
     data["k6"]["metrics"]["http_req_failed"]["values"]["passes"] = 20  # 0.5 % of 4,000
-    probe = judge(data, Slo(), SHARED)
+    probe = judge_file(data, Slo(), SHARED)
     assert probe.reasons == ["errors 0.50 % over 0.1 %"]
     assert probe.bottleneck == "the path itself"
     assert probe.evidence[0].startswith("0.50 % of requests failed at 400/s with CPU 0")
     saturated = _step(12.0, {h: 31.0 for h in use}, {h: 4.0 for h in use})
     saturated["k6"]["metrics"]["http_req_failed"]["values"]["passes"] = 20
-    assert judge(saturated, Slo(), SHARED).bottleneck == "CPU 0 (shared)"  # 93 %: the CPU, not the path
+    assert judge_file(saturated, Slo(), SHARED).bottleneck == "CPU 0 (shared)"  # 93 %: the CPU, not the path

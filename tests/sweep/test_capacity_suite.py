@@ -21,6 +21,7 @@ from offload_lab.cli.usage import UsageError
 from offload_lab.paths import REPO_ROOT
 from offload_lab.plan.gateway_spec import PUBLISHERS
 from offload_lab.plan.spec import SpecError
+from offload_lab.records import read_step
 from offload_lab.run.connections import ProvisionedSettings
 from offload_lab.run.sweep import SweepServices
 from offload_lab.services.gateway import GatewaySettings
@@ -265,7 +266,7 @@ def test_noop_probes_post_noop_and_claim_no_ledger_drain_or_backlog(tmp_path, in
         assert data["step"]["mode"] == "noop" and data["step"]["work_ms"] == 0
         assert data["ledger"] is None  # nothing was published: no task can be lost
         assert data["limit"]["needs"]["core"] == 0 and data["limit"]["label"] != "core-capped"
-        probe = judge(data, Slo())
+        probe = judge(read_step(f), Slo())
         assert not any("backlog" in r or "lost" in r for r in probe.reasons + probe.evidence)
     async_step = next((tmp_path / "results" / "suite" / "kombu_pool" / "steps").iterdir())
     assert json.loads(async_step.read_text())["ledger"]["lost"] == 0  # async keeps its ledger

@@ -18,6 +18,7 @@ from offload_lab.plan.core_spec import CORE_DEFAULTS, CORE_SETTINGS, consumer_co
 from offload_lab.plan.overrides import OPTION_FOR_KEY, parse_overrides
 from offload_lab.plan.spec import SpecError
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder, make_run_id
 from offload_lab.run.sweep import Sweep, SweepServices
 from offload_lab.services.core import SWEEP_ENV, CoreSettings, CoreSettingsError, core_healthy
@@ -249,7 +250,7 @@ def run_sweep(tmp_path, raw, core_remote, k6=None):
     folder = RunFolder(tmp_path / "results", "20260101-000000-t")
     provisioned_cores = [{"PREFETCH": "500", "STATS_RESET_TOKEN": "secret"}]
     sweep = Sweep(spec.apply_overrides(raw, {}), steps, lab, folder, {}, lambda line: None, provisioned_cores)
-    status = sweep.run({"spec_name": "t"})
+    status = sweep.run(RunRecord(spec_name="t"))
     return status, folder
 
 

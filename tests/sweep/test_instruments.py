@@ -20,6 +20,7 @@ from offload_lab.plan.instruments import Instruments
 from offload_lab.plan.overrides import parse_overrides
 from offload_lab.plan.spec import SpecError
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.calibration import calibrate, calibration_record, calibration_step
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
@@ -103,7 +104,7 @@ def run_sweep(tmp_path, raw, provisioned_core=None, calibrate_fn=None):
     folder = RunFolder(tmp_path, "r")
     cores = [provisioned_core or {"LEDGER": "file"}]
     status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None, provisioned_cores=cores).run(
-        {"spec": spec.as_dict()}
+        RunRecord(spec=spec.as_dict())
     )
     assert status == "complete"
     steps = {p.name: json.loads(p.read_text()) for p in sorted((folder.path / "steps").glob("*.json"))}

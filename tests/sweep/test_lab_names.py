@@ -23,6 +23,7 @@ from offload_lab.hosts.lab_names import BrokerNames, role_broker_names, role_def
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.fault_spec import FaultSpec
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord, read_step
 from offload_lab.run.connections import LabConnections
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
@@ -236,10 +237,10 @@ def test_the_sweep_samples_and_records_the_queues_by_the_inventorys_names(tmp_pa
     )
     folder = RunFolder(tmp_path / "results", "20260101-000000-t")
     assert (
-        Sweep(spec, expand_steps(spec), lab, folder, {}, lambda line: None).run({"spec_name": "t"})
+        Sweep(spec, expand_steps(spec), lab, folder, {}, lambda line: None).run(RunRecord(spec_name="t"))
         == "complete"
     )
-    broker = json.loads((folder.path / "steps" / "01-async-50.json").read_text())["broker"]
+    broker = read_step(folder.path / "steps" / "01-async-50.json").broker
     assert broker["queue"] == "jobs" and broker["retry_queues"]["queues"] == ["jobs.retry.1000"]
     assert broker["retry_queues"]["exchange"] == "jobs.retry"
     assert set(depth.calls) == {"jobs", "jobs.dead"}

@@ -22,6 +22,7 @@ from offload_lab.plan.limits import (
     step_limit,
 )
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices, effective_gateway
 from offload_lab.services.gateway import GatewaySettings
@@ -159,7 +160,7 @@ def test_every_step_file_records_its_limit(tmp_path, mode, label, source):
         sample_interval_s=0.05,
     )
     folder = RunFolder(tmp_path / "results", "20260101-000000-t")
-    assert Sweep(s, steps, lab, folder, {}, lambda line: None).run({}) == "complete"
+    assert Sweep(s, steps, lab, folder, {}, lambda line: None).run(RunRecord()) == "complete"
     data = json.loads((folder.path / "steps" / steps[0].filename).read_text())
     limit = data["limit"]
     assert limit["label"] == label and limit["latency_source"] == source

@@ -16,6 +16,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote, w
 
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
 from offload_lab.services.broker import QueueSampler
@@ -146,7 +147,7 @@ def run(tmp_path, raw, listing=None, **lab_kw):
     )
     folder = RunFolder(tmp_path / "results", "20260101-000000-t")
     sweep = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda line: None)
-    status = sweep.run({"spec_name": "t"})
+    status = sweep.run(RunRecord(spec_name="t"))
     steps = {p.name: json.loads(p.read_text()) for p in sorted((folder.path / "steps").glob("*.json"))}
     return status, steps, facts_asked, folder
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from offload_lab.cli import run_start
+from offload_lab.records import RunRecord, write_run
 from offload_lab.run.results import GIT_DIFF_FILE, RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_a_dirty_run_keeps_its_diff_beside_run_json_not_inside_it(tmp_path):
     folder = RunFolder(tmp_path, "r1")
-    folder.create({"git_commit": "abc", "git_dirty": True, "git_diff": "--- a/x\n+++ b/x\n"})
+    folder.create(RunRecord(git_commit="abc", git_dirty=True), git_diff="--- a/x\n+++ b/x\n")
     meta = json.loads((folder.path / "run.json").read_text())
     assert (folder.path / GIT_DIFF_FILE).read_text() == "--- a/x\n+++ b/x\n"
     assert meta["git_diff_file"] == GIT_DIFF_FILE and "git_diff" not in meta and meta["git_dirty"] is True
@@ -24,7 +25,7 @@ def test_a_dirty_run_keeps_its_diff_beside_run_json_not_inside_it(tmp_path):
 
 def test_a_clean_run_has_no_diff_file(tmp_path):
     folder = RunFolder(tmp_path, "r2")
-    folder.create({"git_commit": "abc", "git_dirty": False})
+    folder.create(RunRecord(git_commit="abc", git_dirty=False))
     assert not (folder.path / GIT_DIFF_FILE).exists()
     assert "git_diff_file" not in json.loads((folder.path / "run.json").read_text())
 
@@ -52,7 +53,7 @@ def test_publishing_refuses_a_dirty_run_and_keeps_the_old_publication(tmp_path):
     name = "test-refused-dirty-run"
     run_dir = tmp_path / "run"
     (run_dir / "steps").mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"git_commit": "abc", "git_dirty": True, "steps": []}))
+    write_run(run_dir, RunRecord(git_commit="abc", git_dirty=True))
     published = REPO / "docs" / "results" / name
     published.mkdir()
     try:
@@ -63,6 +64,16 @@ def test_publishing_refuses_a_dirty_run_and_keeps_the_old_publication(tmp_path):
         assert (published / "run.json").read_text() == "the earlier publication"
     finally:
         shutil.rmtree(published)
+
+
+def test_publishing_refuses_a_run_json_that_is_no_run_record(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "steps").mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"git_commit": "abc", "git_dirty": False, "steps": []}))
+    result = publish(run_dir, "test-refused-no-record")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "not published: its run.json is no run record (lacks " in result.stderr
+    assert not (REPO / "docs" / "results" / "test-refused-no-record").exists()
 
 
 def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):

@@ -16,13 +16,14 @@ from offload_lab.analysis.samples import latency_stats, read_samples
 from offload_lab.loadgen import k6 as k6_mod
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
 from offload_lab.services.gateway import GatewaySettings
 
 RAW = {"name": "g", "rates": [30], "duration_s": 2, "max_vus": 10, "cooldown_s": 0,
        "drain_timeout_s": 1, "modes": ["async"]}  # fmt: skip
-META = {"spec_name": "g", "spec": {}, "overrides": {}, "hosts": {}, "settings": {}}
+META = RunRecord(spec_name="g", overrides={})
 
 
 def services(k6, queue_depth):

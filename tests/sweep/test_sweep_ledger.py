@@ -12,6 +12,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.sweep import Sweep, SweepServices
 from offload_lab.services.gateway import GatewaySettings
@@ -102,7 +103,7 @@ def run_sweep(tmp_path, outcomes):
         faults=faults,
     )
     folder = RunFolder(tmp_path, "r")
-    status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run({"spec": {}})
+    status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run(RunRecord())
     return status, json.loads((folder.path / "steps/01-async-50.json").read_text()), folder, performed
 
 
@@ -204,6 +205,6 @@ def test_a_refused_step_fails_the_sweep_with_the_reason(tmp_path):
     )
     folder = RunFolder(tmp_path, "r")
     lines = []
-    assert Sweep(spec, expand_steps(spec), lab, folder, {}, lines.append).run({"spec": {}}) == "failed"
+    assert Sweep(spec, expand_steps(spec), lab, folder, {}, lines.append).run(RunRecord()) == "failed"
     assert k6.ran == []  # no load was sent
     assert any("cannot start from an empty queue" in line for line in lines)

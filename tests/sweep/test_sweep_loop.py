@@ -11,6 +11,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord, read_step
 from offload_lab.run.results import RunFolder, newest_run
 from offload_lab.run.step_parts import headline
 from offload_lab.run.sweep import Sweep, SweepServices, effective_gateway
@@ -55,7 +56,7 @@ def build(tmp_path, raw=None, k6=None, queue_kw=None, gw_remote=None, sleep=None
     return sweep, lab, folder, remote, lines
 
 
-META = {"spec_name": "t", "spec": {}, "overrides": {}, "hosts": {}, "settings": {}}
+META = RunRecord(spec_name="t", overrides={})
 
 
 def load(path):
@@ -114,8 +115,7 @@ def test_complete_run_writes_the_result_format(tmp_path):
 def test_headline_dropped_and_throughput(tmp_path):
     sweep, lab, folder, remote, lines = build(tmp_path, k6=FakeK6(dropped={3: 30}))
     sweep.run(META)
-    data = load(folder.path / "steps" / "03-sync-100.json")
-    m = headline(sweep.steps[2], data)  # the report's own figures
+    m = headline(read_step(folder.path / "steps" / "03-sync-100.json"))  # the report's own figures
     assert m.drop_rate == pytest.approx(0.30)  # 70 iterations + 30 dropped
     assert m.throughput == pytest.approx(70.0)
     assert "dropped 30.0 %" in lines[5]  # step 3 ends (every step also has a start line)
@@ -214,7 +214,7 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
     sweep.run(META)
     again = RunFolder(tmp_path / "results", "20260101-000000-t")
     with pytest.raises(FileExistsError):
-        again.create({})
+        again.create(RunRecord())
 
 
 def test_samples_that_cannot_be_pulled_leave_the_step_intact(tmp_path):

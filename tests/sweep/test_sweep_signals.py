@@ -12,6 +12,7 @@ from sweep_fakes import FakeCore, FakeCpu, FakeK6, FakeQueue, RecordingRemote
 
 from offload_lab.plan import spec as spec_mod
 from offload_lab.plan.steps import expand_steps
+from offload_lab.records import RunRecord
 from offload_lab.run.results import RunFolder
 from offload_lab.run.signals import signals_interrupt
 from offload_lab.run.sweep import Sweep, SweepServices
@@ -40,7 +41,7 @@ def test_a_signal_interrupts_the_sweep_like_ctrl_c(tmp_path, signum):
         timer = threading.Timer(0.3, os.kill, (os.getpid(), signum))
         with signals_interrupt():
             timer.start()
-            status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run({"spec": {}})
+            status = Sweep(spec, expand_steps(spec), lab, folder, {}, lambda m: None).run(RunRecord())
         timer.join()
         assert signal.getsignal(signum) == signal.SIG_IGN  # handlers are put back
     finally:
