@@ -1,6 +1,8 @@
 """Assertions on the quick sweep's raw JSON and samples (recomputed here, not read from the report)."""
 
 import csv
+import re
+import urllib.parse
 
 import pytest
 from browser_testlib import assert_page_ok, render_page
@@ -143,7 +145,10 @@ def test_report_has_a_timeline_per_step_and_one_html_page(run_dir, run):
     report = run_dir / "report"
     for name in run["steps"]:
         assert (report / "timelines" / name.replace(".json", ".png")).stat().st_size > 10_000, name
-    assert (report / "index.html").stat().st_size > 100_000
+    page = (report / "index.html").read_text(encoding="utf-8")
+    charts = re.findall(r'<img src="([^"]+)"', page)  # linked beside the page, not held twice
+    assert len(charts) >= 4 + len(run["steps"]) and "data:image" not in page
+    assert all((report / urllib.parse.unquote(src)).stat().st_size > 10_000 for src in charts), charts
     rows = list(csv.DictReader((report / "summary.csv").open()))
     assert {r["row"] for r in rows} == {"step", "median", "min", "max"}
     assert {r["latency_source"] for r in rows if r["row"] == "step"} == {"samples"}
