@@ -1,8 +1,8 @@
 """Every figure the README and docs/ quote from a publication comes from one of these blocks:
 each is generated from its committed run folder, between two marker lines, and
-tests/docs/test_generated_blocks.py holds every block in every page equal to its data. A block
-links into docs/results from the repository's root (/docs/results/...), so that it reads the
-same in README.md and in a page under docs/.
+tests/docs/test_generated_blocks.py holds every block in every page equal to its data. A builder
+links into docs/results from the repository's root (/docs/results/...); each page gets those
+links made relative to its own folder, so that a clone and GitHub both follow them.
 
     python -m offload_lab.analysis.generated_blocks [--check] README.md docs/*.md docs/publications/*.md
 
@@ -12,6 +12,7 @@ stale ones). A page quotes a block by holding its two marker lines (begin_marker
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -101,11 +102,19 @@ def quoted(text: str) -> list[Block]:
     return found
 
 
-def rewrite(text: str, repo: Path | None = None) -> str:
-    """`text` with every block it quotes generated afresh from its data (under `repo`)."""
+def relative_links(lines: str, page_dir: Path, repo: Path) -> str:
+    """The builders' root links (`](/docs/...`) as the page at `page_dir` reaches them."""
+    up = Path(os.path.relpath(repo, page_dir)).as_posix()
+    return lines.replace("](/", "](" if up == "." else f"]({up}/")
+
+
+def rewrite(text: str, repo: Path | None = None, page_dir: Path | None = None) -> str:
+    """`text` with every block it quotes generated afresh from its data (under `repo`), its links
+    relative to `page_dir` (default: the repository's root, where README.md is)."""
     repo = REPO if repo is None else repo
+    page_dir = repo if page_dir is None else page_dir
     for block in quoted(text):
-        lines = block.build(repo / block.source)
+        lines = relative_links(block.build(repo / block.source), page_dir, repo)
         text = replace_block(text, begin_marker(block), END_MARKER.format(name=block.name), lines)
     return text
 
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for page in args.pages:
         text = page.read_text()
         try:
-            fresh = rewrite(text)
+            fresh = rewrite(text, page_dir=page.resolve().parent)
         except (LoadError, ValueError, OSError) as exc:
             print(f"error: {page}: {exc}", file=sys.stderr)
             return 2
