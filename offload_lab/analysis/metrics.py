@@ -23,6 +23,7 @@ from typing import Any
 from .ledger import step_ledger
 from .load import LoadedStep, _num
 from .samples import SamplesError, latency_stats, read_samples
+from .server_cpu import load_window, servers_cpu_during_load
 
 LOADGEN_SATURATED_PCT = 90.0  # loadgen host CPU above this: the load generator was the limit
 VU_EXHAUSTED_FRACTION = 0.9  # busy VUs (Little's law) at or above this share of maxVUs: VU cap
@@ -77,6 +78,8 @@ class StepMetrics:
     # hosts
     loadgen_cpu_pct: float | None = None
     server_cpu_pct: float | None = None  # busiest of gateway/core/broker
+    # broker, gateway and core together (CPU 0 on the lab), the median second of the load
+    servers_cpu_load_pct: float | None = None
     loadgen_flag: str = ""  # "" | "saturated" | "drops below VU cap" | "VU cap"
     limit: str = ""  # client-capped | gateway-capped | core-capped | open; "": not recorded
     repeat: int = 1
@@ -225,6 +228,9 @@ def compute_metrics(step: LoadedStep, run_dir: Path | None = None) -> StepMetric
     server = [_host_cpu(step.hosts, h) for h in SERVER_HOSTS]
     server = [v for v in server if v is not None]
     m.server_cpu_pct = max(server) if server else None
+    m.servers_cpu_load_pct = servers_cpu_during_load(
+        step.hosts, step.hosts_timeline, load_window(step.clock, step.duration_s)
+    )
     m.loadgen_flag = loadgen_flag(m)
     label = (step.limit or {}).get("label")
     m.limit = label if isinstance(label, str) else ""

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from .fmt import fmt_ms, fmt_num, fmt_pct, ranged
 from .load import Run
 from .metrics import StepMetrics, aggregate_points, compute_metrics
-from .overhead import servers_cpu
 from .run_header import broker_line, calibration_line
 
 # what the study found at its top rate, and the headroom the lab must leave (issue 20)
@@ -24,13 +23,8 @@ def _cpu_text(v: float | None) -> str:
 
 
 def load_points(run: Run) -> dict[tuple[str, float], StepMetrics]:
-    """(mode, rate) -> the point (median of its repeats), servers' CPU as `server_cpu_pct`: the
-    sum of broker, gateway and core (on the lab they share CPU 0), not the busiest one."""
-    metrics = []
-    for step in run.steps:
-        m = compute_metrics(step, run.path)
-        m.server_cpu_pct = servers_cpu(step.hosts)
-        metrics.append(m)
+    """(mode, rate) -> the point (median of its repeats)."""
+    metrics = [compute_metrics(step, run.path) for step in run.steps]
     return {(p.mode, p.rate): p for p in aggregate_points(metrics)}
 
 
@@ -44,7 +38,7 @@ def table(points: dict[tuple[str, float], StepMetrics]) -> str:
     head = (
         "| rate (req/s) | sync avg (ms) | sync throughput (/s) | sync dropped | async avg (ms) "
         "| async p95 (ms) | async p99 (ms) | async throughput (/s) | async dropped "
-        "| servers' CPU at async (%) |"
+        "| CPU 0 during async load (%) |"
     )
     lines = [head, "|---" + "|---:" * 9 + "|"]
     for rate in sorted({r for _, r in points}):
@@ -57,7 +51,7 @@ def table(points: dict[tuple[str, float], StepMetrics]) -> str:
             _cell(points, "async", rate, "lat_p99", fmt_ms),
             _cell(points, "async", rate, "throughput", fmt_num),
             _cell(points, "async", rate, "drop_rate", fmt_pct),
-            _cell(points, "async", rate, "server_cpu_pct", _cpu_text),
+            _cell(points, "async", rate, "servers_cpu_load_pct", _cpu_text),
         ]
         lines.append(f"| {rate:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -74,7 +68,7 @@ def targets_text(points: dict[tuple[str, float], StepMetrics]) -> str:
     async_drops = [r.dropped or 0 for p in points.values() if p.is_async for r in (p.repeats or [p])]
     steps = len(async_drops)
     dropped = sum(async_drops)
-    cpu = top.server_cpu_pct
+    cpu = top.servers_cpu_load_pct
     avg_ok, p95_ok = top.lat_avg <= TARGET_AVG_MS, top.lat_p95 <= TARGET_P95_MS
     parts = [
         f"avg {fmt_ms(top.lat_avg)} ms (target at most {TARGET_AVG_MS:g}: {_verdict(avg_ok)})",
@@ -82,7 +76,10 @@ def targets_text(points: dict[tuple[str, float], StepMetrics]) -> str:
     ]
     if cpu is not None:
         ok = cpu <= TARGET_SERVERS_CPU_PCT
-        parts.append(f"servers' CPU {cpu:.1f}% (target at most {TARGET_SERVERS_CPU_PCT:g}: {_verdict(ok)})")
+        parts.append(
+            f"CPU 0 (broker, gateway and core) {cpu:.1f}% busy during the load "
+            f"(target at most {TARGET_SERVERS_CPU_PCT:g}: {_verdict(ok)})"
+        )
     drops = f"{dropped:,} iterations dropped in {steps} async steps (target 0: {_verdict(dropped == 0)})"
     return f"Targets, async at {TARGET_RATE}/s (medians): " + "; ".join(parts) + f". {drops}."
 

@@ -23,7 +23,7 @@ from ..plan.spec_fields import K6_VARIABLES
 from ..plan.steps import PlannedStep
 from .k6_samples import SYSTEM_TAGS, count_rows, filter_command
 
-CSV_SAVE_INTERVAL = "100ms"
+CSV_SAVE_INTERVAL = "25ms"
 REMOTE_BASE = "/tmp/offload-k6"  # + "-<login user>": another user's folder is not ours
 MARKER = "==OFFLOAD-K6-SUMMARY=="
 FILTER_TIMEOUT_S = 600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from offload_lab.analysis.overhead import (
     effect_text,
+    paired_ratios,
     point_table,
     target_text,
 )
@@ -53,11 +54,18 @@ def test_the_table_has_a_row_per_series_with_spread_and_effect():
 def test_all_on_is_read_against_the_targets():
     assert target_text(POINT) == (
         "all on against all off: p95 x1.05 (target at most x1.10: met, ranges overlap); "
-        "servers' CPU +2.0 points (target at most +3: met)"
+        "servers' CPU +2.0 points (target at most +3: met); "
+        "p95 repeat by repeat x1.07 [1.05-1.20], above x1.10 in 1 of 3"
     )
     worse = point({"all_off": rows([5.0], [50.0]), "all_on": rows([6.0], [54.0])})
     assert "x1.20 (target at most x1.10: missed)" in target_text(worse)
     assert "+4.0 points (target at most +3: missed)" in target_text(worse)
+    assert "repeat by repeat" not in target_text(worse)  # one pair tells no spread
     stats = point({"stats_1s": rows([6.0, 6.5], [54.0, 55.0]), "stats_5s": rows([5.0, 5.5], [50.0, 51.0])})
     assert target_text(stats) == "each series against stats_1s: see the table"
     assert effect_text(stats, "stats_5s", "servers_cpu_pct") == "-4.0 pts"  # against the run's first
+
+
+def test_pairs_are_made_by_repeat_and_skip_a_repeat_missing_either_side():
+    p = point({"all_off": rows([5.0, 4.0, 8.0], [50.0] * 3), "all_on": rows([6.0, 4.0], [50.0] * 2)})
+    assert paired_ratios(p, "p95_ms") == [1.2, 1.0]
