@@ -67,6 +67,11 @@ BLOCKS = (
         lambda folder: overhead.readme_block(overhead.load_points(folder)),
     ),
     Block(
+        "headroom",
+        "docs/results/headroom",
+        lambda folder: overhead.point_block(overhead.load_point(folder)),
+    ),
+    Block(
         "brokers",
         "docs/results/brokers",
         lambda folder: broker_comparison.readme_block(broker_comparison.load_comparison(folder)),

@@ -29,7 +29,7 @@ from .server_cpu import servers_cpu
 JSON_FILE, TABLE_FILE = "overhead.json", "overhead.md"
 BASELINE, ALL_ON = "all_off", "all_on"
 LATENCY = ("avg_ms", "p95_ms", "p99_ms")
-FIGURES = (*LATENCY, "dropped_pct", "servers_cpu_pct")
+FIGURES = (*LATENCY, "dropped_pct", "servers_cpu_pct", "servers_cpu_load_pct")
 # the issue's targets for all instruments on together (docs/measurement.md)
 TARGET_P95_RATIO, TARGET_CPU_POINTS = 1.10, 3.0
 
@@ -46,6 +46,7 @@ def _step_row(step, run_dir: Path) -> dict[str, Any]:
         "p99_ms": m.lat_p99,
         "dropped_pct": None if m.drop_rate is None else round(100 * m.drop_rate, 3),
         "servers_cpu_pct": servers_cpu(step.hosts),
+        "servers_cpu_load_pct": m.servers_cpu_load_pct,  # None with host sampling off
     }
 
 
@@ -66,7 +67,7 @@ def load_point(run_dir: Path) -> dict[str, Any]:
 
 
 def values(point: dict[str, Any], series: str, figure: str) -> list[float]:
-    return [s[figure] for s in point["steps"] if s["series"] == series and s[figure] is not None]
+    return [s[figure] for s in point["steps"] if s["series"] == series and s.get(figure) is not None]
 
 
 def effect_text(point: dict[str, Any], series: str, figure: str) -> str:
@@ -95,15 +96,19 @@ def baseline_of(point: dict[str, Any]) -> str:
 
 
 def point_table(point: dict[str, Any]) -> str:
-    head = "| series | instruments | avg ms | p95 ms | p99 ms | dropped % | servers' CPU % |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    head = (
+        "| series | instruments | avg ms | p95 ms | p99 ms | dropped % | servers' CPU % "
+        "| CPU 0 during the load % |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for series in series_of(point):
         instruments = next(s["instruments"] for s in point["steps"] if s["series"] == series)
         cells = []
         for figure in FIGURES:
             cell = spread(values(point, series, figure), "{:.1f}" if figure != "dropped_pct" else "{:.2f}")
-            if series != baseline_of(point):
-                cell += f"<br>{effect_text(point, series, figure)}"
+            effect = effect_text(point, series, figure)
+            if series != baseline_of(point) and effect != "n/a":
+                cell += f"<br>{effect}"
             cells.append(cell)
         lines.append(f"| {series} | {instruments} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -166,7 +171,8 @@ def overhead_markdown(points: list[dict[str, Any]]) -> str:
         "(`all_off`, or the broker's provisioned statistics interval; a ratio of "
         "medians for latency, a difference in points for % figures), marked *within noise* when "
         "the two ranges overlap. Servers' CPU: broker + gateway + core, % of one CPU (on the lab "
-        "they share CPU 0).",
+        "they share CPU 0), averaged over each step; CPU 0 during the load: the same sum, the "
+        "median second of the load (host sampling on only).",
     ]
     for point in points:
         commit = (point["git_commit"] or "?")[:7] + (" (dirty)" if point["git_dirty"] else "")
@@ -192,8 +198,24 @@ def readme_block(points: list[dict[str, Any]]) -> str:
         )
         for series in series_of(point)[1:]:
             p95, cpu = effect_text(point, series, "p95_ms"), effect_text(point, series, "servers_cpu_pct")
-            lines.append(f"  - {series}: p95 {p95}, servers' CPU {cpu}")
+            during = effect_text(point, series, "servers_cpu_load_pct")
+            during = "" if during == "n/a" else f", CPU 0 during the load {during}"
+            lines.append(f"  - {series}: p95 {p95}, servers' CPU {cpu}{during}")
     return "\n".join(lines)
+
+
+def point_block(point: dict[str, Any]) -> str:
+    """One run's series side by side (its commit, calibration and table): the block of a page
+    that reads one such run, e.g. docs/results/headroom."""
+    commit = (point["git_commit"] or "?")[:7] + (" (dirty)" if point["git_dirty"] else "")
+    return "\n".join(
+        [
+            f"{_title(point)}, run `{point['run']}`, commit {commit}. "
+            f"Calibration: {calibration_line(point['calibration'])}.",
+            "",
+            point_table(point),
+        ]
+    )
 
 
 def load_points(out: Path) -> list[dict[str, Any]]:

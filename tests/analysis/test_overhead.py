@@ -69,3 +69,18 @@ def test_all_on_is_read_against_the_targets():
 def test_pairs_are_made_by_repeat_and_skip_a_repeat_missing_either_side():
     p = point({"all_off": rows([5.0, 4.0, 8.0], [50.0] * 3), "all_on": rows([6.0, 4.0], [50.0] * 2)})
     assert paired_ratios(p, "p95_ms") == [1.2, 1.0]
+
+
+def test_cpu_during_the_load_is_its_own_column_and_only_where_host_sampling_ran():
+    with_load = rows([5.0, 6.0], [60.0, 61.0])
+    for row, during in zip(with_load, [75.0, 77.0], strict=True):
+        row["servers_cpu_load_pct"] = during
+    faster = rows([5.0, 6.0], [50.0, 51.0])
+    for row, during in zip(faster, [69.0, 70.0], strict=True):
+        row["servers_cpu_load_pct"] = during
+    p = point({"gevent_2": with_load, "gthread": faster, "no_sampling": rows([5.0, 6.0], [50.0, 51.0])})
+    table = point_table(p).splitlines()
+    assert table[0].endswith("| CPU 0 during the load % |")
+    assert table[2].endswith("| 76.0 [75.0-77.0] |")
+    assert table[3].endswith("| 69.5 [69.0-70.0]<br>-6.5 pts |")
+    assert table[4].endswith("| n/a |")  # no reading, no effect either
