@@ -37,28 +37,41 @@ def servers_cpu_during_load(
     None without a timeline (host sampling off) or without a reading of every server host
     inside the load."""
     servers = sorted(name for name, h in (hosts or {}).items() if h.get("group") in SERVER_GROUPS)
-    samples = (timeline or {}).get("samples")
-    if not servers or not isinstance(samples, list) or load_window is None:
+    if not servers or load_window is None:
         return None
     start, end = load_window
     interval = float((timeline or {}).get("interval_s") or 1.0)
     sums = []
-    for sample in samples:
-        if not (isinstance(sample, list) and len(sample) == 2 and isinstance(sample[1], dict)):
-            continue
-        t, reading = sample
-        if not isinstance(t, int | float) or t < start + 0.9 * interval or t > end + 1e-6:
-            continue
+    for reading in readings_within((timeline or {}).get("samples"), start + 0.9 * interval, end + 1e-6):
         values = [reading.get(name) for name in servers]
         if all(isinstance(v, int | float) for v in values):
             sums.append(sum(values))
     return round(statistics.median(sums), 1) if sums else None
 
 
-def load_window(clock: dict[str, Any] | None, duration_s: float) -> tuple[float, float]:
-    """The load's (start, end) on the step's time axis: from its clock, else 0 and the duration."""
+def readings_within(samples: Any, lo: float | None = None, hi: float | None = None) -> list[dict[str, Any]]:
+    """The per-host readings of a hosts_timeline series (`[t, {host: value}]`) with lo <= t <= hi
+    (None: no bound), in order; malformed entries are left out."""
+    out = []
+    for sample in samples if isinstance(samples, list) else []:
+        if not isinstance(sample, list) or len(sample) < 2 or not isinstance(sample[0], int | float):
+            continue
+        t, per_host = sample[0], sample[1]
+        if (lo is not None and t < lo) or (hi is not None and t > hi) or not isinstance(per_host, dict):
+            continue
+        out.append(per_host)
+    return out
+
+
+def clock_window(clock: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The load's (start, end) on the step's time axis (clock.t0_unix_s), None without a clock."""
     clock = clock or {}
     t0, started, ended = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
     if all(isinstance(v, int | float) for v in (t0, started, ended)):
         return started - t0, ended - t0
-    return 0.0, float(duration_s)
+    return None
+
+
+def load_window(clock: dict[str, Any] | None, duration_s: float) -> tuple[float, float]:
+    """The load's (start, end) on the step's time axis: from its clock, else 0 and the duration."""
+    return clock_window(clock) or (0.0, float(duration_s))

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..analysis.load import loaded_step
 from ..analysis.metrics import compute_metrics
+from ..analysis.server_cpu import clock_window, readings_within
 from ..plan.capacity_fields import BY_KEY as CAPACITY_FIELD
 from ..plan.limits import gateway_concurrency
 from ..plan.spec_fields import BY_KEY as SWEEP_FIELD
@@ -154,21 +155,12 @@ def backlog_growth(broker: Any, rate: float) -> str | None:
 
 
 def _load_seconds(record: StepRecord, series: str = "samples") -> list[dict[str, Any]]:
-    """Each second's figure per host while k6 ran, from a series of hosts_timeline: `samples`
-    (CPU %) or `cpu_wait_samples` (% of the second some task waited for a CPU)."""
-    timeline = record.hosts_timeline or {}
-    clock = record.clock or {}
-    t0, start, end = (clock.get(k) for k in ("t0_unix_s", "load_started_unix_s", "load_ended_unix_s"))
-    out = []
-    for sample in timeline.get(series) or []:
-        if not isinstance(sample, list) or len(sample) < 2 or not isinstance(sample[0], int | float):
-            continue
-        t, per_host = sample[0], sample[1]
-        if None not in (t0, start, end) and not (start - t0 <= t <= end - t0 + 1):
-            continue
-        if isinstance(per_host, dict):
-            out.append(per_host)
-    return out
+    """Each second's figure per host while k6 ran (up to a second after it), from a series of
+    hosts_timeline: `samples` (CPU %) or `cpu_wait_samples` (% of the second some task waited
+    for a CPU); every reading when the step has no clock."""
+    window = clock_window(record.clock)
+    lo, hi = (window[0], window[1] + 1) if window else (None, None)
+    return readings_within((record.hosts_timeline or {}).get(series), lo, hi)
 
 
 def _cpu_during_load(record: StepRecord, host: str, series: str = "samples") -> float | None:
