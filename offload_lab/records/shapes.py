@@ -24,13 +24,7 @@ STEP_SHAPES = (
         "before instruments",
         (1,),
         frozenset({"step.instruments"}),
-        "docs/results/{backlog,brokers,capacity,capacity-saturation,cluster,open}",
-    ),
-    Shape(
-        "before the leftover count",
-        (1,),
-        frozenset({"step.instruments", "outcome_records_left_before"}),
-        "docs/results/publishers",
+        "docs/results/{brokers,capacity,capacity-saturation,cluster}",
     ),
     Shape(
         "first",
