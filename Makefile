@@ -60,7 +60,7 @@ lab-down:
 bench-publishers: deps
 	bench/publishers.sh $(BENCH_ARGS)
 
-# what the sweep's own instruments cost, on the provisioned lab (about 55 minutes; keep the
+# what the sweep's own instruments cost, on the provisioned lab (about 40 minutes; keep the
 # machine otherwise idle): docs/measurement.md. OVERHEAD_RUN names the results folder,
 # OVERHEAD_PARTS (async sync stats total) picks some of its runs.
 .PHONY: overhead

@@ -5,7 +5,7 @@
 # overhead-stats.yml (async at 400/s, the broker's statistics every 1 s and every 5 s), each
 # interleaved, 3 repeats; then overhead-total.yml (async at 400/s, all off against all on, 8
 # repeats); into results/RUN/{async,sync,stats,total}, then python -m offload_lab.analysis.overhead
-# writes results/RUN/overhead.md and overhead.json. About 55 minutes; keep the machine
+# writes results/RUN/overhead.md and overhead.json. About 40 minutes; keep the machine
 # otherwise idle. OVERHEAD_PARTS (async sync stats total) runs some of them (RUN may then exist).
 #   scripts/overhead.sh [RUN]   RUN defaults to YYYYmmdd-HHMMSS-overhead
 set -euo pipefail
