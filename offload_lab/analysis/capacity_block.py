@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from ..records import CAPACITY_FILE, RUN_FILE, RecordError, RunRecord, read_run
-from .capacity_table import build_table, capacity_text
+from .capacity_table import build_table, capacity_text, rank_text, spread_text
 from .load import LoadError
 from .table_model import md_table
 
-HEADERS = ["subject", "capacity", "of no-op", "first failure", "why it failed", "bottleneck", "evidence"]
+HEADERS = [
+    "subject",
+    "capacity",
+    "spread",
+    "rank",
+    "of no-op",
+    "first failure",
+    "why it failed",
+    "bottleneck",
+    "evidence",
+]
 
 
 def _read(path: Path) -> Any:
@@ -84,6 +94,8 @@ def rows(table: dict[str, Any], link_base: str) -> list[list[str]]:
                 if r.get("status") == "not run"
                 else f"[{r['subject']}]({link_base}/{r['report']})",
                 capacity_text(r),
+                spread_text(r),
+                rank_text(r),
                 "" if share is None else f"{share:.0%}",
                 "none" if failure is None else f"{failure:,}/s",
                 "; ".join(r.get("failure_reasons") or []),
@@ -104,6 +116,14 @@ def readme_block(folder: Path, link_base: str) -> str:
     slo = suite.get("slo") or {}
     durations = sorted({s.get("duration_s") for s in suite.get("subjects") or [] if s.get("duration_s")})
     probe = f", {'/'.join(f'{d:g}' for d in durations)} s per probe" if durations else ""
+    repeats = sorted({r["boundary_repeats"] for r in table["subjects"] if r.get("repeated")})
+    if repeats:
+        probe += (
+            f", the highest passing and the lowest failing rate probed {'/'.join(map(str, repeats))}"
+            " times each, interleaved: the capacity passed in every repeat, 'spread' is how high a"
+            " rate passed in some repeat, 'within spread of' names a neighbour its spread does not"
+            " tell apart"
+        )
     intro = (
         f"Suite `{suite.get('name')}` ({suite.get('source')}): the highest rate with p95 <= "
         f"{slo.get('p95_ms')} ms (sync: above its work time), errors <= {slo.get('max_error_pct')} % "
