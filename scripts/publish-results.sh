@@ -10,7 +10,8 @@
 # A capacity suite (`fab capacity --suite`: capacity.json of kind capacity-suite, no run.json)
 # is published as its table (capacity.json, capacity.md, suite.yml) and each subject the table
 # lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
-# which is not published); its report/ has the capacity chart, and each subject its own report/.
+# which is not published); its report/ has the capacity chart and the warnings of every subject,
+# whose own reports are left out to keep the publication's weight down.
 # `python -m offload_lab.analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
 # A run that ran with uncommitted changes (run.json git_dirty, its git.diff beside it) is refused:
 # a publication describes one commit.
@@ -71,5 +72,7 @@ elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run") && [ -n "$
 else
   echo "$run has no run.json (and is no capacity suite)" >&2; exit 1
 fi
-.venv/bin/python -m offload_lab.analysis "$dest" -q >/dev/null
+report_options=()
+if [ ! -f "$dest/run.json" ]; then report_options=(--no-subject-reports); fi  # a capacity suite
+.venv/bin/python -m offload_lab.analysis "$dest" -q "${report_options[@]}" >/dev/null
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"

@@ -69,9 +69,13 @@ def provenance(folder: Path, names: list[str]) -> str:
         commits.append(f"{commit} ({who})")
     days = sorted({str(run.started_at or "?")[:10] for run in runs.values()})
     text = f"commit {', '.join(commits)}, {days[0] if len(days) == 1 else f'{days[0]} to {days[-1]}'}"
-    rejudged = all("rejudged" in _read(folder / n / CAPACITY_FILE) for n in runs)
+    results = [_read(folder / n / CAPACITY_FILE) for n in runs]
+    if not all("rejudged" in r for r in results):
+        return text
+    changed = sum(len(r["rejudged"].get("verdicts_changed") or []) for r in results)
     return text + (
-        ", every verdict judged again with the final rules (`fab capacity --rejudge`)" if rejudged else ""
+        ", every verdict judged again with the final rules (`fab capacity --rejudge`): "
+        + (f"{changed} changed" if changed else "none changed")
     )
 
 

@@ -1,12 +1,14 @@
 """The report of a capacity suite run (`fab capacity --suite`): the table rebuilt from the
 subjects' folders (offload_lab.analysis.capacity_table), the bar chart (offload_lab.analysis.capacity_chart),
 report/summary.md, report/capacity.csv and report/index.html; and every subject's own report
-(offload_lab.analysis.run_report: its probes as steps, timelines) in <subject>/report/."""
+(offload_lab.analysis.run_report: its probes as steps, timelines) in <subject>/report/, unless
+subject_reports is off (a publication: the suite's warnings still list every subject's flags)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,11 @@ from .html import HtmlReport, write_html
 from .load import LoadError
 from .run_report import ReportResult, make_run_report
 from .table_model import md_table
+
+NO_SUBJECT_REPORTS = (
+    "Each subject's own report (its probes as steps, with timelines) is not kept here: "
+    "`python -m offload_lab.analysis SUITE_DIR/SUBJECT` draws it from the subject's folder."
+)
 
 CSV_COLUMNS = (
     "subject",
@@ -75,25 +82,35 @@ def terminal_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool):
-    """Each subject's report; (usable steps, warnings, relative links to their index.html)."""
+def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool, keep: bool = True):
+    """Each subject's report; (usable steps, warnings, relative links to their index.html). With
+    keep off, each is built without charts where nothing keeps it, for its warnings alone."""
     usable, warnings, links = 0, [], []
     for name in names:
         if not (path / name / RUN_FILE).is_file():
             continue
         try:
-            result = make_run_report(path / name, out / name if own_out else None, charts=charts)
+            if keep:
+                result = make_run_report(path / name, out / name if own_out else None, charts=charts)
+            else:
+                with tempfile.TemporaryDirectory() as scratch:
+                    result = make_run_report(path / name, scratch, charts=False)
         except LoadError as exc:
             warnings.append(f"{name}: {exc}")
             continue
         usable += result.usable_steps
         warnings += [f"{name}: {w}" for w in result.warnings]
-        if result.html is not None:
+        if keep and result.html is not None:
             links.append((name, os.path.relpath(result.html, out)))
     return usable, warnings, links
 
 
-def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True):
+def make_capacity_report(
+    suite_dir: str | Path,
+    out_dir: str | Path | None = None,
+    charts: bool = True,
+    subject_reports: bool = True,
+):
     path = Path(suite_dir)
     try:
         record = read_suite(path)
@@ -112,7 +129,9 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
         if charts
         else None
     )
-    usable, subject_warnings, links = _subject_reports(path, out, names, charts, own_out=out_dir is not None)
+    usable, subject_warnings, links = _subject_reports(
+        path, out, names, charts, own_out=out_dir is not None, keep=subject_reports
+    )
     warnings += subject_warnings
     intro = table_intro(suite, rebuilt)
     md = [f"# offload-lab capacity report: {run_id}", ""]
@@ -123,10 +142,14 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
         md += [f"![capacity per subject]({chart.name})", ""]
     table = capacity_table(rebuilt, link_base=Path(os.path.relpath(path, out)).as_posix())
     md += [md_table(table.headers, table.rows, right_from=len(table.headers)), ""]
-    md += ["Each subject's report (its probes as steps, with timelines):", ""]
-    md += [f"- {name}: [{link}]({link})" for name, link in links] + [""]
+    if subject_reports:
+        md += ["Each subject's report (its probes as steps, with timelines):", ""]
+        md += [f"- {name}: [{link}]({link})" for name, link in links] + [""]
+    else:
+        md += [NO_SUBJECT_REPORTS, ""]
     if warnings:
         md += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    subject_notes = [f"{name}: `{link}`" for name, link in links] if subject_reports else [NO_SUBJECT_REPORTS]
     summary_md = out / "summary.md"
     summary_md.write_text("\n".join(md), encoding="utf-8")
     csv_path = write_csv(out / "capacity.csv", rows)
@@ -143,7 +166,7 @@ def make_capacity_report(suite_dir: str | Path, out_dir: str | Path | None = Non
             meta=meta,
             tables=[capacity_table(rebuilt, links=False)],
             charts=[chart] if chart is not None else [],
-            notes=intro + [f"{name}: `{link}`" for name, link in links],
+            notes=intro + subject_notes,
             warnings=warnings,
         ),
         out / "index.html",

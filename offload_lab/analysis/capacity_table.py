@@ -78,6 +78,14 @@ def subject_row(suite_dir: Path, name: str) -> dict[str, Any]:
         repeated=bool(spread.get("repeated")),
         flipped_rates=spread.get("flipped_rates") or [],
         highest_passing_rps=spread.get("highest_passing_rps", result.get("capacity_rps")),
+        capacity_probes=sum(1 for p in probes if p.get("rate") == result.get("capacity_rps")),
+        failed_below=sorted(
+            {
+                p["rate"]
+                for p in probes
+                if not p.get("passed") and p.get("rate", 0) < (result.get("capacity_rps") or 0)
+            }
+        ),
         probes=len(probes),
         stopped=result.get("stopped"),
     )
@@ -145,10 +153,23 @@ def spread_text(row: dict[str, Any]) -> str:
         return "unknown (not repeated)"
     repeats = f"{row.get('boundary_repeats')} repeats"
     flipped = row.get("flipped_rates") or []
-    if not flipped:
-        return f"none ({repeats})"
-    at = ", ".join(f"{r:,}/s" for r in flipped)
-    return f"up to {row['highest_passing_rps']:,}/s (flipped at {at}; {repeats})"
+    text = f"none ({repeats})"
+    if flipped:
+        at = ", ".join(f"{r:,}/s" for r in flipped)
+        text = f"up to {row['highest_passing_rps']:,}/s (flipped at {at}; {repeats})"
+    return text + _caveats(row)
+
+
+def _caveats(row: dict[str, Any]) -> str:
+    """What makes a repeated capacity less sure than its repeats setting says: the capacity's own
+    rate probed fewer times (the repeat budget ran out), or a lower rate that failed once."""
+    out = []
+    probed, wanted = row.get("capacity_probes"), row.get("boundary_repeats")
+    if isinstance(probed, int) and isinstance(wanted, int) and 0 < probed < wanted:
+        out.append(f"the capacity itself probed {probed} of {wanted} times")
+    if row.get("failed_below"):
+        out.append("a probe failed below it, at " + ", ".join(f"{r:,}/s" for r in row["failed_below"]))
+    return "".join(f"; {c}" for c in out)
 
 
 def rank_text(row: dict[str, Any]) -> str:

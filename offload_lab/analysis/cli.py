@@ -41,6 +41,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="write the report here instead of the default")
     p.add_argument("--no-charts", action="store_true", help="write summary.md and summary.csv only")
+    p.add_argument(
+        "--no-subject-reports",
+        action="store_true",
+        help=(
+            "a capacity suite: write its own report only, not each subject's (what docs/results "
+            "publishes; the suite's warnings still list every subject's flags)"
+        ),
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary table")
     return p
 
@@ -60,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.compare[0], args.compare[1], args.out, args.labels, charts=not args.no_charts
             )
         else:
-            result = make_report(args.run_dir, args.out, charts=not args.no_charts)
+            result = make_report(
+                args.run_dir, args.out, charts=not args.no_charts, subject_reports=not args.no_subject_reports
+            )
     except LoadError as exc:
         print(f"python -m offload_lab.analysis: error: {exc}", file=sys.stderr)
         return EXIT_NOTHING

@@ -18,10 +18,13 @@ from .summary import compare_md, write_csv
 from .terminal import terminal_summary
 
 
-def make_report(run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True) -> ReportResult:
-    """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable."""
+def make_report(
+    run_dir: str | Path, out_dir: str | Path | None = None, charts: bool = True, subject_reports: bool = True
+) -> ReportResult:
+    """Write RUN_DIR/report/ (or out_dir). Raises LoadError if the folder holds nothing usable.
+    subject_reports: a capacity suite's, whether each subject's own report is written too."""
     if is_suite_folder(Path(run_dir)):  # `fab capacity --suite`: a folder of capacity runs
-        return make_capacity_report(run_dir, out_dir, charts)
+        return make_capacity_report(run_dir, out_dir, charts, subject_reports)
     return make_run_report(run_dir, out_dir, charts)
 
 

@@ -32,7 +32,7 @@ def subject(folder: Path, name: str, mode: str, capacity: int, failure: int, bot
         "capacity_rps": capacity,
         "valid": True,
         "first_failure": first_failure,
-        "probes": [{"rate": capacity, "passed": True, "figures": {"p95_ms": 10.0}}],
+        "probes": [{"rate": capacity, "passed": True, "figures": {"p95_ms": 10.0}}] * (3 if spread else 1),
         **({"rejudged": {"verdicts_changed": []}} if rejudged else {}),
         **({"spread": spread} if spread else {}),
     }
@@ -76,7 +76,8 @@ def test_the_intro_names_the_slo_and_each_commit_with_its_subjects(suite_dir):
     intro = capacity_block.readme_block(suite_dir, "/docs/results/t").splitlines()[0]
     assert "p95 <= 20 ms" in intro and "errors <= 0.1 %" in intro and "10 s per probe" in intro
     assert "commit aaaaaaa (sync, noop), bbbbbbb (kombu_pool), 2026-11-27" in intro
-    assert "judged again" in intro and "(/docs/results/t/capacity.md)" in intro
+    assert "judged again with the final rules (`fab capacity --rejudge`): none changed" in intro
+    assert "(/docs/results/t/capacity.md)" in intro
 
 
 def test_one_commit_for_all_and_a_verdict_not_rejudged(tmp_path):

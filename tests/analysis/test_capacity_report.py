@@ -157,6 +157,22 @@ def test_a_stale_capacity_json_is_called_out(suite_dir):
     assert ",100," in (suite_dir / "elsewhere" / "capacity.csv").read_text()  # the rebuilt value
 
 
+def test_a_publication_keeps_the_suite_report_and_every_subject_flag_but_not_their_reports(suite_dir):
+    """What scripts/publish-results.sh writes for a suite (--no-subject-reports): the subjects'
+    own reports are left out, their warnings are not."""
+    from offload_lab.analysis.capacity_report import NO_SUBJECT_REPORTS
+    from offload_lab.analysis.report import make_report
+
+    full = make_report(suite_dir, out_dir=suite_dir / "full", charts=False)
+    assert main([str(suite_dir), "-q", "--no-subject-reports"]) == 0
+    assert not [p for p in suite_dir.glob("*/report") if p.parent.name in NAMES]
+    summary = (suite_dir / "report" / "summary.md").read_text()
+    assert NO_SUBJECT_REPORTS in summary and "index.html" not in summary
+    subject_flags = [w for w in full.warnings if w.split(":")[0] in NAMES]
+    assert subject_flags and all(f"- {w}" in summary for w in subject_flags)
+    assert (suite_dir / "report" / "capacity.png").is_file()
+
+
 # --------------------------------------------------------------------------------------------
 # the spread of each capacity (boundary repeats) and the ranking it qualifies
 
@@ -232,3 +248,19 @@ def test_adjacent_subjects_within_a_spread_are_called_out(spread_suite):
     md = table_markdown(SUITE, build_table(spread_suite, list(rows)))
     assert "| 130/s | none (3 repeats) | 1, within spread of kombu_pool |" in md
     assert "| 96/s | none (3 repeats) | 3 |" in md
+
+
+def test_a_capacity_its_repeats_do_not_back_says_so(tmp_path):
+    """pika_shared on the lab (2026-12-07): 50/s failed once, the lower rates passed, 100/s passed
+    the one probe the repeat budget left it, 200/s failed three times."""
+    probes = (
+        [probe(50, False, 249.4)]
+        + [probe(r, True, 6.0) for r in (25, 37, 43, 46, 48, 48, 50, 48, 100)]
+        + repeated(200, [False] * 3, [668.2, 863.2, 710.9])
+    )
+    repeated_subject(tmp_path, "pika_shared", probes)
+    (row,) = build_table(tmp_path, ["pika_shared"])["subjects"]
+    assert row["capacity_rps"] == 100 and (row["capacity_probes"], row["failed_below"]) == (1, [50])
+    assert spread_text(row) == (
+        "none (3 repeats); the capacity itself probed 1 of 3 times; a probe failed below it, at 50/s"
+    )
