@@ -346,10 +346,11 @@ def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inve
 
 
 def test_rejudge_keeps_working_on_a_run_from_before_boundary_repeats(tmp_path):
-    """The published kombu_pool search (2026-11-27): one probe per rate, no boundary_repeats in its
-    run.json, no spread in its capacity.json."""
-    published = REPO_ROOT / "docs" / "results" / "capacity" / "kombu_pool"
-    run = tmp_path / "kombu_pool"
+    """A published search from before boundary repeats (the broker comparison's first capacity run
+    on Debian 13, 8dc0bab): one probe per rate, no boundary_repeats in its run.json, no spread in
+    its capacity.json."""
+    published = REPO_ROOT / "docs" / "results" / "brokers" / "trixie" / "capacity-r1"
+    run = tmp_path / "capacity-r1"
     shutil.copytree(published / "steps", run / "steps")
     for name in ("run.json", "capacity.json"):
         shutil.copy(published / name, run / name)
@@ -358,7 +359,7 @@ def test_rejudge_keeps_working_on_a_run_from_before_boundary_repeats(tmp_path):
     assert "boundary_repeats" not in json.loads((run / "run.json").read_text())["capacity_search"]
     assert capacity_commands.capacity({}, rejudge=str(run)) == 0
     after = json.loads((run / "capacity.json").read_text())
-    assert after["capacity_rps"] == before["capacity_rps"] == 125
+    assert after["capacity_rps"] == before["capacity_rps"] == 550
     assert [p["step_file"] for p in after["probes"]] == [p["step_file"] for p in before["probes"]]
     unknown = "unknown: no rate was probed more than once (a run from before boundary repeats)"
     assert after["spread"]["text"] == unknown and after["spread"]["boundary_repeats"] is None
