@@ -53,6 +53,7 @@ if is_suite_table(read_json(sys.argv[1] + "/" + CAPACITY_FILE)):
     print("\n".join(row["folder"] for row in read_suite(sys.argv[1]).subjects))' "$1"
 }
 
+report_options=()
 # every run is checked before the old publication is removed
 if [ -f "$run/run.json" ]; then
   refuse_dirty "$run"
@@ -64,6 +65,7 @@ elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run") && [ -n "$
     refuse_dirty "$run/$subject"
   done <<< "$subjects"
   rm -rf "$dest"; mkdir -p "$dest"
+  report_options=(--no-subject-reports)
   cp "$run/capacity.json" "$run/capacity.md" "$dest/"
   if [ -f "$run/suite.yml" ]; then cp "$run/suite.yml" "$dest/"; fi
   while IFS= read -r subject; do
@@ -72,7 +74,5 @@ elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run") && [ -n "$
 else
   echo "$run has no run.json (and is no capacity suite)" >&2; exit 1
 fi
-report_options=()
-if [ ! -f "$dest/run.json" ]; then report_options=(--no-subject-reports); fi  # a capacity suite
 .venv/bin/python -m offload_lab.analysis "$dest" -q "${report_options[@]}" >/dev/null
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"

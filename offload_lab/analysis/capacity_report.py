@@ -82,7 +82,7 @@ def terminal_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool, keep: bool = True):
+def _subject_reports(path: Path, out: Path, names: list[str], charts: bool, own_out: bool, keep: bool):
     """Each subject's report; (usable steps, warnings, relative links to their index.html). With
     keep off, each is built without charts where nothing keeps it, for its warnings alone."""
     usable, warnings, links = 0, [], []
