@@ -86,10 +86,14 @@ def test_the_table_on_a_handmade_readme():
 
 
 def test_every_published_folder_is_a_publications_raw_data():
+    """A publication's raw data may be a run inside another's folder (the cluster profile's page
+    is the broker comparison's Debian 13 cluster run), never a second copy of it."""
     linked = {target.rstrip("/") for row in TABLE.values() for target in row["its raw data"]}
     published = {f"docs/results/{folder.name}" for folder in RESULTS.iterdir() if folder.is_dir()}
-    assert published - linked == set(), "published but not in the README's results table"
-    assert linked - published == set(), "raw data that is not a folder of docs/results"
+    linked_tops = {"/".join(target.split("/")[:3]) for target in linked}
+    assert published - linked_tops == set(), "published but not in the README's results table"
+    not_folders = {t for t in linked if not t.startswith("docs/results/") or not (REPO / t).is_dir()}
+    assert not_folders == set(), "raw data that is not a folder of docs/results"
 
 
 def test_every_publication_page_is_in_the_table():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from sweep_fakes import FakeCore, FakeCpu, FakeK6, RecordingRemote
@@ -18,13 +19,14 @@ from offload_lab.capacity.probe import Slo, judge
 from offload_lab.capacity.search import plan
 from offload_lab.cli import capacity_commands, run_start
 from offload_lab.cli.usage import UsageError
-from offload_lab.paths import REPO_ROOT
 from offload_lab.plan.gateway_spec import PUBLISHERS
 from offload_lab.plan.spec import SpecError
 from offload_lab.records import read_step
 from offload_lab.run.connections import ProvisionedSettings
 from offload_lab.run.sweep import SweepServices
 from offload_lab.services.gateway import GatewaySettings
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 CONFIRMED = ("kombu_pool", "pika_per_request", "pika_shared", "celery", "celery_default_pool", "dramatiq")
 
@@ -346,10 +348,10 @@ def test_rejudge_judges_the_recorded_probes_again_without_the_lab(tmp_path, inve
 
 
 def test_rejudge_keeps_working_on_a_run_from_before_boundary_repeats(tmp_path):
-    """A published search from before boundary repeats (the broker comparison's first capacity run
-    on Debian 13, 8dc0bab): one probe per rate, no boundary_repeats in its run.json, no spread in
-    its capacity.json."""
-    published = REPO_ROOT / "docs" / "results" / "brokers" / "trixie" / "capacity-r1"
+    """A real search from before boundary repeats, kept as a fixture (the broker comparison's first
+    capacity run on Debian 13, 8dc0bab, as published until its republication): one probe per rate,
+    no boundary_repeats in its run.json, no spread in its capacity.json."""
+    published = FIXTURES / "capacity-before-repeats"
     run = tmp_path / "capacity-r1"
     shutil.copytree(published / "steps", run / "steps")
     for name in ("run.json", "capacity.json"):
