@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from offload_lab.analysis import broker_comparison as bc
 from offload_lab.cli import run_start
 from offload_lab.records import RunRecord, write_run
 from offload_lab.run.results import GIT_DIFF_FILE, RunFolder
@@ -96,3 +97,46 @@ def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):
         assert (published / "report" / "summary.md").is_file()
     finally:
         shutil.rmtree(published, ignore_errors=True)
+
+
+def comparison_run(tmp_path: Path) -> Path:
+    """A broker comparison's shape (scripts/compare-brokers.sh): RELEASE/RUN folders, comparison.json."""
+    run_dir = tmp_path / "comparison"
+    shutil.copytree(REPO / "tests" / "analysis" / "fixtures" / "sweep", run_dir / "trixie" / "brokers")
+    meta_path = run_dir / "trixie" / "brokers" / "run.json"
+    meta_path.write_text(
+        json.dumps({**json.loads(meta_path.read_text()), "git_commit": "abc", "git_dirty": False})
+    )
+    shutil.copytree(
+        REPO / "tests" / "sweep" / "fixtures" / "capacity-before-repeats", run_dir / "trixie" / "capacity-r1"
+    )
+    (run_dir / "comparison.json").write_text("[]")
+    return run_dir
+
+
+def test_publishing_a_broker_comparison_copies_each_release_s_runs_and_writes_the_comparison(tmp_path):
+    name = "test-published-comparison"
+    published = REPO / "docs" / "results" / name
+    try:
+        result = publish(comparison_run(tmp_path), name)
+        assert result.returncode == 0, result.stderr
+        for each in ("brokers", "capacity-r1"):
+            assert (published / "trixie" / each / "run.json").is_file(), each
+        assert (published / "trixie" / "brokers" / "report" / "summary.md").is_file()
+        assert (published / "trixie" / "capacity-r1" / "capacity.json").is_file()
+        assert not (published / "trixie" / "capacity-r1" / "report").exists()
+        table = bc.comparison_markdown(bc.load_comparison(published))
+        assert (published / bc.TABLE_FILE).read_text() == table
+        assert "550" in table  # the fixture search's capacity, read from the copy
+    finally:
+        shutil.rmtree(published, ignore_errors=True)
+
+
+def test_publishing_a_broker_comparison_refuses_it_when_one_run_is_dirty(tmp_path):
+    name = "test-refused-comparison"
+    run_dir = comparison_run(tmp_path)
+    meta_path = run_dir / "trixie" / "capacity-r1" / "run.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "git_dirty": True}))
+    result = publish(run_dir, name)
+    assert result.returncode != 0 and "capacity-r1: not published: git_dirty is True" in result.stderr
+    assert not (REPO / "docs" / "results" / name).exists()
