@@ -67,7 +67,7 @@ bench-publishers: deps
 overhead: deps
 	scripts/overhead.sh $(OVERHEAD_RUN)
 
-# RabbitMQ 4.0 (Debian 13) against 3.10 (Debian 12) on the lab, back to back (about 55 minutes;
+# RabbitMQ 4.0 (Debian 13) against 3.10 (Debian 12) on the lab, back to back (about 75 minutes;
 # keep the machine otherwise idle): docs/brokers.md. COMPARE_RUN names the results folder.
 .PHONY: compare-brokers
 compare-brokers: deps

@@ -7,7 +7,7 @@
 #   2. each release's cluster profile: the cluster spec (quorum queues on 3 nodes, a node killed).
 # Into results/RUN/<release>/{brokers,capacity-rN,cluster}, each a run folder of its own with
 # its report; then python -m offload_lab.analysis.broker_comparison results/RUN writes comparison.md and
-# comparison.json there. The lab goes down at the end. About 55 minutes on the 2-vCPU VM.
+# comparison.json there. The lab goes down at the end. About 75 minutes on the 2-vCPU VM.
 #   scripts/compare-brokers.sh [RUN]   RUN defaults to YYYYmmdd-HHMMSS-brokers
 # Environment: COMPARE_RELEASES [trixie bookworm], COMPARE_CAPACITY_REPEATS [3],
 # COMPARE_PARTS [default cluster] (which of 1. and 2. to run; RUN may then exist already).

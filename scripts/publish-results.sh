@@ -12,9 +12,9 @@
 # lists, copied like a run (subjects run again with --only leave their old folder in _replaced/,
 # which is not published); its report/ has the capacity chart and the warnings of every subject,
 # whose own reports are left out to keep the publication's weight down.
-# A broker comparison (scripts/compare-brokers.sh: comparison.json beside RELEASE/RUN folders) is
+# A broker comparison (scripts/compare-brokers.sh: RELEASE/brokers and other RELEASE/RUN folders) is
 # published as each release's runs, the brokers and cluster runs with their report, the capacity
-# runs with their capacity.md only, and the comparison written again from the copies.
+# runs with their capacity.md only, and the comparison written from the copies.
 # `python -m offload_lab.analysis docs/results/NAME` rebuilds report/ (and a suite's subjects' reports).
 # A run that ran with uncommitted changes (run.json git_dirty, its git.diff beside it) is refused:
 # a publication describes one commit.
@@ -74,9 +74,8 @@ elif [ -f "$run/capacity.json" ] && subjects=$(suite_subjects "$run") && [ -n "$
   while IFS= read -r subject; do
     copy_run "$run/$subject" "$dest/$subject"
   done <<< "$subjects"
-elif [ -f "$run/comparison.json" ]; then
+elif compgen -G "$run/*/brokers/run.json" >/dev/null; then  # a release's brokers run: a comparison
   mapfile -t runs < <(cd "$run" && find . -mindepth 3 -maxdepth 3 -name run.json -printf '%h\n' | sed 's#^\./##' | sort)
-  [ ${#runs[@]} -gt 0 ] || { echo "$run: a comparison with no RELEASE/RUN/run.json" >&2; exit 1; }
   for each in "${runs[@]}"; do refuse_dirty "$run/$each"; done
   rm -rf "$dest"; mkdir -p "$dest"
   for each in "${runs[@]}"; do

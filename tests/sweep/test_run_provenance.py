@@ -100,7 +100,7 @@ def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):
 
 
 def comparison_run(tmp_path: Path) -> Path:
-    """A broker comparison's shape (scripts/compare-brokers.sh): RELEASE/RUN folders, comparison.json."""
+    """A broker comparison's shape (scripts/compare-brokers.sh): RELEASE/brokers and RELEASE/RUN folders."""
     run_dir = tmp_path / "comparison"
     shutil.copytree(REPO / "tests" / "analysis" / "fixtures" / "sweep", run_dir / "trixie" / "brokers")
     meta_path = run_dir / "trixie" / "brokers" / "run.json"
@@ -110,7 +110,6 @@ def comparison_run(tmp_path: Path) -> Path:
     shutil.copytree(
         REPO / "tests" / "sweep" / "fixtures" / "capacity-before-repeats", run_dir / "trixie" / "capacity-r1"
     )
-    (run_dir / "comparison.json").write_text("[]")
     return run_dir
 
 
@@ -126,7 +125,8 @@ def test_publishing_a_broker_comparison_copies_each_release_s_runs_and_writes_th
         assert (published / "trixie" / "capacity-r1" / "capacity.json").is_file()
         assert not (published / "trixie" / "capacity-r1" / "report").exists()
         table = bc.comparison_markdown(bc.load_comparison(published))
-        assert (published / bc.TABLE_FILE).read_text() == table
+        assert (published / bc.TABLE_FILE).read_text() == table  # written from the copies
+        assert (published / bc.JSON_FILE).is_file()
         assert "550" in table  # the fixture search's capacity, read from the copy
     finally:
         shutil.rmtree(published, ignore_errors=True)
