@@ -24,7 +24,7 @@ STEP_SHAPES = (
         "before instruments",
         (1,),
         frozenset({"step.instruments"}),
-        "docs/results/{brokers,capacity,capacity-saturation,cluster}",
+        "tests/sweep/fixtures/capacity-before-repeats (published until the 2026-12-07 republication)",
     ),
     Shape(
         "first",

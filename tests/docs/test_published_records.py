@@ -1,6 +1,7 @@
-"""Every run.json, step file and suite capacity.json under docs/results and the analysis test
-fixtures was written by some version of the project: each reads through offload_lab.records as
-one of its named shapes, and written again and read back is the same record."""
+"""Every run.json, step file and suite capacity.json under docs/results and the test fixtures
+(tests/analysis/fixtures, tests/sweep/fixtures) was written by some version of the project: each
+reads through offload_lab.records as one of its named shapes, and written again and read back is
+the same record."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from offload_lab import records
 from offload_lab.records import RUN_SHAPES, STEP_SHAPES, RunRecord, StepRecord
 
 REPO = Path(__file__).resolve().parents[2]
-ROOTS = (REPO / "docs" / "results", REPO / "tests" / "analysis" / "fixtures")
+ROOTS = (REPO / "docs" / "results", *(REPO / "tests" / room / "fixtures" for room in ("analysis", "sweep")))
 RUN_FOLDERS = sorted(p.parent for root in ROOTS for p in root.rglob(records.RUN_FILE))
 SUITE_FOLDERS = sorted(
     p.parent for root in ROOTS for p in root.rglob(records.CAPACITY_FILE)
