@@ -56,7 +56,7 @@ if is_suite_table(read_json(sys.argv[1] + "/" + CAPACITY_FILE)):
     print("\n".join(row["folder"] for row in read_suite(sys.argv[1]).subjects))' "$1"
 }
 
-report_options=()
+report_options=() comparison=
 # every run is checked before the old publication is removed
 if [ -f "$run/run.json" ]; then
   refuse_dirty "$run"
@@ -85,11 +85,13 @@ elif compgen -G "$run/*/brokers/run.json" >/dev/null; then  # a release's broker
       *) .venv/bin/python -m offload_lab.analysis "$dest/$each" -q >/dev/null ;;
     esac
   done
-  .venv/bin/python -m offload_lab.analysis.broker_comparison "$dest" >/dev/null
-  echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"
-  exit 0
+  comparison=yes
 else
   echo "$run has no run.json (and is no capacity suite or broker comparison)" >&2; exit 1
 fi
-.venv/bin/python -m offload_lab.analysis "$dest" -q "${report_options[@]}" >/dev/null
+if [ -n "$comparison" ]; then
+  .venv/bin/python -m offload_lab.analysis.broker_comparison "$dest" >/dev/null
+else
+  .venv/bin/python -m offload_lab.analysis "$dest" -q "${report_options[@]}" >/dev/null
+fi
 echo "published $run -> $dest ($(du -sh "$dest" | cut -f1))"

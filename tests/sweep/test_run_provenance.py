@@ -83,8 +83,7 @@ def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):
     name = "test-published-raw-folders"
     run_dir = tmp_path / "run"
     shutil.copytree(REPO / "tests" / "analysis" / "fixtures" / "sweep", run_dir)
-    meta = json.loads((run_dir / "run.json").read_text())
-    (run_dir / "run.json").write_text(json.dumps({**meta, "git_commit": "abc", "git_dirty": False}))
+    set_run_fields(run_dir, git_commit="abc", git_dirty=False)
     for raw in ("samples", "outcomes", "dead_letters"):
         (run_dir / raw).mkdir()
         (run_dir / raw / "02-async-50.jsonl.gz").write_bytes(b"raw " + raw.encode())
@@ -99,14 +98,16 @@ def test_publishing_copies_every_raw_folder_of_a_clean_run(tmp_path):
         shutil.rmtree(published, ignore_errors=True)
 
 
+def set_run_fields(run_dir: Path, **fields) -> None:
+    meta_path = run_dir / "run.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **fields}))
+
+
 def comparison_run(tmp_path: Path) -> Path:
     """A broker comparison's shape (scripts/compare-brokers.sh): RELEASE/brokers and RELEASE/RUN folders."""
     run_dir = tmp_path / "comparison"
     shutil.copytree(REPO / "tests" / "analysis" / "fixtures" / "sweep", run_dir / "trixie" / "brokers")
-    meta_path = run_dir / "trixie" / "brokers" / "run.json"
-    meta_path.write_text(
-        json.dumps({**json.loads(meta_path.read_text()), "git_commit": "abc", "git_dirty": False})
-    )
+    set_run_fields(run_dir / "trixie" / "brokers", git_commit="abc", git_dirty=False)
     shutil.copytree(
         REPO / "tests" / "sweep" / "fixtures" / "capacity-before-repeats", run_dir / "trixie" / "capacity-r1"
     )
@@ -135,8 +136,7 @@ def test_publishing_a_broker_comparison_copies_each_release_s_runs_and_writes_th
 def test_publishing_a_broker_comparison_refuses_it_when_one_run_is_dirty(tmp_path):
     name = "test-refused-comparison"
     run_dir = comparison_run(tmp_path)
-    meta_path = run_dir / "trixie" / "capacity-r1" / "run.json"
-    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "git_dirty": True}))
+    set_run_fields(run_dir / "trixie" / "capacity-r1", git_dirty=True)
     result = publish(run_dir, name)
     assert result.returncode != 0 and "capacity-r1: not published: git_dirty is True" in result.stderr
     assert not (REPO / "docs" / "results" / name).exists()
