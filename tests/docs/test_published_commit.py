@@ -1,6 +1,6 @@
-"""Every publication describes one version of the code: each run.json under docs/results names
-the same commit, clean (`git_dirty` false). The loopback benchmark's bench.json files
-(docs/results/bench) are held clean by tests/docs/test_published_bench.py."""
+"""Every publication describes one version of the code: each run record under docs/results (the
+lab's run.json files and the loopback benchmark's bench.json files, whose commit is in their
+`settings`) names the same commit, clean (`git_dirty` false)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def published_runs() -> dict[str, dict]:
-    files = subprocess.run(
+def tracked_results() -> list[str]:
+    return subprocess.run(
         ["git", "ls-files", "-z", "docs/results"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split("\0")
-    return {name: json.loads((REPO / name).read_text()) for name in files if name.endswith("/run.json")}
+
+
+def published_provenance() -> dict[str, dict]:
+    """Each tracked run record's provenance: a run.json is its own, a bench.json's is its settings."""
+    records = {}
+    for name in tracked_results():
+        if name.endswith("/run.json"):
+            records[name] = json.loads((REPO / name).read_text())
+        elif name.endswith("/bench.json"):
+            records[name] = json.loads((REPO / name).read_text())["settings"]
+    return records
 
 
 def test_every_published_run_names_one_clean_commit():
-    runs = published_runs()
+    records = published_provenance()
+    runs = [name for name in records if name.endswith("/run.json")]
+    benches = [name for name in records if name.endswith("/bench.json")]
     assert len(runs) >= 40, f"only {len(runs)} run.json files under docs/results"
-    unclean = {name: run.get("git_dirty") for name, run in runs.items() if run.get("git_dirty") is not False}
+    assert len(benches) == 2, f"the loopback benchmark publishes both modes: {benches}"
+    unclean = {name: run.get("git_dirty") for name, run in records.items() if run.get("git_dirty") is not False}
     assert not unclean, f"runs not from a clean commit: {unclean}"
-    commits = Counter(run.get("git_commit") for run in runs.values())
+    commits = Counter(run.get("git_commit") for run in records.values())
     assert len(commits) == 1, f"publications from more than one commit: {dict(commits)}"
     (commit,) = commits
     assert commit and len(commit) == 40, commit
