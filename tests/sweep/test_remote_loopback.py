@@ -69,7 +69,10 @@ class LoopbackSSHServer:
             # killed by a signal: a shell's 128 + signal, as sshd reports it (no negative status)
             status = process.returncode if process.returncode >= 0 else 128 - process.returncode
             channel.send_exit_status(status)
-            channel.close()
+            # EOF, and the client closes the channel. Closing it here raced paramiko's reply to
+            # the exec request (sent after check_channel_exec_request returns): a CLOSE that
+            # came first failed the client's exec_command with "Channel closed." (seen in CI).
+            channel.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the client gave up on it (its timeout)
 
