@@ -35,9 +35,10 @@ def test_every_published_run_names_one_clean_commit():
     benches = [name for name in records if name.endswith("/bench.json")]
     assert len(runs) >= 40, f"only {len(runs)} run.json files under docs/results"
     assert len(benches) == 2, f"the loopback benchmark publishes both modes: {benches}"
-    unclean = {name: run.get("git_dirty") for name, run in records.items() if run.get("git_dirty") is not False}
+    dirty = {name: record.get("git_dirty") for name, record in records.items()}
+    unclean = {name: value for name, value in dirty.items() if value is not False}
     assert not unclean, f"runs not from a clean commit: {unclean}"
-    commits = Counter(run.get("git_commit") for run in records.values())
+    commits = Counter(record.get("git_commit") for record in records.values())
     assert len(commits) == 1, f"publications from more than one commit: {dict(commits)}"
     (commit,) = commits
     assert commit and len(commit) == 40, commit
